@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import type { CommandContext } from '../context.js';
+import { registerMigrate } from './migrate.js';
+import { registerTrack } from './track.js';
+import { registerStatus } from './status.js';
+import { registerDoctor } from './doctor.js';
+
+export type GetContext = () => CommandContext;
+
+/** Every command of the CLI. A new command adds one line here. */
+export function registerCommands(program: Command, ctx: GetContext): void {
+  registerMigrate(program, ctx);
+  registerTrack(program, ctx);
+  registerStatus(program, ctx);
+  registerDoctor(program, ctx);
+}
+
+/** Runs a command body with the context and always closes it. */
+export async function withContext<T>(getContext: GetContext, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+  const ctx = getContext();
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}

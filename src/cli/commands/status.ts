@@ -1,0 +1,43 @@
+import type { Command } from 'commander';
+import { formatTableName } from '../../sql/identifiers.js';
+import { print, printJson, table } from '../output.js';
+import { withContext, type GetContext } from './index.js';
+
+function age(seconds: number | null): string {
+  if (seconds === null) return '-';
+  if (seconds < 120) return `${seconds.toFixed(1)}s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(1)}m`;
+  return `${(seconds / 3600).toFixed(1)}h`;
+}
+
+export function registerStatus(program: Command, getContext: GetContext): void {
+  program
+    .command('status')
+    .description('tracked tables, outbox backlog, oldest unpublished change and the relay leader')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) =>
+      withContext(getContext, async (ctx) => {
+        const source = await ctx.source();
+        const status = await source.status();
+        if (opts.json) {
+          printJson(status);
+          return;
+        }
+        const m = status.migration;
+        print(`Outbox schema "${status.schema}": version ${m.databaseVersion} (code ${m.codeVersion})${m.pending.length ? ` — ${m.pending.length} migration(s) pending: run outbox migrate` : ''}`);
+        print(`Leader: ${status.leader.id ?? 'none yet'} (epoch ${status.leader.epoch})`);
+        print(`Backlog: ${status.backlog} event(s); oldest unpublished ${age(status.oldestUnpublishedAgeSeconds)}; oldest open transaction ${age(status.oldestOpenTransactionAgeSeconds)}`);
+        if (status.tables.length === 0) {
+          print('No tracked tables. Run: outbox track schema.table');
+          return;
+        }
+        print();
+        print(
+          table([
+            ['TABLE', 'MODE', 'KEY', 'BACKLOG', 'EXCLUDED', 'ATTRIBUTES'],
+            ...status.tables.map((t) => [formatTableName(t.table), t.mode, t.keyColumns.join(','), String(t.backlog), t.excludedColumns.join(',') || '-', t.attributeColumns.join(',') || '-']),
+          ]),
+        );
+      }),
+    );
+}

@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { parseTableName, formatTableName } from '../../sql/identifiers.js';
+import { print, splitList } from '../output.js';
+import { withContext, type GetContext } from './index.js';
+
+export function registerTrack(program: Command, getContext: GetContext): void {
+  program
+    .command('track')
+    .description('capture every change of a table into the outbox (installs its triggers; run again after a column change)')
+    .argument('<table>', 'schema.table')
+    .option('--exclude <columns>', 'comma-separated columns that never leave the database')
+    .option('--attributes <columns>', 'comma-separated columns sent as SNS message attributes (for filter policies)')
+    .option('--key <columns>', 'comma-separated key columns, for a table without a primary key')
+    .action((tableArg: string, opts: { exclude?: string; attributes?: string; key?: string }) =>
+      withContext(getContext, async (ctx) => {
+        const source = await ctx.source();
+        const table = parseTableName(tableArg);
+        const tracked = await source.track({ table, exclude: splitList(opts.exclude), attributes: splitList(opts.attributes), key: splitList(opts.key) });
+        print(
+          `Tracking ${formatTableName(table)}: key (${tracked.keyColumns.join(', ')}), ${tracked.capturedColumns.length} captured column(s)` +
+            (tracked.excludedColumns.length ? `, excluded ${tracked.excludedColumns.join(', ')}` : '') +
+            (tracked.attributeColumns.length ? `, attributes ${tracked.attributeColumns.join(', ')}` : '') +
+            '.',
+        );
+      }),
+    );
+
+  program
+    .command('untrack')
+    .description('stop capturing a table (removes its triggers; events already captured stay)')
+    .argument('<table>', 'schema.table')
+    .action((tableArg: string) =>
+      withContext(getContext, async (ctx) => {
+        const source = await ctx.source();
+        const table = parseTableName(tableArg);
+        const removed = await source.untrack(table);
+        print(removed ? `Stopped tracking ${formatTableName(table)}.` : `${formatTableName(table)} was not tracked; any leftover triggers were removed.`);
+      }),
+    );
+}

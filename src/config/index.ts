@@ -1,0 +1,2 @@
+export { loadConfig, parseConfig, DEFAULT_CONFIG_FILE, ENVIRONMENT, type Config, type TargetSecrets, type LoadOptions } from './load.js';
+export * from './schema.js';

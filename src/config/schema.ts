@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import { IDENTIFIER_PATTERN, QUALIFIED_TABLE_PATTERN } from '../sql/identifiers.js';
+
+/**
+ * The shape of outbox.config.yaml. Every setting has a default where a sensible one exists; the
+ * example config in the repository root documents each of them.
+ */
+
+const identifier = z.string().regex(IDENTIFIER_PATTERN, 'must be a plain SQL identifier: letters, digits and _, starting with a letter or _, at most 63 characters');
+const qualifiedTable = z.string().regex(QUALIFIED_TABLE_PATTERN, 'must be "schema.table" made of plain SQL identifiers');
+const durationMs = z.number().int().positive();
+
+export const operationSchema = z.enum(['insert', 'update', 'delete', 'truncate', 'snapshot']);
+export type Operation = z.infer<typeof operationSchema>;
+
+const breakerSchema = z
+  .object({
+    timeoutMs: durationMs.default(10_000),
+    errorThresholdPercentage: z.number().min(1).max(100).default(50),
+    resetTimeoutMs: durationMs.default(10_000),
+    volumeThreshold: z.number().int().min(0).default(5),
+    rollingCountTimeoutMs: durationMs.default(10_000),
+  })
+  .strict();
+
+export const sourceSchema = z
+  .object({
+    dialect: z.enum(['postgres', 'sqlserver']).default('postgres'),
+    url: z.string().min(1, 'is required (or set OUTBOX_SOURCE_URL)'),
+    /** Schema that holds the outbox objects (ledger, events, tracker). */
+    schema: identifier.default('outbox'),
+    /** Names this source in events (CloudEvents `source`, the `source` message attribute). */
+    name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._:/-]+$/, 'may hold letters, digits and . _ : / -').default('outbox-relay'),
+    poolSize: z.number().int().min(1).max(100).default(5),
+  })
+  .strict();
+
+export const redisSchema = z
+  .object({
+    /** One URL, or several independent nodes for a redlock quorum. */
+    urls: z.array(z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')).min(1).default(['redis://127.0.0.1:6379']),
+    keyPrefix: z.string().min(1).regex(/^[A-Za-z0-9:._-]+$/).default('outbox-relay'),
+    commandTimeoutMs: durationMs.default(1_000),
+  })
+  .strict();
+
+export const relaySchema = z
+  .object({
+    lockTtlMs: durationMs.min(1_000).default(10_000),
+    /** Renew the lock when this fraction of the TTL is left; must leave room for a slow Redis. */
+    renewAtFraction: z.number().gt(0).lt(1).default(0.5),
+    pollIntervalMs: durationMs.default(500),
+    readBatchSize: z.number().int().min(1).max(10_000).default(1_000),
+    publishConcurrency: z.number().int().min(1).max(64).default(8),
+    /** Published events are kept at least this long, so they can be replayed. */
+    retentionMinutes: z.number().int().min(1).default(24 * 60),
+    metricsPort: z.number().int().min(0).max(65535).optional(),
+    breaker: breakerSchema.default(breakerSchema.parse({})),
+  })
+  .strict();
+
+const topicSchema = z
+  .object({
+    /** Topic name (created if missing) or full ARN. A name ending in .fifo makes a FIFO topic. */
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,256}(\.fifo)?$/, 'must be 1-256 letters, digits, - or _, optionally ending in .fifo').optional(),
+    arn: z.string().regex(/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$/, 'must be an SNS topic ARN').optional(),
+  })
+  .strict()
+  .refine((t) => Boolean(t.name) !== Boolean(t.arn), { message: 'give exactly one of name or arn' });
+
+export const publishSchema = z
+  .object({
+    topics: z.record(identifier, topicSchema).default({ default: { name: 'outbox-events' } }),
+    defaultTopic: identifier.default('default'),
+    /** Table → topic key in `topics`. Tables not listed go to defaultTopic. */
+    routes: z.record(qualifiedTable, identifier).default({}),
+    claimCheck: z
+      .object({ bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'), prefix: z.string().default('outbox-relay/') })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const awsSchema = z
+  .object({
+    region: z.string().min(1).optional(),
+    endpoint: z.string().url().optional(),
+  })
+  .strict();
+
+const maskSchema = z.union([
+  z.literal('full'),
+  z.object({ keepLast: z.number().int().min(0).max(64), char: z.string().length(1).default('*') }).strict(),
+]);
+
+export const tableMappingSchema = z
+  .object({
+    /** Target table name (schema.table or table). Default: the source table name. */
+    table: z.string().regex(/^([A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{0,62}$/).optional(),
+    rename: z.record(identifier, identifier).default({}),
+    include: z.array(identifier).optional(),
+    exclude: z.array(identifier).default([]),
+    mask: z.record(identifier, maskSchema).default({}),
+    hash: z.array(identifier).default([]),
+    encrypt: z.array(identifier).default([]),
+    convert: z.record(identifier, z.enum(['string', 'number', 'boolean', 'timestamp-ms', 'iso-date', 'lowercase', 'uppercase', 'trim'])).default({}),
+    unknownColumns: z.enum(['pass', 'drop', 'quarantine']).default('pass'),
+    /** What a truncate event does at the target. */
+    onTruncate: z.enum(['clear', 'ignore']).default('clear'),
+  })
+  .strict();
+export type TableMapping = z.infer<typeof tableMappingSchema>;
+
+export const targetSchema = z
+  .object({
+    kind: z.enum(['postgres', 'mysql', 'http']),
+    /** Environment variable that holds the target's connection URL or endpoint URL. */
+    urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
+    topic: identifier.default('default'),
+    tables: z.array(qualifiedTable).min(1),
+    operations: z.array(operationSchema).default(['insert', 'update', 'delete', 'truncate', 'snapshot']),
+    /** Attribute conditions: attribute column → allowed values. */
+    where: z.record(identifier, z.array(z.union([z.string(), z.number()])).min(1)).default({}),
+    /** A raw SNS filter policy; replaces the one built from tables/operations/where. */
+    filterPolicy: z.record(z.string(), z.unknown()).optional(),
+    queue: z
+      .object({
+        name: z.string().regex(/^[A-Za-z0-9_-]{1,75}(\.fifo)?$/).optional(),
+        maxReceiveCount: z.number().int().min(1).max(1000).default(5),
+        visibilityTimeoutSec: z.number().int().min(5).max(43_200).default(60),
+        waitTimeSec: z.number().int().min(0).max(20).default(10),
+        batchSize: z.number().int().min(1).max(10).default(10),
+      })
+      .strict()
+      .default({ maxReceiveCount: 5, visibilityTimeoutSec: 60, waitTimeSec: 10, batchSize: 10 }),
+    mapping: z.record(qualifiedTable, tableMappingSchema).default({}),
+    /** Schema at the target that holds the version store (database targets). */
+    stateSchema: identifier.default('outbox_target'),
+    tombstoneRetentionHours: z.number().int().min(1).default(7 * 24),
+    http: z
+      .object({
+        secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+        timeoutMs: durationMs.default(5_000),
+        headers: z.record(z.string(), z.string()).default({}),
+      })
+      .strict()
+      .optional(),
+    /** Environment variable holding the AES-256 key (base64, 32 bytes) and its id for rotation. */
+    encryption: z.object({ keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/), keyId: z.string().min(1).max(64) }).strict().optional(),
+    /** Environment variable holding the salt for hashed columns. */
+    hashSaltEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
+    breaker: breakerSchema.default(breakerSchema.parse({})),
+    metricsPort: z.number().int().min(0).max(65535).optional(),
+  })
+  .strict();
+export type TargetConfig = z.infer<typeof targetSchema>;
+
+export const configSchema = z
+  .object({
+    source: sourceSchema,
+    redis: redisSchema.default(redisSchema.parse({})),
+    relay: relaySchema.default(relaySchema.parse({})),
+    publish: publishSchema.default(publishSchema.parse({})),
+    aws: awsSchema.default({}),
+    targets: z.record(identifier, targetSchema).default({}),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    if (!(cfg.publish.defaultTopic in cfg.publish.topics)) {
+      ctx.addIssue({ code: 'custom', path: ['publish', 'defaultTopic'], message: `names topic "${cfg.publish.defaultTopic}", which publish.topics does not define` });
+    }
+    for (const [table, topic] of Object.entries(cfg.publish.routes)) {
+      if (!(topic in cfg.publish.topics)) ctx.addIssue({ code: 'custom', path: ['publish', 'routes', table], message: `names topic "${topic}", which publish.topics does not define` });
+    }
+    for (const [name, target] of Object.entries(cfg.targets)) {
+      if (!(target.topic in cfg.publish.topics)) ctx.addIssue({ code: 'custom', path: ['targets', name, 'topic'], message: `names topic "${target.topic}", which publish.topics does not define` });
+      if (target.kind === 'http' && !target.http) ctx.addIssue({ code: 'custom', path: ['targets', name, 'http'], message: 'is required for an http target' });
+      for (const table of Object.keys(target.mapping)) {
+        if (!target.tables.includes(table)) ctx.addIssue({ code: 'custom', path: ['targets', name, 'mapping', table], message: `maps table "${table}", which targets.${name}.tables does not list` });
+      }
+    }
+  });
+
+export type RawConfig = z.infer<typeof configSchema>;

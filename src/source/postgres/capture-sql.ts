@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import { runtimeSql } from '../../sql/files.js';
+import type { ColumnInfo } from './catalog.js';
+
+/**
+ * Builds the SQL of a table's capture function from its catalog description. Catalog names are
+ * quoted by doubling embedded quotes; names typed by a user were validated before they got here.
+ *
+ * Value encoding in images (documented in docs/encoding.md): JSON, with int8, numeric and money as
+ * strings (no float rounding), arrays of those as arrays of strings, timestamptz in UTC with offset,
+ * timestamp and date as ISO text, bytea as "\x…" hex, uuid and enums as text, json/jsonb nested.
+ */
+export interface CaptureSpec {
+  outboxSchema: string;
+  tableSchema: string;
+  tableName: string;
+  keyColumns: string[];
+  captured: ColumnInfo[];
+  attributes: string[];
+}
+
+export function quoteCatalogIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+/** Stable, collision-safe function name for a tracked table (PostgreSQL names are ≤ 63 bytes). */
+export function captureFunctionName(tableSchema: string, tableName: string): string {
+  const hash = createHash('sha256').update(`${tableSchema}.${tableName}`).digest('hex').slice(0, 8);
+  return `capture_${hash}_${tableName}`.slice(0, 63);
+}
+
+const AS_TEXT = new Set(['int8', 'numeric']);
+const AS_TEXT_ARRAY = new Set(['_int8', '_numeric', '_money']);
+
+function valueExpr(alias: string, col: ColumnInfo): string {
+  const ref = `${alias}.${quoteCatalogIdent(col.name)}`;
+  if (AS_TEXT.has(col.typeName)) return `${ref}::text`;
+  if (col.typeName === 'money') return `${ref}::numeric::text`;
+  if (AS_TEXT_ARRAY.has(col.typeName)) return `${ref}::text[]`;
+  return ref;
+}
+
+/** jsonb_build_object takes at most 100 arguments: build in chunks and concatenate. */
+function jsonObject(alias: string, cols: ColumnInfo[], asText = false): string {
+  if (cols.length === 0) return `'{}'::jsonb`;
+  const chunks: string[] = [];
+  for (let i = 0; i < cols.length; i += 50) {
+    const pairs = cols
+      .slice(i, i + 50)
+      .map((c) => `${quoteLiteral(c.name)}, ${asText ? `${alias}.${quoteCatalogIdent(c.name)}::text` : valueExpr(alias, c)}`);
+    chunks.push(`jsonb_build_object(${pairs.join(', ')})`);
+  }
+  return chunks.length === 1 ? chunks[0]! : `(${chunks.join(' || ')})`;
+}
+
+function distinct(col: ColumnInfo): string {
+  const name = quoteCatalogIdent(col.name);
+  return col.comparable ? `o.${name} IS DISTINCT FROM n.${name}` : `o.${name}::text IS DISTINCT FROM n.${name}::text`;
+}
+
+export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: string, functionName: string): string {
+  const byName = new Map(spec.captured.map((c) => [c.name, c]));
+  const keys = spec.keyColumns.map((k) => byName.get(k)!);
+  const attrs = spec.attributes.map((a) => byName.get(a)!);
+  const nonKey = spec.captured.filter((c) => !spec.keyColumns.includes(c.name));
+  const textArray = (names: string[]) => (names.length ? `ARRAY[${names.map(quoteLiteral).join(', ')}]::text[]` : `'{}'::text[]`);
+  return runtimeSql('postgres', 'capture_function', {
+    schema: quotedOutboxSchema,
+    function: quoteCatalogIdent(functionName),
+    table_schema: quoteLiteral(spec.tableSchema),
+    table_name: quoteLiteral(spec.tableName),
+    key_new: jsonObject('n', keys),
+    key_old: jsonObject('o', keys),
+    image_new: jsonObject('n', spec.captured),
+    image_old: jsonObject('o', spec.captured),
+    attrs_new: attrs.length ? jsonObject('n', attrs, true) : 'NULL',
+    attrs_old: attrs.length ? jsonObject('o', attrs, true) : 'NULL',
+    join: keys.map((k) => `o.${quoteCatalogIdent(k.name)} = n.${quoteCatalogIdent(k.name)}`).join(' AND '),
+    first_key: quoteCatalogIdent(keys[0]!.name),
+    changed: nonKey.length
+      ? `array_remove(ARRAY[${nonKey.map((c) => `CASE WHEN ${distinct(c)} THEN ${quoteLiteral(c.name)} END`).join(', ')}]::text[], NULL)`
+      : `'{}'::text[]`,
+    any_changed: nonKey.length ? `(${nonKey.map(distinct).join(' OR ')})` : 'false',
+    all_columns: textArray(spec.captured.map((c) => c.name)),
+    channel: quoteLiteral(notifyChannel(spec.outboxSchema)),
+  });
+}
+
+/** The LISTEN/NOTIFY channel capture signals on. */
+export function notifyChannel(outboxSchema: string): string {
+  return `outbox_${outboxSchema}`;
+}

@@ -1,0 +1,43 @@
+import pg from 'pg';
+import type { Logger } from '../../logger.js';
+
+/** int8 as string (never a rounded number); numeric as string; timestamps as given by the server. */
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+
+export interface PoolOptions {
+  url: string;
+  max?: number;
+  applicationName?: string;
+  logger: Logger;
+}
+
+/** A pool with an error listener (an idle client's network error must not crash the process). */
+export function createPool(options: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.max ?? 5,
+    application_name: options.applicationName ?? 'outbox-relay',
+    connectionTimeoutMillis: 10_000,
+  });
+  pool.on('error', (err) => options.logger.warn({ err: err.message }, 'idle PostgreSQL connection failed; it will be replaced'));
+  return pool;
+}
+
+/** Runs fn in one transaction on one checked-out client. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,38 @@
+import type pg from 'pg';
+import { runtimeSql } from '../../sql/files.js';
+import { quoteIdent } from '../../sql/identifiers.js';
+import type { SourceStatus } from '../types.js';
+import { readMigrationState } from './migrate.js';
+import { listTrackedTables } from './track.js';
+
+/** Tracked tables, backlog, the oldest unpublished change and the leader, for `outbox status`. */
+export async function readStatus(pool: pg.Pool, schema: string): Promise<SourceStatus> {
+  const q = quoteIdent(schema, 'Outbox schema');
+  const migration = await readMigrationState(pool, schema);
+  const installed = migration.databaseVersion > 0;
+  const tracked = installed ? await listTrackedTables(pool, schema) : [];
+  const backlogRows = installed && migration.databaseVersion >= 2 ? (await pool.query(runtimeSql('postgres', 'backlog', { schema: q }))).rows : [];
+  const leaderRow = installed && migration.databaseVersion >= 2 ? (await pool.query(`SELECT leader_id, epoch::text, leader_since FROM ${q}.relay_state`)).rows[0] : undefined;
+  const oldestTx = await oldestOpenTransactionAge(pool);
+  const perTable = new Map(backlogRows.map((r) => [`${r.table_schema}.${r.table_name}`, r]));
+  const ages = backlogRows.map((r) => Number(r.oldest_age_seconds));
+  return {
+    schema,
+    migration,
+    tables: tracked.map((t) => ({ ...t, backlog: perTable.get(`${t.table.schema}.${t.table.table}`)?.backlog ?? 0 })),
+    backlog: backlogRows.reduce((sum, r) => sum + Number(r.backlog), 0),
+    oldestUnpublishedAgeSeconds: ages.length ? Math.max(...ages) : null,
+    oldestOpenTransactionAgeSeconds: oldestTx,
+    leader: { id: leaderRow?.leader_id ?? null, epoch: leaderRow?.epoch ?? '0', since: leaderRow?.leader_since ?? null },
+  };
+}
+
+/** Age of the oldest transaction that holds an xid: it is what holds the publish horizon back. */
+export async function oldestOpenTransactionAge(db: pg.Pool | pg.ClientBase): Promise<number | null> {
+  const res = await db.query<{ age: number | null }>(
+    `SELECT extract(epoch FROM now() - min(xact_start))::float8 AS age
+       FROM pg_catalog.pg_stat_activity
+      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()`,
+  );
+  return res.rows[0]?.age ?? null;
+}

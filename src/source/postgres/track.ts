@@ -1,0 +1,130 @@
+import type pg from 'pg';
+import { OutboxError } from '../../errors.js';
+import { runtimeSql } from '../../sql/files.js';
+import { assertIdentifier, formatTableName, quoteIdent, type TableName } from '../../sql/identifiers.js';
+import type { TrackSpec, TrackedTable } from '../types.js';
+import { describeTable, type TableInfo } from './catalog.js';
+import { buildCaptureFunction, captureFunctionName, quoteCatalogIdent } from './capture-sql.js';
+import { withTransaction } from './pool.js';
+
+/** SNS allows 10 message attributes; source, table, operation and changed columns take four. */
+export const MAX_ATTRIBUTE_COLUMNS = 6;
+
+/** Installs (or re-installs, after a column change) the capture triggers of one table. */
+export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: TrackSpec): Promise<TrackedTable> {
+  const q = quoteIdent(outboxSchema, 'Outbox schema');
+  const name = formatTableName(spec.table);
+  const exclude = (spec.exclude ?? []).map((c) => assertIdentifier(c, `Excluded column of ${name}`));
+  const attributes = (spec.attributes ?? []).map((c) => assertIdentifier(c, `Attribute column of ${name}`));
+  const keyOverride = (spec.key ?? []).map((c) => assertIdentifier(c, `Key column of ${name}`));
+
+  return withTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
+    const info = await describeTable(client, spec.table);
+    const known = new Set(info.columns.map((c) => c.name));
+    const unknown = [...exclude, ...attributes, ...keyOverride].filter((c) => !known.has(c));
+    if (unknown.length > 0) {
+      throw new OutboxError(
+        'COLUMN_NOT_FOUND',
+        `Table ${name} has no column ${[...new Set(unknown)].map((c) => `"${c}"`).join(', ')}. Its columns are: ${[...known].join(', ')}.`,
+        { context: { table: name, columns: unknown } },
+      );
+    }
+    const keyColumns = keyOverride.length > 0 ? keyOverride : info.primaryKey;
+    if (keyColumns.length === 0) {
+      throw new OutboxError(
+        'TABLE_HAS_NO_KEY',
+        `Table ${name} has no primary key, so changes of one row cannot be told apart. Add a primary key, or name key columns whose values are unique and never null: outbox track ${name} --key col1,col2.`,
+        { context: { table: name } },
+      );
+    }
+    checkConflicts(name, keyColumns, exclude, attributes);
+    const captured = info.columns.filter((c) => !exclude.includes(c.name));
+    const functionName = captureFunctionName(spec.table.schema, spec.table.table);
+    await client.query(
+      buildCaptureFunction({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, functionName),
+    );
+    await client.query(
+      runtimeSql('postgres', 'capture_triggers', { table: quotedTable(spec.table), schema: q, function: quoteCatalogIdent(functionName) }),
+    );
+    const saved = await client.query(
+      `INSERT INTO ${q}.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (table_schema, table_name) DO UPDATE
+          SET key_columns = EXCLUDED.key_columns, excluded_columns = EXCLUDED.excluded_columns,
+              attribute_columns = EXCLUDED.attribute_columns, captured_columns = EXCLUDED.captured_columns,
+              function_name = EXCLUDED.function_name
+       RETURNING *`,
+      [spec.table.schema, spec.table.table, keyColumns, exclude, attributes, captured.map((c) => c.name), functionName],
+    );
+    return toTrackedTable(saved.rows[0]);
+  });
+}
+
+function checkConflicts(name: string, keys: string[], exclude: string[], attributes: string[]): void {
+  const keyExcluded = keys.filter((k) => exclude.includes(k));
+  if (keyExcluded.length > 0) {
+    throw new OutboxError('CONFIG_INVALID', `Key column ${keyExcluded.join(', ')} of ${name} cannot be excluded: targets need the key to apply a change.`, {
+      context: { table: name },
+    });
+  }
+  const attrExcluded = attributes.filter((a) => exclude.includes(a));
+  if (attrExcluded.length > 0) {
+    throw new OutboxError('CONFIG_INVALID', `Column ${attrExcluded.join(', ')} of ${name} is both excluded and an attribute; an excluded column never leaves the database. Drop it from one list.`, {
+      context: { table: name },
+    });
+  }
+  if (attributes.length > MAX_ATTRIBUTE_COLUMNS) {
+    throw new OutboxError(
+      'CONFIG_INVALID',
+      `${name} names ${attributes.length} attribute columns; at most ${MAX_ATTRIBUTE_COLUMNS} fit, because SNS delivers 10 message attributes and source, table, operation and changed columns take four.`,
+      { context: { table: name } },
+    );
+  }
+}
+
+/** Removes a table's capture triggers and function. Events already captured stay in the outbox. */
+export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: TableName): Promise<boolean> {
+  const q = quoteIdent(outboxSchema, 'Outbox schema');
+  return withTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
+    const row = await client.query<{ function_name: string }>(
+      `DELETE FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2 RETURNING function_name`,
+      [table.schema, table.table],
+    );
+    const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [quotedTable(table)]);
+    if (exists.rows[0].present) {
+      for (const trigger of ['insert', 'update', 'delete', 'truncate']) {
+        await client.query(`DROP TRIGGER IF EXISTS outbox_capture_${trigger} ON ${quotedTable(table)}`);
+      }
+    }
+    const fn = row.rows[0]?.function_name ?? captureFunctionName(table.schema, table.table);
+    await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(fn)}()`);
+    return row.rowCount === 1;
+  });
+}
+
+export async function listTrackedTables(db: pg.Pool | pg.ClientBase, outboxSchema: string): Promise<TrackedTable[]> {
+  const q = quoteIdent(outboxSchema, 'Outbox schema');
+  const res = await db.query(`SELECT * FROM ${q}.tracked_tables ORDER BY table_schema, table_name`);
+  return res.rows.map(toTrackedTable);
+}
+
+export function quotedTable(table: TableName): string {
+  return `${quoteIdent(table.schema, 'Schema')}.${quoteIdent(table.table, 'Table')}`;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function toTrackedTable(row: any): TrackedTable {
+  return {
+    table: { schema: row.table_schema, table: row.table_name },
+    keyColumns: row.key_columns,
+    excludedColumns: row.excluded_columns,
+    attributeColumns: row.attribute_columns,
+    capturedColumns: row.captured_columns,
+    mode: row.mode,
+    trackedAt: row.tracked_at,
+  };
+}
+
+export type { TableInfo };

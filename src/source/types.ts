@@ -1,0 +1,78 @@
+import type { TableName } from '../sql/identifiers.js';
+
+/**
+ * The port every source dialect implements. PostgreSQL specifics stay in source/postgres, SQL Server
+ * specifics in source/sqlserver; commands and the relay speak only this interface.
+ */
+export interface SourceAdapter {
+  readonly dialect: 'postgres' | 'sqlserver';
+  readonly schema: string;
+  migrate(): Promise<MigrateResult>;
+  migrationState(): Promise<MigrationState>;
+  track(spec: TrackSpec): Promise<TrackedTable>;
+  untrack(table: TableName): Promise<boolean>;
+  listTracked(): Promise<TrackedTable[]>;
+  status(): Promise<SourceStatus>;
+  doctor(): Promise<DoctorFinding[]>;
+  close(): Promise<void>;
+}
+
+export interface MigrationRef {
+  version: number;
+  name: string;
+}
+
+export interface MigrateResult {
+  applied: MigrationRef[];
+  current: number;
+}
+
+export interface MigrationState {
+  codeVersion: number;
+  databaseVersion: number;
+  pending: MigrationRef[];
+  /** Applied migrations whose file changed since. */
+  changed: MigrationRef[];
+  /** Applied migrations this code does not ship (the database is newer). */
+  unknown: MigrationRef[];
+}
+
+export interface TrackSpec {
+  table: TableName;
+  exclude?: string[];
+  attributes?: string[];
+  /** Key columns for a table without a primary key. */
+  key?: string[];
+}
+
+export type TableMode = 'incremental' | 'backfilling';
+
+export interface TrackedTable {
+  table: TableName;
+  keyColumns: string[];
+  excludedColumns: string[];
+  attributeColumns: string[];
+  capturedColumns: string[];
+  mode: TableMode;
+  trackedAt: Date;
+}
+
+export interface SourceStatus {
+  schema: string;
+  migration: MigrationState;
+  tables: (TrackedTable & { backlog: number })[];
+  /** Events not yet published. */
+  backlog: number;
+  oldestUnpublishedAgeSeconds: number | null;
+  oldestOpenTransactionAgeSeconds: number | null;
+  leader: { id: string | null; epoch: string; since: Date | null };
+}
+
+export interface DoctorFinding {
+  severity: 'error' | 'warning';
+  check: string;
+  message: string;
+}
+
+/** Operations a captured event can carry. */
+export type ChangeOperation = 'insert' | 'update' | 'delete' | 'truncate' | 'snapshot';

@@ -1,0 +1,67 @@
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+
+/** The package root: the nearest folder above this module that holds package.json and sql/. */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'sql'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('outbox-relay: cannot find the package folder that holds sql/');
+    dir = up;
+  }
+}
+
+export const PACKAGE_ROOT = findRoot();
+
+export type Dialect = 'postgres' | 'sqlserver';
+
+export interface MigrationFile {
+  version: number;
+  name: string;
+  /** sha256 of the file as released, before placeholders are filled. */
+  checksum: string;
+  text: string;
+}
+
+const MIGRATION_NAME = /^(\d{6})_([a-z0-9_]+)\.sql$/;
+
+/** The numbered migration files of a dialect, in order. */
+export function listMigrations(dialect: Dialect): MigrationFile[] {
+  const dir = join(PACKAGE_ROOT, 'sql', dialect);
+  return readdirSync(dir)
+    .map((file) => ({ file, match: MIGRATION_NAME.exec(file) }))
+    .filter((f): f is { file: string; match: RegExpExecArray } => f.match !== null)
+    .map(({ file, match }) => {
+      const text = readFileSync(join(dir, file), 'utf8');
+      return { version: Number(match[1]), name: match[2]!, checksum: sha256(text), text };
+    })
+    .sort((a, b) => a.version - b.version);
+}
+
+/** A runtime SQL file (sql/<dialect>/runtime/<name>.sql) with its placeholders filled. */
+const runtimeCache = new Map<string, string>();
+export function runtimeSql(dialect: Dialect, name: string, params: Record<string, string> = {}): string {
+  const key = `${dialect}/${name}`;
+  let text = runtimeCache.get(key);
+  if (text === undefined) {
+    text = readFileSync(join(PACKAGE_ROOT, 'sql', dialect, 'runtime', `${name}.sql`), 'utf8');
+    runtimeCache.set(key, text);
+  }
+  return fillPlaceholders(text, params);
+}
+
+/** Replaces {{name}} placeholders. Values must already be validated and quoted by the caller. */
+export function fillPlaceholders(text: string, params: Record<string, string>): string {
+  return text.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`SQL placeholder {{${name}}} has no value`);
+    return value;
+  });
+}
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
