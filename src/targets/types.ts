@@ -1,0 +1,46 @@
+import type { ChangeOperation } from '../source/types.js';
+import type { RowImage } from '../envelope.js';
+
+/**
+ * The contract between a consumer (SQS, breaker, DLQ) and a target writer (a database or an HTTP
+ * endpoint). The consumer has already parsed, validated and transformed each change.
+ */
+export interface TargetChange {
+  /** SQS message id, to match outcomes to messages. */
+  messageId: string;
+  /** Source table, schema.table. */
+  sourceTable: string;
+  /** Target table after the mapping (table or schema.table). */
+  table: string;
+  op: ChangeOperation;
+  /** Decimal string. For one key, a later change has a larger seq: the version guard compares it. */
+  seq: string;
+  /** Key columns after renames. Null for truncate. */
+  key: RowImage | null;
+  /** The row after the change, transformed (insert, update, snapshot). Null for delete and truncate. */
+  row: RowImage | null;
+  /** CloudEvents id, for idempotency keys. */
+  eventId: string;
+  /** When the change was written in the source. */
+  time: string;
+}
+
+export type ApplyOutcome =
+  | { status: 'applied' }
+  /** Older than, or the same as, what the target already has: nothing changed. */
+  | { status: 'stale' }
+  /** The target refused this change for good (an HTTP 4xx, a constraint the row breaks): send to the DLQ. */
+  | { status: 'rejected'; reason: string };
+
+export interface TargetWriter {
+  readonly kind: 'postgres' | 'mysql' | 'http';
+  /** Creates or checks what the target needs (version store, tables it can create). */
+  init(): Promise<string[]>;
+  /**
+   * Applies the changes — a database in one transaction — and returns one outcome per change, in order.
+   * Throws (retryable) when the target is unreachable or the batch could not commit: the consumer then
+   * deletes nothing and the messages come back.
+   */
+  apply(changes: TargetChange[]): Promise<ApplyOutcome[]>;
+  close(): Promise<void>;
+}
