@@ -1,0 +1,148 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, parseConfig } from '../../src/config/index.js';
+import { ConfigError, isOutboxError } from '../../src/errors.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'outbox-config-'));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('parses the example config in the repository', () => {
+    const cfg = loadConfig({ file: 'outbox.config.example.yaml', env: {} });
+    expect(cfg.source.dialect).toBe('postgres');
+    expect(cfg.source.schema).toBe('outbox');
+    expect(cfg.source.name).toBe('orders-db');
+    expect(cfg.redis.urls).toEqual(['redis://127.0.0.1:6379']);
+    expect(cfg.targets.warehouse?.kind).toBe('postgres');
+    expect(cfg.targets.warehouse?.mapping['public.customers']?.rename).toEqual({ email: 'email_address' });
+    expect(cfg.origin).toBe('outbox.config.example.yaml');
+  });
+
+  it('fills defaults for everything but the source URL', () => {
+    const cfg = parseConfig({ source: { url: 'postgres://127.0.0.1/app' } }, {});
+    expect(cfg.source.schema).toBe('outbox');
+    expect(cfg.relay.lockTtlMs).toBe(10_000);
+    expect(cfg.publish.defaultTopic).toBe('default');
+    expect(cfg.log.level).toBe('info');
+  });
+
+  it('applies environment overrides, with several comma-separated Redis nodes', () => {
+    const cfg = parseConfig(
+      { source: { url: 'postgres://file/db', schema: 'outbox' } },
+      { OUTBOX_SOURCE_URL: 'postgres://env/db', OUTBOX_SCHEMA: 'sync_out', OUTBOX_REDIS_URL: 'redis://a:6379, redis://b:6379,,redis://c:6379', AWS_REGION: 'eu-west-1', AWS_ENDPOINT_URL: 'http://127.0.0.1:4566' },
+    );
+    expect(cfg.source.url).toBe('postgres://env/db');
+    expect(cfg.source.schema).toBe('sync_out');
+    expect(cfg.redis.urls).toEqual(['redis://a:6379', 'redis://b:6379', 'redis://c:6379']);
+    expect(cfg.aws).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566' });
+  });
+
+  it('reports malformed YAML with its line number', () => {
+    const path = file('broken.yaml', 'source:\n  url: postgres://x/db\n  schema: [outbox\nredis:\n  urls: []\n');
+    const err = configError(() => loadConfig({ file: path, env: {} }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.problems).toHaveLength(1);
+    expect(err.message).toMatch(/not valid YAML \(line \d+\)/);
+    expect(err.message).toContain(path);
+  });
+
+  it('refuses a top level that is not a mapping', () => {
+    const err = configError(() => loadConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }));
+    expect(err.message).toContain('top level must be a mapping');
+  });
+
+  it('lists every problem at once, naming the setting and the bad value', () => {
+    const path = file(
+      'bad.yaml',
+      [
+        'source:',
+        '  schema: "bad-name;drop"',
+        '  poolSize: 0',
+        '  colour: blue',
+        'redis:',
+        '  urls: ["http://user:hunter2@cache:6379"]',
+        'relay:',
+        '  lockTtlMs: 10',
+        '  renewAtFraction: 2',
+        'publish:',
+        '  defaultTopic: missing',
+        'log:',
+        '  level: loud',
+        '',
+      ].join('\n'),
+    );
+    const err = configError(() => loadConfig({ file: path, env: {} }));
+    const text = err.message;
+    expect(err.problems.length).toBeGreaterThanOrEqual(8);
+    expect(text).toMatch(/source\.url: .*\(missing\)/);
+    expect(text).toMatch(/source\.schema: .*"bad-name;drop"/);
+    expect(text).toMatch(/source\.poolSize: .*got 0/);
+    expect(text).toMatch(/source: unknown setting "colour"/);
+    expect(text).toMatch(/redis\.urls\.0: must start with redis:\/\//);
+    expect(text).toMatch(/relay\.lockTtlMs: .*got 10/);
+    expect(text).toMatch(/relay\.renewAtFraction: .*got 2/);
+    expect(text).toMatch(/log\.level: .*"loud"/);
+    expect(text).not.toContain('hunter2');
+  });
+
+  it('checks cross-references: topics named by routes and targets must exist', () => {
+    const err = configError(() =>
+      parseConfig(
+        {
+          source: { url: 'postgres://x/db' },
+          publish: { routes: { 'public.orders': 'orders' } },
+          targets: { web: { kind: 'http', urlEnv: 'WEB_URL', topic: 'nope', tables: ['public.orders'], mapping: { 'public.other': {} } } },
+        },
+        {},
+      ),
+    );
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^publish\.routes\.public\.orders: names topic "orders"/),
+        expect.stringMatching(/^targets\.web\.topic: names topic "nope"/),
+        expect.stringMatching(/^targets\.web\.http: is required/),
+        expect.stringMatching(/^targets\.web\.mapping\.public\.other: maps table/),
+      ]),
+    );
+  });
+
+  it('never shows a password held in a URL setting', () => {
+    const err = configError(() => parseConfig({ source: { url: 'postgres://app:s3cret-pw@db/app', poolSize: 'many' }, redis: { urls: ['tcp://:r3dis-pw@cache'] } }, {}));
+    expect(err.message).not.toContain('s3cret-pw');
+    expect(err.message).not.toContain('r3dis-pw');
+    expect(err.message).toContain('redis.urls.0');
+  });
+
+  it('says which file is missing when --config names one that does not exist', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ file: join(dir, 'nope.yaml'), env: {} });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isOutboxError(caught, 'CONFIG_NOT_FOUND')).toBe(true);
+    expect((caught as Error).message).toContain('nope.yaml');
+  });
+
+  it('reads target secrets from the environment variables the config names', () => {
+    const cfg = parseConfig({ source: { url: 'postgres://x/db' }, targets: { wh: { kind: 'postgres', urlEnv: 'WH_URL', tables: ['public.t'] } } }, { WH_URL: 'postgres://wh/db' });
+    expect(cfg.targetSecrets('wh').url).toBe('postgres://wh/db');
+    expect(() => cfg.targetSecrets('other')).toThrow(/Target "other" is not in the config/);
+  });
+});
