@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { targetSchema } from '../../src/config/index.js';
+import { buildFilterPolicy, checkFilterPolicy, countCombinations, summarizeFilterPolicy, targetFilterPolicy } from '../../src/consumer/filter-policy.js';
+import { isOutboxError } from '../../src/errors.js';
+
+const target = (over: Record<string, unknown> = {}) => targetSchema.parse({ kind: 'postgres', urlEnv: 'T_URL', tables: ['public.orders'], ...over });
+
+function refusal(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    if (isOutboxError(err, 'FILTER_POLICY_INVALID')) return err.message;
+    throw err;
+  }
+  throw new Error('expected FILTER_POLICY_INVALID');
+}
+
+describe('buildFilterPolicy', () => {
+  it('matches the attributes the relay sets: table, operation, attribute columns as strings', () => {
+    const policy = buildFilterPolicy(target({ tables: ['public.orders', 'public.items'], operations: ['insert', 'update'], where: { tenant_id: [1, '2'], status: ['open'] } }));
+    expect(policy).toEqual({ table: ['public.orders', 'public.items'], operation: ['insert', 'update'], tenant_id: ['1', '2'], status: ['open'] });
+    expect(countCombinations(policy)).toBe(2 * 2 * 2 * 1);
+  });
+
+  it('adds no operation key when every operation is wanted', () => {
+    expect(buildFilterPolicy(target())).toEqual({ table: ['public.orders'] });
+  });
+
+  it('drops duplicate values', () => {
+    expect(buildFilterPolicy(target({ tables: ['public.a', 'public.a'], where: { t: ['1', 1] } }))).toEqual({ table: ['public.a'], t: ['1'] });
+  });
+});
+
+describe('targetFilterPolicy', () => {
+  it('accepts the built policy and reports its size', () => {
+    const result = targetFilterPolicy('warehouse', target({ where: { tenant_id: ['1'] } }));
+    expect(result.origin).toBe('built');
+    expect(result.combinations).toBe(1);
+    expect(result.bytes).toBe(JSON.stringify(result.policy).length);
+  });
+
+  it('takes a raw policy as given', () => {
+    const raw = { table: [{ prefix: 'public.' }], operation: [{ 'anything-but': ['truncate'] }] };
+    const result = targetFilterPolicy('t', target({ filterPolicy: raw }));
+    expect(result).toMatchObject({ origin: 'raw', policy: raw });
+  });
+
+  it('refuses more than 5 keys, naming the target and the settings to change', () => {
+    const message = refusal(() => targetFilterPolicy('warehouse', target({ operations: ['insert'], where: { a: ['1'], b: ['1'], c: ['1'], d: ['1'] } })));
+    expect(message).toContain('Target "warehouse"');
+    expect(message).toContain('6 keys');
+    expect(message).toContain('targets.warehouse.tables / operations / where');
+    expect(message).toContain('nothing was sent to AWS');
+  });
+
+  it('refuses more than 150 value combinations', () => {
+    const tables = Array.from({ length: 20 }, (_, i) => `public.t${i}`);
+    const message = refusal(() => targetFilterPolicy('big', target({ tables, operations: ['insert', 'update'], where: { tenant: ['1', '2', '3', '4'] } })));
+    expect(message).toContain('160 value combinations');
+    expect(message).toContain('at most 150');
+  });
+
+  it('accepts exactly 150 combinations', () => {
+    const tables = Array.from({ length: 25 }, (_, i) => `public.t${i}`);
+    expect(targetFilterPolicy('ok', target({ tables, operations: ['insert', 'update', 'delete'], where: { x: ['1', '2'] } })).combinations).toBe(150);
+  });
+
+  it('refuses a policy over 256 KB', () => {
+    const message = refusal(() => targetFilterPolicy('huge', target({ filterPolicy: { tenant: ['x'.repeat(270 * 1024)] } })));
+    expect(message).toMatch(/is \d+ bytes; SNS allows at most 262144/);
+    expect(message).toContain('targets.huge.filterPolicy');
+  });
+
+  it('lists every problem at once', () => {
+    const message = refusal(() => targetFilterPolicy('t', target({ filterPolicy: { a: 'x', b: [{ regex: '.*' }], c: [] } })));
+    expect(message).toContain('"a" must map to a list of conditions');
+    expect(message).toContain('unknown operator "regex"');
+    expect(message).toContain('"c" has an empty list');
+  });
+});
+
+describe('checkFilterPolicy', () => {
+  it.each([
+    [{ a: [{ exists: true }] }],
+    [{ a: [{ exists: false }] }],
+    [{ a: [{ prefix: 'pub' }, { suffix: 'x' }, { 'equals-ignore-case': 'Open' }] }],
+    [{ a: [{ 'anything-but': ['x', 'y'] }, { 'anything-but': 3 }, { 'anything-but': { prefix: 'tmp' } }] }],
+    [{ a: [{ numeric: ['>=', 0, '<', 100] }, { numeric: ['=', 1.5] }] }],
+    [{ ip: [{ cidr: '10.0.0.0/24' }] }],
+    [{ a: ['x', 1], $or: [{ b: ['1'] }, { c: ['2'] }] }],
+  ])('accepts %j', (policy) => {
+    expect(checkFilterPolicy(policy)).toEqual([]);
+  });
+
+  it.each([
+    [[], /must be a JSON object/],
+    [{}, /empty/],
+    [{ a: [null] }, /null is not a condition/],
+    [{ a: [true] }, /true is not a condition/],
+    [{ a: [{ exists: 'yes' }] }, /"exists" takes true or false/],
+    [{ a: [{ prefix: 'a', suffix: 'b' }] }, /exactly one operator/],
+    [{ a: [{ numeric: ['>', 'x'] }] }, /compares with numbers/],
+    [{ a: [{ numeric: ['~', 1] }] }, /operator "~" is unknown/],
+    [{ a: [{ numeric: ['>', 10, '<', 5] }] }, /range is empty/],
+    [{ a: [{ numeric: ['<', 1, '>', 5] }] }, /ranges are/],
+    [{ a: [2_000_000_000] }, /outside the range/],
+    [{ a: [1.1234567] }, /more than 5 decimal places/],
+    [{ a: [{ 'anything-but': ['x', 1] }] }, /either strings or numbers/],
+    [{ a: [{ cidr: 'nope' }] }, /address block/],
+    [{ 'bad key!': ['x'] }, /not a message attribute name/],
+    [{ a: { nested: ['x'] } }, /must map to a list of conditions/],
+    [{ $or: [{ a: ['1'] }] }, /\$or" must be a list of at least two/],
+  ])('refuses %j', (policy, problem) => {
+    expect(checkFilterPolicy(policy).join('\n')).toMatch(problem);
+  });
+
+  it('counts $or branches together with the keys around them', () => {
+    const policy = { t: ['1', '2'], $or: [{ a: ['1', '2', '3'] }, { b: ['1'] }] };
+    expect(countCombinations(policy)).toBe(2 * 3 + 2 * 1);
+    const wide = { a: ['1'], b: ['1'], c: ['1'], d: ['1'], $or: [{ e: ['1'] }, { f: ['1'], g: ['1'] }] };
+    expect(checkFilterPolicy(wide).join('\n')).toMatch(/6 keys .* \(in a \$or branch/);
+  });
+
+  it('summarizes a policy in one line', () => {
+    expect(summarizeFilterPolicy({ table: ['public.a', 'public.b'], tenant: [{ prefix: 'x' }] })).toBe('table=public.a,public.b tenant={"prefix":"x"}');
+    expect(summarizeFilterPolicy(undefined)).toBe('(everything)');
+  });
+});
