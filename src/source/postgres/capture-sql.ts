@@ -57,9 +57,21 @@ function jsonObject(alias: string, cols: ColumnInfo[], asText = false): string {
   return chunks.length === 1 ? chunks[0]! : `(${chunks.join(' || ')})`;
 }
 
+/** Types whose "=" holds only for identical values: a cheap comparison that loses nothing. */
+const EQUALS_IS_IDENTITY = new Set(['int2', 'int4', 'int8', 'oid', 'bool', 'uuid', 'date', 'time', 'timestamp', 'timestamptz', 'bytea', 'money']);
+const TEXT_TYPES = new Set(['text', 'varchar', 'name']);
+
+/**
+ * Whether a column's value changed. "=" is not enough for every type: numeric 1.5 = 1.50, citext
+ * 'A' = 'a', a case-insensitive collation, float -0 = 0, and json, xml or point have no "=" at all.
+ * Those compare binary images (record *=, as REFRESH MATERIALIZED VIEW CONCURRENTLY does), so an
+ * update that changes what a target would store is never skipped.
+ */
 function distinct(col: ColumnInfo): string {
   const name = quoteCatalogIdent(col.name);
-  return col.comparable ? `o.${name} IS DISTINCT FROM n.${name}` : `o.${name}::text IS DISTINCT FROM n.${name}::text`;
+  if (EQUALS_IS_IDENTITY.has(col.typeName) || col.typeKind === 'e') return `o.${name} IS DISTINCT FROM n.${name}`;
+  if (TEXT_TYPES.has(col.typeName)) return `o.${name} COLLATE "C" IS DISTINCT FROM n.${name} COLLATE "C"`;
+  return `NOT (ROW(o.${name})::record *= ROW(n.${name})::record)`;
 }
 
 export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: string, functionName: string): string {
@@ -77,8 +89,9 @@ export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: stri
     key_old: jsonObject('o', keys),
     image_new: jsonObject('n', spec.captured),
     image_old: jsonObject('o', spec.captured),
-    attrs_new: attrs.length ? jsonObject('n', attrs, true) : 'NULL',
-    attrs_old: attrs.length ? jsonObject('o', attrs, true) : 'NULL',
+    // typed NULL: inside a CASE an untyped NULL resolves to text, which jsonb does not accept
+    attrs_new: attrs.length ? jsonObject('n', attrs, true) : 'NULL::jsonb',
+    attrs_old: attrs.length ? jsonObject('o', attrs, true) : 'NULL::jsonb',
     join: keys.map((k) => `o.${quoteCatalogIdent(k.name)} = n.${quoteCatalogIdent(k.name)}`).join(' AND '),
     first_key: quoteCatalogIdent(keys[0]!.name),
     changed: nonKey.length

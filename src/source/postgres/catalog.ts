@@ -8,8 +8,8 @@ export interface ColumnInfo {
   typeName: string;
   /** Full type as written, for messages. */
   formatted: string;
-  /** Whether values can be compared with "=" (json, xml, point… cannot). */
-  comparable: boolean;
+  /** pg_type.typtype of the base type: b base, e enum, c composite, r range, m multirange, p pseudo. */
+  typeKind: string;
 }
 
 export interface TableInfo {
@@ -28,9 +28,7 @@ const COLUMNS_SQL = `
 SELECT a.attname AS name,
        format_type(a.atttypid, a.atttypmod) AS formatted,
        bt.typname AS type_name,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_operator o
-                WHERE o.oprname = '=' AND o.oprleft = o.oprright
-                  AND o.oprleft = CASE WHEN bt.typcategory = 'A' THEN bt.typelem ELSE bt.oid END) AS comparable
+       bt.typtype AS type_kind
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
@@ -56,12 +54,12 @@ export async function describeTable(db: pg.Pool | pg.ClientBase, table: TableNam
       { context: { table: formatTableName(table) } },
     );
   }
-  const columns = await db.query<{ name: string; formatted: string; type_name: string; comparable: boolean }>(COLUMNS_SQL, [row.oid]);
+  const columns = await db.query<{ name: string; formatted: string; type_name: string; type_kind: string }>(COLUMNS_SQL, [row.oid]);
   const pk = await db.query<{ name: string }>(PRIMARY_KEY_SQL, [row.oid]);
   return {
     oid: row.oid,
     kind: row.relkind === 'p' ? 'partitioned' : 'table',
-    columns: columns.rows.map((c) => ({ name: c.name, typeName: c.type_name, formatted: c.formatted, comparable: c.comparable })),
+    columns: columns.rows.map((c) => ({ name: c.name, typeName: c.type_name, formatted: c.formatted, typeKind: c.type_kind })),
     primaryKey: pk.rows.map((r) => r.name),
   };
 }
