@@ -44,8 +44,8 @@ function valueExpr(alias: string, col: ColumnInfo): string {
   return ref;
 }
 
-/** jsonb_build_object takes at most 100 arguments: build in chunks and concatenate. */
-function jsonObject(alias: string, cols: ColumnInfo[], asText = false): string {
+/** A jsonb image of cols of row alias (the capture encoding; backfill and verify reuse it). jsonb_build_object takes at most 100 arguments: build in chunks and concatenate. */
+export function jsonObject(alias: string, cols: ColumnInfo[], asText = false): string {
   if (cols.length === 0) return `'{}'::jsonb`;
   const chunks: string[] = [];
   for (let i = 0; i < cols.length; i += 50) {
