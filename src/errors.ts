@@ -23,7 +23,8 @@ export type ErrorCode =
   | 'POISON_MESSAGE'
   | 'TRANSFORM_FAILED'
   | 'BACKFILL_RUNNING'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  | 'SOURCE_LOCK_TIMEOUT';
 
 export interface ErrorOptions {
   cause?: unknown;
