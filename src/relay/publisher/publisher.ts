@@ -1,0 +1,162 @@
+import { SNSClient } from '@aws-sdk/client-sns';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { createS3Client, createSnsClient } from '../../aws/clients.js';
+import type { Config } from '../../config/index.js';
+import { buildEnvelope, type OutboxEvent } from '../../envelope.js';
+import { OutboxError, describeError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../observability/metrics.js';
+import type { EventPublisher, PublishOutcome, QuarantineSink } from '../types.js';
+import { createSnsBreaker, type BreakerState } from './breaker.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
+import { createPublisherMetrics } from './metrics.js';
+import { handleOversized } from './oversized.js';
+import { prepareMessage, type PreparedMessage } from './prepare.js';
+import { DEFAULT_RETRY, breakerOpenError, sendBatch, type RetryPolicy } from './send-batch.js';
+import { acknowledgedPrefix } from './prefix.js';
+import { planTasks, runTasks } from './tasks.js';
+import { resolveTopics, routeEvent, type TopicTable } from './topics.js';
+
+export interface PublisherOptions {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  /** Defaults to a client from the SDK's standard chain (config.aws); an injected client is not destroyed on close. */
+  sns?: SNSClient;
+  /** Needed only with publish.claimCheck; defaults like sns. */
+  s3?: S3Client;
+  quarantine: QuarantineSink;
+  retry?: Partial<RetryPolicy>;
+}
+
+export interface SnsPublisher extends EventPublisher {
+  /** Resolves (creates, if named) the configured topics; publish() does it on first use. */
+  start(signal?: AbortSignal): Promise<void>;
+  breakerState(): BreakerState;
+}
+
+/**
+ * The SNS publisher. publish() sends events with PublishBatch (several calls in flight, limits
+ * enforced here), retries failed entries, and acknowledges only the contiguous prefix that SNS
+ * (or S3 claim-check, or quarantine) accepted. Calls to publish() must not overlap: FIFO order
+ * across calls relies on it.
+ */
+export function createPublisher(options: PublisherOptions): SnsPublisher {
+  const { config, quarantine } = options;
+  const logger = options.logger.child({ component: 'publisher' });
+  const metrics = createPublisherMetrics(options.metrics);
+  const sns = options.sns ?? createSnsClient(config);
+  const s3 = options.s3 ?? (config.publish.claimCheck ? createS3Client(config) : undefined);
+  const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+  const breaker = createSnsBreaker(sns, config.relay.breaker, metrics, logger);
+  const concurrency = config.relay.publishConcurrency;
+  const sourceName = config.source.name;
+  const warned = new Set<string>();
+  let topics: Promise<TopicTable> | undefined;
+
+  const ensureTopics = (signal?: AbortSignal): Promise<TopicTable> => {
+    topics ??= resolveTopics(config.publish, (command) => breaker.call(command, signal)).then(
+      (table) => {
+        logger.info({ topics: [...table.values()].map((t) => ({ topic: t.key, fifo: t.fifo })) }, 'SNS topics resolved');
+        return table;
+      },
+      (err: unknown) => {
+        topics = undefined;
+        throw err;
+      },
+    );
+    return topics;
+  };
+
+  const warnDropped = (message: PreparedMessage) => {
+    for (const d of message.dropped) {
+      if (d.reason === 'empty-value') continue;
+      const table = `${message.event.tableSchema}.${message.event.tableName}`;
+      const key = `${table}\0${d.name}\0${d.reason}`;
+      if (warned.has(key)) continue;
+      warned.add(key);
+      logger.warn({ table, attribute: d.name, reason: d.reason }, 'attribute column not sent as an SNS message attribute (SNS allows 10, with valid names; source, table, operation and changed are reserved). Track the table with fewer or renamed attribute columns');
+    }
+  };
+
+  async function publish(events: OutboxEvent[], signal?: AbortSignal): Promise<PublishOutcome> {
+    if (events.length === 0) return { acknowledged: 0 };
+    if (!breaker.available()) return { acknowledged: 0, error: breakerOpenError() };
+    let table: TopicTable;
+    try {
+      table = await ensureTopics(signal);
+    } catch (err) {
+      return { acknowledged: 0, error: new OutboxError('PUBLISH_FAILED', `Could not resolve the SNS topics: ${describeError(err)}. Check aws.endpoint/region, credentials and sns:CreateTopic permission.`, { cause: err, retryable: true }) };
+    }
+
+    const acked = new Array<boolean>(events.length).fill(false);
+    let giveUpAt = events.length;
+    let firstError: Error | undefined;
+    let breakerOpened = false;
+    const giveUp = (index: number, error: Error) => {
+      if (index < giveUpAt) [giveUpAt, firstError] = [index, error];
+    };
+
+    const ready: PreparedMessage[] = [];
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      let message = prepareMessage(i, event, buildEnvelope(sourceName, event), sourceName, routeEvent(config.publish, table, event));
+      warnDropped(message);
+      if (message.bytes > MAX_MESSAGE_BYTES) {
+        try {
+          const result = await handleOversized(message, { claimCheck: config.publish.claimCheck, s3, quarantine, metrics, logger }, signal);
+          if (result.kind === 'quarantined') {
+            acked[i] = true;
+            continue;
+          }
+          message = result.message;
+        } catch (err) {
+          const kind = config.publish.claimCheck ? 'claim_check' : 'quarantine';
+          metrics.errors.inc({ topic: message.topic.key, kind });
+          const where = { table: `${event.tableSchema}.${event.tableName}`, seq: event.seq };
+          logger.error({ ...where, err: describeError(err) }, `oversized event could not be ${kind === 'claim_check' ? 'stored in S3' : 'quarantined'}; it is retried`);
+          giveUp(i, new OutboxError('PUBLISH_FAILED', `Oversized event ${where.table} seq ${event.seq} could not be ${kind === 'claim_check' ? 'claim-checked to S3' : 'quarantined'}: ${describeError(err)}`, { cause: err, context: where, retryable: true }));
+          break;
+        }
+      }
+      ready.push(message);
+    }
+
+    await runTasks(planTasks(ready, concurrency), concurrency, async (task) => {
+      for (const batch of task.batches) {
+        if (breakerOpened || signal?.aborted || batch[0]!.index > giveUpAt) return;
+        const result = await sendBatch(batch, {
+          call: breaker.call,
+          metrics,
+          logger,
+          retry,
+          ...(signal ? { signal } : {}),
+          stop: (pending) => breakerOpened || pending.every((m) => m.index > giveUpAt),
+        }, (m) => (acked[m.index] = true));
+        if (!result.ok) {
+          breakerOpened ||= result.breakerOpen;
+          giveUp(Math.min(...result.pending.map((m) => m.index)), result.error);
+          return;
+        }
+      }
+    });
+
+    const acknowledged = acknowledgedPrefix(acked);
+    if (acknowledged === events.length) return { acknowledged };
+    return { acknowledged, error: firstError ?? new OutboxError('PUBLISH_FAILED', 'publishing was aborted before it finished', { retryable: true }) };
+  }
+
+  return {
+    publish,
+    async start(signal) {
+      await ensureTopics(signal);
+    },
+    available: () => breaker.available(),
+    breakerState: () => breaker.state(),
+    async close() {
+      breaker.shutdown();
+      if (!options.sns) sns.destroy();
+      if (!options.s3) s3?.destroy();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { planBatches, SNS_BATCH_LIMITS, type BatchLimits } from './batches.js';
+import type { PreparedMessage } from './prepare.js';
+
+/** Batches that run one after the other; different tasks run concurrently. */
+export interface PublishTask {
+  /** Index of the task's first event: tasks start in event order. */
+  first: number;
+  batches: PreparedMessage[][];
+}
+
+/** FNV-1a: a cheap, stable string hash for spreading message groups over lanes. */
+export function laneOf(groupId: string, lanes: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < groupId.length; i++) {
+    hash ^= groupId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % lanes;
+}
+
+/**
+ * Splits prepared messages (in event order) into tasks. Standard topics: every batch is its own
+ * task, so batches go out concurrently. FIFO topics: messages are spread over `lanes` lanes by
+ * message group; a lane's batches are one task, sent in order, so two calls in flight never
+ * reorder one group.
+ */
+export function planTasks(messages: readonly PreparedMessage[], lanes: number, limits: BatchLimits = SNS_BATCH_LIMITS): PublishTask[] {
+  const byQueue = new Map<string, PreparedMessage[]>();
+  for (const message of messages) {
+    const queue = message.groupId === undefined ? `std:${message.topic.key}` : `fifo:${message.topic.key}:${laneOf(message.groupId, lanes)}`;
+    let list = byQueue.get(queue);
+    if (!list) byQueue.set(queue, (list = []));
+    list.push(message);
+  }
+  const tasks: PublishTask[] = [];
+  for (const [queue, list] of byQueue) {
+    const batches = planBatches(list, limits);
+    if (queue.startsWith('fifo:')) tasks.push({ first: list[0]!.index, batches });
+    else for (const batch of batches) tasks.push({ first: batch[0]!.index, batches: [batch] });
+  }
+  return tasks.sort((a, b) => a.first - b.first);
+}
+
+/** Runs tasks on at most `concurrency` workers, starting them in order. */
+export async function runTasks(tasks: readonly PublishTask[], concurrency: number, run: (task: PublishTask) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await run(tasks[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
+}
