@@ -13,6 +13,7 @@ export const MAX_ATTRIBUTE_COLUMNS = 6;
 /** Installs (or re-installs, after a column change) the capture triggers of one table. */
 export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: TrackSpec): Promise<TrackedTable> {
   const q = quoteIdent(outboxSchema, 'Outbox schema');
+  quotedTable(spec.table); // validates the names before anything reaches the database
   const name = formatTableName(spec.table);
   const exclude = (spec.exclude ?? []).map((c) => assertIdentifier(c, `Excluded column of ${name}`));
   const attributes = (spec.attributes ?? []).map((c) => assertIdentifier(c, `Attribute column of ${name}`));
@@ -86,16 +87,17 @@ function checkConflicts(name: string, keys: string[], exclude: string[], attribu
 /** Removes a table's capture triggers and function. Events already captured stay in the outbox. */
 export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: TableName): Promise<boolean> {
   const q = quoteIdent(outboxSchema, 'Outbox schema');
+  const quoted = quotedTable(table); // validates the names before anything reaches the database
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
     const row = await client.query<{ function_name: string }>(
       `DELETE FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2 RETURNING function_name`,
       [table.schema, table.table],
     );
-    const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [quotedTable(table)]);
+    const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [quoted]);
     if (exists.rows[0].present) {
       for (const trigger of ['insert', 'update', 'delete', 'truncate']) {
-        await client.query(`DROP TRIGGER IF EXISTS outbox_capture_${trigger} ON ${quotedTable(table)}`);
+        await client.query(`DROP TRIGGER IF EXISTS outbox_capture_${trigger} ON ${quoted}`);
       }
     }
     const fn = row.rows[0]?.function_name ?? captureFunctionName(table.schema, table.table);

@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOutboxError } from '../../src/errors.js';
+import { captureFunctionName } from '../../src/source/postgres/capture-sql.js';
+import { createMigratedSource } from '../helpers/source.js';
+
+type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;
+let ctx: Ctx;
+
+beforeAll(async () => {
+  ctx = await createMigratedSource();
+});
+afterAll(async () => ctx?.close());
+
+const sql = (text: string, params?: unknown[]) => ctx.db.pool.query(text, params);
+
+async function triggersOf(table: string): Promise<string[]> {
+  const res = await sql(`SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal ORDER BY tgname`, [table]);
+  return res.rows.map((r) => r.tgname);
+}
+
+async function captureFunctions(): Promise<string[]> {
+  const res = await sql(`SELECT proname FROM pg_proc WHERE pronamespace = 'outbox'::regnamespace AND proname LIKE 'capture\\_%' ORDER BY 1`);
+  return res.rows.map((r) => r.proname);
+}
+
+async function eventsOf(table: string) {
+  return (await ctx.events()).filter((e) => e.table_name === table);
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+const ALL_TRIGGERS = ['outbox_capture_delete', 'outbox_capture_insert', 'outbox_capture_truncate', 'outbox_capture_update'];
+
+describe('outbox track / untrack', () => {
+  it('tracking twice is harmless: four triggers, one event per change', async () => {
+    await sql('CREATE TABLE public.twice (id int PRIMARY KEY, v text)');
+    const table = { schema: 'public', table: 'twice' };
+    await ctx.source.track({ table });
+    await ctx.source.track({ table });
+    expect(await triggersOf('public.twice')).toEqual(ALL_TRIGGERS);
+    await sql(`INSERT INTO twice VALUES (1, 'a')`);
+    await sql(`UPDATE twice SET v = 'b'`);
+    expect((await eventsOf('twice')).map((e) => e.op)).toEqual(['insert', 'update']);
+    expect((await ctx.source.listTracked()).filter((t) => t.table.table === 'twice')).toHaveLength(1);
+  });
+
+  it('untrack removes the triggers and the function, and nothing more is captured', async () => {
+    await sql('CREATE TABLE public.gone (id int PRIMARY KEY)');
+    const table = { schema: 'public', table: 'gone' };
+    await ctx.source.track({ table });
+    const fn = captureFunctionName('public', 'gone');
+    expect(await captureFunctions()).toContain(fn);
+    expect(await ctx.source.untrack(table)).toBe(true);
+    expect(await triggersOf('public.gone')).toEqual([]);
+    expect(await captureFunctions()).not.toContain(fn);
+    await sql('INSERT INTO gone VALUES (1)');
+    expect(await eventsOf('gone')).toEqual([]);
+    expect(await ctx.source.untrack(table)).toBe(false); // a second untrack says it was not tracked
+  });
+
+  it('re-track after ADD COLUMN captures the new column; doctor reports the drift before', async () => {
+    await sql('CREATE TABLE public.grows (id int PRIMARY KEY, a text, secret text)');
+    const spec = { table: { schema: 'public', table: 'grows' }, exclude: ['secret'] };
+    await ctx.source.track(spec);
+    expect(await ctx.source.doctor()).toEqual([]);
+    await sql('ALTER TABLE grows ADD COLUMN b int');
+    const findings = await ctx.source.doctor();
+    expect(findings).toEqual([expect.objectContaining({ severity: 'error', check: 'columns', message: expect.stringContaining('public.grows changed since it was tracked (+b)') })]);
+    await sql(`INSERT INTO grows VALUES (1, 'x', 's', 7)`);
+    expect((await eventsOf('grows')).at(-1)!.after).toEqual({ id: 1, a: 'x' }); // not yet: the function predates b
+
+    await ctx.source.track(spec);
+    expect(await ctx.source.doctor()).toEqual([]);
+    await sql(`UPDATE grows SET b = 8`);
+    const last = (await eventsOf('grows')).at(-1)!;
+    expect(last.changed).toEqual(['b']);
+    expect(last.after).toEqual({ id: 1, a: 'x', b: 8 });
+  });
+
+  it('refuses a table without a primary key unless key columns are named', async () => {
+    await sql('CREATE TABLE public.nokey (code text NOT NULL, region text NOT NULL, v int)');
+    const table = { schema: 'public', table: 'nokey' };
+    const err = await errorOf(ctx.source.track({ table }));
+    expect(isOutboxError(err, 'TABLE_HAS_NO_KEY')).toBe(true);
+    expect(err.message).toContain('public.nokey has no primary key');
+    expect(err.message).toContain('--key');
+    expect(await triggersOf('public.nokey')).toEqual([]);
+
+    const tracked = await ctx.source.track({ table, key: ['code', 'region'] });
+    expect(tracked.keyColumns).toEqual(['code', 'region']);
+    await sql(`INSERT INTO nokey VALUES ('a', 'eu', 1), ('a', 'us', 2)`);
+    await sql(`UPDATE nokey SET v = v + 10 WHERE region = 'us'`);
+    const events = await eventsOf('nokey');
+    expect(events.map((e) => [e.op, e.key])).toEqual([
+      ['insert', { code: 'a', region: 'eu' }],
+      ['insert', { code: 'a', region: 'us' }],
+      ['update', { code: 'a', region: 'us' }],
+    ]);
+  });
+
+  it('captures a partitioned table, including a row that moves between partitions', async () => {
+    await sql(`
+      CREATE TABLE public.measures (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+      CREATE TABLE public.measures_eu PARTITION OF public.measures FOR VALUES IN ('eu');
+      CREATE TABLE public.measures_us PARTITION OF public.measures FOR VALUES IN ('us');`);
+    await ctx.source.track({ table: { schema: 'public', table: 'measures' } });
+    await sql(`INSERT INTO measures VALUES (1, 'eu', 1), (2, 'us', 2)`);
+    await sql(`UPDATE measures SET v = v * 10`);
+    await sql(`UPDATE measures SET region = 'us' WHERE id = 1`);
+    await sql(`DELETE FROM measures WHERE id = 2`);
+    const events = (await eventsOf('measures')).map((e) => [e.op, e.key]);
+    expect(events.slice(0, 4)).toEqual([
+      ['insert', { id: 1, region: 'eu' }],
+      ['insert', { id: 2, region: 'us' }],
+      ['update', { id: 1, region: 'eu' }],
+      ['update', { id: 2, region: 'us' }],
+    ]);
+    // a key change (here the partition key) is a delete of the old key and an insert of the new one
+    expect(events.slice(4, 6)).toEqual(expect.arrayContaining([['delete', { id: 1, region: 'eu' }], ['insert', { id: 1, region: 'us' }]]));
+    expect(events.slice(6)).toEqual([['delete', { id: 2, region: 'us' }]]);
+    expect((await ctx.events()).some((e) => e.table_name.startsWith('measures_'))).toBe(false);
+  });
+
+  it('captures a table whose real name has mixed case ("Orders")', async () => {
+    await sql(`CREATE SCHEMA "Sales"; CREATE TABLE "Sales"."Orders" ("OrderId" int PRIMARY KEY, "Total" numeric, "Note" text)`);
+    const tracked = await ctx.source.track({ table: { schema: 'Sales', table: 'Orders' }, exclude: ['Note'], attributes: ['Total'] });
+    expect(tracked.capturedColumns).toEqual(['OrderId', 'Total']);
+    await sql(`INSERT INTO "Sales"."Orders" VALUES (1, 9.5, 'n')`);
+    const [e] = await eventsOf('Orders');
+    expect(e).toMatchObject({ table_schema: 'Sales', table_name: 'Orders', key: { OrderId: 1 }, after: { OrderId: 1, Total: '9.5' }, attributes: { Total: '9.5' } });
+    expect(await ctx.source.doctor()).toEqual([]);
+    expect(await ctx.source.untrack({ schema: 'Sales', table: 'Orders' })).toBe(true);
+    expect(await triggersOf('"Sales"."Orders"')).toEqual([]);
+  });
+
+  it('names an unknown table, and unknown columns', async () => {
+    const noTable = await errorOf(ctx.source.track({ table: { schema: 'public', table: 'nosuch' } }));
+    expect(isOutboxError(noTable, 'TABLE_NOT_FOUND')).toBe(true);
+    expect(noTable.message).toContain('public.nosuch does not exist');
+    // a case mismatch is a different table: say names are case-sensitive
+    const wrongCase = await errorOf(ctx.source.track({ table: { schema: 'public', table: 'Twice' } }));
+    expect(wrongCase.message).toMatch(/public\.Twice does not exist.*case-sensitive/);
+
+    for (const spec of [{ exclude: ['nope'] }, { attributes: ['nope'] }, { key: ['nope'] }]) {
+      const err = await errorOf(ctx.source.track({ table: { schema: 'public', table: 'twice' }, ...spec }));
+      expect(isOutboxError(err, 'COLUMN_NOT_FOUND'), JSON.stringify(spec)).toBe(true);
+      expect(err.message).toContain('public.twice has no column "nope"');
+      expect(err.message).toContain('Its columns are: id, v');
+    }
+  });
+
+  it('rejects SQL injection in table and column names, and executes nothing', async () => {
+    await sql('CREATE TABLE public.y (id int PRIMARY KEY)');
+    const before = await ctx.events();
+    const attempts = [
+      { table: { schema: 'public', table: 'x"; drop table y; --' } },
+      { table: { schema: 'public"; drop table y; --', table: 'twice' } },
+      { table: { schema: 'public', table: 'twice' }, exclude: ['a);drop'] },
+      { table: { schema: 'public', table: 'twice' }, attributes: ['v", (select 1) as "x'] },
+      { table: { schema: 'public', table: 'twice' }, key: ['id); drop table y; --'] },
+    ];
+    for (const spec of attempts) {
+      const err = await errorOf(ctx.source.track(spec));
+      expect(isOutboxError(err, 'IDENTIFIER_INVALID'), JSON.stringify(spec)).toBe(true);
+    }
+    const untrackErr = await errorOf(ctx.source.untrack({ schema: 'public', table: 'y; drop table y' }));
+    expect(isOutboxError(untrackErr, 'IDENTIFIER_INVALID')).toBe(true);
+    expect((await sql(`SELECT to_regclass('public.y') IS NOT NULL AS present`)).rows[0].present).toBe(true);
+    expect(await triggersOf('public.y')).toEqual([]);
+    expect(await ctx.events()).toEqual(before);
+  });
+
+  it('refuses conflicting lists: an excluded key, a column both excluded and an attribute, too many attributes', async () => {
+    await sql('CREATE TABLE public.conf (id int PRIMARY KEY, a int, b int, c int, d int, e int, f int, g int)');
+    const table = { schema: 'public', table: 'conf' };
+    await expect(ctx.source.track({ table, exclude: ['id'] })).rejects.toThrow(/Key column id of public\.conf cannot be excluded/);
+    await expect(ctx.source.track({ table, exclude: ['a'], attributes: ['a'] })).rejects.toThrow(/both excluded and an attribute/);
+    await expect(ctx.source.track({ table, attributes: ['a', 'b', 'c', 'd', 'e', 'f', 'g'] })).rejects.toThrow(/at most 6 fit/);
+    expect(await triggersOf('public.conf')).toEqual([]);
+  });
+});
