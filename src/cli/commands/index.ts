@@ -4,6 +4,7 @@ import { registerMigrate } from './migrate.js';
 import { registerTrack } from './track.js';
 import { registerStatus } from './status.js';
 import { registerDoctor } from './doctor.js';
+import { registerBackfill } from './backfill.js';
 
 export type GetContext = () => CommandContext;
 
@@ -13,6 +14,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerTrack(program, ctx);
   registerStatus(program, ctx);
   registerDoctor(program, ctx);
+  registerBackfill(program, ctx);
 }
 
 /** Runs a command body with the context and always closes it. */

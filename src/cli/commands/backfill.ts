@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { postgresPoolOf, runBackfill, DEFAULT_BATCH_SIZE } from '../../backfill/index.js';
+import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
+import { createMetrics } from '../../observability/metrics.js';
+import { startObservabilityServer } from '../../observability/server.js';
+import { parseTableName } from '../../sql/identifiers.js';
+import { print } from '../output.js';
+import { withContext, type GetContext } from './index.js';
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new Error(`--batch-size must be a whole number from 1 to 1000000 (got ${JSON.stringify(value)})`);
+  return n;
+}
+
+export function registerBackfill(program: Command, getContext: GetContext): void {
+  program
+    .command('backfill')
+    .description('initial full sync of a tracked table: snapshot events for every row, in resumable batches, while the table stays writable')
+    .argument('<table>', 'schema.table (tracked with outbox track)')
+    .option('--batch-size <n>', `rows per batch (default ${DEFAULT_BATCH_SIZE}; a resumed run keeps its size unless given)`, positiveInt)
+    .option('--restart', 'start again from the first row even if a backfill of the table completed before')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port while running', (v) => Number(v))
+    .action((tableArg: string, opts: { batchSize?: number; restart?: boolean; metricsPort?: number }) =>
+      withContext(getContext, async (ctx) => {
+        const table = parseTableName(tableArg);
+        const pool = postgresPoolOf(await ctx.source(), 'outbox backfill');
+        const metrics = createMetrics();
+        const server = opts.metricsPort !== undefined ? await startObservabilityServer(opts.metricsPort, metrics, { live: () => true, ready: () => true }) : undefined;
+        const abort = new AbortController();
+        const onSignal = () => {
+          print('Stopping after the current batch (run the same command again to resume)…');
+          abort.abort();
+        };
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        let progress: ProgressReporter | undefined;
+        try {
+          const result = await runBackfill({
+            pool,
+            schema: ctx.config.source.schema,
+            table,
+            batchSize: opts.batchSize,
+            restart: opts.restart,
+            logger: ctx.logger,
+            metrics,
+            signal: abort.signal,
+            onProgress: (p) => {
+              progress ??= createProgress({ label: `backfill ${p.table}`, unit: 'rows', total: p.rowsEstimate, initial: p.rowsDone - p.batchRows, stream: process.stdout, printLine: print });
+              progress.update(p.rowsDone);
+            },
+          });
+          progress?.stop();
+          progress = undefined;
+          const took = formatDuration(result.elapsedMs / 1000);
+          if (result.status === 'already-completed') {
+            print(`${result.table} was already backfilled (run ${result.runId}: ${result.rows} rows in ${result.batches} batches, finished ${result.finishedAt?.toISOString() ?? '?'}). Nothing to do; use --restart to backfill it again.`);
+          } else if (result.status === 'stopped') {
+            print(`Stopped: ${result.rows} rows in ${result.batches} batches so far (run ${result.runId}). Run outbox backfill ${result.table} again to resume.`);
+          } else {
+            const resumed = result.resumedAtBatch !== null ? `, resumed at batch ${result.resumedAtBatch}` : '';
+            const retried = result.retriedBatches ? `, ${result.retriedBatches} batch(es) retried` : '';
+            print(`Backfilled ${result.table}: ${result.rows} rows in ${result.batches} batches (run ${result.runId}; this process: ${result.rowsThisRun} rows in ${took}${resumed}${retried}). The table is in incremental mode.`);
+          }
+        } finally {
+          progress?.stop();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          await server?.close();
+        }
+      }),
+    );
+}
