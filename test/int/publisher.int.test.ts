@@ -1,0 +1,399 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateTopicCommand, SNSClient, SubscribeCommand, type PublishBatchCommandInput, type PublishBatchCommandOutput } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
+import { startFauxqs, type FauxqsServer } from 'fauxqs';
+import { parseConfig, type Config } from '../../src/config/index.js';
+import { validateEnvelope, type OutboxEvent } from '../../src/envelope.js';
+import { silentLogger } from '../../src/logger.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { createPublisher, type PublisherOptions } from '../../src/relay/publisher/index.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from '../../src/relay/publisher/limits.js';
+import { messageBytes } from '../../src/relay/publisher/message-size.js';
+import type { QuarantineSink } from '../../src/relay/types.js';
+import { waitFor } from '../helpers/wait.js';
+
+const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
+let server: FauxqsServer;
+let sqs: SQSClient;
+let s3: S3Client;
+
+beforeAll(async () => {
+  server = await startFauxqs({ port: 0, logger: false });
+  sqs = new SQSClient({ region: 'us-east-1', endpoint: server.address, credentials });
+  s3 = new S3Client({ region: 'us-east-1', endpoint: server.address, credentials, forcePathStyle: true });
+});
+
+afterAll(async () => {
+  sqs?.destroy();
+  s3?.destroy();
+  await server?.stop();
+});
+
+// ---- helpers -------------------------------------------------------------------------------
+
+/** An SNS client that records every PublishBatch input, with an optional reply rewriter (fault injector). */
+function recordingSns(endpoint: string, options: { maxAttempts?: number } = {}) {
+  const sns = new SNSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: options.maxAttempts ?? 3 });
+  const calls: PublishBatchCommandInput[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const faults: { rewrite?: (input: PublishBatchCommandInput, output: PublishBatchCommandOutput) => void; throwAfter?: (input: PublishBatchCommandInput) => boolean } = {};
+  sns.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'PublishBatchCommand') return next(args);
+      const input = args.input as PublishBatchCommandInput;
+      calls.push(structuredClone(input));
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        const result = await next(args);
+        faults.rewrite?.(input, result.output as PublishBatchCommandOutput);
+        // The call reached SNS but the reply is "lost": the outcome is unknown to the publisher.
+        if (faults.throwAfter?.(input)) throw Object.assign(new Error('socket hang up (injected)'), { name: 'TimeoutError' });
+        return result;
+      } finally {
+        inFlight--;
+      }
+    },
+    { step: 'initialize', name: 'recordPublishBatch' },
+  );
+  return { sns, calls, faults, maxInFlight: () => maxInFlight };
+}
+
+/** Moves the entries whose event satisfies `fail` from Successful to Failed in a PublishBatch reply. */
+function failEntries(fail: (seq: string) => boolean) {
+  return (input: PublishBatchCommandInput, output: PublishBatchCommandOutput) => {
+    const seqOf = new Map(input.PublishBatchRequestEntries!.map((e) => [e.Id, JSON.parse(e.Message!).sequence as string]));
+    const failing = (output.Successful ?? []).filter((s) => fail(seqOf.get(s.Id)!));
+    output.Successful = (output.Successful ?? []).filter((s) => !failing.includes(s));
+    output.Failed = [...(output.Failed ?? []), ...failing.map((s) => ({ Id: s.Id!, Code: 'InternalError', Message: 'injected', SenderFault: false }))];
+  };
+}
+
+function assertLimits(calls: PublishBatchCommandInput[]) {
+  expect(calls.length).toBeGreaterThan(0);
+  for (const call of calls) {
+    const entries = call.PublishBatchRequestEntries!;
+    expect(entries.length).toBeGreaterThan(0);
+    expect(entries.length).toBeLessThanOrEqual(MAX_BATCH_ENTRIES);
+    expect(new Set(entries.map((e) => e.Id)).size).toBe(entries.length);
+    const bytes = entries.reduce((n, e) => n + messageBytes(e.Message!, e.MessageAttributes ?? {}), 0);
+    expect(bytes).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+  }
+}
+
+let topicCounter = 0;
+async function topicWithQueue(endpoint: string, fifo = false) {
+  const name = `pub-${process.pid}-${++topicCounter}${fifo ? '.fifo' : ''}`;
+  const sns = new SNSClient({ region: 'us-east-1', endpoint, credentials });
+  const sqsc = new SQSClient({ region: 'us-east-1', endpoint, credentials });
+  const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name, ...(fifo ? { Attributes: { FifoTopic: 'true' } } : {}) }));
+  const { QueueUrl } = await sqsc.send(new CreateQueueCommand({ QueueName: name, ...(fifo ? { Attributes: { FifoQueue: 'true' } } : {}) }));
+  const attrs = await sqsc.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+  await sns.send(new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: attrs.Attributes!.QueueArn, Attributes: { RawMessageDelivery: 'true' } }));
+  sns.destroy();
+  sqsc.destroy();
+  return { name, topicArn: TopicArn!, queueUrl: QueueUrl! };
+}
+
+/** Receives (and deletes) until `count` distinct events arrived; returns every delivery, duplicates included. */
+async function receive(queueUrl: string, count: number, timeoutMs = 20_000): Promise<Message[]> {
+  const got: Message[] = [];
+  const ids = new Set<string>();
+  await waitFor(
+    async () => {
+      const r = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }));
+      const messages = r.Messages ?? [];
+      if (messages.length > 0) {
+        got.push(...messages);
+        for (const m of messages) ids.add(JSON.parse(m.Body!).id);
+        await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      }
+      return ids.size >= count;
+    },
+    { timeoutMs, intervalMs: 10, what: `${count} events on the queue (got ${ids.size})` },
+  );
+  return got;
+}
+
+function config(publish: Record<string, unknown>, relay: Record<string, unknown> = {}): Config {
+  return parseConfig({ source: { url: 'postgres://unused', name: 'itest' }, publish, relay: { publishConcurrency: 4, ...relay } }, {});
+}
+
+let seqCounter = 1_000;
+function event(over: Partial<OutboxEvent> = {}): OutboxEvent {
+  const seq = String(++seqCounter);
+  return {
+    seq,
+    xid: '900',
+    tableSchema: 'public',
+    tableName: 'orders',
+    op: 'insert',
+    key: { id: seq },
+    before: null,
+    after: { id: seq, note: 'n' },
+    changed: ['id', 'note'],
+    attributes: { tenant_id: String(Number(seq) % 3) },
+    changedAt: new Date(),
+    ...over,
+  };
+}
+
+const noQuarantine: QuarantineSink = async () => {
+  throw new Error('quarantine must not be called here');
+};
+
+function publisherFor(opts: Partial<PublisherOptions> & Pick<PublisherOptions, 'config' | 'sns'>) {
+  const metrics: Metrics = createMetrics();
+  const publisher = createPublisher({ logger: silentLogger, metrics, quarantine: noQuarantine, s3, retry: { baseDelayMs: 5, maxDelayMs: 20 }, ...opts });
+  return { publisher, metrics };
+}
+
+async function metricValue(metrics: Metrics, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name);
+  const values = (await metric!.get()).values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val));
+  return values.reduce((n, v) => n + v.value, 0);
+}
+
+// ---- tests ---------------------------------------------------------------------------------
+
+describe('SNS publisher against the emulator', () => {
+  it('publishes every event with its attributes, within 10 entries / 256 KiB per call, several calls in flight', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns });
+    const big = 'x'.repeat(80_000);
+    const events = Array.from({ length: 200 }, (_, i) => event(i % 3 === 0 ? { after: { big }, op: 'update', changed: ['big'] } : i % 7 === 0 ? { op: 'delete', changed: null, after: null } : {}));
+    const outcome = await publisher.publish(events);
+    expect(outcome).toEqual({ acknowledged: 200 });
+    assertLimits(rec.calls);
+    expect(rec.calls.some((c) => c.PublishBatchRequestEntries!.length < 10)).toBe(true); // the 80 kB events closed batches early
+    expect(rec.maxInFlight()).toBeGreaterThan(1);
+
+    const messages = await receive(queueUrl, 200);
+    const bySeq = new Map(messages.map((m) => [JSON.parse(m.Body!).sequence as string, m]));
+    for (const e of events) {
+      const m = bySeq.get(e.seq)!;
+      expect(m, `event ${e.seq}`).toBeDefined();
+      const body = JSON.parse(m.Body!);
+      expect(validateEnvelope(body)).toEqual([]);
+      expect(body.data.after).toEqual(e.after);
+      const attrs = m.MessageAttributes!;
+      expect(attrs.source!.StringValue).toBe('itest');
+      expect(attrs.table!.StringValue).toBe('public.orders');
+      expect(attrs.operation!.StringValue).toBe(e.op);
+      expect(attrs.tenant_id!.StringValue).toBe(e.attributes!.tenant_id);
+      if (e.changed) expect(JSON.parse(attrs.changed!.StringValue!)).toEqual(e.changed);
+      else expect(attrs.changed).toBeUndefined();
+    }
+    expect(await metricValue(metrics, 'outbox_events_published_total', { topic: 'default' })).toBe(200);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('routes tables to their topics', async () => {
+    const a = await topicWithQueue(server.address);
+    const b = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const { publisher } = publisherFor({ config: config({ topics: { default: { name: a.name }, audit: { arn: b.topicArn } }, routes: { 'public.audit_log': 'audit' } }), sns: rec.sns });
+    const events = [event(), event({ tableName: 'audit_log' }), event()];
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 3 });
+    expect((await receive(a.queueUrl, 2)).map((m) => JSON.parse(m.Body!).data.table)).toEqual(['orders', 'orders']);
+    expect((await receive(b.queueUrl, 1)).map((m) => JSON.parse(m.Body!).data.table)).toEqual(['audit_log']);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('retries only the failed entries of a reply', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const events = Array.from({ length: 40 }, () => event());
+    const flaky = new Set([events[5]!.seq, events[17]!.seq]);
+    let failuresLeft = 4;
+    rec.faults.rewrite = failEntries((seq) => flaky.has(seq) && failuresLeft-- > 0);
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns });
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 40 });
+    // 4 batches, then retries that carry only the entries SNS rejected.
+    const retries = rec.calls.slice(4);
+    expect(retries.length).toBeGreaterThan(0);
+    for (const call of retries) expect(call.PublishBatchRequestEntries!.every((e) => flaky.has(JSON.parse(e.Message!).sequence))).toBe(true);
+    const messages = await receive(queueUrl, 40);
+    // The injector rewrites replies of calls that did reach SNS, so each injected failure is a real
+    // delivery followed by a retry: exactly those events arrive twice, no other.
+    const seqs = messages.map((m) => JSON.parse(m.Body!).sequence as string);
+    expect(seqs.filter((s, i) => seqs.indexOf(s) !== i).every((s) => flaky.has(s))).toBe(true);
+    expect(messages).toHaveLength(40 + 4);
+    expect(await metricValue(metrics, 'outbox_publish_errors_total', { kind: 'entry' })).toBe(4);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('acknowledges only the contiguous prefix when one event keeps failing', async () => {
+    const { name } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const events = Array.from({ length: 1000 }, () => event());
+    rec.faults.rewrite = failEntries((seq) => seq === events[5]!.seq);
+    const { publisher } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
+    const outcome = await publisher.publish(events);
+    expect(outcome.acknowledged).toBe(5);
+    expect(outcome.error?.message).toMatch(new RegExp(`public\\.orders seq ${events[5]!.seq}`));
+    expect(rec.calls.filter((c) => c.PublishBatchRequestEntries!.some((e) => JSON.parse(e.Message!).sequence === events[5]!.seq))).toHaveLength(3);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('treats a call whose reply is lost as unknown: sends it again, duplicates allowed, never skipped', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    let lose = 2;
+    rec.faults.throwAfter = () => lose-- > 0;
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }, { publishConcurrency: 1 }), sns: rec.sns });
+    const events = Array.from({ length: 15 }, () => event());
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 15 });
+    const messages = await receive(queueUrl, 15);
+    expect(messages.length).toBeGreaterThan(15); // the "lost" batch arrived twice or more
+    expect(await metricValue(metrics, 'outbox_publish_errors_total', { kind: 'request' })).toBe(2);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('claim-checks an oversized event to S3, keeping its routing attributes', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const bucket = `claims-${process.pid}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const rec = recordingSns(server.address);
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } }, claimCheck: { bucket, prefix: 'big/' } }), sns: rec.sns });
+    const huge = event({ op: 'update', after: { id: '1', blob: 'y'.repeat(300_000) }, changed: ['blob'], attributes: { tenant_id: '7' } });
+    const events = [event(), huge, event()];
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 3 });
+    assertLimits(rec.calls);
+    const messages = await receive(queueUrl, 3);
+    const m = messages.find((x) => JSON.parse(x.Body!).sequence === huge.seq)!;
+    const body = JSON.parse(m.Body!);
+    expect(validateEnvelope(body)).toEqual([]);
+    expect(body.data).toBeUndefined();
+    expect(body.claimcheck).toBe(`s3://${bucket}/big/itest:${huge.seq}`);
+    expect(m.MessageAttributes!.tenant_id!.StringValue).toBe('7');
+    expect(m.MessageAttributes!.operation!.StringValue).toBe('update');
+    expect(JSON.parse(m.MessageAttributes!.changed!.StringValue!)).toEqual(['blob']);
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `big/itest:${huge.seq}` }));
+    const full = JSON.parse(await object.Body!.transformToString());
+    expect(validateEnvelope(full)).toEqual([]);
+    expect(full.data.after.blob).toHaveLength(300_000);
+    expect(full.id).toBe(body.id);
+    expect(await metricValue(metrics, 'outbox_events_claim_checked_total')).toBe(1);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('quarantines an oversized event when no bucket is configured, and the stream goes on', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const quarantined: { seq: string; reason: string; size: number }[] = [];
+    const quarantine: QuarantineSink = async (e, envelope, reason) => {
+      quarantined.push({ seq: e.seq, reason, size: envelope.length });
+    };
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns, quarantine });
+    const huge = event({ after: { id: '1', blob: 'z'.repeat(270_000) } });
+    const events = [event(), huge, event()];
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 3 });
+    expect(quarantined).toHaveLength(1);
+    expect(quarantined[0]!.seq).toBe(huge.seq);
+    expect(quarantined[0]!.reason).toMatch(/exceeds the SNS limit of 262144 bytes/);
+    expect(quarantined[0]!.size).toBeGreaterThan(270_000);
+    const messages = await receive(queueUrl, 2);
+    expect(messages.map((x) => JSON.parse(x.Body!).sequence).sort()).toEqual([events[0]!.seq, events[2]!.seq].sort());
+    expect(await metricValue(metrics, 'outbox_events_quarantined_total', { reason: 'too-large' })).toBe(1);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('keeps per-key order on a FIFO topic with several calls in flight', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address, true);
+    const rec = recordingSns(server.address);
+    const { publisher } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns });
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const events = Array.from({ length: 200 }, (_, i) => event({ op: 'update', key: { id: keys[(i * 7 + (i >> 3)) % keys.length] } }));
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 200 });
+    assertLimits(rec.calls);
+    for (const call of rec.calls) for (const e of call.PublishBatchRequestEntries!) expect(e.MessageDeduplicationId).toBe(JSON.parse(e.Message!).id);
+    expect(rec.maxInFlight()).toBeGreaterThan(1);
+    const messages = await receive(queueUrl, 200);
+    const perKey = new Map<string, bigint[]>();
+    for (const m of messages) {
+      const body = JSON.parse(m.Body!);
+      const list = perKey.get(body.subject) ?? [];
+      list.push(BigInt(body.sequence));
+      perKey.set(body.subject, list);
+    }
+    expect(perKey.size).toBe(keys.length);
+    for (const [subject, seqs] of perKey) expect(seqs, subject).toEqual([...seqs].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+    await publisher.close();
+    rec.sns.destroy();
+  });
+});
+
+describe('SNS unreachable', () => {
+  it('opens the breaker, acknowledges nothing unpublished, and recovers after a restart', async () => {
+    let own = await startFauxqs({ port: 0, logger: false });
+    const port = own.port;
+    const first = await topicWithQueue(own.address);
+    const rec = recordingSns(own.address, { maxAttempts: 1 });
+    const breaker = { timeoutMs: 2_000, volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 500, rollingCountTimeoutMs: 10_000 };
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name: first.name } } }, { breaker }), sns: rec.sns, retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 10 } });
+    const events = Array.from({ length: 30 }, () => event());
+    expect(await publisher.publish(events.slice(0, 10))).toEqual({ acknowledged: 10 });
+
+    await own.stop();
+    const down = await publisher.publish(events.slice(10));
+    expect(down.acknowledged).toBe(0);
+    expect(down.error).toBeDefined();
+    await waitFor(() => !publisher.available(), { what: 'breaker open' });
+    expect(await metricValue(metrics, 'outbox_publish_breaker_state')).toBe(2);
+    const started = Date.now();
+    const fast = await publisher.publish(events.slice(10));
+    expect(fast.acknowledged).toBe(0);
+    expect(fast.error?.message).toMatch(/circuit breaker is open/);
+    expect(Date.now() - started).toBeLessThan(100);
+
+    own = await startFauxqs({ port, logger: false });
+    try {
+      // A fresh emulator has no topics: re-create the publisher's (same name, same ARN) and subscribe a queue.
+      const sns = new SNSClient({ region: 'us-east-1', endpoint: own.address, credentials });
+      const sqsc = new SQSClient({ region: 'us-east-1', endpoint: own.address, credentials });
+      const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: first.name }));
+      const { QueueUrl } = await sqsc.send(new CreateQueueCommand({ QueueName: `${first.name}-after` }));
+      const qa = await sqsc.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+      await sns.send(new SubscribeCommand({ TopicArn, Protocol: 'sqs', Endpoint: qa.Attributes!.QueueArn, Attributes: { RawMessageDelivery: 'true' } }));
+
+      const remaining = events.slice(10);
+      let done = 0;
+      await waitFor(
+        async () => {
+          if (!publisher.available()) return false;
+          const r = await publisher.publish(remaining.slice(done));
+          done += r.acknowledged;
+          return done === remaining.length;
+        },
+        { timeoutMs: 10_000, intervalMs: 50, what: 'publishing to resume' },
+      );
+      expect(publisher.breakerState()).toBe('closed');
+      expect(await metricValue(metrics, 'outbox_publish_breaker_state')).toBe(0);
+      const local = new SQSClient({ region: 'us-east-1', endpoint: own.address, credentials });
+      const got = new Set<string>();
+      await waitFor(async () => {
+        const r = await local.send(new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+        for (const m of r.Messages ?? []) got.add(JSON.parse(m.Body!).sequence);
+        if ((r.Messages ?? []).length) await local.send(new DeleteMessageBatchCommand({ QueueUrl, Entries: r.Messages!.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+        return got.size === remaining.length;
+      }, { what: 'the 20 events published after recovery' });
+      expect([...got].sort()).toEqual(remaining.map((e) => e.seq).sort());
+      for (const c of [sns, sqsc, local]) c.destroy();
+    } finally {
+      await publisher.close();
+      rec.sns.destroy();
+      await own.stop();
+    }
+  });
+});
