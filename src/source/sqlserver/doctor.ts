@@ -1,0 +1,74 @@
+import { runtimeSql } from '../../sql/files.js';
+import { quoteIdentMssql } from '../../sql/identifiers.js';
+import type { DoctorFinding } from '../types.js';
+import { quoteLiteral } from './capture-sql.js';
+import { readMigrationState } from './migrate.js';
+import type { Pool } from './pool.js';
+
+interface TriggerRow {
+  table_schema: string;
+  table_name: string;
+  trigger_name: string;
+  guard_table: string | null;
+  captured_columns: string;
+  excluded_columns: string;
+  table_exists: boolean;
+  trigger_exists: boolean;
+  trigger_disabled: boolean;
+  trigger_events: number;
+  guard_exists: boolean;
+  columns: string | null;
+}
+
+/** Checks that capture is intact. Any 'error' finding makes `outbox doctor` exit non-zero. */
+export async function diagnose(pool: Pool, schema: string): Promise<DoctorFinding[]> {
+  const findings: DoctorFinding[] = [];
+  const state = await readMigrationState(pool, schema);
+  if (state.databaseVersion === 0) {
+    return [{ severity: 'error', check: 'schema', message: `The outbox schema "${schema}" is not installed. Run: outbox migrate` }];
+  }
+  for (const m of state.unknown) findings.push({ severity: 'error', check: 'schema', message: `The database has migration ${m.version} (${m.name}), which this code does not know: the schema is newer than the code. Upgrade outbox-relay.` });
+  for (const m of state.changed) findings.push({ severity: 'error', check: 'ledger', message: `Migration ${m.version} (${m.name}) differs from the one applied (checksum drift). Restore the released file.` });
+  for (const m of state.pending) findings.push({ severity: 'error', check: 'schema', message: `Migration ${m.version} (${m.name}) is not applied. Run: outbox migrate` });
+  if (state.pending.length > 0) return findings;
+
+  const q = quoteIdentMssql(schema, 'Outbox schema');
+  const rows = await pool.request().query<TriggerRow>(runtimeSql('sqlserver', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }));
+  for (const row of rows.recordset) findings.push(...checkTable(row));
+  return findings;
+}
+
+export function checkTable(row: TriggerRow): DoctorFinding[] {
+  const name = `${row.table_schema}.${row.table_name}`;
+  if (!row.table_exists) return [{ severity: 'error', check: 'table', message: `Tracked table ${name} no longer exists. Run: outbox untrack ${name}` }];
+  const findings: DoctorFinding[] = [];
+  if (!row.trigger_exists || row.trigger_disabled || row.trigger_events < 3) {
+    const what = !row.trigger_exists ? 'is missing' : row.trigger_disabled ? 'is disabled' : 'no longer fires on all of INSERT, UPDATE and DELETE';
+    findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: capture trigger ${row.trigger_name} ${what}; changes are not captured. Run: outbox track ${name}` });
+  }
+  if (!row.guard_exists) {
+    findings.push({
+      severity: 'warning',
+      check: 'truncate',
+      message: row.guard_table
+        ? `Table ${name}: its TRUNCATE guard ${row.guard_table} is missing or disabled. SQL Server fires no trigger on TRUNCATE TABLE, so a truncate would not reach any target. Run: outbox track ${name}`
+        : `Table ${name}: TRUNCATE TABLE is not blocked (its key columns are not those of a unique index), and SQL Server fires no trigger on TRUNCATE. Use DELETE on this table, or reconcile after a truncate with outbox backfill / outbox verify --repair (docs/sqlserver.md).`,
+    });
+  }
+  const columns = row.columns ? (JSON.parse(row.columns) as { name: string }[]).map((c) => c.name) : [];
+  const captured = JSON.parse(row.captured_columns) as string[];
+  const excluded = JSON.parse(row.excluded_columns) as string[];
+  const expected = columns.filter((c) => !excluded.includes(c));
+  const added = expected.filter((c) => !captured.includes(c));
+  const dropped = captured.filter((c) => !expected.includes(c));
+  if (added.length > 0 || dropped.length > 0) {
+    findings.push({
+      severity: 'error',
+      check: 'columns',
+      message: `Table ${name} changed since it was tracked (${[...added.map((c) => `+${c}`), ...dropped.map((c) => `-${c}`)].join(', ')}). Re-run: outbox track ${name} (with the same --exclude/--attributes)`,
+    });
+  }
+  return findings;
+}
+
+export type { TriggerRow };
