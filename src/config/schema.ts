@@ -26,7 +26,7 @@ const breakerSchema = z
 export const sourceSchema = z
   .object({
     dialect: z.enum(['postgres', 'sqlserver']).default('postgres'),
-    url: z.string().min(1, 'is required (or set OUTBOX_SOURCE_URL)'),
+    url: z.string({ error: 'is required (or set OUTBOX_SOURCE_URL)' }).min(1, 'is required (or set OUTBOX_SOURCE_URL)'),
     /** Schema that holds the outbox objects (ledger, events, tracker). */
     schema: identifier.default('outbox'),
     /** Names this source in events (CloudEvents `source`, the `source` message attribute). */
@@ -104,7 +104,12 @@ export const tableMappingSchema = z
     hash: z.array(identifier).default([]),
     encrypt: z.array(identifier).default([]),
     convert: z.record(identifier, z.enum(['string', 'number', 'boolean', 'timestamp-ms', 'iso-date', 'lowercase', 'uppercase', 'trim'])).default({}),
-    unknownColumns: z.enum(['pass', 'drop', 'quarantine']).default('pass'),
+    /**
+     * Columns the mapping does not name (with `include`: columns outside it). pass copies them, drop
+     * removes them, quarantine fails the message (it goes to the DLQ). Default: drop when `include` is
+     * given, pass otherwise. See docs/targets.md.
+     */
+    unknownColumns: z.enum(['pass', 'drop', 'quarantine']).optional(),
     /** What a truncate event does at the target. */
     onTruncate: z.enum(['clear', 'ignore']).default('clear'),
   })
