@@ -60,12 +60,25 @@ export interface TrackedTable {
 export interface SourceStatus {
   schema: string;
   migration: MigrationState;
-  tables: (TrackedTable & { backlog: number })[];
+  tables: (TrackedTable & { backlog: number; backfill?: BackfillStatus | null })[];
   /** Events not yet published. */
   backlog: number;
   oldestUnpublishedAgeSeconds: number | null;
   oldestOpenTransactionAgeSeconds: number | null;
   leader: { id: string | null; epoch: string; since: Date | null };
+}
+
+/** The latest backfill run of a table (`outbox backfill`). */
+export interface BackfillStatus {
+  runId: string;
+  status: 'IN_PROGRESS' | 'FAILED' | 'COMPLETED';
+  rowsDone: number;
+  rowsEstimate: number | null;
+  batchesDone: number;
+  startedAt: Date;
+  updatedAt: Date;
+  finishedAt: Date | null;
+  remarks: string | null;
 }
 
 export interface DoctorFinding {

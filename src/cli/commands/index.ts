@@ -5,6 +5,7 @@ import { registerTrack } from './track.js';
 import { registerStatus } from './status.js';
 import { registerDoctor } from './doctor.js';
 import { registerBackfill } from './backfill.js';
+import { registerVerify } from './verify.js';
 
 export type GetContext = () => CommandContext;
 
@@ -15,6 +16,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerStatus(program, ctx);
   registerDoctor(program, ctx);
   registerBackfill(program, ctx);
+  registerVerify(program, ctx);
 }
 
 /** Runs a command body with the context and always closes it. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatTableName } from '../../sql/identifiers.js';
+import type { BackfillStatus } from '../../source/types.js';
 import { print, printJson, table } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
@@ -8,6 +9,16 @@ function age(seconds: number | null): string {
   if (seconds < 120) return `${seconds.toFixed(1)}s`;
   if (seconds < 7200) return `${(seconds / 60).toFixed(1)}m`;
   return `${(seconds / 3600).toFixed(1)}h`;
+}
+
+/** "done 100000 rows", "running 12000/100000 rows (12%)", "FAILED at 12000 rows: …", or "-". */
+function backfillText(b: BackfillStatus | null | undefined): string {
+  if (!b) return '-';
+  if (b.status === 'COMPLETED') return `done ${b.rowsDone} rows`;
+  const pct = b.rowsEstimate ? ` (${Math.min(100, Math.floor((b.rowsDone / Math.max(b.rowsEstimate, 1)) * 100))}%)` : '';
+  const progress = `${b.rowsDone}${b.rowsEstimate !== null ? `/${b.rowsEstimate}` : ''} rows${pct}, ${b.batchesDone} batches`;
+  if (b.status === 'FAILED') return `FAILED at ${progress}: ${(b.remarks ?? '').split('\n')[0]!.slice(0, 60)} — rerun outbox backfill`;
+  return `running ${progress}`;
 }
 
 export function registerStatus(program: Command, getContext: GetContext): void {
@@ -34,8 +45,8 @@ export function registerStatus(program: Command, getContext: GetContext): void {
         print();
         print(
           table([
-            ['TABLE', 'MODE', 'KEY', 'BACKLOG', 'EXCLUDED', 'ATTRIBUTES'],
-            ...status.tables.map((t) => [formatTableName(t.table), t.mode, t.keyColumns.join(','), String(t.backlog), t.excludedColumns.join(',') || '-', t.attributeColumns.join(',') || '-']),
+            ['TABLE', 'MODE', 'BACKFILL', 'KEY', 'BACKLOG', 'EXCLUDED', 'ATTRIBUTES'],
+            ...status.tables.map((t) => [formatTableName(t.table), t.mode, backfillText(t.backfill), t.keyColumns.join(','), String(t.backlog), t.excludedColumns.join(',') || '-', t.attributeColumns.join(',') || '-']),
           ]),
         );
       }),

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
-import type { SourceStatus } from '../types.js';
+import type { BackfillStatus, SourceStatus } from '../types.js';
 import { readMigrationState } from './migrate.js';
 import { listTrackedTables } from './track.js';
 
@@ -13,13 +13,18 @@ export async function readStatus(pool: pg.Pool, schema: string): Promise<SourceS
   const tracked = installed ? await listTrackedTables(pool, schema) : [];
   const backlogRows = installed && migration.databaseVersion >= 2 ? (await pool.query(runtimeSql('postgres', 'backlog', { schema: q }))).rows : [];
   const leaderRow = installed && migration.databaseVersion >= 2 ? (await pool.query(`SELECT leader_id, epoch::text, leader_since FROM ${q}.relay_state`)).rows[0] : undefined;
+  const backfills = installed && migration.databaseVersion >= 3 ? await readBackfills(pool, q) : new Map<string, BackfillStatus>();
   const oldestTx = await oldestOpenTransactionAge(pool);
   const perTable = new Map(backlogRows.map((r) => [`${r.table_schema}.${r.table_name}`, r]));
   const ages = backlogRows.map((r) => Number(r.oldest_age_seconds));
   return {
     schema,
     migration,
-    tables: tracked.map((t) => ({ ...t, backlog: perTable.get(`${t.table.schema}.${t.table.table}`)?.backlog ?? 0 })),
+    tables: tracked.map((t) => ({
+      ...t,
+      backlog: perTable.get(`${t.table.schema}.${t.table.table}`)?.backlog ?? 0,
+      backfill: backfills.get(`${t.table.schema}.${t.table.table}`) ?? null,
+    })),
     backlog: backlogRows.reduce((sum, r) => sum + Number(r.backlog), 0),
     oldestUnpublishedAgeSeconds: ages.length ? Math.max(...ages) : null,
     oldestOpenTransactionAgeSeconds: oldestTx,
@@ -35,4 +40,25 @@ export async function oldestOpenTransactionAge(db: pg.Pool | pg.ClientBase): Pro
       WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()`,
   );
   return res.rows[0]?.age ?? null;
+}
+
+/** The latest backfill run per table (sql/postgres/runtime/backfill_status.sql). */
+async function readBackfills(pool: pg.Pool, q: string): Promise<Map<string, BackfillStatus>> {
+  const res = await pool.query(runtimeSql('postgres', 'backfill_status', { schema: q }));
+  return new Map(
+    res.rows.map((r) => [
+      `${r.table_schema}.${r.table_name}`,
+      {
+        runId: r.run_id,
+        status: r.status,
+        rowsDone: Number(r.rows_done),
+        rowsEstimate: r.rows_estimate === null ? null : Number(r.rows_estimate),
+        batchesDone: r.batches_done,
+        startedAt: r.started_at,
+        updatedAt: r.updated_at,
+        finishedAt: r.finished_at,
+        remarks: r.remarks,
+      },
+    ]),
+  );
 }

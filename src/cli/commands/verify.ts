@@ -1,0 +1,84 @@
+import type { Command } from 'commander';
+import { postgresPoolOf } from '../../backfill/index.js';
+import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
+import { createMetrics } from '../../observability/metrics.js';
+import { parseTableName } from '../../sql/identifiers.js';
+import { OutboxError } from '../../errors.js';
+import { runVerify, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/index.js';
+import { print, printJson } from '../output.js';
+import { withContext, type GetContext } from './index.js';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error(`${name} must be a whole number from 1 to 100000 (got ${JSON.stringify(value)})`);
+    return n;
+  };
+}
+
+function describe(t: TableReport): string[] {
+  const lines = [`${t.sourceTable} → ${t.targetTable}: ${t.sourceRows} source rows in ${t.chunks} chunk(s), ${t.mismatchedChunks} differed`];
+  const sample = (keys: unknown[]) => (keys.length ? `; e.g. ${keys.map((k) => JSON.stringify(k)).join(' ')}` : '');
+  if (t.missing.count) lines.push(`  missing at the target: ${t.missing.count}${sample(t.missing.sample)}`);
+  if (t.extra.count) lines.push(`  extra at the target (no source row): ${t.extra.count}${sample(t.extra.sample)}`);
+  if (t.different.count) {
+    const cols = Object.entries(t.different.columns).map(([c, n]) => `${c} ×${n}`).join(', ');
+    lines.push(`  different: ${t.different.count} (columns: ${cols})${sample(t.different.sample)}`);
+  }
+  if (!t.missing.count && !t.extra.count && !t.different.count) lines.push('  in sync');
+  if (t.repair) lines.push(`  repair: ${t.repair.snapshots} snapshot and ${t.repair.deletes} delete event(s) written to the outbox; the relay and consumer apply them`);
+  return lines;
+}
+
+export function registerVerify(program: Command, getContext: GetContext): void {
+  program
+    .command('verify')
+    .description('compare source tables (after the target\'s transform) with a target, chunk by chunk; exit 1 on drift')
+    .argument('<target>', 'target name from the config')
+    .option('--table <table>', 'only this source table (schema.table)')
+    .option('--repair', 're-emit snapshot events for missing and different keys and delete events for extra keys, through the normal pipeline')
+    .option('--chunk-size <n>', `rows per compared chunk (default ${DEFAULT_CHUNK_SIZE})`, positiveInt('--chunk-size'))
+    .option('--sample <n>', 'keys shown per kind of difference (default 10)', positiveInt('--sample'))
+    .option('--json', 'print the report as JSON')
+    .action((targetName: string, opts: { table?: string; repair?: boolean; chunkSize?: number; sample?: number; json?: boolean }) =>
+      withContext(getContext, async (ctx) => {
+        const target = ctx.config.targets[targetName];
+        if (!target) {
+          const known = Object.keys(ctx.config.targets);
+          throw new OutboxError('TARGET_NOT_FOUND', `Target "${targetName}" is not in the config. Known targets: ${known.length ? known.join(', ') : '(none)'}.`, { context: { target: targetName } });
+        }
+        const pool = postgresPoolOf(await ctx.source(), 'outbox verify');
+        const bars = new Map<string, ProgressReporter>();
+        const report = await runVerify({
+          pool,
+          schema: ctx.config.source.schema,
+          targetName,
+          target,
+          secrets: ctx.config.targetSecrets(targetName),
+          table: opts.table ? parseTableName(opts.table) : undefined,
+          chunkSize: opts.chunkSize,
+          sampleSize: opts.sample,
+          repair: opts.repair,
+          logger: ctx.logger,
+          metrics: createMetrics(),
+          onProgress: (p) => {
+            let bar = bars.get(p.table);
+            if (!bar) {
+              for (const other of bars.values()) other.stop();
+              bars.clear();
+              bar = createProgress({ label: `verify ${p.table}`, unit: 'rows', total: p.rowsEstimate, stream: process.stdout, printLine: print });
+              bars.set(p.table, bar);
+            }
+            bar.update(p.rowsDone, p.rowsEstimate);
+          },
+        });
+        for (const bar of bars.values()) bar.stop();
+        if (opts.json) printJson(report);
+        else {
+          for (const t of report.tables) for (const line of describe(t)) print(line);
+          print(report.drift ? `Drift found (${formatDuration(report.elapsedMs / 1000)}).${opts.repair ? '' : ' Run again with --repair to re-emit the divergent keys.'}` : `Target "${targetName}" matches the source (${formatDuration(report.elapsedMs / 1000)}).`);
+        }
+        if (report.drift) process.exitCode = 1;
+      }),
+    );
+}
