@@ -11,14 +11,14 @@ function age(seconds: number | null): string {
   return `${(seconds / 3600).toFixed(1)}h`;
 }
 
-/** "done 100000 rows", "running 12000/100000 rows (12%)", "FAILED at 12000 rows: …", or "-". */
+/** "done 100000 rows", "in progress 12000/100000 rows (12%)", "FAILED at 12000 rows: …", or "-". */
 function backfillText(b: BackfillStatus | null | undefined): string {
   if (!b) return '-';
   if (b.status === 'COMPLETED') return `done ${b.rowsDone} rows`;
   const pct = b.rowsEstimate ? ` (${Math.min(100, Math.floor((b.rowsDone / Math.max(b.rowsEstimate, 1)) * 100))}%)` : '';
   const progress = `${b.rowsDone}${b.rowsEstimate !== null ? `/${b.rowsEstimate}` : ''} rows${pct}, ${b.batchesDone} batches`;
   if (b.status === 'FAILED') return `FAILED at ${progress}: ${(b.remarks ?? '').split('\n')[0]!.slice(0, 60)} — rerun outbox backfill`;
-  return `running ${progress}`;
+  return `in progress ${progress}`;
 }
 
 export function registerStatus(program: Command, getContext: GetContext): void {
