@@ -34,8 +34,11 @@ export type ApplyOutcome =
 
 export interface TargetWriter {
   readonly kind: 'postgres' | 'mysql' | 'http';
-  /** Creates or checks what the target needs (version store, tables it can create). */
-  init(): Promise<string[]>;
+  /**
+   * Creates or checks what the target needs (version store, tables it can create). Returns the problems
+   * found, each naming the table or column and what to do; empty when the target is ready.
+   */
+  init(options?: InitOptions): Promise<string[]>;
   /**
    * Applies the changes — a database in one transaction — and returns one outcome per change, in order.
    * Throws (retryable) when the target is unreachable or the batch could not commit: the consumer then
@@ -43,4 +46,9 @@ export interface TargetWriter {
    */
   apply(changes: TargetChange[]): Promise<ApplyOutcome[]>;
   close(): Promise<void>;
+}
+
+export interface InitOptions {
+  /** Source key columns per source table ("schema.table"), from the source catalog when reachable. */
+  keyColumns?: Readonly<Record<string, readonly string[]>>;
 }

@@ -1,0 +1,61 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson, type RowImage } from '../envelope.js';
+import type { TableMapping, TargetConfig } from '../config/index.js';
+import type { ApplyOutcome, TargetChange } from './types.js';
+
+/**
+ * What the database writers share: how a batch is ordered, how keys are identified in the version
+ * store, and what a truncate does. The version guard itself is in each dialect's store module.
+ */
+export interface BatchEntry {
+  index: number;
+  change: TargetChange;
+  /** Target table as the version store names it ("schema.table"). */
+  table: string;
+  /** sha256 of the key's canonical JSON; empty for a truncate. */
+  keyHash: Buffer;
+  seq: bigint;
+}
+
+export function keyHashOf(key: RowImage | null): Buffer {
+  return key === null ? Buffer.alloc(0) : createHash('sha256').update(canonicalJson(key)).digest();
+}
+
+/**
+ * Entries in the order they are applied: by table, then key hash, then newest seq first. Every writer
+ * locks version rows in this same order, so consumers of one target running side by side do not
+ * deadlock each other. Newest first means older changes of a key in the same batch are simply stale
+ * (one write per key). The final state does not depend on the order (the version guard decides).
+ */
+export function orderEntries(changes: TargetChange[], resolveTable: (table: string) => string): BatchEntry[] {
+  const entries = changes.map((change, index) => ({ index, change, table: resolveTable(change.table), keyHash: keyHashOf(change.key), seq: BigInt(change.seq) }));
+  return entries.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : Buffer.compare(a.keyHash, b.keyHash) || (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0)));
+}
+
+/** Tables of the batch in lock order, each with whether it must be locked for a truncate. */
+export function tablesToLock(entries: BatchEntry[], clears: (entry: BatchEntry) => boolean): { table: string; exclusive: boolean }[] {
+  const tables = new Map<string, boolean>();
+  for (const e of entries) tables.set(e.table, (tables.get(e.table) ?? false) || clears(e));
+  return [...tables].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([table, exclusive]) => ({ table, exclusive }));
+}
+
+/** The onTruncate setting of the mapping for a change's source table (default clear). */
+export function truncateClears(target: TargetConfig, change: TargetChange): boolean {
+  const mapping: TableMapping | undefined = target.mapping[change.sourceTable];
+  return change.op === 'truncate' && (mapping?.onTruncate ?? 'clear') === 'clear';
+}
+
+export function checkSeq(changes: TargetChange[]): void {
+  for (const c of changes) if (!/^\d+$/.test(c.seq)) throw new TypeError(`change ${c.messageId} has an invalid seq`);
+}
+
+export type Outcomes = ApplyOutcome[];
+
+/** Removes quoted values from a database error message, so a rejection reason never carries row data. */
+export function scrubValues(message: string): string {
+  return message
+    .replace(/: ".*"$/s, '')
+    .replace(/(value|entry|syntax)(:?) '(?:[^'\\]|\\.)*'/gi, '$1$2 …')
+    .replace(/\s+/g, ' ')
+    .slice(0, 300);
+}

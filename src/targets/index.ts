@@ -1,0 +1,24 @@
+import type { TargetConfig, TargetSecrets } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import { HttpTargetWriter } from './http.js';
+import { MysqlTargetWriter } from './mysql.js';
+import { PostgresTargetWriter } from './postgres.js';
+import type { TargetWriter } from './types.js';
+
+export type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
+export type { InitOptions } from './check.js';
+export { buildTransformer, decryptValue, type Transformer, type ChangeMeta, type TransformerOptions } from './transform/index.js';
+export { signBody, SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER } from './http.js';
+export { PostgresTargetWriter, MysqlTargetWriter, HttpTargetWriter };
+
+/** The writer for a target's kind. Connections open lazily, on the first init() or apply(). */
+export function createTargetWriter(name: string, target: TargetConfig, secrets: TargetSecrets, logger: Logger): TargetWriter {
+  switch (target.kind) {
+    case 'postgres':
+      return new PostgresTargetWriter({ name, target, url: secrets.url, logger });
+    case 'mysql':
+      return new MysqlTargetWriter({ name, target, url: secrets.url, logger });
+    case 'http':
+      return new HttpTargetWriter({ name, target, url: secrets.url, secret: secrets.httpSecret, logger });
+  }
+}

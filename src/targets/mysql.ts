@@ -1,0 +1,305 @@
+import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2';
+import type { TargetConfig } from '../config/index.js';
+import type { RowImage } from '../envelope.js';
+import { OutboxError, describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';
+import { checkSeq, orderEntries, scrubValues, tablesToLock, truncateClears, type BatchEntry } from './batch.js';
+import { checkTables, type InitOptions, type TableShape } from './check.js';
+import { MysqlVersionStore } from './mysql-store.js';
+import { toMysqlRow, toMysqlValue } from './mysql-values.js';
+import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
+
+/**
+ * MySQL / MariaDB target, with the semantics of the PostgreSQL one: a batch is one transaction, each
+ * change a savepoint, the version store guards every key. "table" means a table of the database in
+ * the URL; "db.table" names another database.
+ */
+const PURGE_EVERY_MS = 10 * 60_000;
+
+export interface MysqlWriterOptions {
+  name: string;
+  target: TargetConfig;
+  url: string;
+  logger: Logger;
+  poolSize?: number;
+}
+
+interface ResolvedTable {
+  database: string;
+  table: string;
+  qualified: string;
+  sql: string;
+}
+
+export class MysqlTargetWriter implements TargetWriter {
+  readonly kind = 'mysql' as const;
+  private readonly pool: Pool;
+  private readonly store: MysqlVersionStore;
+  private readonly log: Logger;
+  private readonly database: string | undefined;
+  private readonly prepared = new WeakSet<object>();
+  private readonly columnTypes = new Map<string, Map<string, string>>();
+  private storeReady = false;
+  private lastPurge = 0;
+
+  constructor(private readonly options: MysqlWriterOptions) {
+    const url = new URL(options.url);
+    this.database = decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined;
+    this.pool = mysql.createPool({
+      uri: options.url,
+      connectionLimit: options.poolSize ?? 2,
+      timezone: 'Z',
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      charset: 'utf8mb4',
+    });
+    this.log = options.logger.child({ component: 'target', target: options.name, kind: 'mysql' });
+    this.store = new MysqlVersionStore(options.target.stateSchema);
+  }
+
+  async init(initOptions: InitOptions = {}): Promise<string[]> {
+    const conn = await this.connection();
+    try {
+      await this.store.create(conn);
+      this.storeReady = true;
+      return await checkTables(this.options.target, initOptions, (name) => this.describe(conn, name));
+    } finally {
+      conn.release();
+    }
+  }
+
+  async apply(changes: TargetChange[]): Promise<ApplyOutcome[]> {
+    if (changes.length === 0) return [];
+    checkSeq(changes);
+    let conn: PoolConnection;
+    try {
+      conn = await this.connection();
+    } catch (err) {
+      throw unavailable(this.options.name, 'cannot connect', err);
+    }
+    let broken = false;
+    try {
+      await this.ensureStore(conn);
+      const outcomes = await this.applyInTransaction(conn, changes);
+      await this.maybePurge(conn);
+      return outcomes;
+    } catch (err) {
+      broken = true;
+      if (err instanceof OutboxError) throw err;
+      throw unavailable(this.options.name, 'the batch did not commit', err);
+    } finally {
+      if (broken) conn.destroy();
+      else conn.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** A pooled connection set up once: UTC session time zone, READ COMMITTED. */
+  private async connection(): Promise<PoolConnection> {
+    const conn = await this.pool.getConnection();
+    const core = (conn as unknown as { connection: object }).connection;
+    if (!this.prepared.has(core)) {
+      await conn.query(`SET time_zone = '+00:00'`);
+      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      this.prepared.add(core);
+    }
+    return conn;
+  }
+
+  private async ensureStore(conn: PoolConnection): Promise<void> {
+    if (this.storeReady) return;
+    if (!(await this.store.exists(conn))) {
+      try {
+        await this.store.create(conn);
+      } catch (err) {
+        throw new OutboxError('TARGET_UNAVAILABLE', `Target "${this.options.name}": the version store ${this.options.target.stateSchema}.versions is missing and could not be created (${describeError(err)}). Run \`outbox target init ${this.options.name}\`.`, { cause: err, retryable: true, context: { target: this.options.name } });
+      }
+    }
+    this.storeReady = true;
+  }
+
+  private resolve(name: string): ResolvedTable {
+    const parts = name.split('.');
+    const database = parts.length === 2 ? parts[0]! : this.database;
+    const table = parts.at(-1)!;
+    if (!database) throw new OutboxError('CONFIG_INVALID', `Target "${this.options.name}": table "${name}" has no database, and the target URL names none. Write "database.table" in the mapping or add the database to the URL.`);
+    assertIdentifier(database, 'Database');
+    assertIdentifier(table, 'Table');
+    return { database, table, qualified: `${database}.${table}`, sql: `${quoteIdentMysql(database)}.${quoteIdentMysql(table)}` };
+  }
+
+  private async types(conn: PoolConnection, t: ResolvedTable): Promise<Map<string, string>> {
+    let types = this.columnTypes.get(t.qualified);
+    if (!types) {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [t.database, t.table]);
+      types = new Map(rows.map((r) => [r.name as string, r.type as string]));
+      if (types.size > 0) this.columnTypes.set(t.qualified, types);
+    }
+    return types;
+  }
+
+  private async applyInTransaction(conn: PoolConnection, changes: TargetChange[]): Promise<ApplyOutcome[]> {
+    const target = this.options.target;
+    const entries = orderEntries(changes, (t) => this.resolve(t).qualified);
+    const outcomes: ApplyOutcome[] = new Array(changes.length);
+    await conn.beginTransaction();
+    try {
+      const truncatedAt = new Map<string, bigint>();
+      for (const { table, exclusive } of tablesToLock(entries, (e) => truncateClears(target, e.change))) {
+        truncatedAt.set(table, await this.store.lockTable(conn, table, exclusive));
+      }
+      for (const entry of entries) {
+        if (entry.change.op === 'truncate' && !truncateClears(target, entry.change)) {
+          outcomes[entry.index] = { status: 'applied' };
+          continue;
+        }
+        if (entry.seq <= truncatedAt.get(entry.table)!) {
+          outcomes[entry.index] = { status: 'stale' };
+          continue;
+        }
+        outcomes[entry.index] = await this.applyOne(conn, entry);
+        if (entry.change.op === 'truncate' && outcomes[entry.index]!.status === 'applied') truncatedAt.set(entry.table, entry.seq);
+      }
+      await conn.commit();
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    }
+    return outcomes;
+  }
+
+  private async applyOne(conn: PoolConnection, entry: BatchEntry): Promise<ApplyOutcome> {
+    const { change } = entry;
+    const table = this.resolve(change.table);
+    await conn.query('SAVEPOINT change_sp');
+    if (change.op === 'truncate') {
+      try {
+        const keep = await this.store.keysNewerThan(conn, entry.table, entry.seq);
+        const types = await this.types(conn, table);
+        const clear = clearStatement(table.sql, keep as RowImage[], types);
+        await conn.query(clear.sql, clear.params);
+        await this.store.recordTruncate(conn, entry.table, entry.seq);
+      } catch (err) {
+        return this.rejectOrThrow(conn, err, change, table);
+      }
+      await conn.query('RELEASE SAVEPOINT change_sp');
+      return { status: 'applied' };
+    }
+    if (change.key === null) return this.reject(conn, 'the change has no key');
+    const isDelete = change.op === 'delete';
+    if (!isDelete && change.row === null) return this.reject(conn, `the ${change.op} change has no row`);
+    const newer = await this.store.advance(conn, entry.table, entry.keyHash, change.key, entry.seq, isDelete);
+    if (!newer) {
+      await conn.query('RELEASE SAVEPOINT change_sp');
+      return { status: 'stale' };
+    }
+    try {
+      const types = await this.types(conn, table);
+      if (types.size === 0) return this.reject(conn, `${change.table}: the table does not exist at the target (run \`outbox target init ${this.options.name}\`)`);
+      const statement = isDelete ? deleteStatement(table.sql, toMysqlRow(change.key, types)) : upsertStatement(table.sql, toMysqlRow(change.row!, types), Object.keys(change.key));
+      await conn.query(statement.sql, statement.params);
+    } catch (err) {
+      return this.rejectOrThrow(conn, err, change, table);
+    }
+    await conn.query('RELEASE SAVEPOINT change_sp');
+    return { status: 'applied' };
+  }
+
+  private async rejectOrThrow(conn: PoolConnection, err: unknown, change: TargetChange, table: ResolvedTable): Promise<ApplyOutcome> {
+    if (!isPermanentMysqlError(err)) throw err;
+    const e = err as { errno?: number; sqlState?: string; message: string };
+    this.columnTypes.delete(table.qualified);
+    this.log.warn({ table: change.table, seq: change.seq, errno: e.errno }, 'change rejected by the target');
+    return this.reject(conn, `${change.table}: ${scrubValues(e.message)} (error ${e.errno ?? '?'}, SQLSTATE ${e.sqlState ?? '?'})`);
+  }
+
+  private async reject(conn: PoolConnection, reason: string): Promise<ApplyOutcome> {
+    await conn.query('ROLLBACK TO SAVEPOINT change_sp');
+    await conn.query('RELEASE SAVEPOINT change_sp');
+    return { status: 'rejected', reason };
+  }
+
+  private async maybePurge(conn: PoolConnection): Promise<void> {
+    if (Date.now() - this.lastPurge < PURGE_EVERY_MS) return;
+    this.lastPurge = Date.now();
+    try {
+      const purged = await this.store.purgeTombstones(conn, this.options.target.tombstoneRetentionHours);
+      if (purged > 0) this.log.info({ purged, retentionHours: this.options.target.tombstoneRetentionHours }, 'purged old tombstones');
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'tombstone purge failed; will try again later');
+    }
+  }
+
+  private async describe(conn: PoolConnection, name: string): Promise<TableShape> {
+    const t = this.resolve(name);
+    const types = await this.types(conn, t);
+    if (types.size === 0) return { exists: false, columns: [], uniqueKeys: [] };
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT INDEX_NAME AS idx, COLUMN_NAME AS col FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX',
+      [t.database, t.table],
+    );
+    const unique = new Map<string, string[]>();
+    for (const r of rows) unique.set(r.idx as string, [...(unique.get(r.idx as string) ?? []), r.col as string]);
+    return { exists: true, columns: [...types.keys()], uniqueKeys: [...unique.values()] };
+  }
+}
+
+/** Backtick-quotes a column name as the source spelled it (embedded backticks doubled). */
+export function quoteColumnMysql(name: string): string {
+  if (name.length === 0 || name.includes('\0')) throw new OutboxError('IDENTIFIER_INVALID', 'A column name is empty or holds a NUL character.');
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** INSERT … ON DUPLICATE KEY UPDATE. VALUES(col) is understood by MariaDB and (deprecated but working) MySQL 8. */
+export function upsertStatement(table: string, row: Record<string, unknown>, keys: string[]): Statement {
+  const columns = Object.keys(row);
+  const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumnMysql(c)} = VALUES(${quoteColumnMysql(c)})`);
+  const noop = `${quoteColumnMysql(keys[0]!)} = ${quoteColumnMysql(keys[0]!)}`;
+  return {
+    sql: `INSERT INTO ${table} (${columns.map(quoteColumnMysql).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${updates.length ? updates.join(', ') : noop}`,
+    params: columns.map((c) => row[c]),
+  };
+}
+
+export function deleteStatement(table: string, key: Record<string, unknown>): Statement {
+  const columns = Object.keys(key);
+  return { sql: `DELETE FROM ${table} WHERE ${columns.map((c) => `${quoteColumnMysql(c)} = ?`).join(' AND ')}`, params: columns.map((c) => key[c]) };
+}
+
+/** Deletes all rows except the keys in `keep` (changes applied after a late truncate). */
+function clearStatement(table: string, keep: RowImage[], types: ReadonlyMap<string, string>): Statement {
+  if (keep.length === 0) return { sql: `DELETE FROM ${table}`, params: [] };
+  const columns = Object.keys(keep[0]!);
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  return {
+    sql: `DELETE FROM ${table} WHERE (${columns.map(quoteColumnMysql).join(', ')}) NOT IN (${keep.map(() => tuple).join(', ')})`,
+    params: keep.flatMap((k) => columns.map((c) => toMysqlValue(k[c], types.get(c)))),
+  };
+}
+
+const RETRYABLE_ERRNO = new Set([1205, 1213, 1040, 1053, 1317, 2006, 2013, 1927, 1142, 1143, 1044, 1045, 1227]);
+const PERMANENT_ERRNO = new Set([1048, 1054, 1062, 1146, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1416, 1451, 1452, 3140, 4025, 1690, 1178, 1471]);
+
+/** Errors that belong to one row (data, constraint, unknown column or table); connection loss, deadlocks, lock timeouts and privileges are retryable. */
+export function isPermanentMysqlError(err: unknown): boolean {
+  const e = err as { errno?: unknown; sqlState?: unknown; fatal?: unknown };
+  if (e.fatal === true || typeof e.errno !== 'number') return false;
+  if (RETRYABLE_ERRNO.has(e.errno)) return false;
+  if (PERMANENT_ERRNO.has(e.errno)) return true;
+  return typeof e.sqlState === 'string' && ['22', '23', '42'].includes(e.sqlState.slice(0, 2));
+}
+
+function unavailable(name: string, what: string, cause: unknown): OutboxError {
+  return new OutboxError('TARGET_UNAVAILABLE', `Target "${name}": ${what} (${scrubValues(describeError(cause))}); the batch will be retried.`, { cause, retryable: true, context: { target: name } });
+}

@@ -1,0 +1,269 @@
+import pg from 'pg';
+import type { TargetConfig } from '../config/index.js';
+import type { RowImage } from '../envelope.js';
+import { OutboxError, describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { parseTableName, quoteIdent } from '../sql/identifiers.js';
+import { orderEntries, scrubValues, tablesToLock, truncateClears, checkSeq, type BatchEntry } from './batch.js';
+import { checkTables, type InitOptions, type TableShape } from './check.js';
+import { PostgresVersionStore } from './postgres-store.js';
+import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
+
+/**
+ * PostgreSQL target. A batch is one transaction; each change runs in a savepoint so one bad row is
+ * rejected while the rest commit. Values go through jsonb_populate_record, so the JSON encoding of the
+ * capture (numeric and int8 as text, bytea as \x hex, timestamptz as ISO text, json nested) is cast by
+ * the target column types themselves and lands exactly.
+ */
+const PURGE_EVERY_MS = 10 * 60_000;
+
+export interface PostgresWriterOptions {
+  name: string;
+  target: TargetConfig;
+  url: string;
+  logger: Logger;
+  poolSize?: number;
+}
+
+export class PostgresTargetWriter implements TargetWriter {
+  readonly kind = 'postgres' as const;
+  private readonly pool: pg.Pool;
+  private readonly store: PostgresVersionStore;
+  private readonly log: Logger;
+  private storeReady = false;
+  private lastPurge = 0;
+
+  constructor(private readonly options: PostgresWriterOptions) {
+    this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 2 });
+    this.log = options.logger.child({ component: 'target', target: options.name, kind: 'postgres' });
+    this.pool.on('error', (err) => this.log.warn({ err: describeError(err) }, 'idle target connection failed'));
+    this.store = new PostgresVersionStore(options.target.stateSchema);
+  }
+
+  /** Creates the version store and checks the mapped tables; returns the problems found (empty = ready). */
+  async init(initOptions: InitOptions = {}): Promise<string[]> {
+    const client = await this.pool.connect();
+    try {
+      await this.store.create(client);
+      this.storeReady = true;
+      return await checkTables(this.options.target, initOptions, (name) => describePostgresTable(client, name));
+    } finally {
+      client.release();
+    }
+  }
+
+  async apply(changes: TargetChange[]): Promise<ApplyOutcome[]> {
+    if (changes.length === 0) return [];
+    checkSeq(changes);
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw unavailable(this.options.name, 'cannot connect', err);
+    }
+    let broken: Error | undefined;
+    try {
+      await this.ensureStore(client);
+      const outcomes = await this.applyInTransaction(client, changes);
+      await this.maybePurge(client);
+      return outcomes;
+    } catch (err) {
+      broken = err instanceof Error ? err : new Error(String(err));
+      if (err instanceof OutboxError) throw err;
+      throw unavailable(this.options.name, 'the batch did not commit', err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private async ensureStore(client: pg.PoolClient): Promise<void> {
+    if (this.storeReady) return;
+    if (!(await this.store.exists(client))) {
+      try {
+        await this.store.create(client);
+      } catch (err) {
+        throw new OutboxError('TARGET_UNAVAILABLE', `Target "${this.options.name}": the version store ${this.options.target.stateSchema}.versions is missing and could not be created (${describeError(err)}). Run \`outbox target init ${this.options.name}\`.`, { cause: err, retryable: true, context: { target: this.options.name } });
+      }
+    }
+    this.storeReady = true;
+  }
+
+  private async applyInTransaction(client: pg.PoolClient, changes: TargetChange[]): Promise<ApplyOutcome[]> {
+    const target = this.options.target;
+    const entries = orderEntries(changes, (t) => resolveTable(t).qualified);
+    const outcomes: ApplyOutcome[] = new Array(changes.length);
+    await client.query('BEGIN');
+    try {
+      const truncatedAt = new Map<string, bigint>();
+      for (const { table, exclusive } of tablesToLock(entries, (e) => truncateClears(target, e.change))) {
+        truncatedAt.set(table, await this.store.lockTable(client, table, exclusive));
+      }
+      for (const entry of entries) {
+        if (entry.change.op === 'truncate' && !truncateClears(target, entry.change)) {
+          outcomes[entry.index] = { status: 'applied' };
+          continue;
+        }
+        if (entry.seq <= truncatedAt.get(entry.table)!) {
+          outcomes[entry.index] = { status: 'stale' };
+          continue;
+        }
+        outcomes[entry.index] = await this.applyOne(client, entry);
+        if (entry.change.op === 'truncate' && outcomes[entry.index]!.status === 'applied') truncatedAt.set(entry.table, entry.seq);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    return outcomes;
+  }
+
+  /** One change inside its own savepoint: errors of the version store fail the batch, errors of the row reject the change. */
+  private async applyOne(client: pg.PoolClient, entry: BatchEntry): Promise<ApplyOutcome> {
+    const { change } = entry;
+    const table = resolveTable(change.table);
+    await client.query('SAVEPOINT change');
+    if (change.op === 'truncate') {
+      try {
+        const keep = await this.store.keysNewerThan(client, entry.table, change.seq);
+        await client.query(clearSql(table.sql, keep), keep.length ? [JSON.stringify(keep)] : []);
+        await this.store.recordTruncate(client, entry.table, change.seq);
+      } catch (err) {
+        return this.rejectOrThrow(client, err, change);
+      }
+      await client.query('RELEASE SAVEPOINT change');
+      return { status: 'applied' };
+    }
+    if (change.key === null) return this.reject(client, 'the change has no key');
+    const isDelete = change.op === 'delete';
+    if (!isDelete && change.row === null) return this.reject(client, `the ${change.op} change has no row`);
+    const newer = await this.store.advance(client, entry.table, entry.keyHash, change.key, change.seq, isDelete);
+    if (!newer) {
+      await client.query('RELEASE SAVEPOINT change');
+      return { status: 'stale' };
+    }
+    try {
+      if (isDelete) await client.query(deleteSql(table.sql, Object.keys(change.key)), [JSON.stringify(change.key)]);
+      else await client.query(upsertSql(table.sql, Object.keys(change.row!), Object.keys(change.key)), [JSON.stringify(change.row)]);
+    } catch (err) {
+      return this.rejectOrThrow(client, err, change);
+    }
+    await client.query('RELEASE SAVEPOINT change');
+    return { status: 'applied' };
+  }
+
+  private async rejectOrThrow(client: pg.PoolClient, err: unknown, change: TargetChange): Promise<ApplyOutcome> {
+    if (!isPermanentPgError(err)) throw err;
+    const e = err as pg.DatabaseError;
+    const reason = `${change.table}: ${scrubValues(e.message)} (SQLSTATE ${e.code}${e.column ? `, column ${e.column}` : ''}${e.constraint ? `, constraint ${e.constraint}` : ''})`;
+    this.log.warn({ table: change.table, seq: change.seq, code: e.code }, 'change rejected by the target');
+    return this.reject(client, reason);
+  }
+
+  private async reject(client: pg.PoolClient, reason: string): Promise<ApplyOutcome> {
+    await client.query('ROLLBACK TO SAVEPOINT change');
+    await client.query('RELEASE SAVEPOINT change');
+    return { status: 'rejected', reason };
+  }
+
+  private async maybePurge(client: pg.PoolClient): Promise<void> {
+    if (Date.now() - this.lastPurge < PURGE_EVERY_MS) return;
+    this.lastPurge = Date.now();
+    try {
+      const purged = await this.store.purgeTombstones(client, this.options.target.tombstoneRetentionHours);
+      if (purged > 0) this.log.info({ purged, retentionHours: this.options.target.tombstoneRetentionHours }, 'purged old tombstones');
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'tombstone purge failed; will try again later');
+    }
+  }
+}
+
+/**
+ * Errors that belong to one row and will not go away by retrying: data exceptions (22), integrity
+ * violations (23), undefined/invalid objects (42, but not missing privileges), program limits (54),
+ * a trigger's RAISE (P0001). Connection loss, deadlocks (40P01), serialization (40001), lock timeouts
+ * and shutdowns are retryable.
+ */
+export function isPermanentPgError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || code.length !== 5) return false;
+  if (code === '42501') return false;
+  return ['22', '23', '42', '44', '54'].includes(code.slice(0, 2)) || code === 'P0001';
+}
+
+export interface ResolvedTable {
+  /** "schema.table", as the version store names it. */
+  qualified: string;
+  /** Quoted for SQL. */
+  sql: string;
+}
+
+/** "schema.table" or "table" (schema public). Names come from config, so they are plain identifiers. */
+export function resolveTable(name: string): ResolvedTable {
+  const t = parseTableName(name, 'public');
+  return { qualified: `${t.schema}.${t.table}`, sql: `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` };
+}
+
+/** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
+export function quoteColumn(name: string): string {
+  if (name.length === 0 || name.includes('\0')) throw new OutboxError('IDENTIFIER_INVALID', 'A column name is empty or holds a NUL character.');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+const sqlCache = new Map<string, string>();
+function cached(key: string, build: () => string): string {
+  let sql = sqlCache.get(key);
+  if (sql === undefined) {
+    if (sqlCache.size > 1000) sqlCache.clear();
+    sqlCache.set(key, (sql = build()));
+  }
+  return sql;
+}
+
+export function upsertSql(table: string, columns: string[], keys: string[]): string {
+  return cached(`u\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
+    const cols = columns.map(quoteColumn).join(', ');
+    const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumn(c)} = EXCLUDED.${quoteColumn(c)}`);
+    return `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM jsonb_populate_record(NULL::${table}, $1::jsonb)
+            ON CONFLICT (${keys.map(quoteColumn).join(', ')}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
+  });
+}
+
+export function deleteSql(table: string, keys: string[]): string {
+  return cached(`d\0${table}\0${keys.join('\0')}`, () =>
+    `DELETE FROM ${table} AS t USING jsonb_populate_record(NULL::${table}, $1::jsonb) AS k WHERE ${keys.map((c) => `t.${quoteColumn(c)} = k.${quoteColumn(c)}`).join(' AND ')}`,
+  );
+}
+
+/** Deletes every row of the table except the keys in `keep` (changes applied after the truncate). */
+function clearSql(table: string, keep: unknown[]): string {
+  if (keep.length === 0) return `DELETE FROM ${table}`;
+  const keys = Object.keys(keep[0] as RowImage);
+  const match = keys.map((c) => `k.${quoteColumn(c)} = t.${quoteColumn(c)}`).join(' AND ');
+  return `DELETE FROM ${table} AS t WHERE NOT EXISTS (SELECT 1 FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb) AS k WHERE ${match})`;
+}
+
+function unavailable(name: string, what: string, cause: unknown): OutboxError {
+  return new OutboxError('TARGET_UNAVAILABLE', `Target "${name}": ${what} (${scrubValues(describeError(cause))}); the batch will be retried.`, { cause, retryable: true, context: { target: name } });
+}
+
+/** What `target init` needs to know about a target table. */
+async function describePostgresTable(client: pg.ClientBase, name: string): Promise<TableShape> {
+  const table = resolveTable(name);
+  const found = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [table.sql]);
+  const oid = found.rows[0]?.oid;
+  if (!oid) return { exists: false, columns: [], uniqueKeys: [] };
+  const columns = await client.query<{ name: string }>('SELECT attname AS name FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [oid]);
+  const unique = await client.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY a.attname) AS cols
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+      GROUP BY i.indexrelid`,
+    [oid],
+  );
+  return { exists: true, columns: columns.rows.map((r) => r.name), uniqueKeys: unique.rows.map((r) => r.cols) };
+}

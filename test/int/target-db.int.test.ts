@@ -1,0 +1,411 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { targetSchema, type TargetConfig } from '../../src/config/index.js';
+import type { ChangeData } from '../../src/envelope.js';
+import { OutboxError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { buildTransformer, createTargetWriter, decryptValue, type TargetChange, type TargetWriter, type ApplyOutcome } from '../../src/targets/index.js';
+import { hashValue } from '../../src/targets/transform/index.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { MYSQL_URL } from '../helpers/env.js';
+
+/**
+ * One behaviour suite for the database targets, run against PostgreSQL and MariaDB: version guard,
+ * tombstones, truncates, savepoint rejections, randomized convergence (alone and with two writers at
+ * once), exact value round-trips, protected columns, and `init` checks.
+ */
+interface Harness {
+  kind: 'postgres' | 'mysql';
+  url: string;
+  exec(sql: string): Promise<void>;
+  /** Rows of a table with every column as text (null stays null), ordered by id. */
+  rows(table: string, columns: string[]): Promise<Record<string, string | null>[]>;
+  drop(): Promise<void>;
+}
+
+async function postgresHarness(): Promise<Harness> {
+  const db: TestDatabase = await createTestDatabase('outbox_target');
+  await db.pool.query(`SET TIME ZONE 'UTC'`);
+  return {
+    kind: 'postgres',
+    url: db.url,
+    exec: async (sql) => void (await db.pool.query(sql)),
+    rows: async (table, columns) =>
+      (await db.pool.query(`SET TIME ZONE 'UTC'; SELECT ${columns.map((c) => `${c}::text AS ${c}`).join(', ')} FROM ${table} ORDER BY id`) as unknown as { rows: Record<string, string | null>[] }[])[1]!.rows,
+    drop: () => db.drop(),
+  };
+}
+
+async function mysqlHarness(): Promise<Harness> {
+  const database = `outbox_target_${randomBytes(5).toString('hex')}`;
+  const admin = await mysql.createConnection({ uri: MYSQL_URL, dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4', timezone: 'Z' });
+  await admin.query(`SET time_zone = '+00:00'`);
+  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
+  await admin.query(`USE \`${database}\``);
+  const url = new URL(MYSQL_URL);
+  url.pathname = `/${database}`;
+  const state = `st_${database}`;
+  return {
+    kind: 'mysql',
+    url: url.toString(),
+    exec: async (sql) => void (await admin.query(sql)),
+    rows: async (table, columns) => {
+      const [rows] = await admin.query(`SELECT ${columns.map((c) => (c === 'b' ? `LOWER(HEX(b)) AS b` : `CAST(${c} AS CHAR) AS ${c}`)).join(', ')} FROM ${table} ORDER BY id`);
+      return rows as Record<string, string | null>[];
+    },
+    drop: async () => {
+      await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
+      await admin.query(`DROP DATABASE IF EXISTS \`${state}\``);
+      await admin.end();
+    },
+  };
+}
+
+/** stateSchema per harness, so MariaDB runs (where it is a database) stay isolated. */
+function stateSchemaOf(h: Harness): string {
+  return h.kind === 'mysql' ? `st_${new URL(h.url).pathname.slice(1)}` : 'outbox_target';
+}
+
+function config(h: Harness, mapping: Record<string, unknown> = {}, tables = ['public.items']): TargetConfig {
+  return targetSchema.parse({
+    kind: h.kind,
+    urlEnv: 'TARGET_URL',
+    tables,
+    mapping: Object.fromEntries(tables.map((t) => [t, { table: t.split('.')[1], ...(mapping[t] as object | undefined) }])),
+    stateSchema: stateSchemaOf(h),
+    encryption: { keyEnv: 'KEY', keyId: 'k1' },
+    hashSaltEnv: 'SALT',
+  });
+}
+
+const KEY = randomBytes(32);
+const SECRETS = { hashSalt: 'pepper', encryptionKey: KEY };
+
+interface Item {
+  id: number;
+  name: string;
+  qty: number | null;
+  note: string | null;
+}
+
+function data(op: ChangeData['op'], seq: number, item: Partial<Item> & { id?: number }, table = 'items'): ChangeData {
+  const key = op === 'truncate' ? null : { id: String(item.id) };
+  const after = op === 'delete' || op === 'truncate' ? null : { id: String(item.id), name: item.name ?? `n${item.id}`, qty: item.qty ?? null, note: item.note ?? null };
+  return { schema: 'public', table, op, seq: String(seq), key, before: null, after, changed: null };
+}
+
+function toChanges(target: TargetConfig, list: ChangeData[]): TargetChange[] {
+  const transform = buildTransformer('t', target, SECRETS);
+  return list.map((d) => transform(d, { messageId: `m-${d.seq}`, eventId: `src:${d.seq}`, time: new Date().toISOString() }));
+}
+
+const ITEM_COLUMNS = ['id', 'name', 'qty', 'note'];
+const ITEMS_DDL = {
+  postgres: `CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int CHECK (qty >= 0), note text)`,
+  mysql: `CREATE TABLE items (id BIGINT PRIMARY KEY, name VARCHAR(200) NOT NULL, qty INT CHECK (qty >= 0), note TEXT) CHARACTER SET utf8mb4`,
+};
+
+function asRow(item: Item): Record<string, string | null> {
+  return { id: String(item.id), name: item.name, qty: item.qty === null ? null : String(item.qty), note: item.note };
+}
+
+/** Small seeded PRNG so a failing history can be replayed from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A source history: many updates per key, deletes, re-inserts and a few truncates, with increasing seq. */
+function history(random: () => number, keys: number, length: number): { changes: ChangeData[]; final: Item[] } {
+  const state = new Map<number, Item>();
+  const changes: ChangeData[] = [];
+  let seq = 1000;
+  for (let i = 0; i < length; i++) {
+    seq += 1 + Math.floor(random() * 3);
+    if (i > length / 4 && random() < 0.006) {
+      state.clear();
+      changes.push(data('truncate', seq, {}));
+      continue;
+    }
+    const id = 1 + Math.floor(random() * keys);
+    const item: Item = { id, name: `name-${id}-${i}`, qty: random() < 0.2 ? null : Math.floor(random() * 1000), note: random() < 0.5 ? null : `note ${i} ✓` };
+    if (!state.has(id)) {
+      state.set(id, item);
+      changes.push(data(random() < 0.1 ? 'snapshot' : 'insert', seq, item));
+    } else if (random() < 0.2) {
+      state.delete(id);
+      changes.push(data('delete', seq, { id }));
+    } else {
+      state.set(id, item);
+      changes.push(data('update', seq, item));
+    }
+  }
+  return { changes, final: [...state.values()].sort((a, b) => a.id - b.id) };
+}
+
+/** Duplicates about a third of the changes, shuffles, and cuts into batches of 1-10. */
+function deliveries<T>(random: () => number, changes: T[]): T[][] {
+  const copies = changes.flatMap((c) => (random() < 0.3 ? [c, c] : random() < 0.05 ? [c, c, c] : [c]));
+  for (let i = copies.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [copies[i], copies[j]] = [copies[j]!, copies[i]!];
+  }
+  const batches: T[][] = [];
+  for (let i = 0; i < copies.length; ) {
+    const size = 1 + Math.floor(random() * 10);
+    batches.push(copies.slice(i, i + size));
+    i += size;
+  }
+  return batches;
+}
+
+/** Applies like a consumer does: a retryable failure means the same batch comes back later. */
+async function applyWithRetry(writer: TargetWriter, batch: TargetChange[]): Promise<{ outcomes: ApplyOutcome[]; retries: number }> {
+  for (let retries = 0; ; retries++) {
+    try {
+      return { outcomes: await writer.apply(batch), retries };
+    } catch (err) {
+      if (!(err instanceof OutboxError && err.retryable) || retries > 20) throw err;
+    }
+  }
+}
+
+const DIALECTS = [
+  { name: 'PostgreSQL', make: postgresHarness },
+  { name: 'MariaDB', make: mysqlHarness },
+] as const;
+
+describe.each(DIALECTS)('$name target', ({ make }) => {
+  let h: Harness;
+  const writers: TargetWriter[] = [];
+  const writer = (target: TargetConfig) => {
+    const w = createTargetWriter('t', target, { url: h.url }, silentLogger);
+    writers.push(w);
+    return w;
+  };
+  const items = () => h.rows('items', ITEM_COLUMNS);
+  /** A fresh items table and an empty version store (each test starts its seqs over). */
+  const reset = async () => {
+    await h.exec(h.kind === 'postgres' ? `DROP SCHEMA IF EXISTS ${stateSchemaOf(h)} CASCADE` : `DROP DATABASE IF EXISTS \`${stateSchemaOf(h)}\``);
+    await h.exec('DROP TABLE IF EXISTS items');
+    await h.exec(ITEMS_DDL[h.kind]);
+  };
+
+  beforeAll(async () => {
+    h = await make();
+  });
+  afterAll(async () => {
+    for (const w of writers) await w.close();
+    await h?.drop();
+  });
+
+  it('ignores duplicates and older changes, applies newer ones', async () => {
+    await reset();
+    const w = writer(config(h));
+    const [ins, upd, older] = toChanges(config(h), [data('insert', 10, { id: 1, name: 'a', qty: 1 }), data('update', 20, { id: 1, name: 'b', qty: 2 }), data('update', 15, { id: 1, name: 'old', qty: 9 })]);
+    expect(await w.apply([ins!])).toEqual([{ status: 'applied' }]);
+    expect(await w.apply([ins!])).toEqual([{ status: 'stale' }]);
+    expect(await w.apply([upd!, older!, upd!])).toEqual([{ status: 'applied' }, { status: 'stale' }, { status: 'stale' }]);
+    expect(await items()).toEqual([{ id: '1', name: 'b', qty: '2', note: null }]);
+  });
+
+  it('keeps a tombstone: a late older update does not bring a deleted row back; a newer insert does', async () => {
+    await reset();
+    const w = writer(config(h));
+    const [ins, del, late, again] = toChanges(config(h), [data('insert', 10, { id: 2, name: 'x' }), data('delete', 30, { id: 2 }), data('update', 20, { id: 2, name: 'late' }), data('insert', 40, { id: 2, name: 'again' })]);
+    expect(await w.apply([ins!])).toEqual([{ status: 'applied' }]);
+    expect(await w.apply([del!])).toEqual([{ status: 'applied' }]);
+    expect(await w.apply([late!])).toEqual([{ status: 'stale' }]);
+    expect(await items()).toEqual([]);
+    expect(await w.apply([again!, late!])).toEqual([{ status: 'applied' }, { status: 'stale' }]);
+    expect(await items()).toEqual([{ id: '2', name: 'again', qty: null, note: null }]);
+  });
+
+  it('a truncate clears the table; older changes arriving later are ignored; a late truncate keeps newer rows', async () => {
+    await reset();
+    const w = writer(config(h));
+    const c = toChanges(config(h), [
+      data('insert', 10, { id: 1 }),
+      data('insert', 20, { id: 2 }),
+      data('truncate', 30, {}),
+      data('insert', 25, { id: 3 }),
+      data('insert', 35, { id: 4 }),
+      data('insert', 50, { id: 5 }),
+      data('truncate', 45, {}),
+      data('update', 40, { id: 5, name: 'older than the row' }),
+    ]);
+    expect(await w.apply(c.slice(0, 2))).toEqual([{ status: 'applied' }, { status: 'applied' }]);
+    expect(await items()).toHaveLength(2);
+    expect(await w.apply([c[2]!])).toEqual([{ status: 'applied' }]);
+    expect(await items()).toEqual([]);
+    expect(await w.apply([c[3]!, c[4]!, c[2]!])).toEqual([{ status: 'stale' }, { status: 'applied' }, { status: 'stale' }]);
+    expect((await items()).map((r) => r.id)).toEqual(['4']);
+    expect(await w.apply([c[5]!])).toEqual([{ status: 'applied' }]);
+    expect(await w.apply([c[6]!, c[7]!])).toEqual([{ status: 'applied' }, { status: 'stale' }]);
+    expect((await items()).map((r) => r.id)).toEqual(['5']);
+    expect((await items())[0]!.name).toBe('n5');
+  });
+
+  it('onTruncate ignore leaves the rows', async () => {
+    await reset();
+    const target = config(h, { 'public.items': { onTruncate: 'ignore' } });
+    const w = writer(target);
+    const c = toChanges(target, [data('insert', 10, { id: 1 }), data('truncate', 20, {}), data('update', 15, { id: 1, name: 'still applies' })]);
+    expect(await w.apply(c.slice(0, 2))).toEqual([{ status: 'applied' }, { status: 'applied' }]);
+    expect(await items()).toEqual([{ id: '1', name: 'n1', qty: null, note: null }]);
+    expect(await w.apply([c[2]!])).toEqual([{ status: 'applied' }]);
+    expect(await items()).toEqual([{ id: '1', name: 'still applies', qty: null, note: null }]);
+  });
+
+  it('snapshot rows upsert under the same guard', async () => {
+    await reset();
+    const w = writer(config(h));
+    const c = toChanges(config(h), [data('snapshot', 5, { id: 7, name: 'snap' }), data('update', 8, { id: 7, name: 'live' }), data('snapshot', 6, { id: 7, name: 'stale snap' }), data('snapshot', 9, { id: 7, name: 'new snap' })]);
+    expect(await w.apply([c[0]!])).toEqual([{ status: 'applied' }]);
+    expect(await items()).toEqual([{ id: '7', name: 'snap', qty: null, note: null }]);
+    expect(await w.apply([c[1]!, c[2]!])).toEqual([{ status: 'applied' }, { status: 'stale' }]);
+    expect(await w.apply([c[3]!])).toEqual([{ status: 'applied' }]);
+    expect((await items())[0]!.name).toBe('new snap');
+  });
+
+  it('applies the newest change of a key in a batch; older ones in the same batch are stale', async () => {
+    await reset();
+    const w = writer(config(h));
+    const c = toChanges(config(h), [data('insert', 10, { id: 1, name: 'a' }), data('update', 12, { id: 1, name: 'c' }), data('update', 11, { id: 1, name: 'b' }), data('insert', 5, { id: 2 }), data('delete', 6, { id: 2 })]);
+    expect(await w.apply(c)).toEqual([{ status: 'stale' }, { status: 'applied' }, { status: 'stale' }, { status: 'stale' }, { status: 'applied' }]);
+    expect(await items()).toEqual([{ id: '1', name: 'c', qty: null, note: null }]);
+  });
+
+  it('rejects one bad change in a savepoint and commits the rest; the bad one does not advance the version', async () => {
+    await reset();
+    const w = writer(config(h));
+    const c = toChanges(config(h), [data('insert', 10, { id: 1, qty: 1 }), data('insert', 11, { id: 2, qty: -5 }), data('insert', 12, { id: 3, qty: 3 }), data('insert', 9, { id: 2, qty: 2 })]);
+    const outcomes = await w.apply(c.slice(0, 3));
+    expect(outcomes[0]).toEqual({ status: 'applied' });
+    expect(outcomes[1]).toMatchObject({ status: 'rejected' });
+    expect((outcomes[1] as { reason: string }).reason).toMatch(/items/);
+    expect((outcomes[1] as { reason: string }).reason).not.toMatch(/-5/);
+    expect(outcomes[2]).toEqual({ status: 'applied' });
+    expect(await w.apply([c[3]!])).toEqual([{ status: 'applied' }]);
+    expect((await items()).map((r) => [r.id, r.qty])).toEqual([['1', '1'], ['2', '2'], ['3', '3']]);
+  });
+
+  it('converges to the source state under duplicated, shuffled, batched delivery', async () => {
+    await reset();
+    const target = config(h);
+    const w = writer(target);
+    for (const seed of [1, 2]) {
+      await h.exec('DELETE FROM items');
+      const random = rng(seed * 7919);
+      const { changes, final } = history(random, 12, 300);
+      const stateBefore = await items();
+      expect(stateBefore).toEqual([]);
+      // a new key space per seed: ids are offset so earlier version rows do not interfere
+      const offset = seed * 1000;
+      const shifted = changes.map((d) => (d.key ? { ...d, key: { id: String(Number(d.key.id) + offset) }, after: d.after ? { ...d.after, id: String(Number(d.after.id) + offset) } : null } : d));
+      const shiftedSeq = shifted.map((d) => ({ ...d, seq: String(Number(d.seq) + seed * 1_000_000) }));
+      const all = toChanges(target, shiftedSeq);
+      for (const batch of deliveries(random, all)) await applyWithRetry(w, batch);
+      expect(await items()).toEqual(final.map((i) => asRow({ ...i, id: i.id + offset })));
+    }
+  });
+
+  it('two writers applying the same history at once converge', async () => {
+    await reset();
+    const target = config(h);
+    const [a, b] = [writer(target), writer(target)];
+    const random = rng(424242);
+    const { changes, final } = history(random, 8, 240);
+    const shifted = changes.map((d) => ({ ...d, seq: String(Number(d.seq) + 9_000_000) }));
+    const all = toChanges(target, shifted);
+    const run = async (w: TargetWriter, batches: TargetChange[][]) => {
+      let retries = 0;
+      for (const batch of batches) retries += (await applyWithRetry(w, batch)).retries;
+      return retries;
+    };
+    await Promise.all([run(a, deliveries(random, all)), run(b, deliveries(random, all))]);
+    expect(await items()).toEqual(final.map(asRow));
+  });
+
+  it('lands values exactly: 30-digit numeric, bigint above 2^53, timestamps, bytes, uuid, json, unicode', async () => {
+    const pgDdl = `CREATE TABLE vals (id int PRIMARY KEY, n numeric(40,10), big bigint, ts timestamptz, ts_local timestamp, d date, b bytea, u uuid, j jsonb, t text)`;
+    const myDdl = `CREATE TABLE vals (id INT PRIMARY KEY, n DECIMAL(40,10), big BIGINT, ts DATETIME(6), ts_local DATETIME(6), d DATE, b VARBINARY(64), u CHAR(36), j JSON, t TEXT) CHARACTER SET utf8mb4`;
+    await h.exec('DROP TABLE IF EXISTS vals');
+    await h.exec(h.kind === 'postgres' ? pgDdl : myDdl);
+    const target = config(h, {}, ['public.vals']);
+    const w = writer(target);
+    const after = {
+      id: 1,
+      n: '12345678901234567890.1234567890',
+      big: '9007199254740993',
+      ts: '2024-03-05T12:11:12.123456+02:00',
+      ts_local: '2024-03-05T23:59:59.999999',
+      d: '2024-02-29',
+      b: '\\x00ff10ab',
+      u: '6f1c1a2e-9a4b-4c3d-8e2f-1a2b3c4d5e6f',
+      j: { a: [1, 2, { b: 'ü' }], n: 1.5, s: 'x"y' },
+      t: 'héllo 🌍 中文 \'"\\',
+    };
+    const [c] = toChanges(target, [{ schema: 'public', table: 'vals', op: 'insert', seq: '100', key: { id: 1 }, before: null, after, changed: null }]);
+    expect(await w.apply([c!])).toEqual([{ status: 'applied' }]);
+    const [row] = await h.rows('vals', ['id', 'n', 'big', 'ts', 'ts_local', 'd', 'b', 'u', 'j', 't']);
+    expect(row!.n).toBe('12345678901234567890.1234567890');
+    expect(row!.big).toBe('9007199254740993');
+    expect(row!.ts).toBe(h.kind === 'postgres' ? '2024-03-05 10:11:12.123456+00' : '2024-03-05 10:11:12.123456');
+    expect(row!.ts_local).toBe('2024-03-05 23:59:59.999999');
+    expect(row!.d).toBe('2024-02-29');
+    expect(row!.b).toBe(h.kind === 'postgres' ? '\\x00ff10ab' : '00ff10ab');
+    expect(row!.u).toBe('6f1c1a2e-9a4b-4c3d-8e2f-1a2b3c4d5e6f');
+    expect(JSON.parse(row!.j!)).toEqual(after.j);
+    expect(row!.t).toBe(after.t);
+  });
+
+  it('writes masked, hashed and encrypted columns as configured; encrypted ones decrypt with the key', async () => {
+    await reset();
+    const target = config(h, { 'public.items': { mask: { note: { keepLast: 2 } }, hash: ['name'], encrypt: [] } });
+    const enc = config(h, { 'public.items': { encrypt: ['note'], convert: { name: 'uppercase' } } });
+    const w = writer(target);
+    const [c1] = toChanges(target, [data('insert', 10, { id: 1, name: 'Ann', note: 'secret-42' })]);
+    const [c2] = toChanges(enc, [data('insert', 11, { id: 2, name: 'bob', note: 'top secret ✓' })]);
+    expect(await w.apply([c1!, c2!])).toEqual([{ status: 'applied' }, { status: 'applied' }]);
+    const rows = await items();
+    expect(rows[0]).toEqual({ id: '1', name: hashValue('Ann', 'pepper'), qty: null, note: '*******42' });
+    expect(rows[1]!.name).toBe('BOB');
+    expect(rows[1]!.note).toMatch(/^enc:v1:k1:/);
+    expect(decryptValue(rows[1]!.note!, { k1: KEY })).toBe('top secret ✓');
+    expect(() => decryptValue(rows[1]!.note!, { k1: randomBytes(32) })).toThrow(/authentication failed/);
+  });
+
+  it('init creates the version store and names missing tables, columns and keys', async () => {
+    await reset();
+    await h.exec('DROP TABLE IF EXISTS nokey');
+    await h.exec('CREATE TABLE nokey (id int, name text)');
+    const target = config(h, { 'public.items': { rename: { name: 'name', note: 'remark' } } }, ['public.items', 'public.missing', 'public.nokey']);
+    const problems = await writer(target).init({ keyColumns: { 'public.items': ['id'], 'public.nokey': ['id'] } });
+    expect(problems).toEqual([
+      expect.stringMatching(/table items \(mapped from public.items\) has no column "remark"/),
+      expect.stringMatching(/table missing \(mapped from public.missing\) does not exist/),
+      expect.stringMatching(/table nokey \(mapped from public.nokey\) needs a primary key or unique index on exactly \(id\)/),
+    ]);
+    expect(await writer(config(h)).init({ keyColumns: { 'public.items': ['id'] } })).toEqual([]);
+  });
+
+  it('throws a retryable error when the database cannot be reached', async () => {
+    const url = new URL(h.url);
+    url.port = '1';
+    const w = createTargetWriter('t', config(h), { url: url.toString() }, silentLogger);
+    writers.push(w);
+    const [c] = toChanges(config(h), [data('insert', 10, { id: 1 })]);
+    const err = await w.apply([c!]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutboxError);
+    expect((err as OutboxError).retryable).toBe(true);
+    expect((err as OutboxError).code).toBe('TARGET_UNAVAILABLE');
+  });
+});
