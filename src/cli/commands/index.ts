@@ -6,6 +6,7 @@ import { registerStatus } from './status.js';
 import { registerDoctor } from './doctor.js';
 import { registerBackfill } from './backfill.js';
 import { registerVerify } from './verify.js';
+import { registerTarget } from './target.js';
 
 export type GetContext = () => CommandContext;
 
@@ -17,6 +18,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerDoctor(program, ctx);
   registerBackfill(program, ctx);
   registerVerify(program, ctx);
+  registerTarget(program, ctx);
 }
 
 /** Runs a command body with the context and always closes it. */

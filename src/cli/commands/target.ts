@@ -1,0 +1,51 @@
+import type { Command } from 'commander';
+import { ConfigError, describeError } from '../../errors.js';
+import { formatTableName } from '../../sql/identifiers.js';
+import { buildTransformer, createTargetWriter } from '../../targets/index.js';
+import { print } from '../output.js';
+import { withContext, type GetContext } from './index.js';
+
+export function registerTarget(program: Command, getContext: GetContext): void {
+  const target = program.command('target').description('manage targets');
+  target
+    .command('init')
+    .description("create the target's version store and check its tables (exists, key for upserts, mapped columns); HTTP: check the endpoint answers. Exits 1 on problems")
+    .argument('<target>', 'target name from the config')
+    .option('--no-source', 'do not read key columns from the source (checks only that each table has some key)')
+    .action((name: string, opts: { source: boolean }) =>
+      withContext(getContext, async (ctx) => {
+        const secrets = ctx.config.targetSecrets(name);
+        const config = ctx.config.targets[name]!;
+        const problems: string[] = [];
+        let keyColumns: Record<string, string[]> | undefined;
+        if (opts.source && config.kind !== 'http') {
+          try {
+            const tracked = await (await ctx.source()).listTracked();
+            keyColumns = Object.fromEntries(tracked.map((t) => [formatTableName(t.table), t.keyColumns]));
+            for (const table of config.tables) if (!keyColumns[table]) problems.push(`source table ${table} is not tracked: run \`outbox track ${table}\``);
+          } catch (err) {
+            print(`Note: key columns not checked, the source could not be read (${describeError(err)}).`);
+          }
+        }
+        try {
+          buildTransformer(name, config, secrets, { keyColumns });
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          problems.push(...err.problems);
+        }
+        const writer = createTargetWriter(name, config, secrets, ctx.logger);
+        try {
+          problems.push(...(await writer.init({ keyColumns })));
+        } finally {
+          await writer.close();
+        }
+        for (const p of problems) print(`PROBLEM ${p}`);
+        if (problems.length > 0) {
+          print(`${problems.length} problem(s) found for target "${name}".`);
+          process.exitCode = 1;
+        } else {
+          print(config.kind === 'http' ? `Target "${name}": the endpoint answers.` : `Target "${name}" is ready: version store in "${config.stateSchema}", ${config.tables.length} table(s) checked.`);
+        }
+      }),
+    );
+}
