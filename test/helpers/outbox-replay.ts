@@ -34,7 +34,7 @@ export async function createReplayer(sourcePool: pg.Pool, outboxSchema: string, 
     writer,
     async replay(options = {}) {
       const res = await sourcePool.query(
-        `SELECT seq::text, xid::text, table_schema, table_name, op, key, after FROM "${outboxSchema}".events WHERE seq > $1 ORDER BY seq`,
+        `SELECT e.seq::text AS seq, e.table_schema, e.table_name, e.op, e.key, e.after FROM "${outboxSchema}".events e WHERE e.seq > $1 ORDER BY e.seq`,
         [lastSeq],
       );
       const changes = res.rows.map((e) => {
