@@ -4,6 +4,7 @@ import { registerMigrate } from './migrate.js';
 import { registerTrack } from './track.js';
 import { registerStatus } from './status.js';
 import { registerDoctor } from './doctor.js';
+import { registerRelay } from './relay.js';
 import { registerBackfill } from './backfill.js';
 import { registerVerify } from './verify.js';
 import { registerTarget } from './target.js';
@@ -16,6 +17,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerTrack(program, ctx);
   registerStatus(program, ctx);
   registerDoctor(program, ctx);
+  registerRelay(program, ctx);
   registerBackfill(program, ctx);
   registerVerify(program, ctx);
   registerTarget(program, ctx);

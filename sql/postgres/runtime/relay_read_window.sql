@@ -1,0 +1,19 @@
+-- Purpose: one page of a snapshot window (PgQ style, DESIGN §4): committed events visible in the
+--          window snapshot and not visible in the done snapshot, after a seq, in seq order.
+--          Every event of a window is committed, and inside a window seq order is per-key commit
+--          order; so no late commit is skipped and no key is reordered.
+--          The candidate condition is exactly "not visible in done": an xid in done's in-progress
+--          list, or at/after done's xmax (below the window's xmax). It is written so the xid index
+--          serves a small window and the seq index a large one (the snapshots are bound as values,
+--          so the planner sees them).
+-- Params:  {{schema}} outbox schema (quoted); $1 done snapshot (text); $2 window snapshot (text);
+--          $3 seq to read after (-1 for the window's start); $4 page size.
+SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
+       e.changed, e.attributes, e.changed_at
+  FROM {{schema}}.events e
+ WHERE (e.xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
+        OR (e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot)))
+   AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+   AND e.seq > $3::bigint
+ ORDER BY e.seq
+ LIMIT $4

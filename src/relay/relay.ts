@@ -1,0 +1,244 @@
+import { EventEmitter } from 'node:events';
+import { describeError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { LeaderElector, Lease } from './leader.js';
+import type { RelayMetrics } from './relay-metrics.js';
+import type { EventPublisher, LeaderSession, OutboxStore } from './types.js';
+import { sleep, Waker } from './waker.js';
+
+export interface RelaySettings {
+  readBatchSize: number;
+  pollIntervalMs: number;
+  /** Published events are kept at least this long before their partition is reclaimed. */
+  retentionMs: number;
+  /** How often the leader checks whether a partition can be reclaimed. */
+  reclaimIntervalMs: number;
+  /** An idle leader writes its cursor this often (moves done_snapshot, detects fencing). */
+  heartbeatMs: number;
+  /** How often backlog and ages are measured for metrics. */
+  statsIntervalMs: number;
+}
+
+export const DEFAULT_RELAY_TIMINGS = { reclaimIntervalMs: 60_000, heartbeatMs: 5_000, statsIntervalMs: 10_000 } as const;
+
+export interface RelayOptions {
+  instanceId: string;
+  store: OutboxStore;
+  publisher: EventPublisher;
+  elector: LeaderElector;
+  settings: RelaySettings;
+  logger: Logger;
+  metrics?: RelayMetrics;
+}
+
+/** Lifecycle events, for tests and the benchmarks to await (no sleeping). */
+export interface RelayEvents {
+  'leader-acquired': [{ epoch: string }];
+  'leader-lost': [{ epoch: string; reason: string }];
+  'batch-published': [{ epoch: string; count: number; firstSeq: string; lastSeq: string; seqs: string[]; durationMs: number }];
+  'publish-failed': [{ epoch: string; acknowledged: number; pending: number; error: string }];
+  fenced: [{ epoch: string }];
+  reclaimed: [{ partition: number }];
+  error: [Error];
+  stopped: [];
+}
+
+/**
+ * The relay loop. While this instance holds the lock: claim an epoch, then read a page of the
+ * outbox, publish it, advance the cursor past the acknowledged prefix (fenced), and repeat; wait
+ * for a NOTIFY or the poll interval when there is nothing to do; pause reading while the publisher
+ * is unavailable (breaker open). stop() drains the batch in flight and releases the lock.
+ */
+export class Relay extends EventEmitter<RelayEvents> {
+  private readonly waker = new Waker();
+  private readonly stopController = new AbortController();
+  private running: Promise<void> | undefined;
+  private watcher: { close(): Promise<void> } | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private statsBusy = false;
+  private currentEpoch: string | undefined;
+  private crashed = false;
+  private lastLoopError = 0;
+
+  constructor(private readonly options: RelayOptions) {
+    super();
+    // 'error' events are for observers; without one, an EventEmitter would throw.
+    this.on('error', () => undefined);
+  }
+
+  /** The epoch of the term this instance leads, or undefined on a standby. */
+  get epoch(): string | undefined {
+    return this.currentEpoch;
+  }
+
+  get isLeader(): boolean {
+    return this.currentEpoch !== undefined;
+  }
+
+  /** For /healthz: the loop has not died. */
+  live(): boolean {
+    return !this.crashed;
+  }
+
+  /** For /readyz: running, and either leading or able to reach Redis to take over. */
+  ready(): boolean {
+    return this.running !== undefined && !this.stopController.signal.aborted && !this.crashed && (this.isLeader || this.options.elector.reachable);
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { store, elector, settings } = this.options;
+    this.watcher = await store.watch(() => this.waker.notify());
+    this.statsTimer = setInterval(() => void this.measure(), settings.statsIntervalMs);
+    void this.measure();
+    this.running = elector.run((lease) => this.lead(lease), this.stopController.signal).catch((err: Error) => {
+      this.crashed = true;
+      this.options.logger.fatal({ err: describeError(err) }, 'relay loop crashed');
+      this.emit('error', err);
+    });
+  }
+
+  /** Graceful stop: finishes the batch in flight, releases the lock, stops watching. Idempotent. */
+  async stop(): Promise<void> {
+    this.stopController.abort();
+    await this.running;
+    clearInterval(this.statsTimer);
+    await this.watcher?.close();
+    this.watcher = undefined;
+    if (this.running) this.emit('stopped');
+    this.running = undefined;
+  }
+
+  private async lead(lease: Lease): Promise<void> {
+    const { store, instanceId, logger, metrics } = this.options;
+    const session = await store.claimLeadership(instanceId);
+    const epoch = session.epoch;
+    this.currentEpoch = epoch;
+    metrics?.leader.set(1);
+    metrics?.epoch.set(Number(epoch));
+    logger.info({ instanceId, epoch }, 'leading');
+    this.emit('leader-acquired', { epoch });
+    let reason = 'stopped';
+    const wake = AbortSignal.any([lease.signal, this.stopController.signal]);
+    try {
+      reason = await this.work(session, lease, wake);
+    } finally {
+      if (lease.signal.aborted && reason === 'stopped') reason = describeError(lease.signal.reason);
+      this.currentEpoch = undefined;
+      metrics?.leader.set(0);
+      metrics?.epoch.set(0);
+      if (reason === 'stopped') await session.release().catch((err: Error) => logger.warn({ err: describeError(err) }, 'could not clear the leader name'));
+      logger.info({ instanceId, epoch, reason }, 'stopped leading');
+      this.emit('leader-lost', { epoch, reason });
+    }
+  }
+
+  /** The loop of one term; returns why it ended. */
+  private async work(session: LeaderSession, lease: Lease, wake: AbortSignal): Promise<string> {
+    const { publisher, settings, logger, metrics } = this.options;
+    const epoch = session.epoch;
+    let lastWrite = Date.now();
+    let lastReclaim = 0;
+    const fenced = () => {
+      metrics?.fenced.inc();
+      logger.warn({ epoch }, 'fenced: a newer leader advanced the epoch; stopping');
+      this.emit('fenced', { epoch });
+      lease.abandon('fenced');
+      return 'fenced';
+    };
+
+    while (!this.stopController.signal.aborted && !lease.signal.aborted) {
+      try {
+        const available = publisher.available();
+        metrics?.publisherAvailable.set(available ? 1 : 0);
+        if (!available) {
+          await sleep(settings.pollIntervalMs, wake);
+          continue;
+        }
+        if (Date.now() - lastReclaim >= settings.reclaimIntervalMs) {
+          lastReclaim = Date.now();
+          const result = await session.reclaim(settings.retentionMs);
+          if (result.done) {
+            metrics?.reclaimed.inc();
+            logger.info({ partition: result.partition }, 'outbox partition reclaimed (truncated and made current)');
+            this.emit('reclaimed', { partition: result.partition });
+          } else if (result.reason === 'fenced') return fenced();
+          else if (result.reason !== 'not-due') logger.info({ reason: result.reason }, 'outbox rotation postponed');
+        }
+
+        const started = performance.now();
+        const page = await session.readPage(settings.readBatchSize);
+        if (page.events.length === 0) {
+          if (Date.now() - lastWrite >= settings.heartbeatMs) {
+            if (!(await session.checkpoint())) return fenced();
+            lastWrite = Date.now();
+          }
+          await this.waker.wait(settings.pollIntervalMs, wake);
+          continue;
+        }
+        // A paused process wakes up with its lock expired: do not even start a publish then.
+        if (lease.signal.aborted || Date.now() >= lease.validUntil()) break;
+
+        const outcome = await publisher.publish(page.events, lease.signal);
+        const acknowledged = Math.max(0, Math.min(outcome.acknowledged, page.events.length));
+        if (acknowledged > 0) {
+          if (!(await session.advance(page, acknowledged))) return fenced();
+          lastWrite = Date.now();
+          const durationMs = performance.now() - started;
+          const done = page.events.slice(0, acknowledged);
+          if (metrics) {
+            metrics.published.inc(acknowledged);
+            metrics.batchDuration.observe(durationMs / 1000);
+            const now = Date.now();
+            for (const e of done) metrics.eventLag.observe(Math.max(0, now - e.changedAt.getTime()) / 1000);
+          }
+          this.emit('batch-published', {
+            epoch,
+            count: acknowledged,
+            firstSeq: done[0]!.seq,
+            lastSeq: done[acknowledged - 1]!.seq,
+            seqs: done.map((e) => e.seq),
+            durationMs,
+          });
+        }
+        if (acknowledged < page.events.length) {
+          metrics?.publishErrors.inc();
+          const error = describeError(outcome.error ?? 'not acknowledged');
+          this.logThrottled({ epoch, acknowledged, pending: page.events.length - acknowledged, err: error }, 'publish incomplete; the rest stays in the outbox and is retried');
+          this.emit('publish-failed', { epoch, acknowledged, pending: page.events.length - acknowledged, error });
+          await sleep(settings.pollIntervalMs, wake);
+        }
+      } catch (err) {
+        if (lease.signal.aborted) break;
+        this.logThrottled({ epoch, err: describeError(err) }, 'relay step failed; retrying');
+        this.emit('error', err as Error);
+        await sleep(settings.pollIntervalMs, wake);
+      }
+    }
+    return lease.signal.aborted ? describeError(lease.signal.reason) : 'stopped';
+  }
+
+  private async measure(): Promise<void> {
+    const metrics = this.options.metrics;
+    if (!metrics || this.statsBusy) return;
+    this.statsBusy = true;
+    try {
+      const stats = await this.options.store.stats();
+      metrics.backlog.set(stats.backlog);
+      metrics.oldestUnpublishedAge.set(stats.oldestUnpublishedAgeSeconds ?? 0);
+      metrics.oldestOpenTransactionAge.set(stats.oldestOpenTransactionAgeSeconds ?? 0);
+      metrics.publisherAvailable.set(this.options.publisher.available() ? 1 : 0);
+    } catch (err) {
+      this.logThrottled({ err: describeError(err) }, 'could not measure the outbox backlog');
+    } finally {
+      this.statsBusy = false;
+    }
+  }
+
+  private logThrottled(fields: Record<string, unknown>, message: string): void {
+    const now = Date.now();
+    if (now - this.lastLoopError < 5_000) return;
+    this.lastLoopError = now;
+    this.options.logger.warn(fields, message);
+  }
+}
