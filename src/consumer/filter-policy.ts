@@ -1,5 +1,6 @@
 import { OutboxError } from '../errors.js';
 import { operationSchema, type TargetConfig } from '../config/index.js';
+import { isValidAttributeName } from '../relay/publisher/attributes.js';
 
 /**
  * The SNS filter policy of a target's subscription: built from its tables, operations and `where`
@@ -120,8 +121,8 @@ function branches(policy: FilterPolicy, problems: string[]): FilterPolicy[] {
 
 function checkKey(key: string, conditions: unknown): string[] {
   const problems: string[] = [];
-  if (!/^[A-Za-z0-9_.-]{1,256}$/.test(key) || key.startsWith('.') || key.endsWith('.')) {
-    problems.push(`"${key}" is not a message attribute name (1-256 letters, digits, _ - and ., not starting or ending with .)`);
+  if (!isValidAttributeName(key)) {
+    problems.push(`"${key}" is not a message attribute name (1-256 letters, digits, _ - and ., no leading, trailing or double period, no AWS./Amazon. prefix)`);
   }
   if (!Array.isArray(conditions)) {
     problems.push(`"${key}" must map to a list of conditions, e.g. ["value"] (got ${describe(conditions)}); nested keys only work with FilterPolicyScope MessageBody, which outbox-relay does not use`);

@@ -1,0 +1,359 @@
+import { EventEmitter } from 'node:events';
+import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import type { TargetConfig } from '../config/index.js';
+import type { ChangeData } from '../envelope.js';
+import { describeError } from '../errors.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { createMetrics, type Metrics } from '../observability/metrics.js';
+import type { HealthChecks } from '../observability/server.js';
+import type { ApplyOutcome, TargetChange, TargetWriter } from '../targets/types.js';
+import { createApplyBreaker, type ApplyBreaker } from './breaker.js';
+import { deadLetterMessage, type DeadLetter, type DeadLetterCode } from './dead-letter.js';
+import { decodeMessage, type ClaimCheckFetcher, type FullEnvelope } from './decode.js';
+import { BREAKER_STATE, createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
+import { deleteMessages, sendMessages, type EntryFailure } from './sqs-batch.js';
+
+/**
+ * The consumer of one target: long-polls the target's queue, turns each message into a change
+ * (parse, schema check, claim-check, transform), applies the batch in one call to the target writer
+ * (one transaction for a database), and deletes the messages only after that call returned. Poison
+ * messages and changes the target rejects go to the DLQ with their reason. When the target fails,
+ * nothing is deleted: the messages come back after the visibility timeout, and once the breaker
+ * opens the consumer stops receiving until the half-open trial.
+ */
+
+/** Turns a change into what the target writes; null when it means nothing for this target. Throws to dead-letter it. */
+export type ChangeTransform = (data: ChangeData, meta: { messageId: string; eventId: string; time: string }) => TargetChange | null;
+
+export interface ConsumerOptions {
+  target: string;
+  queue: TargetConfig['queue'];
+  breaker: TargetConfig['breaker'];
+  queueUrl: string;
+  dlqUrl: string;
+  fifo: boolean;
+  sqs: SQSClient;
+  writer: TargetWriter;
+  transform: ChangeTransform;
+  fetchClaimCheck?: ClaimCheckFetcher;
+  metrics?: Metrics;
+  logger?: Logger;
+  /** Pause after a failed receive, doubled up to 30 s while it keeps failing. */
+  receiveRetryMs?: number;
+}
+
+export interface BatchAppliedEvent {
+  messages: number;
+  applied: number;
+  stale: number;
+  skipped: number;
+  deadLettered: number;
+  deleted: number;
+  durationMs: number;
+}
+
+export interface DeadLetteredEvent {
+  messageId: string;
+  code: DeadLetterCode;
+  reason: string;
+}
+
+export interface ConsumerEvents {
+  'batch-applied': [BatchAppliedEvent];
+  'message-dead-lettered': [DeadLetteredEvent];
+  /** The apply threw (or the open breaker refused it): nothing of the batch was deleted. */
+  'apply-failed': [{ error: Error; messages: number }];
+  /** SQS did not delete these messages after their apply; they will come back and be skipped as stale. */
+  'delete-failed': [EntryFailure<Message>[]];
+  'receive-failed': [Error];
+  'visibility-extended': [{ messages: number }];
+  'breaker-open': [];
+  'breaker-half-open': [];
+  'breaker-close': [];
+  stopped: [];
+}
+
+/** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
+const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
+
+export class Consumer extends EventEmitter<ConsumerEvents> {
+  readonly target: string;
+  private readonly options: ConsumerOptions;
+  private readonly breaker: ApplyBreaker;
+  private readonly metrics: ConsumerMetrics;
+  private readonly logger: Logger;
+  private readonly labels: { target: string };
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  /** Aborts the current receive (and breaker wait) on stop; a forced stop also abandons the batch. */
+  private readonly abort = new AbortController();
+  private lastTick = Date.now();
+  private lastReceiveOk = false;
+
+  constructor(options: ConsumerOptions) {
+    super();
+    this.options = options;
+    this.target = options.target;
+    this.labels = { target: options.target };
+    this.logger = (options.logger ?? silentLogger).child({ component: 'consumer', target: options.target });
+    this.metrics = createConsumerMetrics(options.metrics ?? createMetrics());
+    this.breaker = createApplyBreaker(options.target, options.writer, options.breaker);
+    this.metrics.breakerState.set(this.labels, BREAKER_STATE.closed);
+    this.breaker.on('open', () => {
+      this.metrics.breakerState.set(this.labels, BREAKER_STATE.open);
+      this.logger.warn({ resetTimeoutMs: options.breaker.resetTimeoutMs }, 'target breaker open: stopped receiving; messages wait in the queue');
+      this.emit('breaker-open');
+    });
+    this.breaker.on('halfOpen', () => {
+      this.metrics.breakerState.set(this.labels, BREAKER_STATE.halfOpen);
+      this.logger.info('target breaker half-open: trying one batch');
+      this.emit('breaker-half-open');
+    });
+    this.breaker.on('close', () => {
+      this.metrics.breakerState.set(this.labels, BREAKER_STATE.closed);
+      this.logger.info('target breaker closed: consuming again');
+      this.emit('breaker-close');
+    });
+  }
+
+  /** Starts the receive loop; the returned promise settles when the consumer has stopped. */
+  start(): Promise<void> {
+    this.running ??= this.loop().finally(() => {
+      this.breaker.shutdown();
+      this.emit('stopped');
+    });
+    return this.running;
+  }
+
+  /**
+   * Graceful: stop receiving, finish (apply, delete) the batch in hand, then resolve. Forced: resolve
+   * at once; the batch in hand is not deleted and comes back after its visibility timeout.
+   */
+  async stop(options: { force?: boolean } = {}): Promise<void> {
+    this.stopping = true;
+    if (options.force || !this.inBatch) this.abort.abort();
+    if (options.force || !this.running) return;
+    await this.running;
+  }
+
+  get breakerState(): 'closed' | 'half-open' | 'open' {
+    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
+  }
+
+  health(): HealthChecks {
+    const stallMs = (this.options.queue.waitTimeSec + this.options.queue.visibilityTimeoutSec) * 1000 + this.options.breaker.resetTimeoutMs + 60_000;
+    return {
+      live: () => !this.stopping && Date.now() - this.lastTick < stallMs,
+      ready: () => !this.stopping && this.lastReceiveOk,
+    };
+  }
+
+  private inBatch = false;
+
+  private async loop(): Promise<void> {
+    let retryMs = this.options.receiveRetryMs ?? 1_000;
+    while (!this.stopping) {
+      this.lastTick = Date.now();
+      if (this.breaker.opened) {
+        await this.waitForHalfOpen();
+        continue;
+      }
+      let messages: Message[];
+      try {
+        messages = await this.receive();
+        this.lastReceiveOk = true;
+        retryMs = this.options.receiveRetryMs ?? 1_000;
+      } catch (err) {
+        if (this.stopping) break;
+        this.lastReceiveOk = false;
+        this.logger.warn({ err: describeError(err), retryMs }, 'receive failed; retrying');
+        this.emit('receive-failed', err as Error);
+        await this.sleep(retryMs);
+        retryMs = Math.min(retryMs * 2, 30_000);
+        continue;
+      }
+      if (messages.length === 0) continue;
+      this.inBatch = true;
+      try {
+        await this.processBatch(messages);
+      } finally {
+        this.inBatch = false;
+      }
+    }
+  }
+
+  private async receive(): Promise<Message[]> {
+    const reply = await this.options.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: this.options.queueUrl,
+        MaxNumberOfMessages: this.options.queue.batchSize,
+        WaitTimeSeconds: this.options.queue.waitTimeSec,
+        VisibilityTimeout: this.options.queue.visibilityTimeoutSec,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['MessageGroupId', 'ApproximateReceiveCount'],
+      }),
+      { abortSignal: this.abort.signal },
+    );
+    const messages = reply.Messages ?? [];
+    if (messages.length > 0) this.metrics.received.inc(this.labels, messages.length);
+    return messages;
+  }
+
+  private async processBatch(messages: Message[]): Promise<void> {
+    const started = Date.now();
+    const extender = this.extendVisibility(messages, started);
+    try {
+      const deadLetters: DeadLetter[] = [];
+      const done: Message[] = [];
+      const work: { message: Message; change: TargetChange; envelope: FullEnvelope }[] = [];
+      let skipped = 0;
+
+      const decoded = await Promise.all(
+        messages.map((message) =>
+          decodeMessage(message.Body, this.options.fetchClaimCheck, this.abort.signal).catch((err: unknown) => {
+            // S3 unreachable: leave the message alone, it comes back.
+            this.logger.warn({ messageId: message.MessageId, err: describeError(err) }, 'could not read a claim-check object; the message will be retried');
+            return undefined;
+          }),
+        ),
+      );
+      messages.forEach((message, i) => {
+        const result = decoded[i];
+        if (result === undefined) return;
+        if (!result.ok) {
+          deadLetters.push({ message, code: result.code, reason: result.reason });
+          return;
+        }
+        const { envelope } = result;
+        try {
+          const change = this.options.transform(envelope.data, { messageId: message.MessageId ?? '', eventId: envelope.id, time: envelope.time });
+          if (change === null) {
+            skipped += 1;
+            done.push(message);
+          } else work.push({ message, change, envelope });
+        } catch (err) {
+          deadLetters.push({ message, code: 'TRANSFORM_FAILED', reason: describeError(err) });
+        }
+      });
+
+      let applied = 0;
+      let stale = 0;
+      let applyFailed = false;
+      if (work.length > 0) {
+        const outcomes = await this.apply(work.map((w) => w.change));
+        applyFailed = outcomes === undefined;
+        if (outcomes) {
+          const now = Date.now();
+          outcomes.forEach((outcome, i) => {
+            const item = work[i]!;
+            if (outcome.status === 'rejected') {
+              deadLetters.push({ message: item.message, code: 'TARGET_REJECTED', reason: outcome.reason });
+              return;
+            }
+            if (outcome.status === 'applied') {
+              applied += 1;
+              const lag = (now - Date.parse(item.envelope.time)) / 1000;
+              if (Number.isFinite(lag)) this.metrics.lagSeconds.observe(this.labels, Math.max(0, lag));
+            } else stale += 1;
+            done.push(item.message);
+          });
+          this.metrics.applied.inc(this.labels, applied);
+          this.metrics.stale.inc(this.labels, stale);
+          this.metrics.skipped.inc(this.labels, skipped);
+          if (applied > 0) this.metrics.lastApplied.set(this.labels, now / 1000);
+        }
+      }
+
+      const deadLettered = await this.deadLetter(deadLetters);
+      const toDelete = [...done, ...deadLettered];
+      const deleted = await deleteMessages(this.options.sqs, this.options.queueUrl, toDelete);
+      if (deleted.failed.length > 0) {
+        this.metrics.deleteFailures.inc(this.labels, deleted.failed.length);
+        this.logger.warn({ failed: deleted.failed.length, codes: [...new Set(deleted.failed.map((f) => f.code))] }, 'SQS did not delete some applied messages; they will come back and be skipped as stale');
+        this.emit('delete-failed', deleted.failed);
+      }
+      if (!applyFailed) {
+        this.emit('batch-applied', { messages: messages.length, applied, stale, skipped, deadLettered: deadLettered.length, deleted: deleted.succeeded.length, durationMs: Date.now() - started });
+      }
+    } finally {
+      extender.stop();
+    }
+  }
+
+  /** One call to the writer through the breaker; undefined when it failed (then nothing is deleted). */
+  private async apply(changes: TargetChange[]): Promise<ApplyOutcome[] | undefined> {
+    const stopTimer = this.metrics.applySeconds.startTimer(this.labels);
+    try {
+      const outcomes = await this.breaker.fire(changes);
+      if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {
+        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${changes.length} changes`);
+      }
+      stopTimer();
+      return outcomes;
+    } catch (err) {
+      this.metrics.applyFailures.inc(this.labels);
+      this.logger.warn({ err: describeError(err), changes: changes.length, breaker: this.breakerState }, 'apply failed; nothing deleted, the messages come back after the visibility timeout');
+      this.emit('apply-failed', { error: err as Error, messages: changes.length });
+      return undefined;
+    }
+  }
+
+  /** Sends to the DLQ and returns the messages SQS accepted there (only those may be deleted from the queue). */
+  private async deadLetter(letters: DeadLetter[]): Promise<Message[]> {
+    if (letters.length === 0) return [];
+    const sent = await sendMessages(this.options.sqs, this.options.dlqUrl, letters, (l) => deadLetterMessage(l, this.options.fifo));
+    for (const letter of sent.succeeded) {
+      this.metrics.deadLettered.inc({ ...this.labels, code: letter.code });
+      this.logger.warn({ messageId: letter.message.MessageId, code: letter.code, reason: letter.reason }, 'message sent to the dead-letter queue');
+      this.emit('message-dead-lettered', { messageId: letter.message.MessageId ?? '', code: letter.code, reason: letter.reason });
+    }
+    if (sent.failed.length > 0) {
+      this.logger.warn({ failed: sent.failed.length, codes: [...new Set(sent.failed.map((f) => f.code))] }, 'could not send some messages to the dead-letter queue; they stay in the queue and come back');
+    }
+    return sent.succeeded.map((l) => l.message);
+  }
+
+  /** Keeps the batch invisible while it is worked on: at half the timeout, extend by a full timeout. */
+  private extendVisibility(messages: Message[], receivedAt: number): { stop(): void } {
+    const timeoutSec = this.options.queue.visibilityTimeoutSec;
+    const timer = setInterval(() => {
+      if (Date.now() - receivedAt + timeoutSec * 1000 > MAX_VISIBILITY_MS) return;
+      const entries = messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: timeoutSec }));
+      this.options.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: this.options.queueUrl, Entries: entries })).then(
+        (reply) => {
+          if (reply.Failed?.length) this.logger.warn({ failed: reply.Failed.length }, 'could not extend the visibility of some messages; they may be delivered twice');
+          this.emit('visibility-extended', { messages: messages.length - (reply.Failed?.length ?? 0) });
+        },
+        (err: unknown) => this.logger.warn({ err: describeError(err) }, 'could not extend visibility; messages may be delivered twice'),
+      );
+    }, (timeoutSec * 1000) / 2);
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
+  }
+
+  private async waitForHalfOpen(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.breaker.off('halfOpen', done);
+        this.breaker.off('close', done);
+        this.abort.signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.breaker.on('halfOpen', done);
+      this.breaker.on('close', done);
+      this.abort.signal.addEventListener('abort', done);
+      if (!this.breaker.opened || this.abort.signal.aborted) done();
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.abort.signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { Config } from '../config/index.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { TargetWriter } from '../targets/types.js';
+import { Consumer, type ChangeTransform } from './consumer.js';
+import { s3ClaimCheckFetcher } from './decode.js';
+import { queueNames, requireQueueUrl, targetOf, topicOf } from './resources.js';
+
+export interface OpenConsumerDeps {
+  sqs: SQSClient;
+  s3?: S3Client;
+  writer: TargetWriter;
+  transform: ChangeTransform;
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+/** A consumer for a configured target whose queues exist (else: run `outbox subscribe <target>`). */
+export async function openConsumer(config: Config, name: string, deps: OpenConsumerDeps): Promise<Consumer> {
+  const target = targetOf(config, name);
+  const names = queueNames(name, target, topicOf(config, target));
+  const [queueUrl, dlqUrl] = await Promise.all([requireQueueUrl(deps.sqs, names.queue, name), requireQueueUrl(deps.sqs, names.dlq, name)]);
+  return new Consumer({
+    target: name,
+    queue: target.queue,
+    breaker: target.breaker,
+    queueUrl,
+    dlqUrl,
+    fifo: names.fifo,
+    sqs: deps.sqs,
+    writer: deps.writer,
+    transform: deps.transform,
+    ...(deps.s3 ? { fetchClaimCheck: s3ClaimCheckFetcher(deps.s3) } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
+  });
+}

@@ -1,0 +1,218 @@
+import { randomBytes } from 'node:crypto';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSnsClient, createSqsClient } from '../../src/aws/clients.js';
+import { parseConfig, type Config } from '../../src/config/index.js';
+import { openConsumer, type Consumer, type DeadLetteredEvent } from '../../src/consumer/index.js';
+import { redriveMessages } from '../../src/consumer/redrive.js';
+import { queueDepth } from '../../src/consumer/resources.js';
+import { applySubscription, planSubscription, type SubscriptionResult } from '../../src/consumer/subscribe.js';
+import { buildEnvelope } from '../../src/envelope.js';
+import { silentLogger } from '../../src/logger.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { buildTransformer, createTargetWriter, type TargetWriter } from '../../src/targets/index.js';
+import { countCommands, outboxEvent, publishEvents, SOURCE_NAME, startTcpProxy, type TcpProxy } from '../helpers/consumer-fixtures.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Two PostgreSQL targets on one topic: alpha (tenant a, every operation, reached through a TCP
+ * proxy the tests can cut) and beta (tenant b, inserts and updates only).
+ */
+let emulator: Emulator;
+let db: TestDatabase;
+let proxy: TcpProxy;
+let config: Config;
+let sns: SNSClient;
+let sqs: SQSClient;
+const subscriptions: Record<string, SubscriptionResult> = {};
+const running: { consumer: Consumer; writer: TargetWriter; sqs: SQSClient }[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator();
+  Object.assign(process.env, emulator.awsEnv);
+  db = await createTestDatabase('outbox_consumer');
+  await db.pool.query('CREATE TABLE customers_a (id int PRIMARY KEY, name text, tenant text); CREATE TABLE customers_b (id int PRIMARY KEY, name text, tenant text)');
+  proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
+  const viaProxy = new URL(db.url);
+  viaProxy.port = String(proxy.port);
+  const queue = { visibilityTimeoutSec: 5, waitTimeSec: 1, maxReceiveCount: 50, batchSize: 10 };
+  const breaker = { timeoutMs: 5_000, volumeThreshold: 1, errorThresholdPercentage: 50, resetTimeoutMs: 1_000 };
+  config = parseConfig(
+    {
+      source: { url: 'postgres://unused@127.0.0.1/unused' },
+      publish: { topics: { default: { name: `consumer-${randomBytes(4).toString('hex')}` } } },
+      targets: {
+        alpha: { kind: 'postgres', urlEnv: 'ALPHA_URL', tables: ['public.customers'], where: { tenant: ['a'] }, queue, breaker, stateSchema: 'state_a', mapping: { 'public.customers': { table: 'customers_a' } } },
+        beta: { kind: 'postgres', urlEnv: 'BETA_URL', tables: ['public.customers'], operations: ['insert', 'update'], where: { tenant: ['b'] }, queue, breaker, stateSchema: 'state_b', mapping: { 'public.customers': { table: 'customers_b' } } },
+      },
+    },
+    { ...emulator.awsEnv, ALPHA_URL: viaProxy.toString(), BETA_URL: db.url },
+  );
+  sns = createSnsClient(config);
+  sqs = createSqsClient(config);
+  for (const name of ['alpha', 'beta']) subscriptions[name] = await applySubscription(planSubscription(config, name), sns, sqs);
+});
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    await r.consumer.stop();
+    await r.writer.close();
+    r.sqs.destroy();
+  }
+  for (const s of Object.values(subscriptions)) {
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: s.queueUrl }));
+    await sqs.send(new PurgeQueueCommand({ QueueUrl: s.dlqUrl }));
+  }
+});
+
+afterAll(async () => {
+  sns?.destroy();
+  sqs?.destroy();
+  await proxy?.close();
+  await db?.drop();
+  await emulator?.stop();
+});
+
+/** A consumer with its own SQS client (so its calls can be counted) and the real writer and transform. */
+async function startConsumer(name: string, metrics: Metrics = createMetrics()) {
+  const target = config.targets[name]!;
+  const secrets = config.targetSecrets(name);
+  const writer = createTargetWriter(name, target, secrets, silentLogger);
+  const client = createSqsClient(config);
+  const calls = countCommands(client);
+  const consumer = await openConsumer(config, name, { sqs: client, writer, transform: buildTransformer(name, target, secrets), metrics, logger: silentLogger });
+  running.push({ consumer, writer, sqs: client });
+  void consumer.start();
+  return { consumer, calls, metrics };
+}
+
+async function rows(table: string, from: number, to: number): Promise<{ id: number; name: string; tenant: string }[]> {
+  return (await db.pool.query(`SELECT id, name, tenant FROM ${table} WHERE id BETWEEN $1 AND $2 ORDER BY id`, [from, to])).rows;
+}
+
+async function drained(name: string): Promise<boolean> {
+  const d = await queueDepth(sqs, subscriptions[name]!.queueUrl);
+  return d.visible === 0 && d.inFlight === 0;
+}
+
+const customer = (id: number, tenant: string, name = `n${id}`) => ({ id, row: { id, name, tenant }, attributes: { tenant } });
+
+describe('consumer', () => {
+  it('gives two targets with different filter policies exactly their share', async () => {
+    await startConsumer('alpha');
+    await startConsumer('beta');
+    const events = [];
+    for (let id = 1; id <= 20; id++) events.push(outboxEvent(customer(id, id % 2 ? 'a' : 'b')));
+    events.push(outboxEvent({ ...customer(3, 'a', 'renamed'), op: 'update' }));
+    events.push(outboxEvent({ ...customer(1, 'a'), op: 'delete' })); // alpha takes deletes
+    events.push(outboxEvent({ ...customer(2, 'b'), op: 'delete' })); // beta's filter drops deletes
+    events.push(outboxEvent(customer(21, 'c'))); // nobody's tenant
+    await publishEvents(sns, subscriptions.alpha!.topicArn, events);
+
+    const expectedA = [3, 5, 7, 9, 11, 13, 15, 17, 19].map((id) => ({ id, name: id === 3 ? 'renamed' : `n${id}`, tenant: 'a' }));
+    const expectedB = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20].map((id) => ({ id, name: `n${id}`, tenant: 'b' }));
+    await waitFor(async () => JSON.stringify(await rows('customers_a', 1, 21)) === JSON.stringify(expectedA), { what: 'alpha rows' });
+    await waitFor(async () => JSON.stringify(await rows('customers_b', 1, 21)) === JSON.stringify(expectedB), { what: 'beta rows' });
+    await waitFor(async () => (await drained('alpha')) && (await drained('beta')), { what: 'queues drained' });
+    expect((await queueDepth(sqs, subscriptions.alpha!.dlqUrl)).visible).toBe(0);
+    expect((await queueDepth(sqs, subscriptions.beta!.dlqUrl)).visible).toBe(0);
+  });
+
+  it('sends poison messages to the DLQ with their reason, counts them, and redrive moves them back', async () => {
+    const metrics = createMetrics();
+    const { consumer } = await startConsumer('alpha', metrics);
+    const dead: DeadLetteredEvent[] = [];
+    consumer.on('message-dead-lettered', (e) => dead.push(e));
+    const queueUrl = subscriptions.alpha!.queueUrl;
+    const unknownTable = buildEnvelope(SOURCE_NAME, outboxEvent({ table: 'public.elsewhere', id: 1 }));
+    for (const body of ['{not json', JSON.stringify({ specversion: '1.0', id: 'x' }), JSON.stringify(unknownTable)]) {
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body, MessageAttributes: { table: { DataType: 'String', StringValue: 'public.customers' } } }));
+    }
+    await waitFor(() => dead.length === 3, { what: 'three dead letters' });
+    expect(dead.map((d) => d.code).sort()).toEqual(['SCHEMA_INVALID', 'TRANSFORM_FAILED', 'UNPARSEABLE']);
+    await waitFor(() => drained('alpha'), { what: 'queue drained' });
+
+    const inDlq = await sqs.send(new ReceiveMessageCommand({ QueueUrl: subscriptions.alpha!.dlqUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, VisibilityTimeout: 1, MessageAttributeNames: ['All'] }));
+    const reasons = (inDlq.Messages ?? []).map((m) => [m.MessageAttributes?.outbox_error_code?.StringValue, m.MessageAttributes?.outbox_error_reason?.StringValue, m.MessageAttributes?.table?.StringValue]);
+    expect(reasons).toHaveLength(3);
+    expect(reasons.find((r) => r[0] === 'TRANSFORM_FAILED')?.[1]).toContain('public.elsewhere');
+    expect(reasons.find((r) => r[0] === 'SCHEMA_INVALID')?.[1]).toContain('must have required property');
+    expect(reasons.every((r) => r[2] === 'public.customers')).toBe(true);
+    const counted = await metrics.registry.getSingleMetric('outbox_consumer_dead_lettered_total')!.get();
+    expect(counted.values.reduce((sum, v) => sum + v.value, 0)).toBe(3);
+
+    await consumer.stop();
+    // The emulator returns expired in-flight messages on the next receive, which redrive makes.
+    const result = { moved: 0, failed: 0, duplicated: 0 };
+    await waitFor(async () => {
+      const r = await redriveMessages(sqs, subscriptions.alpha!.dlqUrl, queueUrl, { fifo: false, limit: 3 - result.moved });
+      result.moved += r.moved;
+      result.failed += r.failed;
+      result.duplicated += r.duplicated;
+      return result.moved >= 3;
+    }, { what: 'redrive of three messages' });
+    expect(result).toEqual({ moved: 3, failed: 0, duplicated: 0 });
+    expect(await queueDepth(sqs, subscriptions.alpha!.dlqUrl)).toEqual({ visible: 0, inFlight: 0 });
+    expect((await queueDepth(sqs, queueUrl)).visible).toBe(3);
+    const back = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }));
+    expect(back.Messages?.every((m) => m.MessageAttributes?.outbox_error_code === undefined && m.MessageAttributes?.table?.StringValue === 'public.customers')).toBe(true);
+  });
+
+  it('deletes nothing while the target is down, opens the breaker while the other target goes on, and drains after it returns', async () => {
+    const alpha = await startConsumer('alpha');
+    await startConsumer('beta');
+    const opened = new Promise<void>((resolve) => alpha.consumer.once('breaker-open', resolve));
+    const closed = new Promise<void>((resolve) => alpha.consumer.once('breaker-close', resolve));
+    await proxy.cut();
+
+    const events = [];
+    for (let id = 101; id <= 120; id++) events.push(outboxEvent(customer(id, id % 2 ? 'a' : 'b')));
+    events.push(outboxEvent({ ...customer(101, 'a', 'second'), op: 'update' }));
+    await publishEvents(sns, subscriptions.alpha!.topicArn, events);
+
+    await opened;
+    expect(alpha.consumer.breakerState).not.toBe('closed');
+    // The other target keeps going.
+    await waitFor(async () => (await rows('customers_b', 101, 120)).length === 10, { what: 'beta rows while alpha is down' });
+    // Alpha: nothing applied, nothing deleted, every message still in its queue.
+    expect(await rows('customers_a', 101, 120)).toEqual([]);
+    expect(alpha.calls.get('DeleteMessageBatchCommand') ?? 0).toBe(0);
+    const depth = await queueDepth(sqs, subscriptions.alpha!.queueUrl);
+    expect(depth.visible + depth.inFlight).toBe(11);
+
+    await proxy.restore();
+    await closed;
+    const expected = [101, 103, 105, 107, 109, 111, 113, 115, 117, 119].map((id) => ({ id, name: id === 101 ? 'second' : `n${id}`, tenant: 'a' }));
+    await waitFor(async () => JSON.stringify(await rows('customers_a', 101, 120)) === JSON.stringify(expected), { what: 'alpha rows after the target returned', timeoutMs: 30_000 });
+    await waitFor(() => drained('alpha'), { what: 'alpha queue drained', timeoutMs: 30_000 });
+    expect((await queueDepth(sqs, subscriptions.alpha!.dlqUrl)).visible).toBe(0);
+  });
+
+  it('extends visibility while a slow batch is applied, and a graceful stop finishes the batch', async () => {
+    const target = config.targets.beta!;
+    const secrets = config.targetSecrets('beta');
+    const real = createTargetWriter('beta', target, secrets, silentLogger);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started!: () => void;
+    const applying = new Promise<void>((resolve) => (started = resolve));
+    const slow: TargetWriter = { kind: 'postgres', init: () => real.init(), close: () => real.close(), apply: async (changes) => (started(), await gate, real.apply(changes)) };
+    const client = createSqsClient(config);
+    const consumer = await openConsumer(config, 'beta', { sqs: client, writer: slow, transform: buildTransformer('beta', target, secrets), logger: silentLogger });
+    running.push({ consumer, writer: slow, sqs: client });
+    const extended = new Promise<void>((resolve) => consumer.once('visibility-extended', () => resolve()));
+    void consumer.start();
+
+    await publishEvents(sns, subscriptions.beta!.topicArn, [outboxEvent(customer(200, 'b'))]);
+    await applying;
+    await extended; // at half the 5 s visibility timeout
+    const stopped = consumer.stop();
+    release();
+    await stopped;
+    expect(await rows('customers_b', 200, 200)).toEqual([{ id: 200, name: 'n200', tenant: 'b' }]);
+    expect(await drained('beta')).toBe(true);
+  });
+});
