@@ -1,5 +1,8 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notifyChannel } from '../../src/source/postgres/capture-sql.js';
 import { createMigratedSource } from '../helpers/source.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;
 let ctx: Ctx;
@@ -82,5 +85,67 @@ describe('PostgreSQL capture', () => {
     await ctx.db.pool.query('TRUNCATE customers');
     const events = await since(start);
     expect(events.map((e) => e.op)).toEqual(['truncate']);
+  });
+});
+
+describe('PostgreSQL capture: event rows', () => {
+  it('numbers events in order, with the writing transaction id and the change time', async () => {
+    const start = await lastSeq();
+    const client = await ctx.db.pool.connect();
+    let xid: string;
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO customers (id, name) VALUES (30, 'a'), (31, 'b')`);
+      await client.query(`DELETE FROM customers WHERE id IN (30, 31)`);
+      xid = (await client.query('SELECT pg_current_xact_id()::text AS xid')).rows[0].xid;
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const rows = await ctx.db.pool.query(
+      `SELECT seq, xid::text, op, key, extract(epoch FROM now() - changed_at) AS age FROM outbox.events WHERE seq > $1 ORDER BY seq`,
+      [start],
+    );
+    expect(rows.rows.map((r) => [r.op, r.key])).toEqual([
+      ['insert', { id: '30' }],
+      ['insert', { id: '31' }],
+      ['delete', { id: '30' }],
+      ['delete', { id: '31' }],
+    ]);
+    expect(new Set(rows.rows.map((r) => r.xid))).toEqual(new Set([xid]));
+    const seqs = rows.rows.map((r) => BigInt(r.seq));
+    expect(seqs).toEqual([...seqs].sort((a, b) => (a < b ? -1 : 1)));
+    for (const r of rows.rows) expect(Number(r.age)).toBeLessThan(60);
+  });
+
+  it('rolls back with the writer: a rolled-back update or delete leaves no row', async () => {
+    await ctx.db.pool.query(`INSERT INTO customers (id, name) VALUES (40, 'kept')`);
+    const start = await lastSeq();
+    const client = await ctx.db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`UPDATE customers SET name = 'changed' WHERE id = 40`);
+      await client.query(`DELETE FROM customers WHERE id = 40`);
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    expect(await since(start)).toEqual([]);
+  });
+
+  it('wakes a listening relay when a change commits', async () => {
+    const listener = new pg.Client({ connectionString: ctx.db.url });
+    const writer = new pg.Client({ connectionString: ctx.db.url });
+    await Promise.all([listener.connect(), writer.connect()]);
+    try {
+      const wakes: string[] = [];
+      listener.on('notification', (n) => wakes.push(n.channel));
+      await listener.query(`LISTEN "${notifyChannel('outbox')}"`);
+      await writer.query(`INSERT INTO customers (id, name) VALUES (50, 'wake')`);
+      await waitFor(() => wakes.length > 0, { timeoutMs: 5_000, what: 'a NOTIFY after the commit' });
+      expect(wakes[0]).toBe('outbox_outbox');
+    } finally {
+      await Promise.all([listener.end(), writer.end()]);
+    }
   });
 });

@@ -6,7 +6,8 @@
 --          {{key_new}} / {{key_old}}, {{image_new}} / {{image_old}}, {{attrs_new}} / {{attrs_old}}:
 --          jsonb expressions over the transition rows n / o; {{join}} the key equality of o and n;
 --          {{first_key}} one key column; {{changed}} text[] of changed columns; {{any_changed}} a boolean;
---          {{all_columns}} text[] of every captured column; {{channel}} NOTIFY channel literal.
+--          {{all_columns}} text[] of every captured column; {{channel}} NOTIFY channel literal;
+--          {{wake_setting}} literal name of the session setting that throttles NOTIFY.
 -- Values are rendered with TimeZone UTC, ISO intervals and hex bytea, whatever the writer's session says.
 CREATE OR REPLACE FUNCTION {{schema}}.{{function}}() RETURNS trigger
 LANGUAGE plpgsql
@@ -19,6 +20,7 @@ AS $capture$
 DECLARE
   v_part smallint := (SELECT current_part FROM {{schema}}.rotation);
   v_now  timestamptz := clock_timestamp();
+  v_bucket text;
 BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO {{schema}}.events (part, seq, table_schema, table_name, op, key, before, after, changed, attributes, changed_at)
@@ -48,7 +50,15 @@ BEGIN
     INSERT INTO {{schema}}.events (part, seq, table_schema, table_name, op, key, before, after, changed, attributes, changed_at)
     VALUES (v_part, nextval('{{schema}}.event_seq'), {{table_schema}}, {{table_name}}, 'truncate', NULL, NULL, NULL, NULL, NULL, v_now);
   END IF;
-  PERFORM pg_notify({{channel}}, '');
+  -- Wake the relay at most once per 100 ms per session. A NOTIFY makes every committing transaction
+  -- that sent one queue for one cluster-wide lock, which halved single-row write throughput; the
+  -- relay also polls, so a skipped wake-up delays a change by at most relay.pollIntervalMs and loses
+  -- nothing. The setting is transactional: after a rollback the next change notifies again.
+  v_bucket := (extract(epoch FROM v_now) * 10)::bigint::text;
+  IF current_setting({{wake_setting}}, true) IS DISTINCT FROM v_bucket THEN
+    PERFORM pg_notify({{channel}}, '');
+    PERFORM set_config({{wake_setting}}, v_bucket, false);
+  END IF;
   RETURN NULL;
 END
 $capture$;

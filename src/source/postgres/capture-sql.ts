@@ -100,6 +100,7 @@ export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: stri
     any_changed: nonKey.length ? `(${nonKey.map(distinct).join(' OR ')})` : 'false',
     all_columns: textArray(spec.captured.map((c) => c.name)),
     channel: quoteLiteral(notifyChannel(spec.outboxSchema)),
+    wake_setting: quoteLiteral(`outbox_relay.wake_${spec.outboxSchema.toLowerCase()}`),
   });
 }
 
