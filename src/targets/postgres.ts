@@ -43,11 +43,14 @@ export class PostgresTargetWriter implements TargetWriter {
   /** Creates the version store and checks the mapped tables; returns the problems found (empty = ready). */
   async init(initOptions: InitOptions = {}): Promise<string[]> {
     const client = await this.pool.connect();
+    const onError = (err: Error) => this.log.warn({ err: describeError(err) }, 'target connection lost during init');
+    client.on('error', onError);
     try {
       await this.store.create(client);
       this.storeReady = true;
       return await checkTables(this.options.target, initOptions, (name) => describePostgresTable(client, name));
     } finally {
+      client.off('error', onError);
       client.release();
     }
   }
@@ -61,6 +64,9 @@ export class PostgresTargetWriter implements TargetWriter {
     } catch (err) {
       throw unavailable(this.options.name, 'cannot connect', err);
     }
+    // A checked-out client whose connection drops emits 'error' besides failing its query: listen, or the process dies.
+    const onError = (err: Error) => this.log.warn({ err: describeError(err) }, 'target connection lost during a batch');
+    client.on('error', onError);
     let broken: Error | undefined;
     try {
       await this.ensureStore(client);
@@ -72,6 +78,7 @@ export class PostgresTargetWriter implements TargetWriter {
       if (err instanceof OutboxError) throw err;
       throw unavailable(this.options.name, 'the batch did not commit', err);
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

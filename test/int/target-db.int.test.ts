@@ -397,6 +397,36 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
     expect(await writer(config(h)).init({ keyColumns: { 'public.items': ['id'] } })).toEqual([]);
   });
 
+  it('a deadlock or a lost connection fails the whole batch, retryable, and nothing of it commits', async () => {
+    await reset();
+    if (h.kind === 'postgres') {
+      await h.exec(`CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.name = 'deadlock' THEN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END IF;
+          IF NEW.name = 'kill' THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+          RETURN NEW;
+        END $$`);
+      await h.exec(`CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON items FOR EACH ROW EXECUTE FUNCTION boom()`);
+    } else {
+      await h.exec(`CREATE TRIGGER boom BEFORE INSERT ON items FOR EACH ROW BEGIN IF NEW.name = 'deadlock' THEN SIGNAL SQLSTATE '40001' SET MESSAGE_TEXT = 'simulated'; END IF; END`);
+    }
+    const w = writer(config(h));
+    const c = toChanges(config(h), [data('insert', 10, { id: 1, name: 'ok' }), data('insert', 11, { id: 2, name: 'deadlock' }), data('insert', 12, { id: 3, name: 'kill' })]);
+    const err = await w.apply([c[0]!, c[1]!]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutboxError);
+    expect((err as OutboxError).retryable).toBe(true);
+    expect(await items()).toEqual([]);
+    if (h.kind === 'postgres') {
+      const killed = await w.apply([c[0]!, c[2]!]).catch((e: unknown) => e);
+      expect((killed as OutboxError).retryable).toBe(true);
+      expect(await items()).toEqual([]);
+    }
+    // the version of key 1 did not advance: the same change applies once the batch comes back
+    expect(await w.apply([c[0]!])).toEqual([{ status: 'applied' }]);
+    expect((await items()).map((r) => r.id)).toEqual(['1']);
+    await h.exec('DROP TRIGGER boom' + (h.kind === 'postgres' ? ' ON items' : ''));
+  });
+
   it('throws a retryable error when the database cannot be reached', async () => {
     const url = new URL(h.url);
     url.port = '1';
