@@ -164,6 +164,24 @@ describe('value round-trip through the images', () => {
   });
 });
 
+describe('attributes', () => {
+  it('renders attribute values as text in UTC and ISO style, whatever the writer session says', async () => {
+    await ctx.db.pool.query(`CREATE TABLE public.attr_vals (id int PRIMARY KEY, day date, at timestamptz, amount numeric, region text)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'attr_vals' }, attributes: ['day', 'at', 'amount', 'region'] });
+    const client = await ctx.db.pool.connect();
+    try {
+      await client.query(`SET TimeZone = 'America/New_York'; SET DateStyle = 'SQL, DMY'`);
+      await client.query(`INSERT INTO attr_vals VALUES (1, '2024-03-10', '2024-03-10 01:30:00-05', 1.50, NULL)`);
+    } finally {
+      await client.query('RESET TimeZone; RESET DateStyle');
+      client.release();
+    }
+    const e = await lastEvent();
+    expect(e.attributes).toEqual({ day: '2024-03-10', at: '2024-03-10 06:30:00+00', amount: '1.50', region: null });
+    expect(e.after).toMatchObject({ day: '2024-03-10', at: '2024-03-10T06:30:00+00:00' });
+  });
+});
+
 describe('updates that "=" would call equal', () => {
   it('captures a case-only change of citext and of a case-insensitive collation', async () => {
     await ctx.db.pool.query(`

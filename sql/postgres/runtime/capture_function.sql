@@ -8,11 +8,12 @@
 --          {{first_key}} one key column; {{changed}} text[] of changed columns; {{any_changed}} a boolean;
 --          {{all_columns}} text[] of every captured column; {{channel}} NOTIFY channel literal;
 --          {{wake_setting}} literal name of the session setting that throttles NOTIFY.
--- Values are rendered with TimeZone UTC, ISO intervals and hex bytea, whatever the writer's session says.
+-- Values are rendered with TimeZone UTC, ISO dates and intervals and hex bytea, whatever the writer's session says.
 CREATE OR REPLACE FUNCTION {{schema}}.{{function}}() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
+SET DateStyle = 'ISO'
 SET IntervalStyle = 'iso_8601'
 SET bytea_output = 'hex'
 SET extra_float_digits = 1
