@@ -97,3 +97,38 @@ describe('SQL Server doctor findings', () => {
     expect(checkTable({ ...healthy, table_exists: false })).toEqual([expect.objectContaining({ check: 'table' })]);
   });
 });
+
+describe('SQL Server relay rows', () => {
+  it('turn into outbox events with parsed JSON and string seq/xid', async () => {
+    const { toEvent } = await import('../../src/source/sqlserver/relay-session.js');
+    const at = new Date('2024-01-02T10:00:00Z');
+    expect(
+      toEvent({
+        rv: '0x00000000000007D1',
+        seq: '9007199254740993',
+        xid: '42',
+        table_schema: 'dbo',
+        table_name: 'customers',
+        op: 'update',
+        key: '{"id":"1"}',
+        before: '{"id":"1","name":"a"}',
+        after: '{"id":"1","name":"b"}',
+        changed: '["name"]',
+        attributes: null,
+        changed_at: at,
+      }),
+    ).toEqual({
+      seq: '9007199254740993',
+      xid: '42',
+      tableSchema: 'dbo',
+      tableName: 'customers',
+      op: 'update',
+      key: { id: '1' },
+      before: { id: '1', name: 'a' },
+      after: { id: '1', name: 'b' },
+      changed: ['name'],
+      attributes: null,
+      changedAt: at,
+    });
+  });
+});

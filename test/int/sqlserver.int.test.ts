@@ -1,0 +1,253 @@
+/**
+ * The SQL Server behaviour suite: migrate, capture and relay reading, mirroring the PostgreSQL tests.
+ * It runs only when MSSQL_URL points at a SQL Server 2016 SP1+ whose login may CREATE DATABASE
+ * (mssql://sa:Passw0rd!@127.0.0.1:1433/master?encrypt=false&trustServerCertificate=true); otherwise
+ * every test here reports as skipped. Each run creates and drops its own database.
+ */
+import { randomBytes } from 'node:crypto';
+import mssql from 'mssql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOutboxError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { SqlServerSource } from '../../src/source/sqlserver/adapter.js';
+import { parseConnectionConfig } from '../../src/source/sqlserver/pool.js';
+import { SqlServerOutboxStore } from '../../src/source/sqlserver/relay-store.js';
+import { MSSQL_URL } from '../helpers/env.js';
+
+interface CapturedEvent {
+  seq: string;
+  op: string;
+  table_name: string;
+  key: Record<string, unknown> | null;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  changed: string[] | null;
+  attributes: Record<string, string> | null;
+}
+
+/** The same server URL with another database. */
+function withDatabase(url: string, database: string): string {
+  if (/^(mssql|sqlserver):\/\//i.test(url)) {
+    const u = new URL(url);
+    u.pathname = `/${database}`;
+    return u.toString();
+  }
+  const parts = url.split(';').filter((p) => p.trim() && !/^\s*(database|initial catalog)\s*=/i.test(p));
+  return [...parts, `Database=${database}`].join(';');
+}
+
+describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
+  const dbName = `outbox_test_${randomBytes(5).toString('hex')}`;
+  let admin: mssql.ConnectionPool;
+  let db: mssql.ConnectionPool;
+  let url: string;
+  let source: SqlServerSource;
+
+  const sql = (text: string) => db.request().batch(text);
+  async function events(): Promise<CapturedEvent[]> {
+    const res = await db.request().query<Record<string, string | null>>(
+      'SELECT CAST(seq AS varchar(20)) AS seq, op, table_name, [key], [before], [after], changed, attributes FROM [outbox].events ORDER BY rv',
+    );
+    const parse = (v: string | null) => (v === null ? null : JSON.parse(v));
+    return res.recordset.map((r) => ({
+      seq: r.seq!,
+      op: r.op!,
+      table_name: r.table_name!,
+      key: parse(r.key!),
+      before: parse(r.before!),
+      after: parse(r.after!),
+      changed: parse(r.changed!),
+      attributes: parse(r.attributes!),
+    }));
+  }
+  async function since(seq: string) {
+    return (await events()).filter((e) => BigInt(e.seq) > BigInt(seq));
+  }
+  async function lastSeq() {
+    const all = await events();
+    return all.reduce((max, e) => (BigInt(e.seq) > BigInt(max) ? e.seq : max), '0');
+  }
+
+  beforeAll(async () => {
+    admin = await new mssql.ConnectionPool(parseConnectionConfig(MSSQL_URL!)).connect();
+    await admin.request().batch(`CREATE DATABASE [${dbName}]`);
+    url = withDatabase(MSSQL_URL!, dbName);
+    db = await new mssql.ConnectionPool(parseConnectionConfig(url)).connect();
+    source = new SqlServerSource({ url, schema: 'outbox', logger: silentLogger });
+    await source.migrate();
+    await sql(`
+      CREATE TABLE dbo.customers (
+        id bigint NOT NULL PRIMARY KEY,
+        name nvarchar(100) NOT NULL,
+        email nvarchar(200) NULL,
+        secret nvarchar(100) NULL,
+        tenant_id int NOT NULL DEFAULT 1,
+        balance decimal(20, 4) NULL
+      )`);
+    await source.track({ table: { schema: 'dbo', table: 'customers' }, exclude: ['secret'], attributes: ['tenant_id'] });
+  });
+
+  afterAll(async () => {
+    await source?.close();
+    await db?.close();
+    if (admin) {
+      await admin.request().batch(`IF DB_ID(N'${dbName}') IS NOT NULL BEGIN ALTER DATABASE [${dbName}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [${dbName}]; END`);
+      await admin.close();
+    }
+  });
+
+  describe('migrate', () => {
+    it('is idempotent and reports the state', async () => {
+      expect((await source.migrate()).applied).toEqual([]);
+      const state = await source.migrationState();
+      expect(state.databaseVersion).toBe(state.codeVersion);
+      expect(state.pending).toEqual([]);
+    });
+
+    it('many migrations at once serialize on the app lock', async () => {
+      const fresh = Array.from({ length: 5 }, () => new SqlServerSource({ url, schema: 'outbox_many', logger: silentLogger }));
+      const results = await Promise.all(fresh.map((s) => s.migrate()));
+      expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
+      await Promise.all(fresh.map((s) => s.close()));
+    });
+
+    it('refuses a changed released file and a newer schema', async () => {
+      const other = new SqlServerSource({ url, schema: 'outbox_drift', logger: silentLogger });
+      await other.migrate();
+      await sql(`UPDATE [outbox_drift].schema_migrations SET checksum = REPLICATE('0', 64) WHERE version = 1`);
+      await expect(other.migrate()).rejects.toSatisfy((e: unknown) => isOutboxError(e, 'MIGRATION_CHANGED'));
+      await sql(`UPDATE [outbox_drift].schema_migrations SET checksum = (SELECT checksum FROM [outbox].schema_migrations WHERE version = 1) WHERE version = 1`);
+      await sql(`INSERT INTO [outbox_drift].schema_migrations (version, name, checksum) VALUES (999, 'future', REPLICATE('f', 64))`);
+      await expect(other.migrate()).rejects.toSatisfy((e: unknown) => isOutboxError(e, 'SCHEMA_NEWER_THAN_CODE'));
+      await other.close();
+    });
+  });
+
+  describe('capture', () => {
+    it('captures insert, update and delete with images and changed columns', async () => {
+      const start = await lastSeq();
+      await sql(`INSERT INTO dbo.customers (id, name, email, secret, balance) VALUES (1, N'Ann', N'ann@example.com', N's3cr3t', 12.3400)`);
+      await sql(`UPDATE dbo.customers SET email = N'ann@new.example' WHERE id = 1`);
+      await sql(`DELETE FROM dbo.customers WHERE id = 1`);
+      const list = await since(start);
+      expect(list.map((e) => e.op)).toEqual(['insert', 'update', 'delete']);
+      const [ins, upd, del] = list;
+      expect(ins!.key).toEqual({ id: '1' });
+      expect(ins!.after).toEqual({ id: '1', name: 'Ann', email: 'ann@example.com', tenant_id: 1, balance: '12.3400' });
+      expect(ins!.before).toBeNull();
+      expect(ins!.attributes).toEqual({ tenant_id: '1' });
+      expect(upd!.before).toMatchObject({ email: 'ann@example.com' });
+      expect(upd!.after).toMatchObject({ email: 'ann@new.example' });
+      expect(upd!.changed).toEqual(['email']);
+      expect(del!.before).toMatchObject({ id: '1', name: 'Ann' });
+      expect(del!.after).toBeNull();
+      for (const e of list) {
+        expect(JSON.stringify(e)).not.toContain('s3cr3t');
+        expect(JSON.stringify(e)).not.toContain('secret');
+      }
+    });
+
+    it('writes nothing when only excluded columns change, and sees a case-only change', async () => {
+      await sql(`INSERT INTO dbo.customers (id, name, secret) VALUES (2, N'Bob', N'a')`);
+      const start = await lastSeq();
+      await sql(`UPDATE dbo.customers SET secret = N'b' WHERE id = 2`);
+      expect(await since(start)).toEqual([]);
+      await sql(`UPDATE dbo.customers SET name = N'BOB' WHERE id = 2`);
+      expect((await since(start)).map((e) => e.changed)).toEqual([['name']]);
+    });
+
+    it('captures every row of a multi-row statement, and a key change as delete + insert', async () => {
+      const start = await lastSeq();
+      await sql(`INSERT INTO dbo.customers (id, name) SELECT v, CONCAT(N'n', v) FROM (VALUES (10), (11), (12), (13), (14)) AS t(v)`);
+      await sql(`UPDATE dbo.customers SET name = name + N'!' WHERE id BETWEEN 10 AND 14`);
+      await sql(`UPDATE dbo.customers SET id = 20 WHERE id = 10`);
+      const list = await since(start);
+      expect(list.filter((e) => e.op === 'insert' && Number(e.key!.id) < 20)).toHaveLength(5);
+      expect(list.filter((e) => e.op === 'update')).toHaveLength(5);
+      expect(list.slice(-2).map((e) => [e.op, e.key])).toEqual(expect.arrayContaining([['delete', { id: '10' }], ['insert', { id: '20' }]]));
+    });
+
+    it('leaves nothing for a rolled-back transaction', async () => {
+      const start = await lastSeq();
+      await sql(`BEGIN TRAN; INSERT INTO dbo.customers (id, name) VALUES (99, N'ghost'); ROLLBACK;`);
+      expect(await since(start)).toEqual([]);
+    });
+
+    it('blocks TRUNCATE TABLE with the guard (no trigger could capture it); DELETE still works', async () => {
+      await expect(sql('TRUNCATE TABLE dbo.customers')).rejects.toThrow(/FOREIGN KEY/i);
+      expect(await source.doctor()).toEqual([]);
+    });
+
+    it('encodes values like PostgreSQL', async () => {
+      await sql(`CREATE TABLE dbo.kinds (
+        id int NOT NULL PRIMARY KEY, big bigint, dec decimal(10, 3), flag bit, at datetimeoffset(3), local datetime2(0),
+        day date, bin varbinary(10), uid uniqueidentifier, ratio float, [odd.name]] x] nvarchar(10))`);
+      await source.track({ table: { schema: 'dbo', table: 'kinds' } });
+      const start = await lastSeq();
+      await sql(`INSERT INTO dbo.kinds VALUES (1, 9007199254740993, 1.500, 1, '2024-01-02T12:00:00.123+02:00', '2024-01-02T03:04:05',
+        '2024-01-02', 0x0AFF, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', 0.1, N'q"\\')`);
+      const [e] = await since(start);
+      expect(e!.after).toEqual({
+        id: 1,
+        big: '9007199254740993',
+        dec: '1.500',
+        flag: true,
+        at: '2024-01-02T10:00:00.123+00:00',
+        local: '2024-01-02T03:04:05',
+        day: '2024-01-02',
+        bin: '\\x0aff',
+        uid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+        ratio: 0.1,
+        'odd.name] x': 'q"\\',
+      });
+    });
+
+    it('doctor reports a disabled trigger; untrack removes trigger and guard', async () => {
+      await sql(`CREATE TABLE dbo.tmp (id int NOT NULL PRIMARY KEY, v int)`);
+      const tracked = await source.track({ table: { schema: 'dbo', table: 'tmp' } });
+      expect(tracked.keyColumns).toEqual(['id']);
+      await sql(`DISABLE TRIGGER ALL ON dbo.tmp`);
+      expect((await source.doctor()).map((f) => [f.severity, f.check])).toEqual([['error', 'trigger']]);
+      expect(await source.untrack({ schema: 'dbo', table: 'tmp' })).toBe(true);
+      await sql('TRUNCATE TABLE dbo.tmp');
+      expect((await source.listTracked()).map((t) => t.table.table)).not.toContain('tmp');
+    });
+  });
+
+  describe('relay reading', () => {
+    it('never skips a transaction that commits late, and reads in commit-safe rv order', async () => {
+      const store = await SqlServerOutboxStore.open({ url, schema: 'outbox', logger: silentLogger });
+      const session = await store.claimLeadership('test-a');
+      for (;;) {
+        const page = await session.readPage(1000);
+        await session.advance(page, page.events.length);
+        if (page.last) break;
+      }
+      const early = await new mssql.Transaction(db).begin();
+      await new mssql.Request(early).batch(`INSERT INTO dbo.customers (id, name) VALUES (500, N'early')`);
+      await sql(`INSERT INTO dbo.customers (id, name) VALUES (501, N'late')`);
+      const blocked = await session.readPage(1000);
+      expect(blocked.events).toEqual([]);
+      await early.commit();
+      const page = await session.readPage(1000);
+      expect(page.events.map((e) => e.key)).toEqual([{ id: '500' }, { id: '501' }]);
+      expect(await session.advance(page, 2)).toBe(true);
+      expect((await session.readPage(1000)).events).toEqual([]);
+      await store.close();
+    });
+
+    it('fences a stale leader: its advance changes nothing', async () => {
+      const store = await SqlServerOutboxStore.open({ url, schema: 'outbox', logger: silentLogger });
+      const a = await store.claimLeadership('a');
+      await sql(`INSERT INTO dbo.customers (id, name) VALUES (600, N'x')`);
+      const page = await a.readPage(10);
+      const b = await store.claimLeadership('b');
+      expect(BigInt(b.epoch)).toBeGreaterThan(BigInt(a.epoch));
+      expect(await a.advance(page, page.events.length)).toBe(false);
+      expect((await b.readPage(10)).events.map((e) => e.key)).toContainEqual({ id: '600' });
+      expect(await b.reclaim(60_000)).toEqual({ done: false, reason: 'too-recent' });
+      expect(await a.reclaim(0)).toEqual({ done: false, reason: 'fenced' });
+      await store.close();
+    });
+  });
+});
