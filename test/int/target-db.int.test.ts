@@ -228,6 +228,21 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
     expect(await items()).toEqual([{ id: '2', name: 'again', qty: null, note: null }]);
   });
 
+  it('purges tombstones older than tombstoneRetentionHours (after that, a late older change would resurrect the row)', async () => {
+    await reset();
+    const target = config(h);
+    const c = toChanges(target, [data('insert', 10, { id: 1 }), data('delete', 30, { id: 1 }), data('insert', 11, { id: 2 }), data('delete', 31, { id: 2 }), data('update', 20, { id: 1, name: 'late' }), data('update', 21, { id: 2, name: 'late' })]);
+    const first = writer(target);
+    for (const change of c.slice(0, 4)) await first.apply([change]);
+    const versions = h.kind === 'postgres' ? `${stateSchemaOf(h)}.versions` : `\`${stateSchemaOf(h)}\`.versions`;
+    const old = h.kind === 'postgres' ? `now() - interval '200 hours'` : `UTC_TIMESTAMP(6) - INTERVAL 200 HOUR`;
+    await h.exec(`UPDATE ${versions} SET updated_at = ${old} WHERE seq = 30`);
+    // a writer purges on its first batch (then at most every 10 minutes)
+    expect(await writer(target).apply([c[5]!])).toEqual([{ status: 'stale' }]);
+    expect(await writer(target).apply([c[4]!])).toEqual([{ status: 'applied' }]);
+    expect((await items()).map((r) => r.id)).toEqual(['1']);
+  });
+
   it('a truncate clears the table; older changes arriving later are ignored; a late truncate keeps newer rows', async () => {
     await reset();
     const w = writer(config(h));
