@@ -92,6 +92,13 @@ export async function subscribeQueue(endpoint: string, topicName: string): Promi
   };
 }
 
+/** Reads a Prometheus metric from a /metrics endpoint (summed over its labels). */
+export async function scrapeMetric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const lines = text.split('\n').filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return lines.reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
+
 /** Counts how often each seq arrived: lost ones are missing, duplicates have count > 1. */
 export function tally(envelopes: ChangeEnvelope[], expected: Iterable<string>): { missing: string[]; duplicates: number; unexpected: string[] } {
   const counts = new Map<string, number>();
@@ -187,8 +194,9 @@ export interface RelayChild {
   exited: Promise<number | null>;
 }
 
-export function spawnRelay(configFile: string, instanceId: string, env: Record<string, string> = {}): RelayChild {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', '--config', configFile, 'relay', '--instance-id', instanceId], {
+export function spawnRelay(configFile: string, instanceId: string, options: { env?: Record<string, string>; args?: string[] } = {}): RelayChild {
+  const env = options.env ?? {};
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', '--config', configFile, 'relay', '--instance-id', instanceId, ...(options.args ?? [])], {
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', OUTBOX_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
