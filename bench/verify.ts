@@ -1,0 +1,41 @@
+/**
+ * Verify time for a 1M-row table against an equal PostgreSQL target, and with 100 drifted rows.
+ * Run: npx tsx bench/verify.ts [rows] [chunkSize]   (default 1000000 1000)
+ */
+import { targetSchema } from '../src/config/index.js';
+import { silentLogger } from '../src/logger.js';
+import { runVerify } from '../src/verify/index.js';
+import { createTestDatabase } from '../test/helpers/db.js';
+import { createMigratedSource } from '../test/helpers/source.js';
+
+const rows = Number(process.argv[2] ?? 1_000_000);
+const chunkSize = Number(process.argv[3] ?? 1000);
+const ctx = await createMigratedSource();
+const target = await createTestDatabase('outbox_bench_target');
+try {
+  const ddl = `(id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL, price numeric(12, 2), updated_at timestamptz NOT NULL DEFAULT '2024-01-01 00:00:00+00')`;
+  const fill = `INSERT INTO public.big (id, name, qty, price) SELECT g, 'item ' || g, g % 100, (g % 1000) / 4.0 FROM generate_series(1, ${rows}) g`;
+  for (const pool of [ctx.db.pool, target.pool]) {
+    await pool.query(`CREATE TABLE public.big ${ddl}`);
+    await pool.query(fill);
+    await pool.query('VACUUM ANALYZE public.big');
+  }
+  await ctx.source.track({ table: { schema: 'public', table: 'big' } });
+  const config = targetSchema.parse({ kind: 'postgres', urlEnv: 'BENCH_URL', tables: ['public.big'] });
+  const run = () => runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'bench', target: config, secrets: { url: target.url }, chunkSize, logger: silentLogger });
+
+  let t = performance.now();
+  let report = await run();
+  let secs = (performance.now() - t) / 1000;
+  console.log(`verify, equal data: ${report.tables[0]!.sourceRows} rows in ${report.tables[0]!.chunks} chunks of ${chunkSize}: ${secs.toFixed(1)} s = ${Math.round(rows / secs)} rows/s (drift: ${report.drift})`);
+
+  await target.pool.query(`UPDATE public.big SET qty = qty + 1 WHERE id % ${Math.max(1, Math.floor(rows / 100))} = 0`);
+  t = performance.now();
+  report = await run();
+  secs = (performance.now() - t) / 1000;
+  const r = report.tables[0]!;
+  console.log(`verify, ${r.different.count} drifted rows in ${r.mismatchedChunks} chunks: ${secs.toFixed(1)} s`);
+} finally {
+  await ctx.close();
+  await target.drop();
+}
