@@ -34,10 +34,19 @@ export function isBreakerOpenError(err: unknown): boolean {
  * a rejected call is always an error to the caller.
  */
 export function createSnsBreaker(sns: SNSClient, options: Config['relay']['breaker'], metrics: PublisherMetrics, logger: Logger): SnsBreaker {
-  const send = (command: CreateTopicCommand | PublishBatchCommand, signal?: AbortSignal): Promise<unknown> => {
-    const timeout = AbortSignal.timeout(options.timeoutMs + 1_000);
-    const abortSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
-    return sns.send(command as PublishBatchCommand, { abortSignal });
+  // One controller per request, aborted by the caller's signal or shortly after the breaker's
+  // timeout (not AbortSignal.any: on Node 20 it accumulates listeners on a long-lived signal).
+  const send = async (command: CreateTopicCommand | PublishBatchCommand, signal?: AbortSignal): Promise<unknown> => {
+    const controller = new AbortController();
+    const abort = () => controller.abort(signal?.reason);
+    const timer = setTimeout(() => controller.abort(new Error(`SNS request abandoned after ${options.timeoutMs + 1_000} ms`)), options.timeoutMs + 1_000);
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await sns.send(command as PublishBatchCommand, { abortSignal: controller.signal });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
+    }
   };
   const breaker = new CircuitBreaker(send, {
     timeout: options.timeoutMs,

@@ -62,9 +62,10 @@ function describeMessage(m: PreparedMessage) {
 export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onAcknowledged: (message: PreparedMessage) => void): Promise<BatchResult> {
   const topic = batch[0]!.topic;
   let pending = batch;
-  let lastError: Error = new OutboxError('PUBLISH_FAILED', 'publishing was stopped before it finished', { retryable: true });
+  let lastError: Error | undefined;
+  const fail = (): BatchResult => ({ ok: false, pending, error: lastError ?? new OutboxError('PUBLISH_FAILED', 'publishing was stopped before it finished', { retryable: true }), breakerOpen: false });
   for (let attempt = 1; ; attempt++) {
-    if (ctx.signal?.aborted) return { ok: false, pending, error: lastError, breakerOpen: false };
+    if (ctx.signal?.aborted) return fail();
     const timer = ctx.metrics.batchLatency.startTimer({ topic: topic.key });
     try {
       const reply = await ctx.call(new PublishBatchCommand({ TopicArn: topic.arn, PublishBatchRequestEntries: pending.map(toBatchEntry) }), ctx.signal);
@@ -104,7 +105,7 @@ export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onA
       });
       ctx.logger.warn({ ...describeMessage(pending[0]!), entries: pending.length, attempt, err: describeError(err) }, 'PublishBatch failed; outcome unknown, retrying');
     }
-    if (attempt >= ctx.retry.attempts || ctx.stop(pending)) return { ok: false, pending, error: lastError, breakerOpen: false };
+    if (attempt >= ctx.retry.attempts || ctx.stop(pending)) return fail();
     await sleep(backoffMs(attempt, ctx.retry), ctx.signal);
   }
 }
