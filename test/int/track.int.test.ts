@@ -140,6 +140,23 @@ describe('outbox track / untrack', () => {
     expect(await triggersOf('"Sales"."Orders"')).toEqual([]);
   });
 
+  it('refuses to track a table of the outbox schema itself', async () => {
+    const err = await errorOf(ctx.source.track({ table: { schema: 'outbox', table: 'events' } }));
+    expect(isOutboxError(err, 'NOT_SUPPORTED')).toBe(true);
+    expect(err.message).toContain('outbox.events is in the outbox schema');
+    expect(await triggersOf('outbox.events')).toEqual([]);
+  });
+
+  it('captures columns whose real names need quoting', async () => {
+    await sql(`CREATE TABLE public.odd (id int PRIMARY KEY, "my col" text, "we""ird" int, "Select" text)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'odd' }, exclude: ['Select'] });
+    await sql(`INSERT INTO odd VALUES (1, 'a', 2, 'hidden')`);
+    await sql(`UPDATE odd SET "we""ird" = 3`);
+    const [ins, upd] = await eventsOf('odd');
+    expect(ins!.after).toEqual({ id: 1, 'my col': 'a', 'we"ird': 2 });
+    expect(upd!.changed).toEqual(['we"ird']);
+  });
+
   it('names an unknown table, and unknown columns', async () => {
     const noTable = await errorOf(ctx.source.track({ table: { schema: 'public', table: 'nosuch' } }));
     expect(isOutboxError(noTable, 'TABLE_NOT_FOUND')).toBe(true);

@@ -15,6 +15,11 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
   const q = quoteIdent(outboxSchema, 'Outbox schema');
   quotedTable(spec.table); // validates the names before anything reaches the database
   const name = formatTableName(spec.table);
+  if (spec.table.schema === outboxSchema) {
+    throw new OutboxError('NOT_SUPPORTED', `Table ${name} is in the outbox schema "${outboxSchema}"; its own tables cannot be tracked (capture would capture itself).`, {
+      context: { table: name },
+    });
+  }
   const exclude = (spec.exclude ?? []).map((c) => assertIdentifier(c, `Excluded column of ${name}`));
   const attributes = (spec.attributes ?? []).map((c) => assertIdentifier(c, `Attribute column of ${name}`));
   const keyOverride = (spec.key ?? []).map((c) => assertIdentifier(c, `Key column of ${name}`));
