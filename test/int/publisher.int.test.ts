@@ -38,7 +38,12 @@ function recordingSns(endpoint: string, options: { maxAttempts?: number } = {}) 
   const calls: PublishBatchCommandInput[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
-  const faults: { rewrite?: (input: PublishBatchCommandInput, output: PublishBatchCommandOutput) => void; throwAfter?: (input: PublishBatchCommandInput) => boolean } = {};
+  const faults: {
+    rewrite?: (input: PublishBatchCommandInput, output: PublishBatchCommandOutput) => void;
+    throwAfter?: (input: PublishBatchCommandInput) => boolean;
+    /** Holds the reply of a call that reached SNS for this long (a slow network). */
+    delayReplyMs?: (input: PublishBatchCommandInput) => number;
+  } = {};
   sns.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName !== 'PublishBatchCommand') return next(args);
@@ -49,6 +54,8 @@ function recordingSns(endpoint: string, options: { maxAttempts?: number } = {}) 
       try {
         const result = await next(args);
         faults.rewrite?.(input, result.output as PublishBatchCommandOutput);
+        const delay = faults.delayReplyMs?.(input) ?? 0;
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
         // The call reached SNS but the reply is "lost": the outcome is unknown to the publisher.
         if (faults.throwAfter?.(input)) throw Object.assign(new Error('socket hang up (injected)'), { name: 'TimeoutError' });
         return result;
@@ -254,6 +261,25 @@ describe('SNS publisher against the emulator', () => {
     const messages = await receive(queueUrl, 15);
     expect(messages.length).toBeGreaterThan(15); // the "lost" batch arrived twice or more
     expect(await metricValue(metrics, 'outbox_publish_errors_total', { kind: 'request' })).toBe(2);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('treats a breaker timeout as unknown: the call may have succeeded, it is sent again and not counted as done', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    let slow = 1;
+    rec.faults.delayReplyMs = () => (slow-- > 0 ? 600 : 0);
+    const breaker = { timeoutMs: 150, volumeThreshold: 10, errorThresholdPercentage: 50, resetTimeoutMs: 1_000, rollingCountTimeoutMs: 10_000 };
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }, { publishConcurrency: 1, breaker }), sns: rec.sns });
+    const events = Array.from({ length: 10 }, () => event());
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 10 });
+    expect(rec.calls).toHaveLength(2);
+    // The timed-out call had reached SNS: every event is on the queue twice.
+    const first = await receive(queueUrl, 10);
+    const second = await receive(queueUrl, 10);
+    expect(first.length + second.length).toBe(20);
+    expect(await metricValue(metrics, 'outbox_publish_errors_total', { kind: 'request' })).toBe(1);
     await publisher.close();
     rec.sns.destroy();
   });

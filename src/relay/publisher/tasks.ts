@@ -22,7 +22,9 @@ export function laneOf(groupId: string, lanes: number): number {
  * Splits prepared messages (in event order) into tasks. Standard topics: every batch is its own
  * task, so batches go out concurrently. FIFO topics: messages are spread over `lanes` lanes by
  * message group; a lane's batches are one task, sent in order, so two calls in flight never
- * reorder one group.
+ * reorder one group. (Within one call SNS keeps entry order; if it rejects an entry but accepts a
+ * later one of the same group, the retry lands after it — targets still converge through their
+ * per-key seq guard, DESIGN §2.4.)
  */
 export function planTasks(messages: readonly PreparedMessage[], lanes: number, limits: BatchLimits = SNS_BATCH_LIMITS): PublishTask[] {
   const byQueue = new Map<string, PreparedMessage[]>();
