@@ -9,12 +9,12 @@
  *      vacuumed before each run, the outbox emptied between runs. Goal ≤ 10 µs/row. For reference,
  *      the cost of writing the same event rows with a plain INSERT … SELECT (no trigger at all).
  *
- *   npx tsx bench/trigger-cost.ts [--seconds 15] [--rounds 2] [--clients 4] [--rows 100000] [--bulk-runs 5] [--keep]
+ *   npx tsx bench/trigger-cost.ts [--seconds 15] [--rounds 3] [--clients 4] [--rows 100000] [--bulk-runs 5] [--keep]
  * or npm run bench:trigger. Needs PostgreSQL (TEST_PG_URL, as for the tests) and pgbench on PATH.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -25,7 +25,7 @@ import { createTestDatabase } from '../test/helpers/db.js';
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '15' },
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     clients: { type: 'string', default: '4' },
     rows: { type: 'string', default: '100000' },
     'bulk-runs': { type: 'string', default: '5' },
@@ -89,6 +89,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 };
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
+const loadLine = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
 async function main(): Promise<void> {
   const db = await createTestDatabase('outbox_bench');
@@ -100,7 +101,8 @@ async function main(): Promise<void> {
     await source.track({ table: { schema: 'public', table: TABLES.tracked } });
     for (const name of Object.values(TABLES)) await db.pool.query(`VACUUM ANALYZE public.${name}`);
     const version = (await db.pool.query('SHOW server_version')).rows[0].server_version;
-    process.stdout.write(`PostgreSQL ${version}; ${ROWS} rows per table; tracked table: statement-level capture triggers\n\n`);
+    process.stdout.write(`PostgreSQL ${version}; ${ROWS} rows per table; tracked table: statement-level capture triggers\n`);
+    process.stdout.write(`${cpus().length} CPUs; load average at start ${loadLine()} (other work on the machine skews every figure)\n\n`);
 
     // 1. single-row updates, alternating tables
     const dir = mkdtempSync(join(tmpdir(), 'outbox-bench-'));
@@ -163,7 +165,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        'Results',
+        `Results (load average at the end ${loadLine()})`,
         `  single-row UPDATE TPS  untracked ${fmt(plainTps, 0)}  tracked ${fmt(trackedTps, 0)}  ratio ${fmt(ratio, 3)}  (goal ≥ 0.90: ${ratio >= 0.9 ? 'met' : 'MISSED'})`,
         `  bulk UPDATE (median)   untracked ${fmt(plainMs, 0)} ms  tracked ${fmt(trackedMs, 0)} ms  added ${fmt(usPerRow, 2)} µs/row  (goal ≤ 10: ${usPerRow <= 10 ? 'met' : 'MISSED'})`,
         `                         of which writing the event rows alone (reference): ${fmt((rowMs * 1000) / ROWS, 2)} µs/row`,
