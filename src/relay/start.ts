@@ -78,6 +78,8 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayProce
       quarantine: (event, envelope, reason) => store.quarantine(event, envelope, reason),
     });
     closers.unshift(() => publisher.close());
+    // A standby resolves its topics (and opens its connections) now, so a takeover publishes at once.
+    publisher.start().catch((err: Error) => logger.warn({ err: err.message }, 'could not resolve the SNS topics yet; the publisher retries on first use'));
     const relay = new Relay({
       instanceId,
       store,
