@@ -156,6 +156,12 @@ describe('outbox CLI against PostgreSQL', () => {
     const events = await db.pool.query(`SELECT op, after, attributes FROM outbox.events`);
     expect(events.rows).toEqual([{ op: 'insert', after: { id: '1', tenant_id: 7, total: '10' }, attributes: { tenant_id: '7' } }]);
 
+    // re-run after a column change, without options: the recorded ones stay (the secret stays out)
+    await db.pool.query('ALTER TABLE orders ADD COLUMN region text');
+    const again = await outbox(['track', 'public.orders'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toBe('Tracking public.orders: key (id), 4 captured column(s), excluded secret, attributes tenant_id.\n');
+
     const untrack = await outbox(['untrack', 'public.orders'], env);
     expect(untrack.code).toBe(0);
     expect(untrack.stdout).toContain('Stopped tracking public.orders.');

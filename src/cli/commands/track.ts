@@ -6,7 +6,7 @@ import { withContext, type GetContext } from './index.js';
 export function registerTrack(program: Command, getContext: GetContext): void {
   program
     .command('track')
-    .description('capture every change of a table into the outbox (installs its triggers; run again after a column change)')
+    .description('capture every change of a table into the outbox (installs its triggers; run again after a column change: options left out keep their values)')
     .argument('<table>', 'schema.table')
     .option('--exclude <columns>', 'comma-separated columns that never leave the database')
     .option('--attributes <columns>', 'comma-separated columns sent as SNS message attributes (for filter policies)')
@@ -15,7 +15,9 @@ export function registerTrack(program: Command, getContext: GetContext): void {
       withContext(getContext, async (ctx) => {
         const source = await ctx.source();
         const table = parseTableName(tableArg);
-        const tracked = await source.track({ table, exclude: splitList(opts.exclude), attributes: splitList(opts.attributes), key: splitList(opts.key) });
+        // an option left out keeps what a tracked table was tracked with; --exclude '' clears it
+        const list = (value: string | undefined) => (value === undefined ? undefined : splitList(value));
+        const tracked = await source.track({ table, exclude: list(opts.exclude), attributes: list(opts.attributes), key: list(opts.key) });
         print(
           `Tracking ${formatTableName(table)}: key (${tracked.keyColumns.join(', ')}), ${tracked.capturedColumns.length} captured column(s)` +
             (tracked.excludedColumns.length ? `, excluded ${tracked.excludedColumns.join(', ')}` : '') +

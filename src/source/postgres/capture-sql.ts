@@ -104,6 +104,15 @@ export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: stri
   });
 }
 
+/**
+ * The comment `outbox track` puts on a capture function: a fingerprint of the SQL it was generated
+ * from. `outbox doctor` regenerates the SQL and compares, so a function built by an older
+ * outbox-relay (or for other column types) is reported with "re-run outbox track".
+ */
+export function captureFunctionComment(functionSql: string): string {
+  return `outbox-relay capture function ${createHash('sha256').update(functionSql).digest('hex').slice(0, 16)}`;
+}
+
 /** The LISTEN/NOTIFY channel capture signals on. */
 export function notifyChannel(outboxSchema: string): string {
   return `outbox_${outboxSchema}`;

@@ -4,13 +4,17 @@ import { runtimeSql } from '../../sql/files.js';
 import { assertIdentifier, formatTableName, quoteIdent, type TableName } from '../../sql/identifiers.js';
 import type { TrackSpec, TrackedTable } from '../types.js';
 import { describeTable, type TableInfo } from './catalog.js';
-import { buildCaptureFunction, captureFunctionName, quoteCatalogIdent } from './capture-sql.js';
+import { buildCaptureFunction, captureFunctionComment, captureFunctionName, quoteCatalogIdent, quoteLiteral } from './capture-sql.js';
 import { withTransaction } from './pool.js';
 
 /** SNS allows 10 message attributes; source, table, operation and changed columns take four. */
 export const MAX_ATTRIBUTE_COLUMNS = 6;
 
-/** Installs (or re-installs, after a column change) the capture triggers of one table. */
+/**
+ * Installs (or re-installs, after a column change) the capture triggers of one table. On a re-track,
+ * a list the spec leaves undefined keeps what the table was tracked with: re-running
+ * `outbox track t` after ADD COLUMN must never start capturing a column that was excluded.
+ */
 export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: TrackSpec): Promise<TrackedTable> {
   const q = quoteIdent(outboxSchema, 'Outbox schema');
   quotedTable(spec.table); // validates the names before anything reaches the database
@@ -20,13 +24,23 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
       context: { table: name },
     });
   }
-  const exclude = (spec.exclude ?? []).map((c) => assertIdentifier(c, `Excluded column of ${name}`));
-  const attributes = (spec.attributes ?? []).map((c) => assertIdentifier(c, `Attribute column of ${name}`));
-  const keyOverride = (spec.key ?? []).map((c) => assertIdentifier(c, `Key column of ${name}`));
+  const given = {
+    exclude: spec.exclude?.map((c) => assertIdentifier(c, `Excluded column of ${name}`)),
+    attributes: spec.attributes?.map((c) => assertIdentifier(c, `Attribute column of ${name}`)),
+    key: spec.key?.map((c) => assertIdentifier(c, `Key column of ${name}`)),
+  };
 
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
     const info = await describeTable(client, spec.table);
+    const before = await client.query<{ key_columns: string[]; excluded_columns: string[]; attribute_columns: string[] }>(
+      `SELECT key_columns, excluded_columns, attribute_columns FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`,
+      [spec.table.schema, spec.table.table],
+    );
+    const previous = before.rows[0];
+    const exclude = given.exclude ?? previous?.excluded_columns ?? [];
+    const attributes = given.attributes ?? previous?.attribute_columns ?? [];
+    const keyOverride = given.key?.length ? given.key : given.key === undefined && previous ? previous.key_columns : [];
     const known = new Set(info.columns.map((c) => c.name));
     const unknown = [...exclude, ...attributes, ...keyOverride].filter((c) => !known.has(c));
     if (unknown.length > 0) {
@@ -47,9 +61,9 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
     checkConflicts(name, keyColumns, exclude, attributes);
     const captured = info.columns.filter((c) => !exclude.includes(c.name));
     const functionName = captureFunctionName(spec.table.schema, spec.table.table);
-    await client.query(
-      buildCaptureFunction({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, functionName),
-    );
+    const functionSql = buildCaptureFunction({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, functionName);
+    await client.query(functionSql);
+    await client.query(`COMMENT ON FUNCTION ${q}.${quoteCatalogIdent(functionName)}() IS ${quoteLiteral(captureFunctionComment(functionSql))}`);
     await client.query(
       runtimeSql('postgres', 'capture_triggers', { table: quotedTable(spec.table), schema: q, function: quoteCatalogIdent(functionName) }),
     );
