@@ -37,6 +37,11 @@ export interface MigrationState {
   unknown: MigrationRef[];
 }
 
+/**
+ * What `outbox track` installs. On a re-track, a list left undefined keeps the value the table was
+ * tracked with (an empty list clears it), so re-running after a column change never starts
+ * capturing an excluded column.
+ */
 export interface TrackSpec {
   table: TableName;
   exclude?: string[];
