@@ -96,7 +96,7 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
       }
       const term = new Term(this, lock.lock, lock.validUntil);
       this.emit('acquired', { instanceId: this.options.instanceId });
-      this.options.logger.info({ instanceId: this.options.instanceId, ttlMs: this.options.ttlMs }, 'leader lock acquired');
+      this.options.logger.info({ ttlMs: this.options.ttlMs }, 'leader lock acquired');
       try {
         await work(term.lease);
       } catch (err) {
@@ -106,7 +106,7 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
       const reason = term.end('stopped');
       await term.release();
       this.emit('lost', { instanceId: this.options.instanceId, reason });
-      this.options.logger.info({ instanceId: this.options.instanceId, reason }, 'leadership ended');
+      this.options.logger.info({ reason }, 'leadership ended');
       // A term that ended by itself (not by stop) waits one interval, so a fenced or failing leader
       // does not grab the lock straight back from a healthy standby.
       if (!stop.aborted) await sleep(this.options.acquireIntervalMs, stop);

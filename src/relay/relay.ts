@@ -116,7 +116,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     this.currentEpoch = epoch;
     metrics?.leader.set(1);
     metrics?.epoch.set(Number(epoch));
-    logger.info({ instanceId, epoch }, 'leading');
+    logger.info({ epoch }, 'leading');
     this.emit('leader-acquired', { epoch });
     let reason = 'stopped';
     const wake = AbortSignal.any([lease.signal, this.stopController.signal]);
@@ -128,7 +128,7 @@ export class Relay extends EventEmitter<RelayEvents> {
       metrics?.leader.set(0);
       metrics?.epoch.set(0);
       if (reason === 'stopped') await session.release().catch((err: Error) => logger.warn({ err: describeError(err) }, 'could not clear the leader name'));
-      logger.info({ instanceId, epoch, reason }, 'stopped leading');
+      logger.info({ epoch, reason }, 'stopped leading');
       this.emit('leader-lost', { epoch, reason });
     }
   }

@@ -264,6 +264,10 @@ describe('relay processes (CLI)', () => {
     await write(30);
     await queue.waitForSeqs(seqRange(from, await lastSeq()));
     const epochA = (await env.source.status()).leader.epoch;
+    expect((await fetch(`http://127.0.0.1:${portA}/healthz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${portA}/readyz`)).status).toBe(200);
+    expect(await scrapeMetric(portA, 'outbox_relay_leader')).toBe(1);
+    expect(await scrapeMetric(portA, 'outbox_relay_epoch')).toBe(Number(epochA));
     const publishedBefore = await scrapeMetric(portA, 'outbox_events_published_total');
     const advancedBefore = await scrapeMetric(portA, 'outbox_relay_events_published_total');
 
