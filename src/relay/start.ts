@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { Config } from '../config/index.js';
-import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
@@ -42,12 +41,12 @@ export function leaderLockKey(config: Config): string {
 }
 
 async function openStore(config: Config, logger: Logger): Promise<OutboxStore> {
-  if (config.source.dialect !== 'postgres') {
-    throw new OutboxError('NOT_SUPPORTED', 'The relay supports PostgreSQL sources in this version; source.dialect "sqlserver" is not available yet.', {
-      context: { dialect: config.source.dialect },
-    });
+  const options = { url: config.source.url, schema: config.source.schema, poolSize: Math.min(config.source.poolSize, 4), logger };
+  if (config.source.dialect === 'sqlserver') {
+    const { SqlServerOutboxStore } = await import('../source/sqlserver/relay-store.js');
+    return SqlServerOutboxStore.open(options);
   }
-  return PostgresOutboxStore.open({ url: config.source.url, schema: config.source.schema, poolSize: Math.min(config.source.poolSize, 4), logger });
+  return PostgresOutboxStore.open(options);
 }
 
 /** Builds and starts a relay instance from the config: store, leader election, publisher, loop, metrics. */
