@@ -85,8 +85,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly labels: { target: string };
   private stopping = false;
   private running: Promise<void> | undefined;
-  /** Aborts the current receive (and breaker wait) on stop; a forced stop also abandons the batch. */
+  /** Aborted by a forced stop: the receive and claim-check reads under way. */
   private readonly abort = new AbortController();
+  /** Aborted by any stop: ends pauses (breaker open, receive retry). */
+  private readonly wake = new AbortController();
   private lastTick = Date.now();
   private lastReceiveOk = false;
 
@@ -126,12 +128,15 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   /**
-   * Graceful: stop receiving, finish (apply, delete) the batch in hand, then resolve. Forced: resolve
-   * at once; the batch in hand is not deleted and comes back after its visibility timeout.
+   * Graceful: let a receive under way finish (at most waitTimeSec: aborting it could leave messages
+   * SQS already handed out invisible until their timeout), finish (apply, delete) the batch in hand,
+   * then resolve. Forced: resolve at once; the batch in hand is not deleted and comes back after
+   * its visibility timeout.
    */
   async stop(options: { force?: boolean } = {}): Promise<void> {
     this.stopping = true;
-    if (options.force || !this.inBatch) this.abort.abort();
+    this.wake.abort();
+    if (options.force) this.abort.abort();
     if (options.force || !this.running) return;
     await this.running;
   }
@@ -147,8 +152,6 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       ready: () => !this.stopping && this.lastReceiveOk,
     };
   }
-
-  private inBatch = false;
 
   private async loop(): Promise<void> {
     let retryMs = this.options.receiveRetryMs ?? 1_000;
@@ -173,12 +176,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         continue;
       }
       if (messages.length === 0) continue;
-      this.inBatch = true;
-      try {
-        await this.processBatch(messages);
-      } finally {
-        this.inBatch = false;
-      }
+      await this.processBatch(messages);
     }
   }
 
@@ -336,13 +334,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const done = () => {
         this.breaker.off('halfOpen', done);
         this.breaker.off('close', done);
-        this.abort.signal.removeEventListener('abort', done);
+        this.wake.signal.removeEventListener('abort', done);
         resolve();
       };
       this.breaker.on('halfOpen', done);
       this.breaker.on('close', done);
-      this.abort.signal.addEventListener('abort', done);
-      if (!this.breaker.opened || this.abort.signal.aborted) done();
+      this.wake.signal.addEventListener('abort', done);
+      if (!this.breaker.opened || this.wake.signal.aborted) done();
     });
   }
 
@@ -353,7 +351,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         clearTimeout(timer);
         resolve();
       }
-      this.abort.signal.addEventListener('abort', done, { once: true });
+      this.wake.signal.addEventListener('abort', done, { once: true });
     });
   }
 }

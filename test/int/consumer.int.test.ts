@@ -11,18 +11,23 @@ import { applySubscription, planSubscription, type SubscriptionResult } from '..
 import { buildEnvelope } from '../../src/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { startObservabilityServer } from '../../src/observability/server.js';
 import { buildTransformer, createTargetWriter, type TargetWriter } from '../../src/targets/index.js';
 import { countCommands, outboxEvent, publishEvents, SOURCE_NAME, startTcpProxy, type TcpProxy } from '../helpers/consumer-fixtures.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createMysqlDatabase } from '../helpers/pipeline.js';
 import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * Two PostgreSQL targets on one topic: alpha (tenant a, every operation, reached through a TCP
- * proxy the tests can cut) and beta (tenant b, inserts and updates only).
+ * Three targets on one topic: PostgreSQL alpha (tenant a, every operation, reached through a TCP
+ * proxy the tests can cut), PostgreSQL beta (tenant b, inserts and updates only) and MariaDB gamma
+ * (tenant c).
  */
 let emulator: Emulator;
 let db: TestDatabase;
+let maria: Awaited<ReturnType<typeof createMysqlDatabase>>;
+const mariaState = `outbox_state_${randomBytes(4).toString('hex')}`;
 let proxy: TcpProxy;
 let config: Config;
 let sns: SNSClient;
@@ -35,6 +40,8 @@ beforeAll(async () => {
   Object.assign(process.env, emulator.awsEnv);
   db = await createTestDatabase('outbox_consumer');
   await db.pool.query('CREATE TABLE customers_a (id int PRIMARY KEY, name text, tenant text); CREATE TABLE customers_b (id int PRIMARY KEY, name text, tenant text)');
+  maria = await createMysqlDatabase();
+  await maria.conn.query('CREATE TABLE customers_c (id int PRIMARY KEY, name text, tenant text)');
   proxy = await startTcpProxy(Number(new URL(db.url).port || 5432));
   const viaProxy = new URL(db.url);
   viaProxy.port = String(proxy.port);
@@ -47,13 +54,14 @@ beforeAll(async () => {
       targets: {
         alpha: { kind: 'postgres', urlEnv: 'ALPHA_URL', tables: ['public.customers'], where: { tenant: ['a'] }, queue, breaker, stateSchema: 'state_a', mapping: { 'public.customers': { table: 'customers_a' } } },
         beta: { kind: 'postgres', urlEnv: 'BETA_URL', tables: ['public.customers'], operations: ['insert', 'update'], where: { tenant: ['b'] }, queue, breaker, stateSchema: 'state_b', mapping: { 'public.customers': { table: 'customers_b' } } },
+        gamma: { kind: 'mysql', urlEnv: 'GAMMA_URL', tables: ['public.customers'], where: { tenant: ['c'] }, queue, breaker, stateSchema: mariaState, mapping: { 'public.customers': { table: 'customers_c' } } },
       },
     },
-    { ...emulator.awsEnv, ALPHA_URL: viaProxy.toString(), BETA_URL: db.url },
+    { ...emulator.awsEnv, ALPHA_URL: viaProxy.toString(), BETA_URL: db.url, GAMMA_URL: maria.url },
   );
   sns = createSnsClient(config);
   sqs = createSqsClient(config);
-  for (const name of ['alpha', 'beta']) subscriptions[name] = await applySubscription(planSubscription(config, name), sns, sqs);
+  for (const name of ['alpha', 'beta', 'gamma']) subscriptions[name] = await applySubscription(planSubscription(config, name), sns, sqs);
 });
 
 afterEach(async () => {
@@ -73,6 +81,8 @@ afterAll(async () => {
   sqs?.destroy();
   await proxy?.close();
   await db?.drop();
+  await maria?.conn.query(`DROP DATABASE IF EXISTS \`${mariaState}\``);
+  await maria?.drop();
   await emulator?.stop();
 });
 
@@ -101,24 +111,51 @@ async function drained(name: string): Promise<boolean> {
 const customer = (id: number, tenant: string, name = `n${id}`) => ({ id, row: { id, name, tenant }, attributes: { tenant } });
 
 describe('consumer', () => {
-  it('gives two targets with different filter policies exactly their share', async () => {
-    await startConsumer('alpha');
+  it('gives targets with different filter policies exactly their share (PostgreSQL and MariaDB)', async () => {
+    const metrics = createMetrics();
+    const alpha = await startConsumer('alpha', metrics);
     await startConsumer('beta');
+    await startConsumer('gamma');
     const events = [];
     for (let id = 1; id <= 20; id++) events.push(outboxEvent(customer(id, id % 2 ? 'a' : 'b')));
+    for (let id = 31; id <= 35; id++) events.push(outboxEvent(customer(id, 'c')));
     events.push(outboxEvent({ ...customer(3, 'a', 'renamed'), op: 'update' }));
     events.push(outboxEvent({ ...customer(1, 'a'), op: 'delete' })); // alpha takes deletes
     events.push(outboxEvent({ ...customer(2, 'b'), op: 'delete' })); // beta's filter drops deletes
-    events.push(outboxEvent(customer(21, 'c'))); // nobody's tenant
+    events.push(outboxEvent(customer(21, 'z'))); // nobody's tenant
     await publishEvents(sns, subscriptions.alpha!.topicArn, events);
 
     const expectedA = [3, 5, 7, 9, 11, 13, 15, 17, 19].map((id) => ({ id, name: id === 3 ? 'renamed' : `n${id}`, tenant: 'a' }));
     const expectedB = [2, 4, 6, 8, 10, 12, 14, 16, 18, 20].map((id) => ({ id, name: `n${id}`, tenant: 'b' }));
     await waitFor(async () => JSON.stringify(await rows('customers_a', 1, 21)) === JSON.stringify(expectedA), { what: 'alpha rows' });
     await waitFor(async () => JSON.stringify(await rows('customers_b', 1, 21)) === JSON.stringify(expectedB), { what: 'beta rows' });
-    await waitFor(async () => (await drained('alpha')) && (await drained('beta')), { what: 'queues drained' });
-    expect((await queueDepth(sqs, subscriptions.alpha!.dlqUrl)).visible).toBe(0);
-    expect((await queueDepth(sqs, subscriptions.beta!.dlqUrl)).visible).toBe(0);
+    const mariaRows = async () => (await maria.conn.query('SELECT id, name, tenant FROM customers_c ORDER BY id'))[0];
+    await waitFor(async () => JSON.stringify(await mariaRows()) === JSON.stringify([31, 32, 33, 34, 35].map((id) => ({ id, name: `n${id}`, tenant: 'c' }))), { what: 'gamma rows' });
+    await waitFor(async () => (await drained('alpha')) && (await drained('beta')) && (await drained('gamma')), { what: 'queues drained' });
+    for (const name of ['alpha', 'beta', 'gamma']) expect((await queueDepth(sqs, subscriptions[name]!.dlqUrl)).visible).toBe(0);
+
+    const server = await startObservabilityServer(0, metrics, alpha.consumer.health(), '127.0.0.1');
+    try {
+      const get = async (path: string) => {
+        const res = await fetch(`http://127.0.0.1:${server.port}${path}`);
+        return { status: res.status, body: await res.text() };
+      };
+      expect((await get('/healthz')).status).toBe(200);
+      expect((await get('/readyz')).status).toBe(200);
+      const body = (await get('/metrics')).body;
+      const value = (name: string) => Number(new RegExp(`^${name}\\{target="alpha"\\} (\\S+)$`, 'm').exec(body)?.[1]);
+      // alpha received 12 messages (10 inserts, an update, a delete); the shuffled order may make some stale.
+      expect(value('outbox_consumer_received_total')).toBe(12);
+      expect(value('outbox_consumer_applied_total') + value('outbox_consumer_stale_skipped_total')).toBe(12);
+      expect(value('outbox_consumer_commit_to_apply_seconds_count')).toBe(value('outbox_consumer_applied_total'));
+      expect(value('outbox_consumer_apply_seconds_count')).toBeGreaterThan(0);
+      expect(value('outbox_consumer_last_applied_timestamp_seconds')).toBeGreaterThan(Date.now() / 1000 - 60);
+      expect(body).toContain('outbox_consumer_breaker_state{target="alpha"} 0');
+    } finally {
+      await server.close();
+    }
+    await alpha.consumer.stop();
+    expect(alpha.consumer.health().ready()).toBe(false);
   });
 
   it('sends poison messages to the DLQ with their reason, counts them, and redrive moves them back', async () => {
