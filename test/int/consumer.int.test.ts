@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSnsClient, createSqsClient } from '../../src/aws/clients.js';
+import { createS3Client, createSnsClient, createSqsClient } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer, type DeadLetteredEvent } from '../../src/consumer/index.js';
 import { redriveMessages } from '../../src/consumer/redrive.js';
@@ -93,7 +94,8 @@ async function startConsumer(name: string, metrics: Metrics = createMetrics()) {
   const writer = createTargetWriter(name, target, secrets, silentLogger);
   const client = createSqsClient(config);
   const calls = countCommands(client);
-  const consumer = await openConsumer(config, name, { sqs: client, writer, transform: buildTransformer(name, target, secrets), metrics, logger: silentLogger });
+  const s3 = createS3Client(config);
+  const consumer = await openConsumer(config, name, { sqs: client, s3, writer, transform: buildTransformer(name, target, secrets), metrics, logger: silentLogger });
   running.push({ consumer, writer, sqs: client });
   void consumer.start();
   return { consumer, calls, metrics };
@@ -251,5 +253,35 @@ describe('consumer', () => {
     await stopped;
     expect(await rows('customers_b', 200, 200)).toEqual([{ id: 200, name: 'n200', tenant: 'b' }]);
     expect(await drained('beta')).toBe(true);
+  });
+
+  it('dead-letters what the target rejects without tripping the breaker, reads claim-checked events from S3, and runs two consumers of one target side by side', async () => {
+    await db.pool.query("ALTER TABLE customers_b ADD CONSTRAINT no_bad_names CHECK (name <> 'bad')");
+    const first = await startConsumer('beta');
+    const second = await startConsumer('beta');
+    const dead: DeadLetteredEvent[] = [];
+    for (const c of [first, second]) c.consumer.on('message-dead-lettered', (e) => dead.push(e));
+
+    const s3 = createS3Client(config);
+    await s3.send(new CreateBucketCommand({ Bucket: 'claims' }));
+    const large = buildEnvelope(SOURCE_NAME, outboxEvent(customer(399, 'b', 'from s3')));
+    await s3.send(new PutObjectCommand({ Bucket: 'claims', Key: 'e399', Body: JSON.stringify(large) }));
+    const { data: _data, ...claim } = large;
+    await sqs.send(new SendMessageCommand({ QueueUrl: subscriptions.beta!.queueUrl, MessageBody: JSON.stringify({ ...claim, claimcheck: 's3://claims/e399' }) }));
+    s3.destroy();
+
+    const events = [];
+    for (let id = 300; id < 340; id++) events.push(outboxEvent(customer(id, 'b', id % 10 === 0 ? 'bad' : `n${id}`)));
+    await publishEvents(sns, subscriptions.beta!.topicArn, events);
+
+    await waitFor(async () => (await rows('customers_b', 300, 399)).length === 37, { what: '36 good rows and the claim-checked one' });
+    await waitFor(() => dead.length === 4, { what: 'four rejections' });
+    expect(new Set(dead.map((d) => d.code))).toEqual(new Set(['TARGET_REJECTED']));
+    expect(dead[0]!.reason).toContain('no_bad_names');
+    expect(dead[0]!.reason).not.toContain("'bad'");
+    expect((await rows('customers_b', 399, 399))[0]?.name).toBe('from s3');
+    expect([first.consumer.breakerState, second.consumer.breakerState]).toEqual(['closed', 'closed']);
+    await waitFor(() => drained('beta'), { what: 'queue drained' });
+    expect((await queueDepth(sqs, subscriptions.beta!.dlqUrl)).visible).toBe(4);
   });
 });
