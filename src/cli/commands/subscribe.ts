@@ -7,12 +7,12 @@ import { withContext, type GetContext } from './index.js';
 function printPlan(plan: SubscriptionPlan): void {
   const topic = plan.topic.arn ?? `${plan.topic.name} (CreateTopic: created if missing)`;
   print(`Plan for target "${plan.target}" (no AWS call made):`);
-  print(`  topic            ${topic}${plan.topic.fifo ? ' [FIFO]' : ''}`);
+  print(`  topic             ${topic}${plan.topic.fifo ? ' [FIFO]' : ''}`);
   print(`  dead-letter queue ${plan.queues.dlq}  ${Object.entries(plan.dlqAttributes).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  print(`  queue            ${plan.queues.queue}  ${Object.entries(plan.queueAttributes).map(([k, v]) => `${k}=${v}`).join(' ')} RedrivePolicy(maxReceiveCount=${plan.maxReceiveCount} → ${plan.queues.dlq})`);
-  print(`  queue policy     allow sns.amazonaws.com sqs:SendMessage from the topic ARN`);
-  print(`  subscription     protocol sqs, RawMessageDelivery=true, FilterPolicyScope=MessageAttributes`);
-  print(`  filter policy    (${plan.filter.origin}; ${plan.filter.combinations} value combination(s), ${plan.filter.bytes} bytes)`);
+  print(`  queue             ${plan.queues.queue}  ${Object.entries(plan.queueAttributes).map(([k, v]) => `${k}=${v}`).join(' ')} RedrivePolicy(maxReceiveCount=${plan.maxReceiveCount} → ${plan.queues.dlq})`);
+  print(`  queue policy      allow sns.amazonaws.com sqs:SendMessage from the topic ARN`);
+  print(`  subscription      protocol sqs, RawMessageDelivery=true, FilterPolicyScope=MessageAttributes`);
+  print(`  filter policy     (${plan.filter.origin}; ${plan.filter.combinations} value combination(s), ${plan.filter.bytes} bytes)`);
   print(JSON.stringify(plan.filter.policy, null, 2).replace(/^/gm, '    '));
 }
 
