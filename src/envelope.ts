@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from './sql/files.js';
 import type { ChangeOperation } from './source/types.js';
 
@@ -51,8 +52,11 @@ export interface OutboxEvent {
   before: RowImage | null;
   after: RowImage | null;
   changed: string[] | null;
-  /** Attribute column values (text) for SNS message attributes. */
-  attributes: Record<string, string> | null;
+  /**
+   * Attribute column values (text) for SNS message attributes. An update that changed the value
+   * carries [old, new] (published as String.Array), so filters on either value match it.
+   */
+  attributes: Record<string, string | (string | null)[]> | null;
   changedAt: Date;
 }
 
@@ -102,6 +106,7 @@ let validator: ((value: unknown) => boolean) & { errors?: unknown } | undefined;
 export function validateEnvelope(value: unknown): string[] {
   if (!validator) {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
+    addFormats.default(ajv, ['date-time']);
     validator = ajv.compile(JSON.parse(readFileSync(join(PACKAGE_ROOT, SCHEMA_FILE), 'utf8')));
   }
   if (validator(value)) return [];

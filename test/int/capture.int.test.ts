@@ -56,6 +56,20 @@ describe('PostgreSQL capture', () => {
     }
   });
 
+  it('gives an update that changes an attribute column both values, so filters on either match', async () => {
+    await ctx.db.pool.query(`INSERT INTO customers (id, name, tenant_id) VALUES (3, 'Cy', 1)`);
+    const start = await lastSeq();
+    await ctx.db.pool.query(`UPDATE customers SET tenant_id = 2 WHERE id = 3`);
+    await ctx.db.pool.query(`UPDATE customers SET name = 'Cyd' WHERE id = 3`);
+    await ctx.db.pool.query(`DELETE FROM customers WHERE id = 3`);
+    const events = await since(start);
+    expect(events.map((e) => [e.op, e.attributes])).toEqual([
+      ['update', { tenant_id: ['1', '2'] }],
+      ['update', { tenant_id: '2' }],
+      ['delete', { tenant_id: '2' }],
+    ]);
+  });
+
   it('writes nothing when only excluded columns change', async () => {
     await ctx.db.pool.query(`INSERT INTO customers (id, name, secret) VALUES (2, 'Bob', 'a')`);
     const start = await lastSeq();

@@ -34,6 +34,14 @@ describe('buildMessageAttributes', () => {
     expect(dropped).toEqual([]);
   });
 
+  it('publishes an attribute whose value an update changed as String.Array [old, new]', () => {
+    const { attributes } = buildMessageAttributes('s', event({ attributes: { tenant_id: ['1', '2'], region: [null, 'eu'] } }));
+    expect(attributes.tenant_id).toEqual({ DataType: 'String.Array', StringValue: '["1","2"]' });
+    expect(attributes.region).toEqual({ DataType: 'String.Array', StringValue: '["eu"]' });
+    const { dropped } = buildMessageAttributes('s', event({ attributes: { gone: [null, ''] } }));
+    expect(dropped).toEqual([{ name: 'gone', reason: 'empty-value' }]);
+  });
+
   it('omits changed when there are no changed columns', () => {
     expect(buildMessageAttributes('s', event({ changed: null })).attributes.changed).toBeUndefined();
     expect(buildMessageAttributes('s', event({ changed: [] })).attributes.changed).toBeUndefined();

@@ -33,6 +33,16 @@ describe('transformer', () => {
     expect(t).toEqual({ ...meta, sourceTable: 'public.customers', table: 'public.customers', op: 'insert', seq: '42', key: { id: '7' }, row: change('insert').after });
   });
 
+  it('turns a change whose row left the target\'s share (where) into a delete', () => {
+    const t1 = target({}, { where: { tenant_id: ['1', 3] } });
+    const transform = buildTransformer('t1', t1, secrets);
+    const moved = transform(change('update', { id: '7', name: 'Ann', tenant_id: 2 }), meta);
+    expect(moved).toMatchObject({ op: 'delete', key: { id: '7' }, row: null });
+    expect(transform(change('update', { id: '7', name: 'Ann', tenant_id: 1 }), meta)).toMatchObject({ op: 'update', row: { tenant_id: 1 } });
+    expect(transform(change('snapshot', { id: '7', name: 'Ann', tenant_id: 3 }), meta).op).toBe('snapshot');
+    expect(transform(change('update', { id: '7', name: 'Ann', tenant_id: null }), meta).op).toBe('delete');
+  });
+
   it('renames the table and columns, keys included', () => {
     const t = buildTransformer('t1', target({ table: 'crm.clients', rename: { id: 'client_id', name: 'full_name' } }), secrets)(change('update'), meta);
     expect(t.table).toBe('crm.clients');

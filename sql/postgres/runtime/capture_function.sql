@@ -4,7 +4,9 @@
 -- Params:  {{schema}} outbox schema (quoted); {{function}} function name (quoted);
 --          {{table_schema}} / {{table_name}} source table as literals;
 --          {{key_new}} / {{key_old}}, {{image_new}} / {{image_old}}, {{attrs_new}} / {{attrs_old}}:
---          jsonb expressions over the transition rows n / o; {{join}} the key equality of o and n;
+--          jsonb expressions over the transition rows n / o; {{attrs_update}} the attributes of an
+--          update: an attribute whose value changed holds [old, new], so a filtered target also
+--          receives the update that moves a row out of its share (and deletes it there); {{join}} the key equality of o and n;
 --          {{first_key}} one key column; {{changed}} text[] of changed columns; {{any_changed}} a boolean;
 --          {{all_columns}} text[] of every captured column; {{channel}} NOTIFY channel literal;
 --          {{wake_setting}} literal name of the session setting that throttles NOTIFY.
@@ -38,7 +40,7 @@ BEGIN
            CASE WHEN o.{{first_key}} IS NULL THEN NULL ELSE {{image_old}} END,
            CASE WHEN n.{{first_key}} IS NULL THEN NULL ELSE {{image_new}} END,
            CASE WHEN o.{{first_key}} IS NULL THEN {{all_columns}} WHEN n.{{first_key}} IS NULL THEN NULL ELSE {{changed}} END,
-           CASE WHEN n.{{first_key}} IS NULL THEN {{attrs_old}} ELSE {{attrs_new}} END,
+           CASE WHEN n.{{first_key}} IS NULL THEN {{attrs_old}} WHEN o.{{first_key}} IS NULL THEN {{attrs_new}} ELSE {{attrs_update}} END,
            v_now
       FROM old_rows o FULL JOIN new_rows n ON {{join}}
      WHERE o.{{first_key}} IS NULL OR n.{{first_key}} IS NULL OR {{any_changed}};

@@ -50,9 +50,16 @@ export function buildMessageAttributes(sourceName: string, event: OutboxEvent): 
     if ((RESERVED_ATTRIBUTES as readonly string[]).includes(name)) dropped.push({ name, reason: 'reserved-name' });
     else if (!isValidAttributeName(name)) dropped.push({ name, reason: 'invalid-name' });
     // SNS rejects an empty String value; a NULL column simply has no attribute (filter with "exists": false).
-    else if (value === null || value === undefined || value === '') dropped.push({ name, reason: 'empty-value' });
+    else if (isEmpty(value)) dropped.push({ name, reason: 'empty-value' });
     else if (Object.keys(attributes).length >= MAX_MESSAGE_ATTRIBUTES) dropped.push({ name, reason: 'too-many' });
+    else if (Array.isArray(value)) attributes[name] = { DataType: 'String.Array', StringValue: JSON.stringify(value.filter((v) => v !== null && v !== '')) };
     else attributes[name] = { DataType: 'String', StringValue: String(value) };
   }
   return { attributes, dropped };
+}
+
+/** No value to send: null, '', or an [old, new] pair whose values are both null or ''. */
+function isEmpty(value: string | (string | null)[] | null | undefined): boolean {
+  if (Array.isArray(value)) return value.every((v) => v === null || v === '');
+  return value === null || value === undefined || value === '';
 }

@@ -74,6 +74,19 @@ function distinct(col: ColumnInfo): string {
   return `NOT (ROW(o.${name})::record *= ROW(n.${name})::record)`;
 }
 
+/**
+ * Attribute values of an update: the new value as text, or [old, new] when it changed. SNS matches a
+ * String.Array attribute when any element matches, so a target filtered on the attribute receives
+ * the update that moves a row out of (or into) its share.
+ */
+function updateAttributes(attrs: ColumnInfo[]): string {
+  const pairs = attrs.map((c) => {
+    const name = quoteCatalogIdent(c.name);
+    return `${quoteLiteral(c.name)}, CASE WHEN o.${name}::text IS DISTINCT FROM n.${name}::text THEN jsonb_build_array(o.${name}::text, n.${name}::text) ELSE to_jsonb(n.${name}::text) END`;
+  });
+  return `jsonb_build_object(${pairs.join(', ')})`;
+}
+
 export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: string, functionName: string): string {
   const byName = new Map(spec.captured.map((c) => [c.name, c]));
   const keys = spec.keyColumns.map((k) => byName.get(k)!);
@@ -92,6 +105,7 @@ export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: stri
     // typed NULL: inside a CASE an untyped NULL resolves to text, which jsonb does not accept
     attrs_new: attrs.length ? jsonObject('n', attrs, true) : 'NULL::jsonb',
     attrs_old: attrs.length ? jsonObject('o', attrs, true) : 'NULL::jsonb',
+    attrs_update: attrs.length ? updateAttributes(attrs) : 'NULL::jsonb',
     join: keys.map((k) => `o.${quoteCatalogIdent(k.name)} = n.${quoteCatalogIdent(k.name)}`).join(' AND '),
     first_key: quoteCatalogIdent(keys[0]!.name),
     changed: nonKey.length

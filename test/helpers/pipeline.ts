@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { parseConfig, type Config } from '../../src/config/index.js';
+import { applySubscription, openConsumer, planSubscription, type Consumer } from '../../src/consumer/index.js';
+import { silentLogger } from '../../src/logger.js';
+import { startRelay, type RelayProcess } from '../../src/relay/start.js';
+import { buildTransformer, createTargetWriter, type TargetWriter } from '../../src/targets/index.js';
+import { MYSQL_URL } from './env.js';
+
+const AWS = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+
+/** Puts the SDK's default-chain credentials in place for in-process relays and consumers. */
+export function useEmulatorCredentials(): void {
+  Object.assign(process.env, AWS);
+}
+
+export function pipelineConfig(doc: Record<string, unknown>, env: Record<string, string>): Config {
+  return parseConfig(structuredClone(doc), { ...AWS, ...env }, 'pipeline-test');
+}
+
+/** A MariaDB database for one test; drop() removes it. */
+export async function createMysqlDatabase(): Promise<{ name: string; url: string; conn: mysql.Connection; drop(): Promise<void> }> {
+  const name = `outbox_e2e_${randomBytes(4).toString('hex')}`;
+  const conn = await mysql.createConnection({ uri: MYSQL_URL, timezone: 'Z', dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4' });
+  await conn.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4`);
+  await conn.query(`USE \`${name}\``);
+  await conn.query(`SET time_zone = '+00:00'`);
+  const url = new URL(MYSQL_URL);
+  url.pathname = `/${name}`;
+  return {
+    name,
+    url: url.toString(),
+    conn,
+    async drop() {
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await conn.end();
+    },
+  };
+}
+
+export interface RunningTarget {
+  name: string;
+  writer: TargetWriter;
+  consumer: Consumer;
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Subscribes a configured target (queue, DLQ, filter policy), initialises it and starts its consumer. */
+export async function startTarget(config: Config, name: string): Promise<RunningTarget> {
+  const sns = new SNSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
+  const sqs = new SQSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
+  const s3 = new S3Client({ region: config.aws.region, endpoint: config.aws.endpoint, forcePathStyle: true });
+  await applySubscription(planSubscription(config, name), sns, sqs);
+  sns.destroy();
+  const target = config.targets[name]!;
+  const secrets = config.targetSecrets(name);
+  const writer = createTargetWriter(name, target, secrets, silentLogger);
+  const problems = await writer.init({});
+  if (problems.length > 0) throw new Error(`target ${name} init: ${problems.join('; ')}`);
+  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: buildTransformer(name, target, secrets), logger: silentLogger });
+  const done = consumer.start();
+  return {
+    name,
+    writer,
+    consumer,
+    done,
+    async stop() {
+      await consumer.stop();
+      await done;
+      await writer.close();
+      sqs.destroy();
+      s3.destroy();
+    },
+  };
+}
+
+export async function startPipelineRelay(config: Config, instanceId = 'e2e-relay'): Promise<RelayProcess> {
+  return startRelay({ config, logger: silentLogger, instanceId });
+}
