@@ -9,7 +9,10 @@
  *
  * Prints events/s for both and the ratio relay/baseline (goal ≥ 0.9).
  *
- *   npx tsx bench/relay-throughput.ts [--events 200000] [--concurrency 8] [--batch 1000]
+ *   npx tsx bench/relay-throughput.ts [--events 200000] [--concurrency 8] [--batch 1000] [--segments 8]
+ *
+ * The two take turns in segments (baseline, relay, baseline, …; the relay is stopped and started
+ * again at each turn, which it pays for), so load changes on a shared machine affect both alike.
  * Needs PostgreSQL and Redis (TEST_PG_URL, TEST_REDIS_URL as for the tests).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -31,11 +34,13 @@ const { values: args } = parseArgs({
     events: { type: 'string', default: '200000' },
     concurrency: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },
+    segments: { type: 'string', default: '8' },
   },
 });
 const TOTAL = Number(args.events);
 const CONCURRENCY = Number(args.concurrency);
 const READ_BATCH = Number(args.batch);
+const SEGMENTS = Number(args.segments);
 const SOURCE_NAME = 'bench';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'test';
@@ -70,15 +75,26 @@ function plainEntry(e: OutboxEvent, i: number) {
     operation: { DataType: 'String', StringValue: e.op },
   };
   if (e.changed?.length) attributes.changed = { DataType: 'String.Array', StringValue: JSON.stringify(e.changed) };
-  for (const [k, v] of Object.entries(e.attributes ?? {})) attributes[k] = { DataType: 'String', StringValue: v };
+  for (const [k, v] of Object.entries(e.attributes ?? {})) {
+    attributes[k] = Array.isArray(v) ? { DataType: 'String.Array', StringValue: JSON.stringify(v) } : { DataType: 'String', StringValue: v };
+  }
   return { Id: String(i), Message: JSON.stringify(buildEnvelope(SOURCE_NAME, e)), MessageAttributes: attributes };
 }
 
-async function runBaseline(pool: import('pg').Pool, sns: SNSClient, topicArn: string): Promise<number> {
-  let last = '0';
+interface Segment {
+  count: number;
+  ms: number;
+  cpuUs: number;
+}
+
+/** The plainest loop: read a page by seq, PublishBatch it in chunks of 10, CONCURRENCY calls in flight. */
+async function runBaseline(pool: import('pg').Pool, sns: SNSClient, topicArn: string, after: string, target: number): Promise<Segment & { last: string }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let last = after;
   let published = 0;
   let failed = 0;
-  for (;;) {
+  while (published < target) {
     const { rows } = await pool.query(
       // int8 arrives as a decimal string from pg; ORDER BY must name the bigint column, not a text alias.
       `SELECT seq, xid::text AS xid, table_schema, table_name, op, key, before, after, changed, attributes, changed_at
@@ -106,31 +122,33 @@ async function runBaseline(pool: import('pg').Pool, sns: SNSClient, topicArn: st
     );
   }
   if (failed > 0) throw new Error(`baseline: ${failed} entries failed`);
-  return published;
+  const used = process.cpuUsage(cpu);
+  return { count: published, ms: performance.now() - started, cpuUs: used.user + used.system, last };
 }
 
-async function runRelay(config: Config): Promise<{ count: number; ms: number; pagesMs: number; cpuUs: number }> {
+/**
+ * The product: start a relay (lock, epoch, cursor), let it publish until `target` more events are
+ * done, stop it gracefully. Counts what it published while stopping too (the page in flight).
+ */
+async function runRelay(config: Config, target: number): Promise<Segment> {
   const cpu = process.cpuUsage();
   const started = performance.now();
   const proc = await startRelay({ config, logger: silentLogger, metrics: createMetrics(), instanceId: 'bench', timings: { statsIntervalMs: 60_000, reclaimIntervalMs: 3_600_000 } });
-  let pagesMs = 0;
+  let count = 0;
   try {
-    const count = await new Promise<number>((resolve, reject) => {
-      let n = 0;
-      proc.relay.on('batch-published', ({ count: c, durationMs }) => {
-        n += c;
-        pagesMs += durationMs;
-        if (n >= TOTAL) resolve(n);
+    await new Promise<void>((resolve, reject) => {
+      proc.relay.on('batch-published', ({ count: c }) => {
+        count += c;
+        if (count >= target) resolve();
       });
       proc.relay.on('publish-failed', ({ error }) => reject(new Error(`relay publish failed: ${error}`)));
       proc.relay.on('error', reject);
     });
-    const ms = performance.now() - started;
-    const used = process.cpuUsage(cpu);
-    return { count, ms, pagesMs, cpuUs: used.user + used.system };
   } finally {
     await proc.close();
   }
+  const used = process.cpuUsage(cpu);
+  return { count, ms: performance.now() - started, cpuUs: used.user + used.system };
 }
 
 async function main() {
@@ -166,27 +184,30 @@ async function main() {
     }));
 
     console.log(`publishing to fauxqs in a separate process, ${CONCURRENCY} PublishBatch calls in flight, pages of ${READ_BATCH}`);
-    // Baseline before and after the relay run, so a change in machine load shows and averages out.
-    const timedBaseline = async (label: string) => {
-      const cpu = process.cpuUsage();
-      const t0 = performance.now();
-      const n = await runBaseline(ctx.db.pool, sns, TopicArn!);
-      const ms = performance.now() - t0;
-      const used = process.cpuUsage(cpu);
-      console.log(`${label}: ${rate(n, ms)}; ${cpuPerEvent(used.user + used.system, n)}`);
-      if (n !== TOTAL) console.log(`WARNING: baseline published ${n} of ${TOTAL}`);
-      return (n * 1000) / ms;
-    };
-    const before = await timedBaseline('baseline (1)');
-    const relay = await runRelay(config);
-    console.log(`relay       : ${rate(relay.count, relay.ms)}; ${cpuPerEvent(relay.cpuUs, relay.count)} (start included: lock, epoch, topic; ${Math.round((relay.pagesMs / relay.ms) * 100)}% of the time in read-publish-advance)`);
-    const after = await timedBaseline('baseline (2)');
+    // Baseline and relay take turns, segment by segment, so a change in machine load hits both alike.
+    const base: Segment = { count: 0, ms: 0, cpuUs: 0 };
+    const relay: Segment = { count: 0, ms: 0, cpuUs: 0 };
+    let baseLast = '0';
+    for (let k = 0; base.count < TOTAL || relay.count < TOTAL; k++) {
+      const target = Math.ceil(TOTAL / SEGMENTS);
+      const b = base.count < TOTAL ? await runBaseline(ctx.db.pool, sns, TopicArn!, baseLast, Math.min(target, TOTAL - base.count)) : undefined;
+      const r = relay.count < TOTAL ? await runRelay(config, Math.min(target, TOTAL - relay.count)) : undefined;
+      for (const [sum, seg] of [[base, b], [relay, r]] as const) {
+        if (!seg) continue;
+        sum.count += seg.count;
+        sum.ms += seg.ms;
+        sum.cpuUs += seg.cpuUs;
+      }
+      if (b) baseLast = b.last;
+      const show = (seg: Segment | undefined) => (seg ? `${String(Math.round((seg.count * 1000) / seg.ms)).padStart(6)} ev/s` : '     -');
+      console.log(`  segment ${k + 1}: baseline ${show(b)}, relay ${show(r)}`);
+    }
     sns.destroy();
-    const baseline = (before + after) / 2;
-    const relayRate = (relay.count * 1000) / relay.ms;
-    console.log(`baseline mean: ${Math.round(baseline)} events/s; relay: ${Math.round(relayRate)} events/s`);
-    console.log(`ratio relay/baseline: ${(relayRate / baseline).toFixed(2)} (goal ≥ 0.90)`);
-    if (relay.count !== TOTAL) console.log(`WARNING: the relay published ${relay.count} of ${TOTAL}`);
+    console.log(`baseline: ${rate(base.count, base.ms)}; ${cpuPerEvent(base.cpuUs, base.count)}`);
+    console.log(`relay   : ${rate(relay.count, relay.ms)}; ${cpuPerEvent(relay.cpuUs, relay.count)} (each segment includes a relay start: lock, epoch, topic)`);
+    const ratio = (relay.count / relay.ms) / (base.count / base.ms);
+    console.log(`ratio relay/baseline: ${ratio.toFixed(2)} (goal ≥ 0.90)`);
+    if (base.count !== TOTAL || relay.count < TOTAL) console.log(`WARNING: expected ${TOTAL} events from each (baseline ${base.count}, relay ${relay.count})`);
   } finally {
     await ctx.close();
     emulator.child.kill();
