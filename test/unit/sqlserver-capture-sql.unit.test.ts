@@ -121,6 +121,12 @@ describe('SQL Server capture trigger SQL', () => {
     expect(none).toContain('ELSE CAST(NULL AS nvarchar(max)) END');
   });
 
+  it('gives an update whose attribute value changed [old, new], like the PostgreSQL capture', () => {
+    expect(body).toContain('ELSE CONCAT(');
+    expect(body).toMatch(/CASE WHEN NOT EXISTS \(SELECT o\.\[tenant_id\] INTERSECT SELECT n\.\[tenant_id\]\) THEN CONCAT\(N'\[', ISNULL\(N'"' \+ CAST\(o\.\[tenant_id\]/);
+    expect(body).toContain("WHEN o.[id] IS NULL THEN CONCAT(CAST(N'{\"tenant_id\":'");
+  });
+
   it('detects changes NULL-safely, and by binary form where "=" forgives (collations, float -0)', () => {
     expect(body).toContain('NOT EXISTS (SELECT o.[we]]ird name] INTERSECT SELECT n.[we]]ird name])');
     expect(body).toContain('NOT EXISTS (SELECT CAST(o.[name] AS varbinary(max)) INTERSECT SELECT CAST(n.[name] AS varbinary(max)))');

@@ -8,6 +8,7 @@
 -- Params:  {{trigger}} trigger name, qualified with the table's schema (quoted); {{table}} source table
 --          (quoted, qualified); {{schema}} outbox schema (quoted); {{table_schema}} / {{table_name}}
 --          source table as literals; {{key_new}} / {{key_old}}, {{image_new}} / {{image_old}},
+--          {{attrs_update}}: attributes of an update, [old, new] for a value that changed;
 --          {{attrs_new}} / {{attrs_old}}: nvarchar(max) JSON expressions over the rows n (inserted) and
 --          o (deleted); {{join}} the key equality of o and n; {{first_key}} one key column (quoted);
 --          {{changed}} JSON array of changed columns; {{any_changed}} a predicate; {{all_columns}} JSON
@@ -27,7 +28,7 @@ BEGIN
          CASE WHEN o.{{first_key}} IS NULL THEN NULL ELSE {{image_old}} END,
          CASE WHEN n.{{first_key}} IS NULL THEN NULL ELSE {{image_new}} END,
          CASE WHEN o.{{first_key}} IS NULL THEN {{all_columns}} WHEN n.{{first_key}} IS NULL THEN NULL ELSE {{changed}} END,
-         CASE WHEN n.{{first_key}} IS NULL THEN {{attrs_old}} ELSE {{attrs_new}} END,
+         CASE WHEN n.{{first_key}} IS NULL THEN {{attrs_old}} WHEN o.{{first_key}} IS NULL THEN {{attrs_new}} ELSE {{attrs_update}} END,
          @now
     FROM deleted o FULL JOIN inserted n ON {{join}}
    WHERE o.{{first_key}} IS NULL OR n.{{first_key}} IS NULL OR {{any_changed}};

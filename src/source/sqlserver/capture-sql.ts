@@ -187,6 +187,23 @@ function keyRef(alias: string, col: ColumnInfo): string {
   return STRING_TYPES.has(t) ? `CAST(${ref(alias, col)} AS varbinary(1700))` : ref(alias, col);
 }
 
+/**
+ * Attributes of an update: the new value's text, or [old, new] when it changed — as the PostgreSQL
+ * capture does, so a target filtered on the column also receives the update that moves a row out of
+ * its share (SNS matches a String.Array attribute when any element matches).
+ */
+function updateAttributes(attrs: ColumnInfo[]): string {
+  const parts: string[] = [];
+  attrs.forEach((c, i) => {
+    parts.push(quoteLiteral(`${i === 0 ? '{' : ','}${JSON.stringify(c.name)}:`));
+    const oldText = `ISNULL(${jsonText('o', c)}, N'null')`;
+    const newText = `ISNULL(${jsonText('n', c)}, N'null')`;
+    parts.push(`CASE WHEN ${distinct(c)} THEN CONCAT(N'[', ${oldText}, N',', ${newText}, N']') ELSE ${newText} END`);
+  });
+  parts.push(`N'}'`);
+  return concatAll(parts);
+}
+
 export function buildCaptureTrigger(spec: CaptureSpec, quotedOutboxSchema: string, triggerName: string): string {
   const byName = new Map(spec.captured.map((c) => [c.name, c]));
   const keys = spec.keyColumns.map((k) => byName.get(k)!);
@@ -208,6 +225,7 @@ export function buildCaptureTrigger(spec: CaptureSpec, quotedOutboxSchema: strin
     image_old: jsonObject('o', spec.captured),
     attrs_new: attrs.length ? jsonObject('n', attrs, true) : 'CAST(NULL AS nvarchar(max))',
     attrs_old: attrs.length ? jsonObject('o', attrs, true) : 'CAST(NULL AS nvarchar(max))',
+    attrs_update: attrs.length ? updateAttributes(attrs) : 'CAST(NULL AS nvarchar(max))',
     join: keys.map((k) => `${keyRef('o', k)} = ${keyRef('n', k)}`).join(' AND '),
     first_key: quoteCatalogIdent(keys[0]!.name),
     changed,
