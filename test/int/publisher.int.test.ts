@@ -69,12 +69,12 @@ function recordingSns(endpoint: string, options: { maxAttempts?: number } = {}) 
 }
 
 /** Moves the entries whose event satisfies `fail` from Successful to Failed in a PublishBatch reply. */
-function failEntries(fail: (seq: string) => boolean) {
+function failEntries(fail: (seq: string) => boolean, senderFault = false) {
   return (input: PublishBatchCommandInput, output: PublishBatchCommandOutput) => {
     const seqOf = new Map(input.PublishBatchRequestEntries!.map((e) => [e.Id, JSON.parse(e.Message!).sequence as string]));
     const failing = (output.Successful ?? []).filter((s) => fail(seqOf.get(s.Id)!));
     output.Successful = (output.Successful ?? []).filter((s) => !failing.includes(s));
-    output.Failed = [...(output.Failed ?? []), ...failing.map((s) => ({ Id: s.Id!, Code: 'InternalError', Message: 'injected', SenderFault: false }))];
+    output.Failed = [...(output.Failed ?? []), ...failing.map((s) => (senderFault ? { Id: s.Id!, Code: 'InvalidParameter', Message: 'injected: invalid attribute', SenderFault: true } : { Id: s.Id!, Code: 'InternalError', Message: 'injected', SenderFault: false }))];
   };
 }
 
@@ -246,6 +246,27 @@ describe('SNS publisher against the emulator', () => {
     expect(outcome.acknowledged).toBe(5);
     expect(outcome.error?.message).toMatch(new RegExp(`public\\.orders seq ${events[5]!.seq}`));
     expect(rec.calls.filter((c) => c.PublishBatchRequestEntries!.some((e) => JSON.parse(e.Message!).sequence === events[5]!.seq))).toHaveLength(3);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('quarantines an event SNS keeps refusing as the sender\'s fault, and the stream goes on', async () => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const events = Array.from({ length: 30 }, () => event());
+    const bad = events[7]!;
+    rec.faults.rewrite = failEntries((seq) => seq === bad.seq, true);
+    const quarantined: { seq: string; reason: string }[] = [];
+    const quarantine: QuarantineSink = async (e, _envelope, reason) => {
+      quarantined.push({ seq: e.seq, reason });
+    };
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns, quarantine, retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 2 } });
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 30 });
+    expect(quarantined).toEqual([{ seq: bad.seq, reason: expect.stringMatching(/sender's fault \(InvalidParameter: injected: invalid attribute\)/) }]);
+    expect(await metricValue(metrics, 'outbox_events_quarantined_total', { reason: 'rejected' })).toBe(1);
+    // (The injector rewrites the reply after the emulator took the message, so only the others are checked.)
+    const delivered = new Set((await receive(queueUrl, 29)).map((m) => JSON.parse(m.Body!).sequence as string));
+    for (const e of events) if (e !== bad) expect(delivered.has(e.seq)).toBe(true);
     await publisher.close();
     rec.sns.destroy();
   });

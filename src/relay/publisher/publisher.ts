@@ -79,6 +79,14 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
     }
   };
 
+  /** An event SNS refuses for good goes to the quarantine, with an error log and a metric. */
+  async function quarantineRejected(message: PreparedMessage, reason: string): Promise<void> {
+    const where = { table: `${message.event.tableSchema}.${message.event.tableName}`, seq: message.event.seq, topic: message.topic.key };
+    await quarantine(message.event, message.body, reason);
+    metrics.quarantined.inc({ table: where.table, reason: 'rejected' });
+    logger.error({ ...where, reason }, 'event quarantined: SNS refuses it. Fix the cause (see reason), then re-publish it from the quarantine table');
+  }
+
   async function publish(events: OutboxEvent[], signal?: AbortSignal): Promise<PublishOutcome> {
     if (events.length === 0) return { acknowledged: 0 };
     if (!breaker.available()) return { acknowledged: 0, error: breakerOpenError() };
@@ -132,6 +140,7 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
           retry,
           ...(signal ? { signal } : {}),
           stop: (pending) => breakerOpened || pending.every((m) => m.index > giveUpAt),
+          reject: (m, reason) => quarantineRejected(m, reason),
         }, (m) => (acked[m.index] = true));
         if (!result.ok) {
           breakerOpened ||= result.breakerOpen;

@@ -22,6 +22,12 @@ export interface BatchContext {
   signal?: AbortSignal;
   /** True when retrying these messages is pointless (the breaker opened, or an earlier event already failed). */
   stop(pending: readonly PreparedMessage[]): boolean;
+  /**
+   * Takes a message SNS kept refusing as the sender's fault (an invalid attribute, a malformed
+   * entry): retrying cannot help, so it is set aside (quarantined) and counts as acknowledged — the
+   * stream must not stall on it. Throws if it cannot be set aside (then the message stays pending).
+   */
+  reject?(message: PreparedMessage, reason: string): Promise<void>;
 }
 
 export type BatchResult =
@@ -63,6 +69,8 @@ export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onA
   const topic = batch[0]!.topic;
   let pending = batch;
   let lastError: Error | undefined;
+  /** Entries the last reply refused as the sender's fault, by entry id, with SNS's reason. */
+  let senderFaults = new Map<string | undefined, string>();
   const fail = (): BatchResult => ({ ok: false, pending, error: lastError ?? new OutboxError('PUBLISH_FAILED', 'publishing was stopped before it finished', { retryable: true }), breakerOpen: false });
   for (let attempt = 1; ; attempt++) {
     if (ctx.signal?.aborted) return fail();
@@ -71,6 +79,7 @@ export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onA
       const reply = await ctx.call(new PublishBatchCommand({ TopicArn: topic.arn, PublishBatchRequestEntries: pending.map(toBatchEntry) }), ctx.signal);
       timer();
       const succeeded = new Set((reply.Successful ?? []).map((s) => s.Id));
+      senderFaults = new Map((reply.Failed ?? []).filter((f) => f.SenderFault).map((f) => [f.Id, `${f.Code ?? 'unknown code'}: ${f.Message ?? 'no message'}`]));
       const still: PreparedMessage[] = [];
       for (const message of pending) {
         if (succeeded.has(String(message.index))) onAcknowledged(message);
@@ -104,6 +113,16 @@ export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onA
         retryable: true,
       });
       ctx.logger.warn({ ...describeMessage(pending[0]!), entries: pending.length, attempt, err: describeError(err) }, 'PublishBatch failed; outcome unknown, retrying');
+      senderFaults = new Map();
+    }
+    if (attempt >= ctx.retry.attempts && ctx.reject && senderFaults.size > 0) {
+      const refused = pending.filter((m) => senderFaults.has(String(m.index)));
+      for (const message of refused) {
+        await ctx.reject(message, `SNS refused the message ${ctx.retry.attempts} times as the sender's fault (${senderFaults.get(String(message.index))})`);
+        onAcknowledged(message);
+      }
+      pending = pending.filter((m) => !refused.includes(m));
+      if (pending.length === 0) return { ok: true };
     }
     if (attempt >= ctx.retry.attempts || ctx.stop(pending)) return fail();
     await sleep(backoffMs(attempt, ctx.retry), ctx.signal);
