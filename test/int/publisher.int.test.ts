@@ -265,7 +265,7 @@ describe('SNS publisher against the emulator', () => {
     expect(quarantined).toEqual([{ seq: bad.seq, reason: expect.stringMatching(/sender's fault \(InvalidParameter: injected: invalid attribute\)/) }]);
     expect(await metricValue(metrics, 'outbox_events_quarantined_total', { reason: 'rejected' })).toBe(1);
     // (The injector rewrites the reply after the emulator took the message, so only the others are checked.)
-    const delivered = new Set((await receive(queueUrl, 29)).map((m) => JSON.parse(m.Body!).sequence as string));
+    const delivered = new Set((await receive(queueUrl, 30)).map((m) => JSON.parse(m.Body!).sequence as string));
     for (const e of events) if (e !== bad) expect(delivered.has(e.seq)).toBe(true);
     await publisher.close();
     rec.sns.destroy();
