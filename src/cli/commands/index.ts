@@ -11,6 +11,7 @@ import { registerRelay } from './relay.js';
 import { registerBackfill } from './backfill.js';
 import { registerVerify } from './verify.js';
 import { registerTarget } from './target.js';
+import { registerReplay } from './replay.js';
 
 export type GetContext = () => CommandContext;
 
@@ -27,6 +28,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerBackfill(program, ctx);
   registerVerify(program, ctx);
   registerTarget(program, ctx);
+  registerReplay(program, ctx);
 }
 
 /** Runs a command body with the context and always closes it. */

@@ -15,7 +15,7 @@ export interface SnapshotCursor {
   windowSeq: string | null;
 }
 
-interface EventRow {
+export interface EventRow {
   seq: string;
   xid: string;
   table_schema: string;
@@ -29,7 +29,7 @@ interface EventRow {
   changed_at: Date;
 }
 
-function toEvent(row: EventRow): OutboxEvent {
+export function toEvent(row: EventRow): OutboxEvent {
   return {
     seq: row.seq,
     xid: row.xid,

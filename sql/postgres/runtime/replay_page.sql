@@ -1,0 +1,18 @@
+-- Purpose: one page of `outbox replay`: retained events that the relay had published when the
+--          replay started (see replay_bound.sql), matching the replay's filters, after a seq, in seq
+--          order. Unpublished events (not visible in done, or in the window past window_seq) are
+--          never returned: replay must not get ahead of the relay.
+-- Params:  {{schema}} outbox schema (quoted); $1 done snapshot (text); $2 window snapshot (text or
+--          NULL); $3 window seq (NULL between windows); $4 seq to read after; $5 changed at or after
+--          (timestamptz or NULL: any time); $6 table schemas and $7 table names (parallel text[], or
+--          NULL: every table); $8 page size.
+SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
+       e.changed, e.attributes, e.changed_at
+  FROM {{schema}}.events e
+ WHERE e.seq > $4::bigint
+   AND (pg_visible_in_snapshot(e.xid, $1::pg_snapshot)
+        OR ($2::pg_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot) AND e.seq <= $3::bigint))
+   AND ($5::timestamptz IS NULL OR e.changed_at >= $5::timestamptz)
+   AND ($6::text[] IS NULL OR (e.table_schema, e.table_name) IN (SELECT * FROM unnest($6::text[], $7::text[])))
+ ORDER BY e.seq
+ LIMIT $8

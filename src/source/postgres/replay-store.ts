@@ -1,0 +1,121 @@
+import type { OutboxEvent } from '../../envelope.js';
+import type { Logger } from '../../logger.js';
+import { runtimeSql } from '../../sql/files.js';
+import { quoteIdent, type TableName } from '../../sql/identifiers.js';
+import { createPool, type Pool } from './pool.js';
+import { toEvent, type EventRow } from './relay-session.js';
+import { requireInstalled } from './require-installed.js';
+
+/** Which retained, published events `outbox replay` re-sends. Every condition left out matches all. */
+export interface ReplayFilter {
+  /** Changes made at or after this instant (the events' changed_at). */
+  since?: Date;
+  /** Events with seq at or above this (decimal string). */
+  fromSeq?: string;
+  /** Only these tables. */
+  tables?: TableName[];
+}
+
+export interface ReplayCount {
+  events: number;
+  firstSeq: string | null;
+  lastSeq: string | null;
+}
+
+/**
+ * What replay reads from the outbox. It only reads: no leader lock, no epoch, the relay's cursor is
+ * never written. The bound is the relay's cursor when the store was opened, so a replay re-sends a
+ * fixed set — events the relay had published by then — however far the relay moves meanwhile.
+ */
+export interface ReplaySource {
+  count(filter: ReplayFilter): Promise<ReplayCount>;
+  /** The next page of matching events with seq > afterSeq, in seq order. */
+  readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<OutboxEvent[]>;
+  /** The relay's quarantine (an oversized event with no claim-check bucket): idempotent per event. */
+  quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PostgresReplayStoreOptions {
+  url: string;
+  schema: string;
+  logger: Logger;
+}
+
+interface Bound {
+  done: string;
+  window: string | null;
+  windowSeq: string | null;
+}
+
+/** Replay on PostgreSQL: published = visible in done_snapshot, or in the open window up to window_seq. */
+export class PostgresReplayStore implements ReplaySource {
+  private constructor(
+    private readonly pool: Pool,
+    private readonly quoted: string,
+    private readonly bound: Bound,
+  ) {}
+
+  static async open(options: PostgresReplayStoreOptions): Promise<PostgresReplayStore> {
+    const quoted = quoteIdent(options.schema, 'Outbox schema');
+    const pool = createPool({ url: options.url, max: 2, logger: options.logger, applicationName: 'outbox-relay:replay' });
+    try {
+      await requireInstalled(pool, options.schema);
+      const res = await pool.query<{ done_snapshot: string; window_snapshot: string | null; window_seq: string | null }>(runtimeSql('postgres', 'replay_bound', { schema: quoted }));
+      const row = res.rows[0]!;
+      return new PostgresReplayStore(pool, quoted, { done: row.done_snapshot, window: row.window_snapshot, windowSeq: row.window_seq });
+    } catch (err) {
+      await pool.end();
+      throw err;
+    }
+  }
+
+  async count(filter: ReplayFilter): Promise<ReplayCount> {
+    const res = await this.pool.query<{ events: string; first_seq: string | null; last_seq: string | null }>(
+      runtimeSql('postgres', 'replay_count', { schema: this.quoted }),
+      this.params(filter, startAfter(filter)),
+    );
+    const row = res.rows[0]!;
+    return { events: Number(row.events), firstSeq: row.first_seq, lastSeq: row.last_seq };
+  }
+
+  async readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<OutboxEvent[]> {
+    const after = BigInt(afterSeq) > BigInt(startAfter(filter)) ? afterSeq : startAfter(filter);
+    const res = await this.pool.query<EventRow>(runtimeSql('postgres', 'replay_page', { schema: this.quoted }), [...this.params(filter, after), limit]);
+    return res.rows.map(toEvent);
+  }
+
+  async quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
+    await this.pool.query(runtimeSql('postgres', 'relay_quarantine', { schema: this.quoted }), [
+      event.seq,
+      event.tableSchema,
+      event.tableName,
+      event.op,
+      reason,
+      Buffer.byteLength(envelope),
+      envelope,
+    ]);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private params(filter: ReplayFilter, afterSeq: string): unknown[] {
+    const tables = filter.tables?.length ? filter.tables : undefined;
+    return [
+      this.bound.done,
+      this.bound.window,
+      this.bound.windowSeq,
+      afterSeq,
+      filter.since ?? null,
+      tables ? tables.map((t) => t.schema) : null,
+      tables ? tables.map((t) => t.table) : null,
+    ];
+  }
+}
+
+/** The seq to read after: just below --from-seq, or before every event. */
+function startAfter(filter: ReplayFilter): string {
+  return filter.fromSeq === undefined ? '-1' : (BigInt(filter.fromSeq) - 1n).toString();
+}
