@@ -26,7 +26,8 @@ export type ErrorCode =
   | 'BACKFILL_FAILED'
   | 'VERIFY_UNSUPPORTED'
   | 'NOT_SUPPORTED'
-  | 'SOURCE_LOCK_TIMEOUT';
+  | 'SOURCE_LOCK_TIMEOUT'
+  | 'SOURCE_UNAVAILABLE';
 
 export interface ErrorOptions {
   cause?: unknown;

@@ -1,2 +1,3 @@
 export { loadConfig, parseConfig, DEFAULT_CONFIG_FILE, ENVIRONMENT, type Config, type TargetSecrets, type LoadOptions } from './load.js';
 export * from './schema.js';
+export { readAmbientSettings, type AmbientSettings } from './ambient.js';

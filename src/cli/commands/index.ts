@@ -12,6 +12,7 @@ import { registerBackfill } from './backfill.js';
 import { registerVerify } from './verify.js';
 import { registerTarget } from './target.js';
 import { registerReplay } from './replay.js';
+import { registerDemo } from './demo.js';
 
 export type GetContext = () => CommandContext;
 
@@ -29,6 +30,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerVerify(program, ctx);
   registerTarget(program, ctx);
   registerReplay(program, ctx);
+  registerDemo(program);
 }
 
 /** Runs a command body with the context and always closes it. */
