@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { runBackfill } from '../backfill/index.js';
 import type { AmbientSettings, Config } from '../config/index.js';
-import { applySubscription, openConsumer, planSubscription, summarizeFilterPolicy, type Consumer } from '../consumer/index.js';
+import { applySubscription, openConsumer, planSubscription, summarizeFilterPolicy } from '../consumer/index.js';
 import { describeError, OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -10,15 +10,16 @@ import { startRelay, type RelayProcess } from '../relay/start.js';
 import { PostgresSource } from '../source/postgres/adapter.js';
 import { createPool } from '../source/postgres/pool.js';
 import { formatTableName, parseTableName } from '../sql/identifiers.js';
-import { buildTransformer, createTargetWriter, type TargetWriter } from '../targets/index.js';
+import { buildTransformer, createTargetWriter } from '../targets/index.js';
 import { runVerify, type VerifyReport } from '../verify/index.js';
 import { ApplyStats } from './apply-stats.js';
-import { openDemoAws, type DemoAws } from './aws.js';
+import { openDemoAws } from './aws.js';
 import { demoConfig } from './demo-config.js';
+import { cleanUp, type Opened } from './cleanup.js';
 import { demoNames, demoTables, type DemoNames } from './names.js';
 import type { SyncProgress } from './progress.js';
-import { createSourceTables, createTargetTables, dropSchema, fingerprint, sameFingerprint, SEED } from './tables.js';
-import { describeUrl, prepareTargetDatabase, type DemoTargetDatabase } from './target-database.js';
+import { createSourceTables, createTargetTables, fingerprint, sameFingerprint, SEED } from './tables.js';
+import { describeUrl, prepareTargetDatabase } from './target-database.js';
 import { runWorkload, type WorkloadResult } from './workload.js';
 
 /**
@@ -65,20 +66,6 @@ export interface DemoSummary {
 }
 
 const LEADER_TIMEOUT_MS = 15_000;
-
-/** Everything the demo opened, closed in reverse order whatever happened. */
-interface Opened {
-  pool?: pg.Pool;
-  target?: DemoTargetDatabase;
-  aws?: DemoAws;
-  config?: Config;
-  source?: PostgresSource;
-  writer?: TargetWriter;
-  relay?: RelayProcess;
-  consumer?: { consumer: Consumer; done: Promise<void> };
-  clients?: ReturnType<DemoAws['clients']>;
-  createdSchemas: boolean;
-}
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const names = demoNames();
@@ -221,38 +208,5 @@ async function waitForLeader(relay: RelayProcess, config: Config, signal: AbortS
       });
     }
     await sleep(50);
-  }
-}
-
-async function cleanUp(opened: Opened, names: DemoNames, keep: boolean, logger: Logger): Promise<void> {
-  const attempt = async (what: string, fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-    } catch (err) {
-      logger.warn({ err: describeError(err), what }, 'demo cleanup step failed');
-    }
-  };
-  if (opened.consumer) {
-    const { consumer, done } = opened.consumer;
-    await attempt('stop the consumer', async () => {
-      await consumer.stop();
-      await done;
-    });
-  }
-  if (opened.relay) await attempt('stop the relay', () => opened.relay!.close());
-  if (opened.writer) await attempt('close the target writer', () => opened.writer!.close());
-  if (opened.aws) await attempt('remove the SNS/SQS resources', () => opened.aws!.close(opened.config, { keepResources: keep }));
-  opened.clients?.sns.destroy();
-  opened.clients?.sqs.destroy();
-  if (opened.source) await attempt('close the source', () => opened.source!.close());
-  if (opened.target) await attempt('remove the target', () => (keep ? opened.target!.pool.end() : opened.target!.remove()));
-  if (opened.pool) {
-    if (!keep && opened.createdSchemas) {
-      await attempt('drop the demo schemas', async () => {
-        await dropSchema(opened.pool!, names.dataSchema);
-        await dropSchema(opened.pool!, names.outboxSchema);
-      });
-    }
-    await attempt('close the source pool', () => opened.pool!.end());
   }
 }
