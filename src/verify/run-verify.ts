@@ -11,13 +11,14 @@ import { buildTransformer, compileTablePlan, type Transformer } from '../targets
 import { keyAfter, keyImage, keyIn, loadSnapshotTable, rowImage, type SnapshotTable } from '../backfill/snapshot-sql.js';
 import { estimateRows } from '../backfill/tracker.js';
 import { emitRepairs, type RepairKey, type RepairResult } from './repair.js';
-import { openPostgresTargetReader } from './target-postgres.js';
+import { assertVerifiable, openTargetReader, type VerifiableKind } from './target-reader.js';
 import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
 
 /**
  * Verify compares a source table, after the target's transform, with the target table, chunk by
- * chunk along the source key: for each chunk the counts and hashes of both sides (computed in the
- * target database, typed by the target table); a chunk that differs is narrowed down to keys. The
+ * chunk along the source key: for each chunk the counts and hashes of both sides (by the target's
+ * reader: target-postgres.ts computes them in the target database, typed by the target table;
+ * target-mysql.ts from canonical texts of both sides); a chunk that differs is narrowed down to keys. The
  * keys found are checked once more by key (this removes false reports from changes that were in
  * flight and from key ranges that collate differently at the target), then reported, and with
  * repair re-emitted into the outbox (repair.ts).
@@ -79,16 +80,15 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   if (options.table && !options.target.tables.includes(tables[0]!)) {
     throw new OutboxError('CONFIG_INVALID', `Target "${options.targetName}" does not sync ${tables[0]}; its tables are ${options.target.tables.join(', ')}.`, { context: { target: options.targetName } });
   }
-  if (options.target.kind !== 'postgres') {
-    throw new OutboxError('VERIFY_UNSUPPORTED', `outbox verify reads PostgreSQL targets in this version; target "${options.targetName}" is ${options.target.kind}.`, { context: { target: options.targetName } });
-  }
+  const kind = options.target.kind;
+  assertVerifiable(options.targetName, kind);
   const reports: TableReport[] = [];
-  for (const name of tables) reports.push(await verifyTable(options, parseTableName(name)));
+  for (const name of tables) reports.push(await verifyTable(options, kind, parseTableName(name)));
   const drift = reports.some((r) => r.missing.count + r.extra.count + r.different.count > 0);
   return { target: options.targetName, tables: reports, drift, elapsedMs: Date.now() - started };
 }
 
-async function verifyTable(options: VerifyOptions, table: TableName): Promise<TableReport> {
+async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: TableName): Promise<TableReport> {
   const name = formatTableName(table);
   const log = options.logger.child({ component: 'verify', target: options.targetName, table: name });
   const spec = await loadSnapshotTable(options.pool, options.schema, table);
@@ -130,7 +130,7 @@ async function verifyTable(options: VerifyOptions, table: TableName): Promise<Ta
           columns,
           attributeColumns: spec.attributes.map((a) => ({ source: a.name, target: plan.rules.get(a.name)?.target ?? a.name })).filter((a) => !plan.excluded.has(a.source)),
         };
-        reader = await openPostgresTargetReader(options.secrets.url, ttSpec, log);
+        reader = await openTargetReader(kind, options.secrets.url, ttSpec, log);
       }
       const last = images.length === chunkSize;
       const upTo = last ? changes.at(-1)!.key : null;

@@ -32,7 +32,7 @@ export interface Divergence {
   attributes: Record<string, string> | null;
 }
 
-/** Reads one target table; one per DB kind (target-postgres.ts, …). */
+/** Reads one target table; one per DB kind (target-postgres.ts, target-mysql.ts), opened by target-reader.ts. */
 export interface TargetReader {
   readonly comparedColumns: string[];
   /** Counts and hashes of the transformed source rows of a range and of the target's rows in it. */
