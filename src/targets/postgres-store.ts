@@ -90,6 +90,31 @@ export class PostgresVersionStore {
     return (result.rowCount ?? 0) > 0;
   }
 
+  /**
+   * The version guard for many keys in one statement: like advance(), for entries that name distinct
+   * keys, locking their version rows in the given order. Returns the indexes of the entries that are
+   * newer than what is stored (they must be applied).
+   */
+  async advanceMany(client: pg.ClientBase, entries: { table: string; keyHash: Buffer; key: unknown; seq: string; deleted: boolean }[]): Promise<Set<number>> {
+    const result = await client.query<{ i: number }>(
+      `INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at)
+       SELECT t, h, k, q, d, now() FROM unnest($1::text[], $2::bytea[], $3::jsonb[], $4::numeric[], $5::boolean[]) WITH ORDINALITY AS u(t, h, k, q, d, i)
+        ORDER BY i
+       ON CONFLICT (target_table, key_hash) DO UPDATE
+         SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now()
+         WHERE v.seq < EXCLUDED.seq
+       RETURNING target_table, key_hash`,
+      [entries.map((e) => e.table), entries.map((e) => e.keyHash), entries.map((e) => JSON.stringify(e.key)), entries.map((e) => e.seq), entries.map((e) => e.deleted)],
+    );
+    const position = new Map(entries.map((e, i) => [`${e.table}\0${e.keyHash.toString('hex')}`, i]));
+    const newer = new Set<number>();
+    for (const row of result.rows as unknown as { target_table: string; key_hash: Buffer }[]) {
+      const i = position.get(`${row.target_table}\0${row.key_hash.toString('hex')}`);
+      if (i !== undefined) newer.add(i);
+    }
+    return newer;
+  }
+
   /** Keys of the table applied after a truncate at `seq` and still present: a late truncate must keep them. */
   async keysNewerThan(client: pg.ClientBase, table: string, seq: string): Promise<unknown[]> {
     const { rows } = await client.query<{ key: unknown }>(`SELECT key FROM ${this.s}.versions WHERE target_table = $1 AND seq > $2::numeric AND NOT deleted`, [table, seq]);

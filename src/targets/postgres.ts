@@ -100,9 +100,69 @@ export class PostgresTargetWriter implements TargetWriter {
   }
 
   private async applyInTransaction(client: pg.PoolClient, changes: TargetChange[]): Promise<ApplyOutcome[]> {
-    const target = this.options.target;
     const entries = orderEntries(changes, (t) => resolveTable(t).qualified);
-    const outcomes: ApplyOutcome[] = new Array(changes.length);
+    if (entries.every(fitsSetBased)) {
+      try {
+        return await this.applySetBased(client, entries, changes.length);
+      } catch (err) {
+        // A row the target refuses fails the whole set-based statement: apply the batch again change by
+        // change, where that row is rejected on its own and the rest commit.
+        if (!isPermanentPgError(err)) throw err;
+        this.log.debug({ code: (err as { code?: string }).code }, 'set-based apply refused a row; applying the batch change by change');
+      }
+    }
+    return this.applyEach(client, entries, changes.length);
+  }
+
+  /**
+   * The fast path for a batch without truncates: one statement advances the versions of all keys
+   * (newest change per key; older ones in the batch are stale), then one upsert or delete per table
+   * and column set. Same outcomes as applyEach when no row is refused.
+   */
+  private async applySetBased(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+    const outcomes: ApplyOutcome[] = new Array(count);
+    await client.query('BEGIN');
+    try {
+      const truncatedAt = new Map<string, bigint>();
+      for (const { table } of tablesToLock(entries, () => false)) truncatedAt.set(table, await this.store.lockTable(client, table, false));
+      const candidates: BatchEntry[] = [];
+      for (const entry of entries) {
+        const previous = candidates.at(-1);
+        const sameKey = previous !== undefined && previous.table === entry.table && previous.keyHash.equals(entry.keyHash);
+        if (sameKey || entry.seq <= truncatedAt.get(entry.table)!) outcomes[entry.index] = { status: 'stale' };
+        else candidates.push(entry);
+      }
+      const newer = candidates.length
+        ? await this.store.advanceMany(client, candidates.map((e) => ({ table: e.table, keyHash: e.keyHash, key: e.change.key, seq: e.change.seq, deleted: e.change.op === 'delete' })))
+        : new Set<number>();
+      const groups = new Map<string, { sql: string; rows: RowImage[] }>();
+      candidates.forEach((entry, i) => {
+        if (!newer.has(i)) {
+          outcomes[entry.index] = { status: 'stale' };
+          return;
+        }
+        outcomes[entry.index] = { status: 'applied' };
+        const { change } = entry;
+        const table = resolveTable(change.table).sql;
+        const keys = Object.keys(change.key!);
+        const sql = change.op === 'delete' ? deleteManySql(table, keys) : upsertManySql(table, Object.keys(change.row!), keys);
+        let group = groups.get(sql);
+        if (!group) groups.set(sql, (group = { sql, rows: [] }));
+        group.rows.push(change.op === 'delete' ? change.key! : change.row!);
+      });
+      for (const group of groups.values()) await client.query(group.sql, [JSON.stringify(group.rows)]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    return outcomes;
+  }
+
+  /** The careful path: each change in its own savepoint, so a refused row is rejected alone. */
+  private async applyEach(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+    const target = this.options.target;
+    const outcomes: ApplyOutcome[] = new Array(count);
     await client.query('BEGIN');
     try {
       const truncatedAt = new Map<string, bigint>();
@@ -243,6 +303,28 @@ export function upsertSql(table: string, columns: string[], keys: string[]): str
 export function deleteSql(table: string, keys: string[]): string {
   return cached(`d\0${table}\0${keys.join('\0')}`, () =>
     `DELETE FROM ${table} AS t USING jsonb_populate_record(NULL::${table}, $1::jsonb) AS k WHERE ${keys.map((c) => `t.${quoteColumn(c)} = k.${quoteColumn(c)}`).join(' AND ')}`,
+  );
+}
+
+/** A batch entry the set-based path can take: no truncate, a key, and a row unless it is a delete. */
+function fitsSetBased(entry: BatchEntry): boolean {
+  const { change } = entry;
+  return change.op !== 'truncate' && change.key !== null && (change.op === 'delete' || change.row !== null);
+}
+
+/** Upsert of many rows with the same columns (distinct keys: one per key in a batch). */
+export function upsertManySql(table: string, columns: string[], keys: string[]): string {
+  return cached(`U\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
+    const cols = columns.map(quoteColumn).join(', ');
+    const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumn(c)} = EXCLUDED.${quoteColumn(c)}`);
+    return `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb)
+            ON CONFLICT (${keys.map(quoteColumn).join(', ')}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
+  });
+}
+
+export function deleteManySql(table: string, keys: string[]): string {
+  return cached(`D\0${table}\0${keys.join('\0')}`, () =>
+    `DELETE FROM ${table} AS t USING jsonb_populate_recordset(NULL::${table}, $1::jsonb) AS k WHERE ${keys.map((c) => `t.${quoteColumn(c)} = k.${quoteColumn(c)}`).join(' AND ')}`,
   );
 }
 
