@@ -135,9 +135,11 @@ export const targetSchema = z
         visibilityTimeoutSec: z.number().int().min(5).max(43_200).default(60),
         waitTimeSec: z.number().int().min(0).max(20).default(10),
         batchSize: z.number().int().min(1).max(10).default(10),
+        /** Receive-apply loops one consumer process runs at once (each applies its batch in its own transaction). */
+        concurrency: z.number().int().min(1).max(32).default(4),
       })
       .strict()
-      .default({ maxReceiveCount: 5, visibilityTimeoutSec: 60, waitTimeSec: 10, batchSize: 10 }),
+      .default({ maxReceiveCount: 5, visibilityTimeoutSec: 60, waitTimeSec: 10, batchSize: 10, concurrency: 4 }),
     mapping: z.record(qualifiedTable, tableMappingSchema).default({}),
     /** Schema at the target that holds the version store (database targets). */
     stateSchema: identifier.default('outbox_target'),

@@ -120,7 +120,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
 
   /** Starts the receive loop; the returned promise settles when the consumer has stopped. */
   start(): Promise<void> {
-    this.running ??= this.loop().finally(() => {
+    // queue.concurrency loops receive and apply side by side: a batch's round trips (receive, apply,
+    // delete) leave the process mostly waiting, and the version guard keeps concurrent batches correct.
+    this.running ??= Promise.all(Array.from({ length: this.options.queue.concurrency ?? 1 }, () => this.loop())).then(() => undefined).finally(() => {
       this.breaker.shutdown();
       this.emit('stopped');
     });

@@ -15,10 +15,15 @@ export { PostgresTargetWriter, MysqlTargetWriter, HttpTargetWriter };
 export function createTargetWriter(name: string, target: TargetConfig, secrets: TargetSecrets, logger: Logger): TargetWriter {
   switch (target.kind) {
     case 'postgres':
-      return new PostgresTargetWriter({ name, target, url: secrets.url, logger });
+      return new PostgresTargetWriter({ name, target, url: secrets.url, logger, poolSize: poolSizeFor(target) });
     case 'mysql':
-      return new MysqlTargetWriter({ name, target, url: secrets.url, logger });
+      return new MysqlTargetWriter({ name, target, url: secrets.url, logger, poolSize: poolSizeFor(target) });
     case 'http':
       return new HttpTargetWriter({ name, target, url: secrets.url, secret: secrets.httpSecret, logger });
   }
+}
+
+/** One connection per receive-apply loop of the consumer, plus one for init and housekeeping. */
+function poolSizeFor(target: TargetConfig): number {
+  return target.queue.concurrency + 1;
 }
