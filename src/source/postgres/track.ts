@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { OutboxError } from '../../errors.js';
+import { resolveCaptureColumns } from '../capture-columns.js';
 import { runtimeSql } from '../../sql/files.js';
 import { assertIdentifier, formatTableName, quoteIdent, type TableName } from '../../sql/identifiers.js';
 import type { TrackSpec, TrackedTable } from '../types.js';
@@ -7,8 +8,7 @@ import { describeTable, type TableInfo } from './catalog.js';
 import { buildCaptureFunction, captureFunctionComment, captureFunctionName, quoteCatalogIdent, quoteLiteral } from './capture-sql.js';
 import { withTransaction } from './pool.js';
 
-/** SNS allows 10 message attributes; source, table, operation and changed columns take four. */
-export const MAX_ATTRIBUTE_COLUMNS = 6;
+export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 
 /**
  * Installs (or re-installs, after a column change) the capture triggers of one table. On a re-track,
@@ -41,24 +41,7 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
     const exclude = given.exclude ?? previous?.excluded_columns ?? [];
     const attributes = given.attributes ?? previous?.attribute_columns ?? [];
     const keyOverride = given.key?.length ? given.key : given.key === undefined && previous ? previous.key_columns : [];
-    const known = new Set(info.columns.map((c) => c.name));
-    const unknown = [...exclude, ...attributes, ...keyOverride].filter((c) => !known.has(c));
-    if (unknown.length > 0) {
-      throw new OutboxError(
-        'COLUMN_NOT_FOUND',
-        `Table ${name} has no column ${[...new Set(unknown)].map((c) => `"${c}"`).join(', ')}. Its columns are: ${[...known].join(', ')}.`,
-        { context: { table: name, columns: unknown } },
-      );
-    }
-    const keyColumns = keyOverride.length > 0 ? keyOverride : info.primaryKey;
-    if (keyColumns.length === 0) {
-      throw new OutboxError(
-        'TABLE_HAS_NO_KEY',
-        `Table ${name} has no primary key, so changes of one row cannot be told apart. Add a primary key, or name key columns whose values are unique and never null: outbox track ${name} --key col1,col2.`,
-        { context: { table: name } },
-      );
-    }
-    checkConflicts(name, keyColumns, exclude, attributes);
+    const keyColumns = resolveCaptureColumns({ name, columns: info.columns.map((c) => c.name), primaryKey: info.primaryKey, exclude, attributes, keyOverride });
     const captured = info.columns.filter((c) => !exclude.includes(c.name));
     const functionName = captureFunctionName(spec.table.schema, spec.table.table);
     const functionSql = buildCaptureFunction({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, functionName);
@@ -79,28 +62,6 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
     );
     return toTrackedTable(saved.rows[0]);
   });
-}
-
-function checkConflicts(name: string, keys: string[], exclude: string[], attributes: string[]): void {
-  const keyExcluded = keys.filter((k) => exclude.includes(k));
-  if (keyExcluded.length > 0) {
-    throw new OutboxError('CONFIG_INVALID', `Key column ${keyExcluded.join(', ')} of ${name} cannot be excluded: targets need the key to apply a change.`, {
-      context: { table: name },
-    });
-  }
-  const attrExcluded = attributes.filter((a) => exclude.includes(a));
-  if (attrExcluded.length > 0) {
-    throw new OutboxError('CONFIG_INVALID', `Column ${attrExcluded.join(', ')} of ${name} is both excluded and an attribute; an excluded column never leaves the database. Drop it from one list.`, {
-      context: { table: name },
-    });
-  }
-  if (attributes.length > MAX_ATTRIBUTE_COLUMNS) {
-    throw new OutboxError(
-      'CONFIG_INVALID',
-      `${name} names ${attributes.length} attribute columns; at most ${MAX_ATTRIBUTE_COLUMNS} fit, because SNS delivers 10 message attributes and source, table, operation and changed columns take four.`,
-      { context: { table: name } },
-    );
-  }
 }
 
 /** Removes a table's capture triggers and function. Events already captured stay in the outbox. */

@@ -1,13 +1,13 @@
 import mssql from 'mssql';
 import { OutboxError } from '../../errors.js';
+import { resolveCaptureColumns } from '../capture-columns.js';
 import { assertIdentifier, formatTableName, quoteIdentMssql, type TableName } from '../../sql/identifiers.js';
 import type { TrackSpec, TrackedTable } from '../types.js';
 import { describeTable, type ColumnInfo, type TableInfo } from './catalog.js';
 import { buildCaptureTrigger, buildTruncateGuard, captureTriggerName, encodingOf, quoteCatalogIdent, truncateGuardName } from './capture-sql.js';
 import { acquireAppLock, withTransaction, type Pool, type Queryable } from './pool.js';
 
-/** SNS allows 10 message attributes; source, table, operation and changed columns take four. */
-export const MAX_ATTRIBUTE_COLUMNS = 6;
+export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 
 /**
  * Installs (or re-installs, after a column change) the capture trigger of one table, and its TRUNCATE
@@ -23,24 +23,7 @@ export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSp
   return withTransaction(pool, async (tx) => {
     await acquireAppLock(tx, `outbox-relay:track:${outboxSchema}`);
     const info = await describeTable(tx, spec.table);
-    const known = new Set(info.columns.map((c) => c.name));
-    const unknown = [...exclude, ...attributes, ...keyOverride].filter((c) => !known.has(c));
-    if (unknown.length > 0) {
-      throw new OutboxError(
-        'COLUMN_NOT_FOUND',
-        `Table ${name} has no column ${[...new Set(unknown)].map((c) => `"${c}"`).join(', ')}. Its columns are: ${[...known].join(', ')}.`,
-        { context: { table: name, columns: unknown } },
-      );
-    }
-    const keyColumns = keyOverride.length > 0 ? keyOverride : info.primaryKey;
-    if (keyColumns.length === 0) {
-      throw new OutboxError(
-        'TABLE_HAS_NO_KEY',
-        `Table ${name} has no primary key, so changes of one row cannot be told apart. Add a primary key, or name key columns whose values are unique and never null: outbox track ${name} --key col1,col2.`,
-        { context: { table: name } },
-      );
-    }
-    checkConflicts(name, keyColumns, exclude, attributes);
+    const keyColumns = resolveCaptureColumns({ name, columns: info.columns.map((c) => c.name), primaryKey: info.primaryKey, exclude, attributes, keyOverride });
     const captured = info.columns.filter((c) => !exclude.includes(c.name));
     checkEncodable(name, captured);
 
@@ -82,28 +65,6 @@ export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSp
       );
     return toTrackedTable(saved.recordset[0]!);
   });
-}
-
-function checkConflicts(name: string, keys: string[], exclude: string[], attributes: string[]): void {
-  const keyExcluded = keys.filter((k) => exclude.includes(k));
-  if (keyExcluded.length > 0) {
-    throw new OutboxError('CONFIG_INVALID', `Key column ${keyExcluded.join(', ')} of ${name} cannot be excluded: targets need the key to apply a change.`, {
-      context: { table: name },
-    });
-  }
-  const attrExcluded = attributes.filter((a) => exclude.includes(a));
-  if (attrExcluded.length > 0) {
-    throw new OutboxError('CONFIG_INVALID', `Column ${attrExcluded.join(', ')} of ${name} is both excluded and an attribute; an excluded column never leaves the database. Drop it from one list.`, {
-      context: { table: name },
-    });
-  }
-  if (attributes.length > MAX_ATTRIBUTE_COLUMNS) {
-    throw new OutboxError(
-      'CONFIG_INVALID',
-      `${name} names ${attributes.length} attribute columns; at most ${MAX_ATTRIBUTE_COLUMNS} fit, because SNS delivers 10 message attributes and source, table, operation and changed columns take four.`,
-      { context: { table: name } },
-    );
-  }
 }
 
 /** Every captured column must have a JSON encoding; all problems are listed at once. */
