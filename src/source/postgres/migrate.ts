@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { OutboxError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { fillPlaceholders, listMigrations, type MigrationFile } from '../../sql/files.js';
+import { fillPlaceholders, listMigrations } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
 import type { MigrationState, MigrateResult } from '../types.js';
+import { checkLedger, compareLedger, type LedgerRow } from '../ledger.js';
 import { withTransaction } from './pool.js';
 
 /**
@@ -41,45 +41,10 @@ export async function readMigrationState(pool: pg.Pool, schema: string): Promise
   const files = listMigrations('postgres');
   const exists = await pool.query('SELECT to_regclass($1) IS NOT NULL AS present', [`${q}.schema_migrations`]);
   const applied = exists.rows[0].present ? await readLedger(pool, q) : [];
-  const known = new Map(files.map((f) => [f.version, f]));
-  return {
-    codeVersion: files.at(-1)?.version ?? 0,
-    databaseVersion: applied.at(-1)?.version ?? 0,
-    pending: files.filter((f) => !applied.some((a) => a.version === f.version)).map((f) => ({ version: f.version, name: f.name })),
-    changed: applied.filter((a) => known.has(a.version) && known.get(a.version)!.checksum !== a.checksum).map((a) => ({ version: a.version, name: a.name })),
-    unknown: applied.filter((a) => !known.has(a.version)).map((a) => ({ version: a.version, name: a.name })),
-  };
-}
-
-interface LedgerRow {
-  version: number;
-  name: string;
-  checksum: string;
+  return compareLedger(applied, files);
 }
 
 async function readLedger(client: pg.ClientBase | pg.Pool, q: string): Promise<LedgerRow[]> {
   const res = await client.query<LedgerRow>(`SELECT version, name, checksum FROM ${q}.schema_migrations ORDER BY version`);
   return res.rows;
-}
-
-function checkLedger(applied: LedgerRow[], files: MigrationFile[], schema: string): void {
-  const known = new Map(files.map((f) => [f.version, f]));
-  const newer = applied.filter((a) => !known.has(a.version));
-  if (newer.length > 0) {
-    throw new OutboxError(
-      'SCHEMA_NEWER_THAN_CODE',
-      `The outbox schema "${schema}" has migration ${newer.map((n) => `${n.version} (${n.name})`).join(', ')}, which this version of outbox-relay does not know. Run a newer outbox-relay; do not downgrade a migrated database.`,
-      { context: { schema, versions: newer.map((n) => n.version) } },
-    );
-  }
-  for (const row of applied) {
-    const file = known.get(row.version)!;
-    if (file.checksum !== row.checksum) {
-      throw new OutboxError(
-        'MIGRATION_CHANGED',
-        `Migration ${row.version} (${row.name}) was changed after it was applied to schema "${schema}" (checksum ${file.checksum.slice(0, 12)}… in the code, ${row.checksum.slice(0, 12)}… in the database). Released migrations are never edited: restore the file and add a new numbered migration.`,
-        { context: { schema, version: row.version } },
-      );
-    }
-  }
 }

@@ -1,0 +1,45 @@
+import { OutboxError } from '../errors.js';
+import type { MigrationFile } from '../sql/files.js';
+import type { MigrationState } from './types.js';
+
+/** A row of a dialect's schema_migrations ledger. */
+export interface LedgerRow {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+/** Compares the database's ledger with the migration files this code ships. */
+export function compareLedger(applied: LedgerRow[], files: MigrationFile[]): MigrationState {
+  const known = new Map(files.map((f) => [f.version, f]));
+  return {
+    codeVersion: files.at(-1)?.version ?? 0,
+    databaseVersion: applied.at(-1)?.version ?? 0,
+    pending: files.filter((f) => !applied.some((a) => a.version === f.version)).map((f) => ({ version: f.version, name: f.name })),
+    changed: applied.filter((a) => known.has(a.version) && known.get(a.version)!.checksum !== a.checksum).map((a) => ({ version: a.version, name: a.name })),
+    unknown: applied.filter((a) => !known.has(a.version)).map((a) => ({ version: a.version, name: a.name })),
+  };
+}
+
+/** Refuses a database newer than the code, and a released migration whose file changed after it was applied. */
+export function checkLedger(applied: LedgerRow[], files: MigrationFile[], schema: string): void {
+  const known = new Map(files.map((f) => [f.version, f]));
+  const newer = applied.filter((a) => !known.has(a.version));
+  if (newer.length > 0) {
+    throw new OutboxError(
+      'SCHEMA_NEWER_THAN_CODE',
+      `The outbox schema "${schema}" has migration ${newer.map((n) => `${n.version} (${n.name})`).join(', ')}, which this version of outbox-relay does not know. Run a newer outbox-relay; do not downgrade a migrated database.`,
+      { context: { schema, versions: newer.map((n) => n.version) } },
+    );
+  }
+  for (const row of applied) {
+    const file = known.get(row.version)!;
+    if (file.checksum !== row.checksum) {
+      throw new OutboxError(
+        'MIGRATION_CHANGED',
+        `Migration ${row.version} (${row.name}) was changed after it was applied to schema "${schema}" (checksum ${file.checksum.slice(0, 12)}… in the code, ${row.checksum.slice(0, 12)}… in the database). Released migrations are never edited: restore the file and add a new numbered migration.`,
+        { context: { schema, version: row.version } },
+      );
+    }
+  }
+}
