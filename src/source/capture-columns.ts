@@ -2,6 +2,8 @@ import { OutboxError } from '../errors.js';
 
 /** SNS allows 10 message attributes; source, table, operation and changed columns take four. */
 export const MAX_ATTRIBUTE_COLUMNS = 6;
+/** Message attributes every event carries: an attribute column cannot have one of these names. */
+export const RESERVED_ATTRIBUTE_NAMES = ['source', 'table', 'operation', 'changed'];
 
 export interface CaptureColumnsInput {
   /** schema.table, for messages. */
@@ -50,6 +52,14 @@ export function resolveCaptureColumns(input: CaptureColumnsInput): string[] {
     throw new OutboxError('CONFIG_INVALID', `Column ${attrExcluded.join(', ')} of ${name} is both excluded and an attribute; an excluded column never leaves the database. Drop it from one list.`, {
       context: { table: name },
     });
+  }
+  const reserved = attributes.filter((a) => RESERVED_ATTRIBUTE_NAMES.includes(a.toLowerCase()));
+  if (reserved.length > 0) {
+    throw new OutboxError(
+      'CONFIG_INVALID',
+      `Column ${reserved.join(', ')} of ${name} cannot be an attribute column: every event already carries the message attributes ${RESERVED_ATTRIBUTE_NAMES.join(', ')}. Filter on those (table, operation…) instead.`,
+      { context: { table: name } },
+    );
   }
   if (attributes.length > MAX_ATTRIBUTE_COLUMNS) {
     throw new OutboxError(

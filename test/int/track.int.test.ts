@@ -219,12 +219,13 @@ describe('outbox track / untrack', () => {
     expect(await ctx.events()).toEqual(before);
   });
 
-  it('refuses conflicting lists: an excluded key, a column both excluded and an attribute, too many attributes', async () => {
-    await sql('CREATE TABLE public.conf (id int PRIMARY KEY, a int, b int, c int, d int, e int, f int, g int)');
+  it('refuses conflicting lists: an excluded key, a column both excluded and an attribute, too many attributes, a reserved attribute name', async () => {
+    await sql('CREATE TABLE public.conf (id int PRIMARY KEY, a int, b int, c int, d int, e int, f int, g int, "table" text)');
     const table = { schema: 'public', table: 'conf' };
     await expect(ctx.source.track({ table, exclude: ['id'] })).rejects.toThrow(/Key column id of public\.conf cannot be excluded/);
     await expect(ctx.source.track({ table, exclude: ['a'], attributes: ['a'] })).rejects.toThrow(/both excluded and an attribute/);
     await expect(ctx.source.track({ table, attributes: ['a', 'b', 'c', 'd', 'e', 'f', 'g'] })).rejects.toThrow(/at most 6 fit/);
+    await expect(ctx.source.track({ table, attributes: ['table'] })).rejects.toThrow(/cannot be an attribute column: every event already carries/);
     expect(await triggersOf('public.conf')).toEqual([]);
   });
 });
