@@ -202,6 +202,22 @@ describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
       });
     });
 
+    it('a re-track without options keeps the recorded excluded and attribute columns', async () => {
+      await sql(`CREATE TABLE dbo.retrack (id int NOT NULL PRIMARY KEY, v int, pin nvarchar(10), tenant int)`);
+      const table = { schema: 'dbo', table: 'retrack' };
+      await source.track({ table, exclude: ['pin'], attributes: ['tenant'] });
+      await sql(`ALTER TABLE dbo.retrack ADD note nvarchar(20) NULL`);
+      const again = await source.track({ table });
+      expect(again.excludedColumns).toEqual(['pin']);
+      expect(again.attributeColumns).toEqual(['tenant']);
+      expect(again.capturedColumns).toEqual(['id', 'v', 'tenant', 'note']);
+      const start = await lastSeq();
+      await sql(`INSERT INTO dbo.retrack (id, v, pin, tenant, note) VALUES (1, 2, N'1234', 3, N'hi')`);
+      const [ins] = await since(start);
+      expect(ins!.after).toEqual({ id: 1, v: 2, tenant: 3, note: 'hi' });
+      await source.untrack(table);
+    });
+
     it('doctor reports a disabled trigger; untrack removes trigger and guard', async () => {
       await sql(`CREATE TABLE dbo.tmp (id int NOT NULL PRIMARY KEY, v int)`);
       const tracked = await source.track({ table: { schema: 'dbo', table: 'tmp' } });

@@ -16,13 +16,28 @@ export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSpec): Promise<TrackedTable> {
   const q = quoteIdentMssql(outboxSchema, 'Outbox schema');
   const name = formatTableName(spec.table);
-  const exclude = (spec.exclude ?? []).map((c) => assertIdentifier(c, `Excluded column of ${name}`));
-  const attributes = (spec.attributes ?? []).map((c) => assertIdentifier(c, `Attribute column of ${name}`));
-  const keyOverride = (spec.key ?? []).map((c) => assertIdentifier(c, `Key column of ${name}`));
+  const given = {
+    exclude: spec.exclude?.map((c) => assertIdentifier(c, `Excluded column of ${name}`)),
+    attributes: spec.attributes?.map((c) => assertIdentifier(c, `Attribute column of ${name}`)),
+    key: spec.key?.map((c) => assertIdentifier(c, `Key column of ${name}`)),
+  };
 
   return withTransaction(pool, async (tx) => {
     await acquireAppLock(tx, `outbox-relay:track:${outboxSchema}`);
     const info = await describeTable(tx, spec.table);
+    // On a re-track, a list the spec leaves undefined keeps what the table was tracked with (as in
+    // PostgreSQL): re-running `outbox track t` after ADD COLUMN never starts capturing an excluded column.
+    const before = await tx
+      .request()
+      .input('schema', mssql.NVarChar(128), spec.table.schema)
+      .input('table', mssql.NVarChar(128), spec.table.table)
+      .query<{ key_columns: string; excluded_columns: string; attribute_columns: string; guard_table: string | null }>(
+        `SELECT key_columns, excluded_columns, attribute_columns, guard_table FROM ${q}.tracked_tables WHERE table_schema = @schema AND table_name = @table`,
+      );
+    const recorded = before.recordset[0];
+    const exclude = given.exclude ?? (recorded ? (JSON.parse(recorded.excluded_columns) as string[]) : []);
+    const attributes = given.attributes ?? (recorded ? (JSON.parse(recorded.attribute_columns) as string[]) : []);
+    const keyOverride = given.key?.length ? given.key : given.key === undefined && recorded ? (JSON.parse(recorded.key_columns) as string[]) : [];
     const keyColumns = resolveCaptureColumns({ name, columns: info.columns.map((c) => c.name), primaryKey: info.primaryKey, exclude, attributes, keyOverride });
     const captured = info.columns.filter((c) => !exclude.includes(c.name));
     checkEncodable(name, captured);
@@ -30,12 +45,7 @@ export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSp
     const triggerName = captureTriggerName(spec.table.schema, spec.table.table);
     await tx.request().batch(buildCaptureTrigger({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, triggerName));
 
-    const previous = await tx
-      .request()
-      .input('schema', mssql.NVarChar(128), spec.table.schema)
-      .input('table', mssql.NVarChar(128), spec.table.table)
-      .query<{ guard_table: string | null }>(`SELECT guard_table FROM ${q}.tracked_tables WHERE table_schema = @schema AND table_name = @table`);
-    await dropGuard(tx, q, previous.recordset[0]?.guard_table ?? null);
+    await dropGuard(tx, q, recorded?.guard_table ?? null);
     const guardKey = uniqueKeyOrder(info, keyColumns);
     const guardTable = guardKey ? truncateGuardName(spec.table.schema, spec.table.table) : null;
     if (guardKey && guardTable) {
