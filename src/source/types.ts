@@ -84,6 +84,8 @@ export interface BackfillStatus {
   updatedAt: Date;
   finishedAt: Date | null;
   remarks: string | null;
+  /** Whether a backfill process is working on it now (false for a run whose process died). */
+  running: boolean;
 }
 
 export interface DoctorFinding {

@@ -160,8 +160,12 @@ describe('backfill', () => {
     const completedBefore = before.filter((b) => b.status === 'COMPLETED').length;
     expect(completedBefore).toBeLessThan(80);
 
-    const status = await runCli(['status']);
-    expect(status.stdout).toMatch(/public\.killed\s+backfilling\s+in progress \d+\/\d+ rows/);
+    // Once the killed process's connection is gone, status tells the run is interrupted, not running.
+    await waitFor(async () => /public\.killed\s+backfilling\s+interrupted at \d+\/\d+ rows.*rerun outbox backfill/.test((await runCli(['status'])).stdout), {
+      timeoutMs: 20_000,
+      intervalMs: 200,
+      what: 'outbox status to show the killed backfill as interrupted',
+    });
 
     const resumed = await runCli(['backfill', 'public.killed']);
     expect(resumed.code).toBe(0);

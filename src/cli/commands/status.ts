@@ -18,6 +18,7 @@ function backfillText(b: BackfillStatus | null | undefined): string {
   const pct = b.rowsEstimate ? ` (${Math.min(100, Math.floor((b.rowsDone / Math.max(b.rowsEstimate, 1)) * 100))}%)` : '';
   const progress = `${b.rowsDone}${b.rowsEstimate !== null ? `/${b.rowsEstimate}` : ''} rows${pct}, ${b.batchesDone} batches`;
   if (b.status === 'FAILED') return `FAILED at ${progress}: ${(b.remarks ?? '').split('\n')[0]!.slice(0, 60)} — rerun outbox backfill`;
+  if (!b.running) return `interrupted at ${progress} — rerun outbox backfill to resume`;
   return `in progress ${progress}`;
 }
 

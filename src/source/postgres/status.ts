@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
+import { quoteLiteral } from './capture-sql.js';
 import type { BackfillStatus, SourceStatus } from '../types.js';
 import { readMigrationState } from './migrate.js';
 import { listTrackedTables } from './track.js';
@@ -13,7 +14,7 @@ export async function readStatus(pool: pg.Pool, schema: string): Promise<SourceS
   const tracked = installed ? await listTrackedTables(pool, schema) : [];
   const backlogRows = installed && migration.databaseVersion >= 2 ? (await pool.query(runtimeSql('postgres', 'backlog', { schema: q }))).rows : [];
   const leaderRow = installed && migration.databaseVersion >= 2 ? (await pool.query(`SELECT leader_id, epoch::text, leader_since FROM ${q}.relay_state`)).rows[0] : undefined;
-  const backfills = installed && migration.databaseVersion >= 3 ? await readBackfills(pool, q) : new Map<string, BackfillStatus>();
+  const backfills = installed && migration.databaseVersion >= 3 ? await readBackfills(pool, q, schema) : new Map<string, BackfillStatus>();
   const oldestTx = await oldestOpenTransactionAge(pool);
   const perTable = new Map(backlogRows.map((r) => [`${r.table_schema}.${r.table_name}`, r]));
   const ages = backlogRows.map((r) => Number(r.oldest_age_seconds));
@@ -43,8 +44,8 @@ export async function oldestOpenTransactionAge(db: pg.Pool | pg.ClientBase): Pro
 }
 
 /** The latest backfill run per table (sql/postgres/runtime/backfill_status.sql). */
-async function readBackfills(pool: pg.Pool, q: string): Promise<Map<string, BackfillStatus>> {
-  const res = await pool.query(runtimeSql('postgres', 'backfill_status', { schema: q }));
+async function readBackfills(pool: pg.Pool, q: string, schema: string): Promise<Map<string, BackfillStatus>> {
+  const res = await pool.query(runtimeSql('postgres', 'backfill_status', { schema: q, schema_literal: quoteLiteral(schema) }));
   return new Map(
     res.rows.map((r) => [
       `${r.table_schema}.${r.table_name}`,
@@ -58,6 +59,7 @@ async function readBackfills(pool: pg.Pool, q: string): Promise<Map<string, Back
         updatedAt: r.updated_at,
         finishedAt: r.finished_at,
         remarks: r.remarks,
+        running: r.running,
       },
     ]),
   );
