@@ -45,6 +45,40 @@ export function truncateClears(target: TargetConfig, change: TargetChange): bool
   return change.op === 'truncate' && (mapping?.onTruncate ?? 'clear') === 'clear';
 }
 
+/** What the change-by-change rule needs from a database writer, inside its open transaction. */
+export interface ChangeByChange {
+  /** Locks a table's truncation record (exclusively when the batch truncates it); returns its truncate seq. */
+  lockTable(table: string, exclusive: boolean): Promise<bigint>;
+  /** Applies one change in its own savepoint, version-guarded. */
+  applyOne(entry: BatchEntry): Promise<ApplyOutcome>;
+}
+
+/**
+ * The change-by-change rule both database writers follow inside their transaction: lock the batch's
+ * tables in order, skip what an (earlier or same-batch) truncate made stale, let a truncate with
+ * onTruncate "ignore" pass as applied, and apply the rest one by one.
+ */
+export async function applyChangeByChange(target: TargetConfig, entries: BatchEntry[], count: number, db: ChangeByChange): Promise<ApplyOutcome[]> {
+  const outcomes: ApplyOutcome[] = new Array(count);
+  const truncatedAt = new Map<string, bigint>();
+  for (const { table, exclusive } of tablesToLock(entries, (e) => truncateClears(target, e.change))) {
+    truncatedAt.set(table, await db.lockTable(table, exclusive));
+  }
+  for (const entry of entries) {
+    if (entry.change.op === 'truncate' && !truncateClears(target, entry.change)) {
+      outcomes[entry.index] = { status: 'applied' };
+      continue;
+    }
+    if (entry.seq <= truncatedAt.get(entry.table)!) {
+      outcomes[entry.index] = { status: 'stale' };
+      continue;
+    }
+    outcomes[entry.index] = await db.applyOne(entry);
+    if (entry.change.op === 'truncate' && outcomes[entry.index]!.status === 'applied') truncatedAt.set(entry.table, entry.seq);
+  }
+  return outcomes;
+}
+
 export function checkSeq(changes: TargetChange[]): void {
   for (const c of changes) if (!/^\d+$/.test(c.seq)) throw new TypeError(`change ${c.messageId} has an invalid seq`);
 }

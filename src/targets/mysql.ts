@@ -5,7 +5,7 @@ import type { RowImage } from '../envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';
-import { checkSeq, orderEntries, scrubValues, tablesToLock, truncateClears, type BatchEntry } from './batch.js';
+import { applyChangeByChange, checkSeq, orderEntries, scrubValues, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
 import { MysqlVersionStore } from './mysql-store.js';
 import { toMysqlRow, toMysqlValue } from './mysql-values.js';
@@ -145,33 +145,19 @@ export class MysqlTargetWriter implements TargetWriter {
   }
 
   private async applyInTransaction(conn: PoolConnection, changes: TargetChange[]): Promise<ApplyOutcome[]> {
-    const target = this.options.target;
     const entries = orderEntries(changes, (t) => this.resolve(t).qualified);
-    const outcomes: ApplyOutcome[] = new Array(changes.length);
     await conn.beginTransaction();
     try {
-      const truncatedAt = new Map<string, bigint>();
-      for (const { table, exclusive } of tablesToLock(entries, (e) => truncateClears(target, e.change))) {
-        truncatedAt.set(table, await this.store.lockTable(conn, table, exclusive));
-      }
-      for (const entry of entries) {
-        if (entry.change.op === 'truncate' && !truncateClears(target, entry.change)) {
-          outcomes[entry.index] = { status: 'applied' };
-          continue;
-        }
-        if (entry.seq <= truncatedAt.get(entry.table)!) {
-          outcomes[entry.index] = { status: 'stale' };
-          continue;
-        }
-        outcomes[entry.index] = await this.applyOne(conn, entry);
-        if (entry.change.op === 'truncate' && outcomes[entry.index]!.status === 'applied') truncatedAt.set(entry.table, entry.seq);
-      }
+      const outcomes = await applyChangeByChange(this.options.target, entries, changes.length, {
+        lockTable: (table, exclusive) => this.store.lockTable(conn, table, exclusive),
+        applyOne: (entry) => this.applyOne(conn, entry),
+      });
       await conn.commit();
+      return outcomes;
     } catch (err) {
       await conn.rollback().catch(() => undefined);
       throw err;
     }
-    return outcomes;
   }
 
   private async applyOne(conn: PoolConnection, entry: BatchEntry): Promise<ApplyOutcome> {

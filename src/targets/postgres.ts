@@ -4,7 +4,7 @@ import type { RowImage } from '../envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseTableName, quoteIdent } from '../sql/identifiers.js';
-import { orderEntries, scrubValues, tablesToLock, truncateClears, checkSeq, type BatchEntry } from './batch.js';
+import { applyChangeByChange, orderEntries, scrubValues, tablesToLock, checkSeq, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
 import { PostgresVersionStore } from './postgres-store.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
@@ -161,32 +161,18 @@ export class PostgresTargetWriter implements TargetWriter {
 
   /** The careful path: each change in its own savepoint, so a refused row is rejected alone. */
   private async applyEach(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
-    const target = this.options.target;
-    const outcomes: ApplyOutcome[] = new Array(count);
     await client.query('BEGIN');
     try {
-      const truncatedAt = new Map<string, bigint>();
-      for (const { table, exclusive } of tablesToLock(entries, (e) => truncateClears(target, e.change))) {
-        truncatedAt.set(table, await this.store.lockTable(client, table, exclusive));
-      }
-      for (const entry of entries) {
-        if (entry.change.op === 'truncate' && !truncateClears(target, entry.change)) {
-          outcomes[entry.index] = { status: 'applied' };
-          continue;
-        }
-        if (entry.seq <= truncatedAt.get(entry.table)!) {
-          outcomes[entry.index] = { status: 'stale' };
-          continue;
-        }
-        outcomes[entry.index] = await this.applyOne(client, entry);
-        if (entry.change.op === 'truncate' && outcomes[entry.index]!.status === 'applied') truncatedAt.set(entry.table, entry.seq);
-      }
+      const outcomes = await applyChangeByChange(this.options.target, entries, count, {
+        lockTable: (table, exclusive) => this.store.lockTable(client, table, exclusive),
+        applyOne: (entry) => this.applyOne(client, entry),
+      });
       await client.query('COMMIT');
+      return outcomes;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     }
-    return outcomes;
   }
 
   /** One change inside its own savepoint: errors of the version store fail the batch, errors of the row reject the change. */
