@@ -4,6 +4,7 @@ import type { LeaderSession, OutboxStats, OutboxStore } from '../../relay/types.
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
 import { createPool, type Pool } from './pool.js';
+import { quarantineEvent } from './quarantine.js';
 import { listenForEvents } from './relay-listen.js';
 import { PostgresLeaderSession } from './relay-session.js';
 import { requireInstalled } from './require-installed.js';
@@ -51,16 +52,8 @@ export class PostgresOutboxStore implements OutboxStore {
     });
   }
 
-  async quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
-    await this.pool.query(runtimeSql('postgres', 'relay_quarantine', { schema: this.quoted }), [
-      event.seq,
-      event.tableSchema,
-      event.tableName,
-      event.op,
-      reason,
-      Buffer.byteLength(envelope),
-      envelope,
-    ]);
+  quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
+    return quarantineEvent(this.pool, this.quoted, event, envelope, reason);
   }
 
   async stats(): Promise<OutboxStats> {

@@ -3,6 +3,7 @@ import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent, type TableName } from '../../sql/identifiers.js';
 import { createPool, type Pool } from './pool.js';
+import { quarantineEvent } from './quarantine.js';
 import { toEvent, type EventRow } from './relay-session.js';
 import { requireInstalled } from './require-installed.js';
 
@@ -85,16 +86,8 @@ export class PostgresReplayStore implements ReplaySource {
     return res.rows.map(toEvent);
   }
 
-  async quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
-    await this.pool.query(runtimeSql('postgres', 'relay_quarantine', { schema: this.quoted }), [
-      event.seq,
-      event.tableSchema,
-      event.tableName,
-      event.op,
-      reason,
-      Buffer.byteLength(envelope),
-      envelope,
-    ]);
+  quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
+    return quarantineEvent(this.pool, this.quoted, event, envelope, reason);
   }
 
   async close(): Promise<void> {
