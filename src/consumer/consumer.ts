@@ -76,6 +76,9 @@ export interface ConsumerEvents {
 /** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
 const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
 
+/** How often an extra receive loop looks whether the queue has a backlog for it. */
+const IDLE_LOOP_CHECK_MS = 100;
+
 export class Consumer extends EventEmitter<ConsumerEvents> {
   readonly target: string;
   private readonly options: ConsumerOptions;
@@ -91,6 +94,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly wake = new AbortController();
   private lastTick = Date.now();
   private lastReceiveOk = false;
+  /** Whether the last receive came back full: the queue has a backlog, so the extra loops receive too. */
+  private backlogged = false;
 
   constructor(options: ConsumerOptions) {
     super();
@@ -122,7 +127,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   start(): Promise<void> {
     // queue.concurrency loops receive and apply side by side: a batch's round trips (receive, apply,
     // delete) leave the process mostly waiting, and the version guard keeps concurrent batches correct.
-    this.running ??= Promise.all(Array.from({ length: this.options.queue.concurrency ?? 1 }, () => this.loop())).then(() => undefined).finally(() => {
+    this.running ??= Promise.all(Array.from({ length: this.options.queue.concurrency ?? 1 }, (_, i) => this.loop(i))).then(() => undefined).finally(() => {
       this.breaker.shutdown();
       this.emit('stopped');
     });
@@ -155,12 +160,21 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     };
   }
 
-  private async loop(): Promise<void> {
+  /**
+   * One receive-apply loop. Loop 0 always receives; the others only while the queue has a backlog
+   * (the last receive came back full), so a quiet queue is drained in full batches by one loop and a
+   * busy one by all of them.
+   */
+  private async loop(index: number): Promise<void> {
     let retryMs = this.options.receiveRetryMs ?? 1_000;
     while (!this.stopping) {
       this.lastTick = Date.now();
       if (this.breaker.opened) {
         await this.waitForHalfOpen();
+        continue;
+      }
+      if (index > 0 && !this.backlogged) {
+        await this.sleep(IDLE_LOOP_CHECK_MS);
         continue;
       }
       let messages: Message[];
@@ -195,6 +209,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       { abortSignal: this.abort.signal },
     );
     const messages = reply.Messages ?? [];
+    this.backlogged = messages.length >= this.options.queue.batchSize;
     if (messages.length > 0) this.metrics.received.inc(this.labels, messages.length);
     return messages;
   }
