@@ -3,30 +3,14 @@
  * SNS/SQS emulator started inside it. It must end with the target equal to the source, print the
  * summary, and remove everything it created; a source it cannot reach is a clear error.
  */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { REDIS_URL } from '../helpers/env.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The environment is built from scratch, so a developer's AWS_ENDPOINT_URL or OUTBOX_* settings do not leak in. */
-function demo(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'src/cli/run.ts', 'demo', ...args],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? ROOT, OUTBOX_REDIS_URL: REDIS_URL }, timeout: 90_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
+function demo(args: string[]): Promise<CliRun> {
+  return runCli(['demo', ...args], { env: { OUTBOX_REDIS_URL: REDIS_URL }, timeoutMs: 90_000 });
 }
 
 let db: TestDatabase;

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOutboxError } from '../../src/errors.js';
 import { runBackfill } from '../../src/backfill/index.js';
@@ -6,6 +5,7 @@ import { silentLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { replayLatestIntoTable } from '../helpers/outbox-replay.js';
+import { runCli, spawnCli } from '../helpers/cli.js';
 import { createMigratedSource } from '../helpers/source.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -141,7 +141,7 @@ describe('backfill', () => {
 
   it('resumes after kill -9 from the tracker, losing and repeating no batch; one backfill per table at a time', async () => {
     await createItems('killed', 40_000);
-    const child = spawnCli(['backfill', 'public.killed', '--batch-size', '500']);
+    const child = await startCli(['backfill', 'public.killed', '--batch-size', '500']);
     const done = await waitFor(async () => {
       const res = await ctx.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM outbox.backfill_batches WHERE table_name = 'killed' AND status = 'COMPLETED'`);
       return res.rows[0]!.n >= 10 ? res.rows[0]!.n : 0;
@@ -153,21 +153,20 @@ describe('backfill', () => {
     expect(isOutboxError(second, 'BACKFILL_RUNNING')).toBe(true);
     expect((second as Error).message).toMatch(/already running/);
 
-    const exited = new Promise((resolve) => child.process.once('exit', resolve));
     process.kill(-child.process.pid!, 'SIGKILL');
-    await exited;
+    await child.exited;
     const before = await batches('killed');
     const completedBefore = before.filter((b) => b.status === 'COMPLETED').length;
     expect(completedBefore).toBeLessThan(80);
 
     // Once the killed process's connection is gone, status tells the run is interrupted, not running.
-    await waitFor(async () => /public\.killed\s+backfilling\s+interrupted at \d+\/\d+ rows.*rerun outbox backfill/.test((await runCli(['status'])).stdout), {
+    await waitFor(async () => /public\.killed\s+backfilling\s+interrupted at \d+\/\d+ rows.*rerun outbox backfill/.test((await runOutbox(['status'])).stdout), {
       timeoutMs: 20_000,
       intervalMs: 200,
       what: 'outbox status to show the killed backfill as interrupted',
     });
 
-    const resumed = await runCli(['backfill', 'public.killed']);
+    const resumed = await runOutbox(['backfill', 'public.killed']);
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/Backfilled public\.killed: 40000 rows in 80 batches .*resumed at batch \d+/);
     const after = await batches('killed');
@@ -178,7 +177,7 @@ describe('backfill', () => {
     expect(after.filter((b) => b.attempts > 1).length).toBeLessThanOrEqual(1);
     expect(await snapshotCounts('killed')).toEqual({ keys: 40_000, duplicates: 0 });
 
-    const again = await runCli(['backfill', 'public.killed']);
+    const again = await runOutbox(['backfill', 'public.killed']);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already backfilled .*--restart/);
   });
@@ -227,22 +226,7 @@ describe('backfill', () => {
   });
 });
 
-function spawnCli(args: string[]): { process: ChildProcess; output: () => { stdout: string; stderr: string } } {
-  let stdout = '';
-  let stderr = '';
-  const child = spawn('npx', ['tsx', 'src/cli/run.ts', ...args], {
-    env: { ...process.env, OUTBOX_SOURCE_URL: ctx.db.url, OUTBOX_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so kill -9 reaches npx, tsx and node alike.
-    detached: true,
-  });
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return { process: child, output: () => ({ stdout, stderr }) };
-}
-
-async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawnCli(args);
-  const code = await new Promise<number | null>((resolve) => child.process.once('exit', resolve));
-  return { code, ...child.output() };
-}
+/** The CLI with this file's source database (test/helpers/cli.ts). */
+const cliOptions = () => ({ inheritEnv: true, env: { OUTBOX_SOURCE_URL: ctx.db.url, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
+const startCli = (args: string[]) => spawnCli(args, cliOptions());
+const runOutbox = (args: string[]) => runCli(args, cliOptions());

@@ -1,48 +1,15 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
-/**
- * The CLI as a user runs it: a subprocess, in an empty folder, from the current source (no build
- * needed). The source is bundled once with esbuild (tsx's compiler) so each run costs a plain node
- * start; if esbuild cannot be loaded, each run goes through tsx instead.
- */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI_SOURCE = join(ROOT, 'src/cli/run.ts');
+/** The CLI as a user runs it: a subprocess in an empty folder (test/helpers/cli.ts). */
 const WORKDIR = mkdtempSync(join(tmpdir(), 'outbox-cli-'));
-let cliArgs: string[] = ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), CLI_SOURCE];
 
-async function bundleCli(): Promise<void> {
-  // inside the package folder, so the bundle finds sql/ and node_modules/ as the real binary does
-  const outfile = join(ROOT, 'node_modules/.cache/outbox-test-cli', `run-${process.pid}.mjs`);
-  try {
-    const esbuild = await import('esbuild');
-    await esbuild.build({ entryPoints: [CLI_SOURCE], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error' });
-    cliArgs = [outfile];
-  } catch {
-    // keep the tsx route
-  }
-}
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function outbox(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...cliArgs, ...args],
-      { cwd: WORKDIR, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? WORKDIR, ...env }, timeout: 30_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
+function outbox(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return runCli(args, { cwd: WORKDIR, env });
 }
 
 function configFile(name: string, text: string): string {
@@ -55,7 +22,6 @@ let db: TestDatabase;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  await bundleCli();
   db = await createTestDatabase();
   env = { OUTBOX_SOURCE_URL: db.url, OUTBOX_LOG_LEVEL: 'warn' };
   await db.pool.query(`
@@ -65,7 +31,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  if (cliArgs.length === 1) rmSync(cliArgs[0]!, { force: true });
 });
 
 describe('outbox CLI: usage and config (exit 2)', () => {

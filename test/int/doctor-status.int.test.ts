@@ -1,44 +1,21 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 
-/** `outbox status` and `outbox doctor` as a subprocess, from the current source (see cli.int.test.ts). */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI_SOURCE = join(ROOT, 'src/cli/run.ts');
+/** `outbox status` and `outbox doctor` as a subprocess, from the current source (test/helpers/cli.ts). */
 const WORKDIR = mkdtempSync(join(tmpdir(), 'outbox-doctor-'));
-let cliArgs: string[] = ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), CLI_SOURCE];
 
-async function bundleCli(): Promise<void> {
-  const outfile = join(ROOT, 'node_modules/.cache/outbox-test-cli', `run-${process.pid}.mjs`);
-  try {
-    const esbuild = await import('esbuild');
-    await esbuild.build({ entryPoints: [CLI_SOURCE], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error' });
-    cliArgs = [outfile];
-  } catch {
-    // keep the tsx route
-  }
-}
-
-function outbox(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...cliArgs, ...args],
-      { cwd: WORKDIR, env: { PATH: process.env.PATH ?? '', OUTBOX_SOURCE_URL: db.url, OUTBOX_LOG_LEVEL: 'warn' }, timeout: 30_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
+function outbox(args: string[]): Promise<CliRun> {
+  return runCli(args, { cwd: WORKDIR, env: { OUTBOX_SOURCE_URL: db.url, OUTBOX_LOG_LEVEL: 'warn' } });
 }
 
 let db: TestDatabase;
 const sql = (text: string) => db.pool.query(text);
 
 beforeAll(async () => {
-  await bundleCli();
   db = await createTestDatabase();
   await sql(`
     CREATE TABLE public.orders (id int PRIMARY KEY, v int);
@@ -46,7 +23,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await db?.drop();
-  if (cliArgs.length === 1) rmSync(cliArgs[0]!, { force: true });
 });
 
 describe('outbox doctor and status', () => {

@@ -1,27 +1,18 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { createMigratedSource } from '../helpers/source.js';
 
 /** `outbox target init` as a subprocess: problems named with exit 1, then ready with exit 0. */
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const WORKDIR = mkdtempSync(join(tmpdir(), 'outbox-target-init-'));
 const CONFIG = join(WORKDIR, 'outbox.config.yaml');
 
 let ctx: Awaited<ReturnType<typeof createMigratedSource>>;
 
-function outbox(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), join(ROOT, 'src/cli/run.ts'), '--config', CONFIG, ...args],
-      { cwd: WORKDIR, env: { PATH: process.env.PATH ?? '', OUTBOX_SOURCE_URL: ctx.db.url, TARGET_URL: ctx.db.url, OUTBOX_LOG_LEVEL: 'warn' }, timeout: 30_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
-    );
-  });
+function outbox(args: string[]): Promise<CliRun> {
+  return runCli(['--config', CONFIG, ...args], { cwd: WORKDIR, env: { OUTBOX_SOURCE_URL: ctx.db.url, TARGET_URL: ctx.db.url, OUTBOX_LOG_LEVEL: 'warn' } });
 }
 
 beforeAll(async () => {

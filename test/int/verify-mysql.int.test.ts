@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +12,7 @@ import { MysqlTargetWriter } from '../../src/targets/mysql.js';
 import { buildTransformer } from '../../src/targets/transform/index.js';
 import { runVerify } from '../../src/verify/index.js';
 import { MYSQL_URL } from '../helpers/env.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { createMigratedSource } from '../helpers/source.js';
 
 /**
@@ -136,7 +136,7 @@ describe('verify against MySQL/MariaDB', () => {
     expect(report.tables[0]).toMatchObject({ sourceTable: 'public.things', sourceRows: 3001, chunks: 5, mismatchedChunks: 0, missing: { count: 0 }, extra: { count: 0 }, different: { count: 0 } });
     // The composite text key collates differently (C vs utf8mb4_general_ci): chunks may differ, keys do not.
     expect(report.tables[1]).toMatchObject({ sourceTable: 'public.codes', sourceRows: 1200, chunks: 2, missing: { count: 0 }, extra: { count: 0 }, different: { count: 0 } });
-    const cli = await runCli(['verify', 'copy']);
+    const cli = await runOutbox(['verify', 'copy']);
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/matches the source/);
@@ -169,7 +169,7 @@ describe('verify against MySQL/MariaDB', () => {
     expect(t.mismatchedChunks).toBeGreaterThanOrEqual(4);
     expect(report.tables[1]!.missing).toEqual({ count: 1, sample: [{ tenant: 2, code: 'b1' }] });
 
-    const cli = await runCli(['verify', 'copy', '--table', 'public.things']);
+    const cli = await runOutbox(['verify', 'copy', '--table', 'public.things']);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/missing at the target: 2/);
     expect(cli.stdout).toMatch(/extra at the target \(no source row\): 2/);
@@ -200,15 +200,6 @@ describe('verify against MySQL/MariaDB', () => {
   });
 });
 
-async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const child = spawn('npx', ['tsx', 'src/cli/run.ts', '--config', configFile, ...args], {
-    env: { ...process.env, COPY_URL: targetUrl, OUTBOX_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stdout, stderr: stderr.replace(/npm warn.*\n?/g, '') };
+function runOutbox(args: string[]): Promise<CliRun> {
+  return runCli(['--config', configFile, ...args], { inheritEnv: true, env: { COPY_URL: targetUrl, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
 }

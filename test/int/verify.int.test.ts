@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +7,7 @@ import { silentLogger } from '../../src/logger.js';
 import { runVerify } from '../../src/verify/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createReplayer, type Replayer } from '../helpers/outbox-replay.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { createMigratedSource } from '../helpers/source.js';
 
 type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;
@@ -52,7 +52,7 @@ describe('verify', () => {
     const report = await verify();
     expect(report.drift).toBe(false);
     expect(report.tables[0]).toMatchObject({ sourceRows: 5000, chunks: 8, mismatchedChunks: 0, missing: { count: 0 }, extra: { count: 0 }, different: { count: 0 } });
-    const cli = await runCli(['verify', 'copy']);
+    const cli = await runOutbox(['verify', 'copy']);
     expect(cli.stderr).toBe('');
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/matches the source/);
@@ -72,7 +72,7 @@ describe('verify', () => {
     expect(t.different.columns).toEqual({ balance: 1, email_address: 1 });
     expect(t.mismatchedChunks).toBeGreaterThanOrEqual(4);
 
-    const cli = await runCli(['verify', 'copy', '--table', 'public.accounts']);
+    const cli = await runOutbox(['verify', 'copy', '--table', 'public.accounts']);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/missing at the target: 2/);
     expect(cli.stdout).toMatch(/extra at the target \(no source row\): 2/);
@@ -104,15 +104,6 @@ describe('verify', () => {
   });
 });
 
-async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const child = spawn('npx', ['tsx', 'src/cli/run.ts', '--config', configFile, ...args], {
-    env: { ...process.env, COPY_URL: target.url, OUTBOX_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return { code, stdout, stderr: stderr.replace(/npm warn.*\n?/g, '') };
+function runOutbox(args: string[]): Promise<CliRun> {
+  return runCli(['--config', configFile, ...args], { inheritEnv: true, env: { COPY_URL: target.url, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
 }
