@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,17 +17,37 @@ let nodeArgs: Promise<string[]> | undefined;
 export function cliNodeArgs(): Promise<string[]> {
   nodeArgs ??= (async () => {
     // inside the package folder, so the bundle finds sql/ and node_modules/ as the real binary does
-    const outfile = join(ROOT, 'node_modules/.cache/outbox-test-cli', `run-${process.pid}.mjs`);
+    const dir = join(ROOT, 'node_modules/.cache/outbox-test-cli');
+    const outfile = join(dir, `run-${process.pid}.mjs`);
+    removeStaleBundles(dir);
     try {
       const esbuild = await import('esbuild');
       await esbuild.build({ entryPoints: [CLI_SOURCE], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error' });
-      process.once('exit', () => rmSync(outfile, { force: true }));
       return [outfile];
     } catch {
       return ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), CLI_SOURCE];
     }
   })();
   return nodeArgs;
+}
+
+/** Bundles of test processes that are gone (test workers end without an exit hook running). */
+function removeStaleBundles(dir: string): void {
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const file of files) {
+    const pid = Number(/^run-(\d+)\.mjs$/.exec(file)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      rmSync(join(dir, file), { force: true });
+    }
+  }
 }
 
 export interface CliOptions {
