@@ -1,6 +1,6 @@
 import { OutboxError } from '../errors.js';
 import type { MigrationFile } from '../sql/files.js';
-import type { MigrationState } from './types.js';
+import type { DoctorFinding, MigrationState } from './types.js';
 
 /** A row of a dialect's schema_migrations ledger. */
 export interface LedgerRow {
@@ -42,4 +42,20 @@ export function checkLedger(applied: LedgerRow[], files: MigrationFile[], schema
       );
     }
   }
+}
+
+/**
+ * What `outbox doctor` says about the ledger: not installed, newer than the code, a changed file, a
+ * pending migration. `complete` is false when capture cannot be checked further (pending or missing).
+ */
+export function ledgerFindings(state: MigrationState, schema: string): { findings: DoctorFinding[]; complete: boolean } {
+  if (state.databaseVersion === 0) {
+    return { findings: [{ severity: 'error', check: 'schema', message: `The outbox schema "${schema}" is not installed. Run: outbox migrate` }], complete: false };
+  }
+  const findings: DoctorFinding[] = [
+    ...state.unknown.map((m): DoctorFinding => ({ severity: 'error', check: 'schema', message: `The database has migration ${m.version} (${m.name}), which this code does not know: the schema is newer than the code. Upgrade outbox-relay.` })),
+    ...state.changed.map((m): DoctorFinding => ({ severity: 'error', check: 'ledger', message: `Migration ${m.version} (${m.name}) differs from the one applied (checksum drift). Restore the released file.` })),
+    ...state.pending.map((m): DoctorFinding => ({ severity: 'error', check: 'schema', message: `Migration ${m.version} (${m.name}) is not applied. Run: outbox migrate` })),
+  ];
+  return { findings, complete: state.pending.length === 0 };
 }

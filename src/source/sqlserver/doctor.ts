@@ -3,6 +3,7 @@ import { quoteIdentMssql } from '../../sql/identifiers.js';
 import type { DoctorFinding } from '../types.js';
 import { quoteLiteral } from './capture-sql.js';
 import { readMigrationState } from './migrate.js';
+import { ledgerFindings } from '../ledger.js';
 import type { Pool } from './pool.js';
 
 interface TriggerRow {
@@ -22,15 +23,8 @@ interface TriggerRow {
 
 /** Checks that capture is intact. Any 'error' finding makes `outbox doctor` exit non-zero. */
 export async function diagnose(pool: Pool, schema: string): Promise<DoctorFinding[]> {
-  const findings: DoctorFinding[] = [];
-  const state = await readMigrationState(pool, schema);
-  if (state.databaseVersion === 0) {
-    return [{ severity: 'error', check: 'schema', message: `The outbox schema "${schema}" is not installed. Run: outbox migrate` }];
-  }
-  for (const m of state.unknown) findings.push({ severity: 'error', check: 'schema', message: `The database has migration ${m.version} (${m.name}), which this code does not know: the schema is newer than the code. Upgrade outbox-relay.` });
-  for (const m of state.changed) findings.push({ severity: 'error', check: 'ledger', message: `Migration ${m.version} (${m.name}) differs from the one applied (checksum drift). Restore the released file.` });
-  for (const m of state.pending) findings.push({ severity: 'error', check: 'schema', message: `Migration ${m.version} (${m.name}) is not applied. Run: outbox migrate` });
-  if (state.pending.length > 0) return findings;
+  const { findings, complete } = ledgerFindings(await readMigrationState(pool, schema), schema);
+  if (!complete) return findings;
 
   const q = quoteIdentMssql(schema, 'Outbox schema');
   const rows = await pool.request().query<TriggerRow>(runtimeSql('sqlserver', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }));
