@@ -76,7 +76,7 @@ function plainEntry(e: OutboxEvent, i: number) {
   };
   if (e.changed?.length) attributes.changed = { DataType: 'String.Array', StringValue: JSON.stringify(e.changed) };
   for (const [k, v] of Object.entries(e.attributes ?? {})) {
-    attributes[k] = Array.isArray(v) ? { DataType: 'String.Array', StringValue: JSON.stringify(v) } : { DataType: 'String', StringValue: v };
+    if (v !== null && !Array.isArray(v)) attributes[k] = { DataType: 'String', StringValue: v };
   }
   return { Id: String(i), Message: JSON.stringify(buildEnvelope(SOURCE_NAME, e)), MessageAttributes: attributes };
 }

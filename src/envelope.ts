@@ -6,11 +6,15 @@ import { PACKAGE_ROOT } from './sql/files.js';
 import type { ChangeOperation } from './source/types.js';
 
 /**
- * The wire format: a CloudEvents 1.0 JSON envelope around one row change, described by
- * schema/change-event.v1.json so consumers in any language can read it.
+ * The wire format: a CloudEvents 1.0 JSON envelope around one row change, described by a versioned
+ * JSON Schema so consumers in any language can read it. Every event is the v1 envelope
+ * (schema/change-event.v1.json) byte for byte, except the two messages of a share move, which carry
+ * `data.move` and the v2 type; schema/change-event.v2.json describes both.
  */
 export const EVENT_TYPE = 'dev.outbox-relay.change.v1';
-export const SCHEMA_FILE = 'schema/change-event.v1.json';
+/** The type of the two messages of an update that moved a row between shares (they carry data.move). */
+export const MOVE_EVENT_TYPE = 'dev.outbox-relay.change.v2';
+export const SCHEMA_FILE = 'schema/change-event.v2.json';
 
 export type RowImage = Record<string, unknown>;
 
@@ -25,13 +29,31 @@ export interface ChangeData {
   before?: RowImage | null;
   after?: RowImage | null;
   changed?: string[] | null;
+  /** Only on the two messages of a share move (type v2). */
+  move?: ShareMove;
+}
+
+/** Which attribute values a message of a share move carries. */
+export type ShareSide = 'old' | 'new';
+
+/**
+ * An update that changed attribute values is published twice with the same seq: the old side with
+ * the old attribute values (it reaches the share the row leaves), the new side with the new ones
+ * (the share it enters). `old` and `new` are the attribute columns each side was published with —
+ * strings for String attributes, numbers for Number attributes — so a consumer can tell whether the
+ * row stays in its own share (docs/targets.md, "Shares").
+ */
+export interface ShareMove {
+  side: ShareSide;
+  old: Record<string, string | number>;
+  new: Record<string, string | number>;
 }
 
 export interface ChangeEnvelope {
   specversion: '1.0';
   id: string;
   source: string;
-  type: typeof EVENT_TYPE;
+  type: typeof EVENT_TYPE | typeof MOVE_EVENT_TYPE;
   subject: string;
   time: string;
   datacontenttype: 'application/json';
@@ -40,6 +62,8 @@ export interface ChangeEnvelope {
   data?: ChangeData;
   claimcheck?: string;
 }
+
+export type AttributeValue = string | null;
 
 /** A captured outbox row, as the relay reads it. */
 export interface OutboxEvent {
@@ -53,10 +77,10 @@ export interface OutboxEvent {
   after: RowImage | null;
   changed: string[] | null;
   /**
-   * Attribute column values (text) for SNS message attributes. An update that changed the value
-   * carries [old, new] (published as String.Array), so filters on either value match it.
+   * Attribute column values (text; null for NULL) for SNS message attributes. An update that changed
+   * a value carries [old, new]: the publisher then sends two messages, one per side (a share move).
    */
-  attributes: Record<string, string | (string | null)[]> | null;
+  attributes: Record<string, AttributeValue | AttributeValue[]> | null;
   changedAt: Date;
 }
 
@@ -68,20 +92,26 @@ export function canonicalJson(value: unknown): string {
   return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-export function eventId(sourceName: string, seq: string): string {
-  return `${sourceName}:${seq}`;
+/** `<source>:<seq>`; the old side of a share move is `<source>:<seq>:old`, so every message has its own id. */
+export function eventId(sourceName: string, seq: string, side?: ShareSide): string {
+  return side === 'old' ? `${sourceName}:${seq}:old` : `${sourceName}:${seq}`;
+}
+
+/** The source name in an envelope's `source` (outbox-relay:<name>). */
+export function sourceNameOf(envelope: Pick<ChangeEnvelope, 'source'>): string {
+  return envelope.source.replace(/^outbox-relay:/, '');
 }
 
 export function subjectOf(schema: string, table: string, key: RowImage | null): string {
   return `${schema}.${table}/${key === null ? '*' : canonicalJson(key)}`;
 }
 
-export function buildEnvelope(sourceName: string, event: OutboxEvent): ChangeEnvelope {
+export function buildEnvelope(sourceName: string, event: OutboxEvent, move?: ShareMove): ChangeEnvelope {
   return {
     specversion: '1.0',
-    id: eventId(sourceName, event.seq),
+    id: eventId(sourceName, event.seq, move?.side),
     source: `outbox-relay:${sourceName}`,
-    type: EVENT_TYPE,
+    type: move ? MOVE_EVENT_TYPE : EVENT_TYPE,
     subject: subjectOf(event.tableSchema, event.tableName, event.key),
     time: event.changedAt.toISOString(),
     datacontenttype: 'application/json',
@@ -96,6 +126,7 @@ export function buildEnvelope(sourceName: string, event: OutboxEvent): ChangeEnv
       before: event.before,
       after: event.after,
       changed: event.changed,
+      ...(move ? { move } : {}),
     },
   };
 }

@@ -74,12 +74,19 @@ export const publishSchema = z
     defaultTopic: identifier.default('default'),
     /** Table → topic key in `topics`. Tables not listed go to defaultTopic. */
     routes: z.record(qualifiedTable, identifier).default({}),
+    /**
+     * Attribute columns published with DataType Number, per table: SNS applies numeric conditions
+     * ({"numeric": [...]}, exact numbers) to Number attributes only. Other attribute columns are String.
+     */
+    numberAttributes: z.record(qualifiedTable, z.array(identifier)).default({}),
     claimCheck: z
       .object({ bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name'), prefix: z.string().default('outbox-relay/') })
       .strict()
       .optional(),
   })
   .strict();
+
+export type PublishConfig = z.infer<typeof publishSchema>;
 
 export const awsSchema = z
   .object({
@@ -186,7 +193,37 @@ export const configSchema = z
       for (const table of Object.keys(target.mapping)) {
         if (!target.tables.includes(table)) ctx.addIssue({ code: 'custom', path: ['targets', name, 'mapping', table], message: `maps table "${table}", which targets.${name}.tables does not list` });
       }
+      for (const [column, values] of Object.entries(target.where)) {
+        const numeric = target.tables.some((t) => cfg.publish.numberAttributes[t]?.includes(column));
+        const bad = values.filter((v) => numeric && !Number.isFinite(Number(v)));
+        if (bad.length > 0) {
+          ctx.addIssue({ code: 'custom', path: ['targets', name, 'where', column], message: `lists ${bad.map((v) => JSON.stringify(v)).join(', ')}, but ${column} is published as a Number attribute (publish.numberAttributes): give numbers` });
+        }
+      }
     }
+    for (const problem of sharedTableProblems(cfg.targets)) ctx.addIssue({ code: 'custom', path: ['targets', problem.target, 'stateSchema'], message: problem.message });
   });
 
 export type RawConfig = z.infer<typeof configSchema>;
+
+/**
+ * Targets that write the same table of the same database must share one version store: a row moving
+ * from one's share to the other's is a delete for the first and an upsert for the second with the
+ * same seq, and only a shared version guard orders the two (docs/targets.md, "Shares").
+ */
+function sharedTableProblems(targets: Record<string, z.infer<typeof targetSchema>>): { target: string; message: string }[] {
+  const writers = new Map<string, { target: string; stateSchema: string }>();
+  const problems: { target: string; message: string }[] = [];
+  for (const [name, target] of Object.entries(targets)) {
+    if (target.kind === 'http') continue;
+    for (const table of target.tables) {
+      const written = `${target.kind}\0${target.urlEnv}\0${target.mapping[table]?.table ?? table}`;
+      const other = writers.get(written);
+      if (!other) writers.set(written, { target: name, stateSchema: target.stateSchema });
+      else if (other.stateSchema !== target.stateSchema) {
+        problems.push({ target: name, message: `is "${target.stateSchema}", but target "${other.target}" writes the same table (${target.mapping[table]?.table ?? table} via ${target.urlEnv}) with stateSchema "${other.stateSchema}": targets that write one table must share one version store` });
+      }
+    }
+  }
+  return problems;
+}

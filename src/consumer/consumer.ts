@@ -23,7 +23,17 @@ import { deleteMessages, sendMessages, type EntryFailure } from './sqs-batch.js'
  */
 
 /** Turns a change into what the target writes; null when it means nothing for this target. Throws to dead-letter it. */
-export type ChangeTransform = (data: ChangeData, meta: { messageId: string; eventId: string; time: string }) => TargetChange | null;
+export type ChangeTransform = (data: ChangeData, meta: ChangeMessageMeta) => TargetChange | null;
+
+export interface ChangeMessageMeta {
+  messageId: string;
+  eventId: string;
+  time: string;
+  /** The envelope's source (outbox-relay:<name>). */
+  source?: string;
+  /** The message attributes SQS delivered (raw delivery keeps the ones the relay set). */
+  attributes?: Message['MessageAttributes'];
+}
 
 export interface ConsumerOptions {
   target: string;
@@ -241,7 +251,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         }
         const { envelope } = result;
         try {
-          const change = this.options.transform(envelope.data, { messageId: message.MessageId ?? '', eventId: envelope.id, time: envelope.time });
+          const change = this.options.transform(envelope.data, { messageId: message.MessageId ?? '', eventId: envelope.id, time: envelope.time, source: envelope.source, ...(message.MessageAttributes ? { attributes: message.MessageAttributes } : {}) });
           if (change === null) {
             skipped += 1;
             done.push(message);

@@ -39,7 +39,7 @@ function parseEnvelope(body: string): Decoded {
     return { ok: false, code: 'UNPARSEABLE', reason: `body is not JSON (${(err as Error).message.slice(0, 200)})` };
   }
   const problems = validateEnvelope(value);
-  if (problems.length > 0) return { ok: false, code: 'SCHEMA_INVALID', reason: `not a change event v1 (schema/change-event.v1.json): ${problems.slice(0, 5).join('; ')}` };
+  if (problems.length > 0) return { ok: false, code: 'SCHEMA_INVALID', reason: `not a change event (schema/change-event.v2.json): ${problems.slice(0, 5).join('; ')}` };
   return { ok: true, envelope: value as FullEnvelope };
 }
 

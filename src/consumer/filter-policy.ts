@@ -1,5 +1,5 @@
 import { OutboxError } from '../errors.js';
-import { operationSchema, type TargetConfig } from '../config/index.js';
+import { operationSchema, type Operation, type PublishConfig, type TargetConfig } from '../config/index.js';
 import { isValidAttributeName } from '../relay/publisher/attributes.js';
 
 /**
@@ -23,6 +23,19 @@ const OPERATORS = new Set(['exists', 'prefix', 'suffix', 'anything-but', 'numeri
 const NUMERIC_OPERATORS = new Set(['=', '<', '<=', '>', '>=']);
 const ALL_OPERATIONS = operationSchema.options;
 
+/**
+ * Operations of events about a whole table, which carry no row attribute values (a truncate): a
+ * target filtered by `where` must receive them all the same, so the built policy lets them through
+ * on their own `$or` branch. Add any new table-wide operation here.
+ */
+export const TABLE_OPERATIONS: readonly Operation[] = ['truncate'];
+
+/** The message attributes that are not row attribute columns: conditions on them do not split a table into shares. */
+const EVENT_ATTRIBUTES = new Set(['source', 'table', 'operation']);
+
+/** Which attribute columns go out as Number, per table (publish.numberAttributes). */
+export type NumberAttributes = PublishConfig['numberAttributes'];
+
 export interface TargetFilterPolicy {
   policy: FilterPolicy;
   /** Where the policy came from, for messages and dry runs. */
@@ -33,9 +46,9 @@ export interface TargetFilterPolicy {
 }
 
 /** Builds (or takes) and validates a target's filter policy. Throws FILTER_POLICY_INVALID listing every problem. */
-export function targetFilterPolicy(name: string, target: TargetConfig): TargetFilterPolicy {
+export function targetFilterPolicy(name: string, target: TargetConfig, numberAttributes: NumberAttributes = {}): TargetFilterPolicy {
   const origin = target.filterPolicy ? 'raw' : 'built';
-  const policy = target.filterPolicy ?? buildFilterPolicy(target);
+  const policy = target.filterPolicy ?? buildFilterPolicy(target, numberAttributes);
   const setting = origin === 'raw' ? `targets.${name}.filterPolicy` : `targets.${name}.tables / operations / where`;
   const problems = checkFilterPolicy(policy);
   if (problems.length > 0) {
@@ -52,15 +65,46 @@ export function targetFilterPolicy(name: string, target: TargetConfig): TargetFi
 
 /**
  * The policy for the attributes the relay publishes: `table` (schema.table), `operation`, and one
- * key per attribute column in `where`. Attribute columns travel as String attributes, so numbers in
- * `where` are matched as their decimal text. An operations list naming all operations adds no key.
+ * key per attribute column in `where`, matched as text — or as numbers for a column published as a
+ * Number attribute (publish.numberAttributes; both when the target's tables disagree). An
+ * operations list naming all operations adds no key. With `where`, table-wide events (a truncate)
+ * carry no attribute values, so they get a `$or` branch of their own:
+ *   {"table": [...], "$or": [{"tenant_id": ["1", "2"]}, {"operation": ["truncate"]}]}
  */
-export function buildFilterPolicy(target: Pick<TargetConfig, 'tables' | 'operations' | 'where'>): FilterPolicy {
+export function buildFilterPolicy(target: Pick<TargetConfig, 'tables' | 'operations' | 'where'>, numberAttributes: NumberAttributes = {}): FilterPolicy {
   const policy: FilterPolicy = { table: unique(target.tables) };
   const operations = unique(target.operations);
-  if (!ALL_OPERATIONS.every((op) => operations.includes(op))) policy.operation = operations;
-  for (const [column, values] of Object.entries(target.where)) policy[column] = unique(values.map(String));
-  return policy;
+  const where = Object.entries(target.where);
+  if (where.length === 0) {
+    if (!ALL_OPERATIONS.every((op) => operations.includes(op))) policy.operation = operations;
+    return policy;
+  }
+  const tableOps = operations.filter((op) => TABLE_OPERATIONS.includes(op));
+  const rowOps = operations.filter((op) => !TABLE_OPERATIONS.includes(op));
+  if (rowOps.length === 0) return { ...policy, operation: tableOps };
+  const rows: FilterPolicy = {};
+  // Table-wide events never carry the `where` attributes, so they need no operation condition here.
+  if (!ALL_OPERATIONS.filter((op) => !TABLE_OPERATIONS.includes(op)).every((op) => rowOps.includes(op))) rows.operation = rowOps;
+  for (const [column, values] of where) rows[column] = whereValues(column, values, target.tables, numberAttributes);
+  if (tableOps.length === 0) return { ...policy, ...rows };
+  return { ...policy, $or: [rows, { operation: tableOps }] };
+}
+
+function whereValues(column: string, values: readonly (string | number)[], tables: readonly string[], numberAttributes: NumberAttributes): (string | number)[] {
+  const asNumber = tables.filter((t) => numberAttributes[t]?.includes(column)).length;
+  const out: (string | number)[] = [];
+  if (asNumber < tables.length) out.push(...unique(values.map(String)));
+  if (asNumber > 0) out.push(...unique(values.map(Number)));
+  return out;
+}
+
+/**
+ * Whether a policy splits tables into shares by row attribute columns (any key but source, table and
+ * operation, $or branches included). Such a target holds part of each table: a truncate deletes only
+ * its share of the rows, and verify compares only its share.
+ */
+export function isRowFiltered(policy: FilterPolicy): boolean {
+  return Object.entries(policy).some(([key, value]) => (key === '$or' ? Array.isArray(value) && value.some((b) => b !== null && typeof b === 'object' && isRowFiltered(b as FilterPolicy)) : !EVENT_ATTRIBUTES.has(key)));
 }
 
 /** Every way the policy breaks SNS rules (MessageAttributes scope); [] when SNS would accept it. */

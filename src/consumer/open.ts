@@ -4,6 +4,7 @@ import type { Config } from '../config/index.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TargetWriter } from '../targets/types.js';
+import { decideShare, targetShare } from '../share/target-share.js';
 import { Consumer, type ChangeTransform } from './consumer.js';
 import { s3ClaimCheckFetcher } from './decode.js';
 import { queueNames, requireQueueUrl, targetOf, topicOf } from './resources.js';
@@ -31,9 +32,24 @@ export async function openConsumer(config: Config, name: string, deps: OpenConsu
     fifo: names.fifo,
     sqs: deps.sqs,
     writer: deps.writer,
-    transform: deps.transform,
+    transform: shareAware(config, name, deps.transform),
     ...(deps.s3 ? { fetchClaimCheck: s3ClaimCheckFetcher(deps.s3) } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
+}
+
+/**
+ * The target's transform behind its share rule: the old side of a share move becomes a delete of
+ * the key where the row leaves this target's share (or nothing, for a target without deletes), and
+ * stays an update where the new values are in the share too (src/share/target-share.ts).
+ */
+export function shareAware(config: Config, name: string, transform: ChangeTransform): ChangeTransform {
+  const target = targetOf(config, name);
+  const share = targetShare(name, target, config.publish.numberAttributes);
+  return (data, meta) => {
+    const decision = decideShare(share, target.operations, data, { source: meta.source ?? '', ...(meta.attributes ? { attributes: meta.attributes } : {}) });
+    if (decision === 'skip') return null;
+    return transform(decision === 'delete' ? { ...data, op: 'delete', before: data.after ?? null, after: null } : data, meta);
+  };
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, type RowImage } from '../envelope.js';
 import type { TableMapping, TargetConfig } from '../config/index.js';
+import { buildFilterPolicy, isRowFiltered } from '../consumer/filter-policy.js';
 import type { ApplyOutcome, TargetChange } from './types.js';
 
 /**
@@ -22,14 +23,26 @@ export function keyHashOf(key: RowImage | null): Buffer {
 }
 
 /**
- * Entries in the order they are applied: by table, then key hash, then newest seq first. Every writer
+ * Entries in the order they are applied: by table, then key hash, then newest first. Every writer
  * locks version rows in this same order, so consumers of one target running side by side do not
  * deadlock each other. Newest first means older changes of a key in the same batch are simply stale
- * (one write per key). The final state does not depend on the order (the version guard decides).
+ * (one write per key). "Newest" is the version guard's order: a larger seq, and at an equal seq
+ * (the two sides of a share move) an upsert before a delete. The final state does not depend on the
+ * order (the version guard decides).
  */
 export function orderEntries(changes: TargetChange[], resolveTable: (table: string) => string): BatchEntry[] {
   const entries = changes.map((change, index) => ({ index, change, table: resolveTable(change.table), keyHash: keyHashOf(change.key), seq: BigInt(change.seq) }));
-  return entries.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : Buffer.compare(a.keyHash, b.keyHash) || (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0)));
+  const rank = (e: BatchEntry) => (e.change.op === 'delete' ? 1 : 0);
+  return entries.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : Buffer.compare(a.keyHash, b.keyHash) || (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : rank(a) - rank(b))));
+}
+
+/**
+ * Whom a writer's version store works for: the target (owner of the versions it applies) and
+ * whether the target holds a share of its tables (a row-filtered policy: a truncate then deletes
+ * its share only) or whole tables.
+ */
+export function storeScope(name: string, target: TargetConfig): { owner: string; share: boolean } {
+  return { owner: name, share: isRowFiltered(target.filterPolicy ?? buildFilterPolicy(target)) };
 }
 
 /** Tables of the batch in lock order, each with whether it must be locked for a truncate. */

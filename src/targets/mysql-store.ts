@@ -7,6 +7,13 @@ import { quoteIdentMysql } from '../sql/identifiers.js';
  * tables and meaning as the PostgreSQL one (see postgres-store.ts). Connections run with
  * time_zone '+00:00' and READ COMMITTED, so version rows are locked without gap locks.
  */
+export interface StoreScope {
+  owner: string;
+  share: boolean;
+}
+
+/** Keys deleted per statement by a share truncate. */
+const SHARE_PAGE = 500;
 export function storeDdl(schema: string): string[] {
   const s = quoteIdentMysql(schema, 'stateSchema');
   return [
@@ -26,7 +33,24 @@ export function storeDdl(schema: string): string[] {
        seq DECIMAL(38,0) NOT NULL,
        truncated_at DATETIME(6) NULL
      ) ENGINE=InnoDB`,
+    `CREATE TABLE IF NOT EXISTS ${s}.share_truncations (
+       target_table VARCHAR(130) CHARACTER SET ascii NOT NULL,
+       target VARCHAR(64) CHARACTER SET ascii NOT NULL,
+       seq DECIMAL(38,0) NOT NULL,
+       truncated_at DATETIME(6) NULL,
+       PRIMARY KEY (target_table, target)
+     ) ENGINE=InnoDB`,
   ];
+}
+
+/** Added with share truncates: MySQL has no ADD COLUMN IF NOT EXISTS, so create() looks first. */
+function ownerColumnDdl(schema: string): string {
+  return `ALTER TABLE ${quoteIdentMysql(schema, 'stateSchema')}.versions ADD COLUMN owner VARCHAR(64) CHARACTER SET ascii NULL`;
+}
+
+/** See postgres-store.ts: a larger seq wins; at an equal seq an upsert wins over a delete. */
+function isNewer(stored: { seq: bigint; deleted: boolean }, seq: bigint, deleted: boolean): boolean {
+  return stored.seq < seq || (stored.seq === seq && stored.deleted && !deleted);
 }
 
 const ER_DUP_ENTRY = 1062;
@@ -35,16 +59,20 @@ export class MysqlVersionStore {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
 
-  constructor(readonly schema: string) {
+  constructor(
+    readonly schema: string,
+    readonly scope: StoreScope = { owner: '', share: false },
+  ) {
     this.s = quoteIdentMysql(schema, 'stateSchema');
   }
 
   async exists(conn: PoolConnection): Promise<boolean> {
     const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('versions', 'truncations')`,
-      [this.schema],
+      `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('versions', 'truncations', 'share_truncations')) AS n,
+              (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'versions' AND COLUMN_NAME = 'owner') AS owner`,
+      [this.schema, this.schema],
     );
-    return Number(rows[0]?.n) === 2;
+    return Number(rows[0]?.n) === 3 && Number(rows[0]?.owner) === 1;
   }
 
   /** DDL commits implicitly in MySQL; a named lock keeps several inits at once apart. */
@@ -52,22 +80,38 @@ export class MysqlVersionStore {
     await conn.query(`SELECT GET_LOCK('outbox-relay target store', 30)`);
     try {
       for (const statement of storeDdl(this.schema)) await conn.query(statement);
+      const [owner] = await conn.query<RowDataPacket[]>(`SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'versions' AND COLUMN_NAME = 'owner'`, [this.schema]);
+      if (Number(owner[0]?.n) === 0) await conn.query(ownerColumnDdl(this.schema));
     } finally {
       await conn.query(`SELECT RELEASE_LOCK('outbox-relay target store')`);
     }
   }
 
+  /** See PostgresVersionStore.lockTable: the table's record, then a filtered target's own share record. */
   async lockTable(conn: PoolConnection, table: string, exclusive: boolean): Promise<bigint> {
     if (!this.knownTables.has(table)) {
       await conn.query(`INSERT IGNORE INTO ${this.s}.truncations (target_table, seq) VALUES (?, 0)`, [table]);
+      if (this.scope.share) {
+        await conn.query(`INSERT IGNORE INTO ${this.s}.share_truncations (target_table, target, seq) SELECT target_table, ?, seq FROM ${this.s}.truncations WHERE target_table = ?`, [this.scope.owner, table]);
+      }
       this.knownTables.add(table);
     }
-    const [rows] = await conn.query<RowDataPacket[]>(`SELECT CAST(seq AS CHAR) AS seq FROM ${this.s}.truncations WHERE target_table = ? ${exclusive ? 'FOR UPDATE' : 'LOCK IN SHARE MODE'}`, [table]);
-    if (!rows[0]) {
+    const [whole] = await conn.query<RowDataPacket[]>(`SELECT CAST(seq AS CHAR) AS seq FROM ${this.s}.truncations WHERE target_table = ? ${exclusive && !this.scope.share ? 'FOR UPDATE' : 'LOCK IN SHARE MODE'}`, [table]);
+    let own = 0n;
+    if (this.scope.share) {
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT CAST(seq AS CHAR) AS seq FROM ${this.s}.share_truncations WHERE target_table = ? AND target = ? ${exclusive ? 'FOR UPDATE' : 'LOCK IN SHARE MODE'}`, [table, this.scope.owner]);
+      if (!rows[0]) {
+        this.knownTables.delete(table);
+        return this.lockTable(conn, table, exclusive);
+      }
+      own = BigInt(rows[0].seq as string);
+    }
+    if (!whole[0]) {
       this.knownTables.delete(table);
       return this.lockTable(conn, table, exclusive);
     }
-    return BigInt(rows[0].seq as string);
+    const seq = BigInt(whole[0].seq as string);
+    return own > seq ? own : seq;
   }
 
   /**
@@ -77,25 +121,27 @@ export class MysqlVersionStore {
    */
   async advance(conn: PoolConnection, table: string, keyHash: Buffer, key: unknown, seq: bigint, deleted: boolean): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
-      const [rows] = await conn.query<RowDataPacket[]>(`SELECT CAST(seq AS CHAR) AS seq FROM ${this.s}.versions WHERE target_table = ? AND key_hash = ? FOR UPDATE`, [table, keyHash]);
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT CAST(seq AS CHAR) AS seq, deleted FROM ${this.s}.versions WHERE target_table = ? AND key_hash = ? FOR UPDATE`, [table, keyHash]);
       if (rows[0]) {
-        if (BigInt(rows[0].seq as string) >= seq) return false;
-        await conn.query(`UPDATE ${this.s}.versions SET key_json = ?, seq = ?, deleted = ?, updated_at = UTC_TIMESTAMP(6) WHERE target_table = ? AND key_hash = ?`, [
+        if (!isNewer({ seq: BigInt(rows[0].seq as string), deleted: Boolean(Number(rows[0].deleted)) }, seq, deleted)) return false;
+        await conn.query(`UPDATE ${this.s}.versions SET key_json = ?, seq = ?, deleted = ?, updated_at = UTC_TIMESTAMP(6), owner = ? WHERE target_table = ? AND key_hash = ?`, [
           JSON.stringify(key),
           seq.toString(),
           deleted,
+          this.scope.owner,
           table,
           keyHash,
         ]);
         return true;
       }
       try {
-        await conn.query(`INSERT INTO ${this.s}.versions (target_table, key_hash, key_json, seq, deleted, updated_at) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6))`, [
+        await conn.query(`INSERT INTO ${this.s}.versions (target_table, key_hash, key_json, seq, deleted, updated_at, owner) VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP(6), ?)`, [
           table,
           keyHash,
           JSON.stringify(key),
           seq.toString(),
           deleted,
+          this.scope.owner,
         ]);
         return true;
       } catch (err) {
@@ -107,6 +153,26 @@ export class MysqlVersionStore {
   async keysNewerThan(conn: PoolConnection, table: string, seq: bigint): Promise<unknown[]> {
     const [rows] = await conn.query<RowDataPacket[]>(`SELECT key_json FROM ${this.s}.versions WHERE target_table = ? AND seq > ? AND NOT deleted`, [table, seq.toString()]);
     return rows.map((r) => JSON.parse(r.key_json as string) as unknown);
+  }
+
+  /**
+   * A filtered target's truncate (see PostgresVersionStore.truncateShare), a page of keys at a time:
+   * lock a page of the versions it owns (or no target owns) at or below the truncate, in key-hash
+   * order, delete those keys' rows (`deleteRows`) and the versions, until none is left; then record
+   * the truncate for its share. Memory stays bounded by the page.
+   */
+  async truncateShare(conn: PoolConnection, table: string, seq: bigint, deleteRows: (keys: Record<string, unknown>[]) => Promise<void>): Promise<void> {
+    const owned = `target_table = ? AND (owner = ? OR owner IS NULL) AND seq <= ?`;
+    const params = [table, this.scope.owner, seq.toString()];
+    for (;;) {
+      const [rows] = await conn.query<RowDataPacket[]>(`SELECT key_hash, key_json, deleted FROM ${this.s}.versions WHERE ${owned} ORDER BY key_hash LIMIT ${SHARE_PAGE} FOR UPDATE`, params);
+      if (rows.length === 0) break;
+      const live = rows.filter((r) => !Number(r.deleted)).map((r) => JSON.parse(r.key_json as string) as Record<string, unknown>);
+      if (live.length > 0) await deleteRows(live);
+      await conn.query(`DELETE FROM ${this.s}.versions WHERE target_table = ? AND key_hash IN (${rows.map(() => '?').join(', ')})`, [table, ...rows.map((r) => r.key_hash as Buffer)]);
+      if (rows.length < SHARE_PAGE) break;
+    }
+    await conn.query(`UPDATE ${this.s}.share_truncations SET seq = ?, truncated_at = UTC_TIMESTAMP(6) WHERE target_table = ? AND target = ?`, [seq.toString(), table, this.scope.owner]);
   }
 
   async recordTruncate(conn: PoolConnection, table: string, seq: bigint): Promise<void> {

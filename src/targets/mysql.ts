@@ -5,7 +5,7 @@ import type { RowImage } from '../envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';
-import { applyChangeByChange, checkSeq, orderEntries, scrubValues, type BatchEntry } from './batch.js';
+import { applyChangeByChange, checkSeq, orderEntries, scrubValues, storeScope, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
 import { MysqlVersionStore } from './mysql-store.js';
 import { toMysqlRow, toMysqlValue } from './mysql-values.js';
@@ -57,7 +57,7 @@ export class MysqlTargetWriter implements TargetWriter {
       charset: 'utf8mb4',
     });
     this.log = options.logger.child({ component: 'target', target: options.name, kind: 'mysql' });
-    this.store = new MysqlVersionStore(options.target.stateSchema);
+    this.store = new MysqlVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
   }
 
   async init(initOptions: InitOptions = {}): Promise<string[]> {
@@ -166,11 +166,18 @@ export class MysqlTargetWriter implements TargetWriter {
     await conn.query('SAVEPOINT change_sp');
     if (change.op === 'truncate') {
       try {
-        const keep = await this.store.keysNewerThan(conn, entry.table, entry.seq);
         const types = await this.types(conn, table);
-        const clear = clearStatement(table.sql, keep as RowImage[], types);
-        await conn.query(clear.sql, clear.params);
-        await this.store.recordTruncate(conn, entry.table, entry.seq);
+        if (this.store.scope.share) {
+          await this.store.truncateShare(conn, entry.table, entry.seq, async (keys) => {
+            const statement = deleteKeysStatement(table.sql, keys, types);
+            await conn.query(statement.sql, statement.params);
+          });
+        } else {
+          const keep = await this.store.keysNewerThan(conn, entry.table, entry.seq);
+          const clear = clearStatement(table.sql, keep as RowImage[], types);
+          await conn.query(clear.sql, clear.params);
+          await this.store.recordTruncate(conn, entry.table, entry.seq);
+        }
       } catch (err) {
         return this.rejectOrThrow(conn, err, change, table);
       }
@@ -261,6 +268,16 @@ export function upsertStatement(table: string, row: Record<string, unknown>, key
 export function deleteStatement(table: string, key: Record<string, unknown>): Statement {
   const columns = Object.keys(key);
   return { sql: `DELETE FROM ${table} WHERE ${columns.map((c) => `${quoteColumnMysql(c)} = ?`).join(' AND ')}`, params: columns.map((c) => key[c]) };
+}
+
+/** Deletes the rows of the given keys (a page of a share truncate). */
+function deleteKeysStatement(table: string, keys: RowImage[], types: ReadonlyMap<string, string>): Statement {
+  const columns = Object.keys(keys[0]!);
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  return {
+    sql: `DELETE FROM ${table} WHERE (${columns.map(quoteColumnMysql).join(', ')}) IN (${keys.map(() => tuple).join(', ')})`,
+    params: keys.flatMap((k) => columns.map((c) => toMysqlValue(k[c], types.get(c)))),
+  };
 }
 
 /** Deletes all rows except the keys in `keep` (changes applied after a late truncate). */

@@ -1,12 +1,21 @@
 import type pg from 'pg';
 import { quoteIdent } from '../sql/identifiers.js';
 
+/** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
+function quoteColumnName(name: string): string {
+  if (name.length === 0 || name.includes('\0')) throw new Error('a key column name in the version store is empty or holds a NUL character');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
 /**
  * The PostgreSQL version store, in the target database (schema = the target's stateSchema):
- *   versions(target_table, key_hash, key, seq, deleted, updated_at)  one row per key ever applied
- *   truncations(target_table, seq, truncated_at)                     the last truncate per table
+ *   versions(target_table, key_hash, key, seq, deleted, updated_at, owner)  one row per key ever applied
+ *   truncations(target_table, seq, truncated_at)                            the last whole-table truncate
+ *   share_truncations(target_table, target, seq, truncated_at)              the last truncate of a filtered
+ *                                                                           target's share of the table
  * A delete keeps its version row as a tombstone (deleted = true); tombstones older than
- * tombstoneRetentionHours are purged.
+ * tombstoneRetentionHours are purged. `owner` names the target that applied the key's version: a
+ * filtered target's truncate removes the rows it owns (docs/targets.md, "Shares").
  */
 export function storeDdl(schema: string): string[] {
   const s = quoteIdent(schema, 'stateSchema');
@@ -27,19 +36,52 @@ export function storeDdl(schema: string): string[] {
        seq numeric NOT NULL,
        truncated_at timestamptz
      )`,
+    // Added with share truncates; a store created before gets them here (nullable: no table rewrite).
+    `ALTER TABLE ${s}.versions ADD COLUMN IF NOT EXISTS owner text`,
+    `CREATE TABLE IF NOT EXISTS ${s}.share_truncations (
+       target_table text NOT NULL,
+       target text NOT NULL,
+       seq numeric NOT NULL,
+       truncated_at timestamptz,
+       PRIMARY KEY (target_table, target)
+     )`,
   ];
 }
+
+/**
+ * Who the store works for: the target's name (recorded as the owner of the versions it applies) and
+ * whether the target holds a share of its tables (a row-filtered policy) or whole tables.
+ */
+export interface StoreScope {
+  owner: string;
+  share: boolean;
+}
+
+/**
+ * The version guard's order of two changes of one key: a larger seq wins; at an equal seq an upsert
+ * wins over a delete. Equal seqs meet only on the two messages of a share move, where the old side
+ * became a delete for a target the row left and the new side is an upsert for one it entered: when
+ * both targets write one table, the row must stay.
+ */
+const NEWER = `v.seq < EXCLUDED.seq OR (v.seq = EXCLUDED.seq AND v.deleted AND NOT EXCLUDED.deleted)`;
 
 export class PostgresVersionStore {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
 
-  constructor(readonly schema: string) {
+  constructor(
+    readonly schema: string,
+    readonly scope: StoreScope = { owner: '', share: false },
+  ) {
     this.s = quoteIdent(schema, 'stateSchema');
   }
 
   async exists(client: pg.ClientBase): Promise<boolean> {
-    const { rows } = await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS ok`, [`${this.s}.versions`, `${this.s}.truncations`]);
+    const { rows } = await client.query<{ ok: boolean }>(
+      `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+              AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'owner' AND NOT attisdropped) AS ok`,
+      [`${this.s}.versions`, `${this.s}.truncations`, `${this.s}.share_truncations`],
+    );
     return rows[0]?.ok === true;
   }
 
@@ -57,20 +99,37 @@ export class PostgresVersionStore {
   }
 
   /**
-   * Locks the truncation row of a table (FOR UPDATE when the batch truncates it, FOR SHARE otherwise)
-   * and returns its seq. A truncate and the changes of other consumers to that table thus serialize.
+   * Locks the truncation record of a table (FOR UPDATE when the batch truncates it, FOR SHARE
+   * otherwise) and returns the seq at or below which a change of this target is stale. A truncate
+   * and the changes of other consumers of the target thus serialize. A whole-table target uses the
+   * table's record. A filtered target locks the table's record (shared) and then its own share
+   * record: a whole-table truncate makes everyone's older changes stale, a share truncate only the
+   * target's own. Its share record starts at the table's record, so nothing known is lost when a
+   * store from before share truncates is upgraded.
    */
   async lockTable(client: pg.ClientBase, table: string, exclusive: boolean): Promise<bigint> {
     if (!this.knownTables.has(table)) {
       await client.query(`INSERT INTO ${this.s}.truncations (target_table, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [table]);
+      if (this.scope.share) {
+        await client.query(
+          `INSERT INTO ${this.s}.share_truncations (target_table, target, seq)
+           SELECT $1, $2, seq FROM ${this.s}.truncations WHERE target_table = $1 ON CONFLICT DO NOTHING`,
+          [table, this.scope.owner],
+        );
+      }
       this.knownTables.add(table);
     }
-    const { rows } = await client.query<{ seq: string }>(`SELECT seq::text AS seq FROM ${this.s}.truncations WHERE target_table = $1 ${exclusive ? 'FOR UPDATE' : 'FOR SHARE'}`, [table]);
-    if (!rows[0]) {
+    const whole = await client.query<{ seq: string }>(`SELECT seq::text AS seq FROM ${this.s}.truncations WHERE target_table = $1 ${exclusive && !this.scope.share ? 'FOR UPDATE' : 'FOR SHARE'}`, [table]);
+    const share = this.scope.share
+      ? await client.query<{ seq: string }>(`SELECT seq::text AS seq FROM ${this.s}.share_truncations WHERE target_table = $1 AND target = $2 ${exclusive ? 'FOR UPDATE' : 'FOR SHARE'}`, [table, this.scope.owner])
+      : undefined;
+    if (!whole.rows[0] || (share && !share.rows[0])) {
       this.knownTables.delete(table);
       return this.lockTable(client, table, exclusive);
     }
-    return BigInt(rows[0].seq);
+    const seq = BigInt(whole.rows[0].seq);
+    const own = share ? BigInt(share.rows[0]!.seq) : 0n;
+    return own > seq ? own : seq;
   }
 
   /**
@@ -79,13 +138,13 @@ export class PostgresVersionStore {
    */
   async advance(client: pg.ClientBase, table: string, keyHash: Buffer, key: unknown, seq: string, deleted: boolean): Promise<boolean> {
     const result = await client.query(
-      `INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at)
-       VALUES ($1, $2, $3::jsonb, $4::numeric, $5, now())
+      `INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at, owner)
+       VALUES ($1, $2, $3::jsonb, $4::numeric, $5, now(), $6)
        ON CONFLICT (target_table, key_hash) DO UPDATE
-         SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now()
-         WHERE v.seq < EXCLUDED.seq
+         SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now(), owner = EXCLUDED.owner
+         WHERE ${NEWER}
        RETURNING 1`,
-      [table, keyHash, JSON.stringify(key), seq, deleted],
+      [table, keyHash, JSON.stringify(key), seq, deleted, this.scope.owner],
     );
     return (result.rowCount ?? 0) > 0;
   }
@@ -97,14 +156,14 @@ export class PostgresVersionStore {
    */
   async advanceMany(client: pg.ClientBase, entries: { table: string; keyHash: Buffer; key: unknown; seq: string; deleted: boolean }[]): Promise<Set<number>> {
     const result = await client.query<{ i: number }>(
-      `INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at)
-       SELECT t, h, k, q, d, now() FROM unnest($1::text[], $2::bytea[], $3::jsonb[], $4::numeric[], $5::boolean[]) WITH ORDINALITY AS u(t, h, k, q, d, i)
+      `INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at, owner)
+       SELECT t, h, k, q, d, now(), $6 FROM unnest($1::text[], $2::bytea[], $3::jsonb[], $4::numeric[], $5::boolean[]) WITH ORDINALITY AS u(t, h, k, q, d, i)
         ORDER BY i
        ON CONFLICT (target_table, key_hash) DO UPDATE
-         SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now()
-         WHERE v.seq < EXCLUDED.seq
+         SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now(), owner = EXCLUDED.owner
+         WHERE ${NEWER}
        RETURNING target_table, key_hash`,
-      [entries.map((e) => e.table), entries.map((e) => e.keyHash), entries.map((e) => JSON.stringify(e.key)), entries.map((e) => e.seq), entries.map((e) => e.deleted)],
+      [entries.map((e) => e.table), entries.map((e) => e.keyHash), entries.map((e) => JSON.stringify(e.key)), entries.map((e) => e.seq), entries.map((e) => e.deleted), this.scope.owner],
     );
     const position = new Map(entries.map((e, i) => [`${e.table}\0${e.keyHash.toString('hex')}`, i]));
     const newer = new Set<number>();
@@ -121,7 +180,39 @@ export class PostgresVersionStore {
     return rows.map((r) => r.key);
   }
 
-  /** Records a truncate: versions at or below it carry no information any more. */
+  /**
+   * A filtered target's truncate: deletes the rows of its share — those whose version it owns (or
+   * that no target owns: stores from before share truncates), at or below the truncate — with their
+   * versions and its tombstones, then records the truncate for its share. Rows another target owns,
+   * and keys applied after the truncate, stay. Deleting the version rows locks them, so a consumer
+   * of another target moving one of those keys into its own share waits, and then finds no version.
+   * `targetTable` is quoted SQL; the versions hold transformed key images, typed back by the table.
+   */
+  async truncateShare(client: pg.ClientBase, table: string, targetTable: string, seq: string): Promise<void> {
+    const sample = await client.query<{ key: Record<string, unknown> }>(
+      `SELECT key FROM ${this.s}.versions WHERE target_table = $1 AND (owner = $2 OR owner IS NULL) AND seq <= $3::numeric AND NOT deleted LIMIT 1`,
+      [table, this.scope.owner, seq],
+    );
+    const keyColumns = Object.keys(sample.rows[0]?.key ?? {});
+    if (keyColumns.length > 0) {
+      const match = keyColumns.map((c) => `t.${quoteColumnName(c)} = k.${quoteColumnName(c)}`).join(' AND ');
+      await client.query(
+        `WITH gone AS (
+           DELETE FROM ${this.s}.versions
+            WHERE target_table = $1 AND (owner = $2 OR owner IS NULL) AND seq <= $3::numeric
+            RETURNING key, deleted)
+         DELETE FROM ${targetTable} AS t
+          USING gone, LATERAL jsonb_populate_record(NULL::${targetTable}, gone.key) AS k
+          WHERE NOT gone.deleted AND ${match}`,
+        [table, this.scope.owner, seq],
+      );
+    } else {
+      await client.query(`DELETE FROM ${this.s}.versions WHERE target_table = $1 AND (owner = $2 OR owner IS NULL) AND seq <= $3::numeric`, [table, this.scope.owner, seq]);
+    }
+    await client.query(`UPDATE ${this.s}.share_truncations SET seq = $3::numeric, truncated_at = now() WHERE target_table = $1 AND target = $2`, [table, this.scope.owner, seq]);
+  }
+
+  /** Records a whole-table truncate: versions at or below it carry no information any more. */
   async recordTruncate(client: pg.ClientBase, table: string, seq: string): Promise<void> {
     await client.query(`DELETE FROM ${this.s}.versions WHERE target_table = $1 AND seq <= $2::numeric`, [table, seq]);
     await client.query(`UPDATE ${this.s}.truncations SET seq = $2::numeric, truncated_at = now() WHERE target_table = $1`, [table, seq]);

@@ -4,7 +4,7 @@ import type { RowImage } from '../envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseTableName, quoteIdent } from '../sql/identifiers.js';
-import { applyChangeByChange, orderEntries, scrubValues, tablesToLock, checkSeq, type BatchEntry } from './batch.js';
+import { applyChangeByChange, orderEntries, scrubValues, storeScope, tablesToLock, checkSeq, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
 import { PostgresVersionStore } from './postgres-store.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
@@ -37,7 +37,7 @@ export class PostgresTargetWriter implements TargetWriter {
     this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 2 });
     this.log = options.logger.child({ component: 'target', target: options.name, kind: 'postgres' });
     this.pool.on('error', (err) => this.log.warn({ err: describeError(err) }, 'idle target connection failed'));
-    this.store = new PostgresVersionStore(options.target.stateSchema);
+    this.store = new PostgresVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
   }
 
   /** Creates the version store and checks the mapped tables; returns the problems found (empty = ready). */
@@ -182,9 +182,12 @@ export class PostgresTargetWriter implements TargetWriter {
     await client.query('SAVEPOINT change');
     if (change.op === 'truncate') {
       try {
-        const keep = await this.store.keysNewerThan(client, entry.table, change.seq);
-        await client.query(clearSql(table.sql, keep), keep.length ? [JSON.stringify(keep)] : []);
-        await this.store.recordTruncate(client, entry.table, change.seq);
+        if (this.store.scope.share) await this.store.truncateShare(client, entry.table, table.sql, change.seq);
+        else {
+          const keep = await this.store.keysNewerThan(client, entry.table, change.seq);
+          await client.query(clearSql(table.sql, keep), keep.length ? [JSON.stringify(keep)] : []);
+          await this.store.recordTruncate(client, entry.table, change.seq);
+        }
       } catch (err) {
         return this.rejectOrThrow(client, err, change);
       }

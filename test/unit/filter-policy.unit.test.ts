@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { targetSchema } from '../../src/config/index.js';
-import { buildFilterPolicy, checkFilterPolicy, countCombinations, summarizeFilterPolicy, targetFilterPolicy } from '../../src/consumer/filter-policy.js';
+import { buildFilterPolicy, checkFilterPolicy, countCombinations, isRowFiltered, summarizeFilterPolicy, targetFilterPolicy } from '../../src/consumer/filter-policy.js';
 import { isOutboxError } from '../../src/errors.js';
 
 const target = (over: Record<string, unknown> = {}) => targetSchema.parse({ kind: 'postgres', urlEnv: 'T_URL', tables: ['public.orders'], ...over });
@@ -27,7 +27,37 @@ describe('buildFilterPolicy', () => {
   });
 
   it('drops duplicate values', () => {
-    expect(buildFilterPolicy(target({ tables: ['public.a', 'public.a'], where: { t: ['1', 1] } }))).toEqual({ table: ['public.a'], t: ['1'] });
+    expect(buildFilterPolicy(target({ tables: ['public.a', 'public.a'], operations: ['insert'], where: { t: ['1', 1] } }))).toEqual({ table: ['public.a'], operation: ['insert'], t: ['1'] });
+  });
+
+  it('lets truncates of the tables through a target filtered by where (a truncate carries no attribute values)', () => {
+    const policy = buildFilterPolicy(target({ where: { tenant_id: ['1', '2'] } }));
+    expect(policy).toEqual({ table: ['public.orders'], $or: [{ tenant_id: ['1', '2'] }, { operation: ['truncate'] }] });
+    expect(countCombinations(policy)).toBe(2 + 1);
+    expect(checkFilterPolicy(policy)).toEqual([]);
+    const some = buildFilterPolicy(target({ operations: ['insert', 'update', 'truncate'], where: { tenant_id: ['1'] } }));
+    expect(some).toEqual({ table: ['public.orders'], $or: [{ operation: ['insert', 'update'], tenant_id: ['1'] }, { operation: ['truncate'] }] });
+    expect(buildFilterPolicy(target({ operations: ['truncate'], where: { tenant_id: ['1'] } }))).toEqual({ table: ['public.orders'], operation: ['truncate'] });
+    expect(buildFilterPolicy(target({ operations: ['insert', 'truncate'] }))).toEqual({ table: ['public.orders'], operation: ['insert', 'truncate'] });
+  });
+
+  it('matches a Number attribute column (publish.numberAttributes) with numbers, and with both when the tables disagree', () => {
+    const numbers = { 'public.orders': ['tenant_id'] };
+    expect(buildFilterPolicy(target({ operations: ['update'], where: { tenant_id: ['1', 2] } }), numbers)).toEqual({ table: ['public.orders'], operation: ['update'], tenant_id: [1, 2] });
+    expect(buildFilterPolicy(target({ tables: ['public.orders', 'public.items'], operations: ['update'], where: { tenant_id: ['1'] } }), numbers)).toEqual({
+      table: ['public.orders', 'public.items'],
+      operation: ['update'],
+      tenant_id: ['1', 1],
+    });
+  });
+});
+
+describe('isRowFiltered', () => {
+  it('is true when a policy has conditions on attribute columns, $or branches included', () => {
+    expect(isRowFiltered({ table: ['public.a'], operation: ['insert'], source: ['s'] })).toBe(false);
+    expect(isRowFiltered({ table: ['public.a'], tenant: ['1'] })).toBe(true);
+    expect(isRowFiltered({ table: ['public.a'], $or: [{ tenant: ['1'] }, { operation: ['truncate'] }] })).toBe(true);
+    expect(isRowFiltered({ $or: [{ table: ['public.a'] }, { operation: ['truncate'] }] })).toBe(false);
   });
 });
 
@@ -35,7 +65,7 @@ describe('targetFilterPolicy', () => {
   it('accepts the built policy and reports its size', () => {
     const result = targetFilterPolicy('warehouse', target({ where: { tenant_id: ['1'] } }));
     expect(result.origin).toBe('built');
-    expect(result.combinations).toBe(1);
+    expect(result.combinations).toBe(2);
     expect(result.bytes).toBe(JSON.stringify(result.policy).length);
   });
 

@@ -2,7 +2,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client, createSnsClient } from '../../aws/clients.js';
 import type { Config } from '../../config/index.js';
-import { buildEnvelope, type OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../envelope.js';
 import { OutboxError, describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -11,7 +11,7 @@ import { createSnsBreaker, type BreakerState } from './breaker.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
 import { createPublisherMetrics } from './metrics.js';
 import { handleOversized } from './oversized.js';
-import { prepareMessage, type PreparedMessage } from './prepare.js';
+import { prepareMessages, type PreparedMessage } from './prepare.js';
 import { DEFAULT_RETRY, breakerOpenError, sendBatch, type RetryPolicy } from './send-batch.js';
 import { acknowledgedPrefix } from './prefix.js';
 import { planTasks, runTasks } from './tasks.js';
@@ -52,6 +52,7 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
   const concurrency = config.relay.publishConcurrency;
   const sourceName = config.source.name;
   const warned = new Set<string>();
+  const numberColumns = new Map(Object.entries(config.publish.numberAttributes).map(([table, columns]) => [table, new Set(columns)]));
   let topics: Promise<TopicTable> | undefined;
 
   const ensureTopics = (signal?: AbortSignal): Promise<TopicTable> => {
@@ -68,14 +69,23 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
     return topics;
   };
 
+  const warnOnce = (key: string, warn: () => void) => {
+    if (warned.has(key)) return;
+    warned.add(key);
+    warn();
+  };
   const warnDropped = (message: PreparedMessage) => {
+    const table = `${message.event.tableSchema}.${message.event.tableName}`;
     for (const d of message.dropped) {
       if (d.reason === 'empty-value') continue;
-      const table = `${message.event.tableSchema}.${message.event.tableName}`;
-      const key = `${table}\0${d.name}\0${d.reason}`;
-      if (warned.has(key)) continue;
-      warned.add(key);
-      logger.warn({ table, attribute: d.name, reason: d.reason }, 'attribute column not sent as an SNS message attribute (SNS allows 10, with valid names; source, table, operation and changed are reserved). Track the table with fewer or renamed attribute columns');
+      warnOnce(`${table}\0${d.name}\0${d.reason}`, () =>
+        logger.warn({ table, attribute: d.name, reason: d.reason }, 'attribute column not sent as an SNS message attribute (SNS allows 10, with valid names; source, table, operation and changed are reserved). Track the table with fewer or renamed attribute columns'),
+      );
+    }
+    for (const name of message.asString) {
+      warnOnce(`${table}\0${name}\0number`, () =>
+        logger.warn({ table, attribute: name }, 'a publish.numberAttributes column holds a value that is not a number SNS takes; it was sent as a String attribute, which numeric filter conditions do not match. Remove the column from publish.numberAttributes or fix the values'),
+      );
     }
   };
 
@@ -98,6 +108,13 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
     }
 
     const acked = new Array<boolean>(events.length).fill(false);
+    /** Messages of each event not acknowledged yet: an event is acknowledged when all of its messages are. */
+    const unsent = new Array<number>(events.length).fill(0);
+    const acknowledge = (m: PreparedMessage) => {
+      const left = (unsent[m.index] ?? 1) - 1;
+      unsent[m.index] = left;
+      if (left === 0) acked[m.index] = true;
+    };
     let giveUpAt = events.length;
     let firstError: Error | undefined;
     let breakerOpened = false;
@@ -106,28 +123,33 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
     };
 
     const ready: PreparedMessage[] = [];
-    for (let i = 0; i < events.length; i++) {
+    eachEvent: for (let i = 0; i < events.length; i++) {
       const event = events[i]!;
-      let message = prepareMessage(i, event, buildEnvelope(sourceName, event), sourceName, routeEvent(config.publish, table, event));
-      warnDropped(message);
-      if (message.bytes > MAX_MESSAGE_BYTES) {
+      const messages = prepareMessages(i, event, sourceName, routeEvent(config.publish, table, event), numberColumns.get(`${event.tableSchema}.${event.tableName}`));
+      for (let j = 0; j < messages.length; j++) {
+        let message = messages[j]!;
+        warnDropped(message);
+        if (message.bytes <= MAX_MESSAGE_BYTES) continue;
         try {
           const result = await handleOversized(message, { claimCheck: config.publish.claimCheck, s3, quarantine, metrics, logger }, signal);
           if (result.kind === 'quarantined') {
+            // The event is kept whole in the quarantine: none of its messages goes out.
             acked[i] = true;
-            continue;
+            continue eachEvent;
           }
           message = result.message;
+          messages[j] = message;
         } catch (err) {
           const kind = config.publish.claimCheck ? 'claim_check' : 'quarantine';
           metrics.errors.inc({ topic: message.topic.key, kind });
           const where = { table: `${event.tableSchema}.${event.tableName}`, seq: event.seq };
           logger.error({ ...where, err: describeError(err) }, `oversized event could not be ${kind === 'claim_check' ? 'stored in S3' : 'quarantined'}; it is retried`);
           giveUp(i, new OutboxError('PUBLISH_FAILED', `Oversized event ${where.table} seq ${event.seq} could not be ${kind === 'claim_check' ? 'claim-checked to S3' : 'quarantined'}: ${describeError(err)}`, { cause: err, context: where, retryable: true }));
-          break;
+          break eachEvent;
         }
       }
-      ready.push(message);
+      unsent[i] = messages.length;
+      ready.push(...messages);
     }
 
     await runTasks(planTasks(ready, concurrency), concurrency, async (task) => {
@@ -141,7 +163,7 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
           ...(signal ? { signal } : {}),
           stop: (pending) => breakerOpened || pending.every((m) => m.index > giveUpAt),
           reject: (m, reason) => quarantineRejected(m, reason),
-        }, (m) => (acked[m.index] = true));
+        }, acknowledge);
         if (!result.ok) {
           breakerOpened ||= result.breakerOpen;
           giveUp(Math.min(...result.pending.map((m) => m.index)), result.error);

@@ -56,7 +56,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 function describeMessage(m: PreparedMessage) {
-  return { table: `${m.event.tableSchema}.${m.event.tableName}`, seq: m.event.seq, topic: m.topic.key };
+  return { table: `${m.event.tableSchema}.${m.event.tableName}`, seq: m.event.seq, topic: m.topic.key, ...(m.side ? { side: m.side } : {}) };
 }
 
 /**
@@ -82,7 +82,7 @@ export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onA
       senderFaults = new Map((reply.Failed ?? []).filter((f) => f.SenderFault).map((f) => [f.Id, `${f.Code ?? 'unknown code'}: ${f.Message ?? 'no message'}`]));
       const still: PreparedMessage[] = [];
       for (const message of pending) {
-        if (succeeded.has(String(message.index))) onAcknowledged(message);
+        if (succeeded.has(message.entryId)) onAcknowledged(message);
         else still.push(message);
       }
       if (pending.length > still.length) ctx.metrics.published.inc({ topic: topic.key }, pending.length - still.length);
@@ -116,9 +116,9 @@ export async function sendBatch(batch: PreparedMessage[], ctx: BatchContext, onA
       senderFaults = new Map();
     }
     if (attempt >= ctx.retry.attempts && ctx.reject && senderFaults.size > 0) {
-      const refused = pending.filter((m) => senderFaults.has(String(m.index)));
+      const refused = pending.filter((m) => senderFaults.has(m.entryId));
       for (const message of refused) {
-        await ctx.reject(message, `SNS refused the message ${ctx.retry.attempts} times as the sender's fault (${senderFaults.get(String(message.index))})`);
+        await ctx.reject(message, `SNS refused the message ${ctx.retry.attempts} times as the sender's fault (${senderFaults.get(message.entryId)})`);
         onAcknowledged(message);
       }
       pending = pending.filter((m) => !refused.includes(m));

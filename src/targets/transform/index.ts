@@ -59,27 +59,8 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     const key = mapImage(plan, data.key, keyColumns, columnCtx, fail);
     if (data.op === 'delete') return { ...base, key, row: null };
     if (!data.after) throw fail(`the ${data.op} change has no after image`);
-    // The row moved out of this target's share (an update of a `where` column): it leaves the target.
-    if (!inShare(target.where, data.after)) return { ...base, op: 'delete', key, row: null };
     return { ...base, key, row: mapImage(plan, data.after, keyColumns, columnCtx, fail) };
   };
-}
-
-/**
- * Whether a row image satisfies a target's attribute conditions (`where`). The relay publishes an
- * update whose condition column changed with both values, so the filter policy delivers it to a
- * target whose share the row leaves; here it becomes a delete. A column absent from the image
- * (not captured) cannot be judged and counts as in the share.
- */
-export function inShare(where: TargetConfig['where'], image: RowImage): boolean {
-  for (const [column, allowed] of Object.entries(where)) {
-    if (!(column in image)) continue;
-    const value = image[column];
-    if (value === null || value === undefined) return false;
-    const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-    if (!allowed.some((a) => String(a) === text)) return false;
-  }
-  return true;
 }
 
 interface ColumnContext {
