@@ -91,6 +91,11 @@ export function rowImage(t: SnapshotTable, alias = 'n'): string {
   return jsonObject(alias, t.captured);
 }
 
+/** The attribute columns' texts for the message attributes, as the capture writes them (NULL::jsonb without any). */
+export function attributesImage(t: SnapshotTable, alias = 'n'): string {
+  return t.attributes.length ? jsonObject(alias, t.attributes, true) : 'NULL::jsonb';
+}
+
 function order(t: SnapshotTable, direction: 'ASC' | 'DESC' = 'ASC'): string {
   return t.keyColumns.map((c) => `${col('n', c)} ${direction}`).join(', ');
 }
@@ -116,7 +121,7 @@ export function snapshotSql(outboxSchema: string, t: SnapshotTable, where: strin
     table_name: quoteLiteral(t.table.table),
     key_image: keyImage(t),
     image: rowImage(t),
-    attrs: t.attributes.length ? jsonObject('n', t.attributes, true) : 'NULL::jsonb',
+    attrs: attributesImage(t),
     all_columns: t.captured.length ? `ARRAY[${t.captured.map((c) => quoteLiteral(c.name)).join(', ')}]::text[]` : `'{}'::text[]`,
     where,
     order: order(t),

@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (isOutboxError(err)) {
       printError(err.message);
-      return err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_NOT_FOUND' || err.code === 'IDENTIFIER_INVALID' ? EXIT.usage : EXIT.failure;
+      return err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_NOT_FOUND' || err.code === 'IDENTIFIER_INVALID' || err.code === 'VERIFY_UNSUPPORTED' ? EXIT.usage : EXIT.failure;
     }
     printError(err instanceof Error ? `${err.message}` : String(err));
     return EXIT.failure;

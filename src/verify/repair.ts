@@ -5,22 +5,28 @@ import { runtimeSql } from '../sql/files.js';
 import { quoteIdent } from '../sql/identifiers.js';
 import { quoteCatalogIdent, quoteLiteral } from '../source/postgres/capture-sql.js';
 import { quotedTable } from '../source/postgres/track.js';
-import { CAPTURE_SETTINGS_SQL, keyImage, keyIn, snapshotSql, type SnapshotTable } from '../backfill/snapshot-sql.js';
+import { CAPTURE_SETTINGS_SQL, attributesImage, keyImage, keyIn, rowImage, snapshotSql, type SnapshotTable } from '../backfill/snapshot-sql.js';
 
 /**
  * Repair re-emits the *current* source state of divergent keys into the outbox, so it flows through
  * the normal relay and consumers while replication goes on:
- * - a key the source has gets a snapshot event, read FOR SHARE exactly like a backfill batch (so it
- *   is never older in content and newer in seq than a live change);
- * - a key the source does not have gets a delete event. A row that does not exist cannot be locked,
- *   so an insert of that key could be in flight with a smaller seq than our delete. After the delete
+ * - a key the target misses or holds differently gets a snapshot event, read FOR SHARE exactly like
+ *   a backfill batch (so it is never older in content and newer in seq than a live change);
+ * - a key the target holds but should not (evict) and the source has — outside the target's share:
+ *   a missed move — gets a snapshot whose attribute values are [the target row's, the current]
+ *   where they differ, so the relay publishes it as a share move and the target deletes the key;
+ * - a key the source does not have gets a delete event with the target row's attribute values (so
+ *   filter policies route it to the target). A row that does not exist cannot be locked, so an
+ *   insert of that key could be in flight with a smaller seq than our delete. After the delete
  *   commits we wait until every transaction that had an xid then has ended, and snapshot any of those
  *   keys that exist by now: the snapshot's seq is larger than the delete's.
  */
 export interface RepairKey {
   /** Source key image (source column names). */
   key: RowImage;
-  /** Attribute texts for the delete event's message attributes (from the target row), if known. */
+  /** The target holds the key but its share of the source does not (an extra row). */
+  evict: boolean;
+  /** Attribute texts of the target row (source column names), to route an evicting event to the target. */
   attributes: Record<string, string> | null;
 }
 
@@ -35,10 +41,14 @@ export async function emitRepairs(pool: pg.Pool, schema: string, spec: SnapshotT
   const result: RepairResult = { snapshots: 0, deletes: 0 };
   for (let i = 0; i < keys.length; i += BATCH) {
     const part = keys.slice(i, i + BATCH);
+    const upserts = part.filter((k) => !k.evict);
+    const evicts = part.filter((k) => k.evict);
     const { snapshots, deleted } = await inTransaction(pool, async (client) => {
-      const snap = await client.query<{ rows: number }>(snapshotSql(schema, spec, keyIn(spec, '$1')), [JSON.stringify(part.map((k) => k.key))]);
-      const del = await client.query<{ key: RowImage }>(deleteSql(schema, spec), [JSON.stringify(part)]);
-      return { snapshots: snap.rows[0]!.rows, deleted: del.rows.map((r) => r.key) };
+      let rows = 0;
+      if (upserts.length > 0) rows += (await client.query<{ rows: number }>(snapshotSql(schema, spec, keyIn(spec, '$1')), [JSON.stringify(upserts.map((k) => k.key))])).rows[0]!.rows;
+      if (evicts.length > 0) rows += (await client.query<{ rows: number }>(moveSql(schema, spec), [JSON.stringify(evicts.map(({ key, attributes }) => ({ key, attributes })))])).rows[0]!.rows;
+      const del = await client.query<{ key: RowImage }>(deleteSql(schema, spec), [JSON.stringify(part.map(({ key, attributes }) => ({ key, attributes })))]);
+      return { snapshots: rows, deleted: del.rows.map((r) => r.key) };
     });
     result.snapshots += snapshots;
     result.deletes += deleted.length;
@@ -61,6 +71,23 @@ function deleteSql(schema: string, spec: SnapshotTable): string {
     key_values: spec.keyColumns.map((c) => `(x.key ->> ${quoteLiteral(c.name)})::${c.formatted} AS ${quoteCatalogIdent(c.name)}`).join(', '),
     key_image: keyImage(spec),
     match: spec.keyColumns.map((c) => `t.${quoteCatalogIdent(c.name)} = n.${quoteCatalogIdent(c.name)}`).join(' AND '),
+  });
+}
+
+function moveSql(schema: string, spec: SnapshotTable): string {
+  const col = (alias: string, name: string) => `${alias}.${quoteCatalogIdent(name)}`;
+  return runtimeSql('postgres', 'verify_repair_moves', {
+    schema: quoteIdent(schema, 'Outbox schema'),
+    table: quotedTable(spec.table),
+    table_schema: quoteLiteral(spec.table.schema),
+    table_name: quoteLiteral(spec.table.table),
+    key_values: spec.keyColumns.map((c) => `(x.key ->> ${quoteLiteral(c.name)})::${c.formatted} AS ${quoteCatalogIdent(c.name)}`).join(', '),
+    key_image: keyImage(spec),
+    image: rowImage(spec),
+    attrs: attributesImage(spec),
+    all_columns: spec.captured.length ? `ARRAY[${spec.captured.map((c) => quoteLiteral(c.name)).join(', ')}]::text[]` : `'{}'::text[]`,
+    match: spec.keyColumns.map((c) => `${col('t', c.name)} = ${col('k', c.name)}`).join(' AND '),
+    order: spec.keyColumns.map((c) => col('t', c.name)).join(', '),
   });
 }
 

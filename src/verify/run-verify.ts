@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { tableMappingSchema, type TargetConfig, type TargetSecrets } from '../config/index.js';
+import { tableMappingSchema, type Config, type TargetConfig, type TargetSecrets } from '../config/index.js';
 import { canonicalJson, type ChangeData, type RowImage } from '../envelope.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -8,20 +8,29 @@ import { runtimeSql } from '../sql/files.js';
 import { formatTableName, parseTableName, type TableName } from '../sql/identifiers.js';
 import { quotedTable } from '../source/postgres/track.js';
 import { buildTransformer, compileTablePlan, type Transformer } from '../targets/transform/index.js';
-import { keyAfter, keyImage, keyIn, loadSnapshotTable, rowImage, type SnapshotTable } from '../backfill/snapshot-sql.js';
+import { attributesImage, keyAfter, keyImage, keyIn, loadSnapshotTable, rowImage, type SnapshotTable } from '../backfill/snapshot-sql.js';
+import { buildMessageAttributes } from '../relay/publisher/attributes.js';
+import { assertRowShare, targetShare, type TargetShare } from '../share/target-share.js';
 import { estimateRows } from '../backfill/tracker.js';
 import { emitRepairs, type RepairKey, type RepairResult } from './repair.js';
 import { assertVerifiable, openTargetReader, type VerifiableKind } from './target-reader.js';
 import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
 
 /**
- * Verify compares a source table, after the target's transform, with the target table, chunk by
- * chunk along the source key: for each chunk the counts and hashes of both sides (by the target's
- * reader: target-postgres.ts computes them in the target database, typed by the target table;
- * target-mysql.ts from canonical texts of both sides); a chunk that differs is narrowed down to keys. The
- * keys found are checked once more by key (this removes false reports from changes that were in
+ * Verify compares a target's share of a source table, after the target's transform, with the target
+ * table, chunk by chunk along the source key: for each chunk the counts and hashes of both sides (by
+ * the target's reader: target-postgres.ts computes them in the target database, typed by the target
+ * table; target-mysql.ts from canonical texts of both sides); a chunk that differs is narrowed down
+ * to keys. A source row is in the share when the message attributes a snapshot of it would carry
+ * pass the target's filter policy (src/share/target-share.ts); rows outside it are expected absent.
+ * The keys found are checked once more by key (this removes false reports from changes that were in
  * flight and from key ranges that collate differently at the target), then reported, and with
  * repair re-emitted into the outbox (repair.ts).
+ *
+ * What a target's operations mean for verify: without insert or update it cannot follow the
+ * source's rows, so it cannot be verified; without delete or truncate it legitimately keeps rows
+ * the source no longer has (or that left its share), so extra rows are reported as kept, not as
+ * drift; repair needs snapshot (it re-emits snapshot events).
  */
 export interface VerifyOptions {
   pool: pg.Pool;
@@ -30,6 +39,10 @@ export interface VerifyOptions {
   targetName: string;
   target: TargetConfig;
   secrets: TargetSecrets;
+  /** The source name the relay publishes (source.name): the `source` attribute a filter policy may test. */
+  sourceName?: string;
+  /** publish.numberAttributes: how attribute columns are typed on the wire. */
+  numberAttributes?: Config['publish']['numberAttributes'];
   /** Only this source table (must be one of the target's tables). */
   table?: TableName;
   chunkSize?: number;
@@ -61,7 +74,11 @@ export interface TableReport {
   mismatchedChunks: number;
   missing: KeyReport;
   extra: KeyReport;
+  /** Extra rows of a target that receives no deletes or truncates: expected, not drift. */
+  kept: KeyReport;
   different: KeyReport & { columns: Record<string, number> };
+  /** Source rows outside the target's share (expected absent at the target). */
+  outsideShare: number;
   repair: RepairResult | null;
 }
 
@@ -82,13 +99,27 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   }
   const kind = options.target.kind;
   assertVerifiable(options.targetName, kind);
+  const share = targetShare(options.targetName, options.target, options.numberAttributes ?? {});
+  assertRowShare(share);
+  assertOperations(options.targetName, options.target, Boolean(options.repair));
   const reports: TableReport[] = [];
-  for (const name of tables) reports.push(await verifyTable(options, kind, parseTableName(name)));
+  for (const name of tables) reports.push(await verifyTable(options, kind, parseTableName(name), share));
   const drift = reports.some((r) => r.missing.count + r.extra.count + r.different.count > 0);
   return { target: options.targetName, tables: reports, drift, elapsedMs: Date.now() - started };
 }
 
-async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: TableName): Promise<TableReport> {
+/** Refuses what verify cannot judge from a target's operations (see the top of this file). */
+function assertOperations(targetName: string, target: TargetConfig, repair: boolean): void {
+  const lacking = (['insert', 'update'] as const).filter((op) => !target.operations.includes(op));
+  if (lacking.length > 0) {
+    throw new OutboxError('VERIFY_UNSUPPORTED', `Target "${targetName}" does not receive ${lacking.join(' or ')} events (targets.${targetName}.operations), so its rows legitimately differ from the source: verify cannot tell drift from design. Add ${lacking.join(' and ')} to its operations to verify it.`, { context: { target: targetName } });
+  }
+  if (repair && !target.operations.includes('snapshot')) {
+    throw new OutboxError('VERIFY_UNSUPPORTED', `Repair re-emits snapshot events, which target "${targetName}" does not receive (targets.${targetName}.operations). Add snapshot to its operations, or run verify without --repair.`, { context: { target: targetName } });
+  }
+}
+
+async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: TableName, share: TargetShare): Promise<TableReport> {
   const name = formatTableName(table);
   const log = options.logger.child({ component: 'verify', target: options.targetName, table: name });
   const spec = await loadSnapshotTable(options.pool, options.schema, table);
@@ -104,6 +135,15 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     targetKey.set(k, rule?.target ?? k);
   }
   const sourceKeyOf = (tKey: RowImage): RowImage => Object.fromEntries(keyNames.map((k) => [k, tKey[targetKey.get(k)!]]));
+  const numberColumns = new Set(options.numberAttributes?.[name] ?? []);
+  const sourceName = options.sourceName ?? 'outbox-relay';
+  /** Whether the target's share holds a source row: the attributes its snapshot would carry pass the policy. */
+  const inShare = (img: SourceImage): boolean =>
+    !share.rowFiltered ||
+    share.holds(
+      buildMessageAttributes(sourceName, { seq: '0', xid: '0', tableSchema: table.schema, tableName: table.table, op: 'snapshot', key: img.key, before: null, after: img.after, changed: null, attributes: img.attributes, changedAt: new Date(0) }, { numberColumns }).attributes,
+    );
+  const tolerateExtra = !options.target.operations.includes('delete') || !options.target.operations.includes('truncate');
 
   const source = await options.pool.connect();
   let reader: TargetReader | undefined;
@@ -117,6 +157,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     let chunks = 0;
     let mismatched = 0;
     let rowsDone = 0;
+    let outsideShare = 0;
     let cursor: RowImage | null = null;
     let after: RowImage | null = null;
     for (;;) {
@@ -135,7 +176,9 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
       const last = images.length === chunkSize;
       const upTo = last ? changes.at(-1)!.key : null;
       const filter: KeyFilter = { after, upTo };
-      const rows = changes.map((c) => c.row);
+      const held = images.map(inShare);
+      outsideShare += held.filter((h) => !h).length;
+      const rows = changes.filter((_, i) => held[i]).map((c) => c.row);
       const digest = await reader.digest(rows, filter);
       chunks += 1;
       if (!digest.equal) {
@@ -153,22 +196,28 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     const confirmed: Divergence[] = [];
     for (let i = 0; i < found.length; i += chunkSize) {
       const keys = found.slice(i, i + chunkSize).map((d) => d.key);
-      const images = await readKeys(source, spec, keys.map(sourceKeyOf));
+      const images = (await readKeys(source, spec, keys.map(sourceKeyOf))).filter(inShare);
       const rows = images.map((img) => transformRow(transform, spec, img).row);
       confirmed.push(...(await reader.diff(rows, { keys })));
     }
     const unique = new Map(confirmed.map((d) => [canonicalJson(d.key), d]));
-    const divergent = [...unique.values()];
+    const all = [...unique.values()];
+    const divergent = tolerateExtra ? all.filter((d) => d.kind !== 'extra') : all;
+    const kept = tolerateExtra ? all.filter((d) => d.kind === 'extra') : [];
     source.release();
     released = true;
 
-    const report = summarize(name, plan.targetTable, rowsDone, chunks, mismatched, divergent, options.sampleSize ?? 10);
+    const report = summarize(name, plan.targetTable, rowsDone, chunks, mismatched, divergent, kept, outsideShare, options.sampleSize ?? 10);
     const gauge = options.metrics?.gauge('outbox_verify_divergent_keys', 'Keys that differ between source and target at the last verify', ['target', 'table', 'kind']);
     for (const kind of ['missing', 'extra', 'different'] as const) gauge?.set({ target: options.targetName, table: name, kind }, report[kind].count);
-    log.info({ rows: rowsDone, chunks, mismatchedChunks: mismatched, missing: report.missing.count, extra: report.extra.count, different: report.different.count }, 'verify done');
+    log.info({ rows: rowsDone, chunks, mismatchedChunks: mismatched, outsideShare, missing: report.missing.count, extra: report.extra.count, kept: report.kept.count, different: report.different.count }, 'verify done');
 
     if (options.repair && divergent.length > 0) {
-      const keys: RepairKey[] = divergent.map((d) => ({ key: sourceKeyOf(d.key), attributes: d.kind === 'extra' ? d.attributes : null }));
+      const keys: RepairKey[] = divergent.map((d) =>
+        d.kind === 'extra' ? { key: sourceKeyOf(d.key), evict: true, attributes: d.attributes ?? shareAttributes(options.target, spec) } : { key: sourceKeyOf(d.key), evict: false, attributes: null },
+      );
+      const unroutable = keys.filter((k) => k.evict && k.attributes === null && share.rowFiltered).length;
+      if (unroutable > 0) log.warn({ keys: unroutable }, 'extra rows whose attribute columns the target table lacks: their repair events carry no attribute values, which this filtered target\'s policy may not take. Keep the share columns in the target table, or delete those rows by hand');
       report.repair = await emitRepairs(options.pool, options.schema, spec, keys, log);
       log.info({ ...report.repair }, 'repair events written to the outbox');
     }
@@ -182,6 +231,19 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
 interface SourceImage {
   key: RowImage;
   after: RowImage;
+  /** Attribute column texts, as the capture writes them for the message attributes. */
+  attributes: Record<string, string | null> | null;
+}
+
+/**
+ * Attribute values that route a repair event to a filtered target whose table lacks the share's
+ * columns: the first value `where` allows for each of them (source column names). Null when the
+ * target has no `where` or the table tracks none of its columns.
+ */
+function shareAttributes(target: TargetConfig, spec: SnapshotTable): Record<string, string> | null {
+  const tracked = new Set(spec.attributes.map((a) => a.name));
+  const entries = Object.entries(target.where).filter(([column]) => tracked.has(column));
+  return entries.length > 0 ? Object.fromEntries(entries.map(([column, values]) => [column, String(values[0])])) : null;
 }
 
 function transformRow(transform: Transformer, spec: SnapshotTable, img: SourceImage): { key: RowImage; row: RowImage } {
@@ -206,12 +268,13 @@ function sourceSql(spec: SnapshotTable, where: string): string {
     table: quotedTable(spec.table),
     key_image: keyImage(spec),
     image: rowImage(spec),
+    attrs: attributesImage(spec),
     where,
     order: spec.keyColumns.map((c) => `n."${c.name.replace(/"/g, '""')}"`).join(', '),
   });
 }
 
-function summarize(sourceTable: string, targetTable: string, sourceRows: number, chunks: number, mismatchedChunks: number, divergent: Divergence[], sampleSize: number): TableReport {
+function summarize(sourceTable: string, targetTable: string, sourceRows: number, chunks: number, mismatchedChunks: number, divergent: Divergence[], kept: Divergence[], outsideShare: number, sampleSize: number): TableReport {
   const of = (kind: Divergence['kind']) => divergent.filter((d) => d.kind === kind);
   const keys = (list: Divergence[]): KeyReport => ({ count: list.length, sample: list.slice(0, sampleSize).map((d) => d.key) });
   const different = of('different');
@@ -225,7 +288,9 @@ function summarize(sourceTable: string, targetTable: string, sourceRows: number,
     mismatchedChunks,
     missing: keys(of('missing')),
     extra: keys(of('extra')),
+    kept: keys(kept),
     different: { ...keys(different), columns },
+    outsideShare,
     repair: null,
   };
 }

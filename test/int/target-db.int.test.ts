@@ -442,6 +442,127 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
     await h.exec('DROP TRIGGER boom' + (h.kind === 'postgres' ? ' ON items' : ''));
   });
 
+  it('a share move: at an equal seq an upsert wins over a delete, in either order and in one batch', async () => {
+    await reset();
+    const w = writer(config(h));
+    const [ins, moveOut, moveIn] = toChanges(config(h), [data('insert', 10, { id: 1, name: 'a' }), data('delete', 20, { id: 1 }), data('update', 20, { id: 1, name: 'moved' })]);
+    await w.apply([ins!]);
+    expect(await w.apply([moveOut!])).toEqual([{ status: 'applied' }]);
+    expect(await w.apply([moveIn!])).toEqual([{ status: 'applied' }]);
+    expect(await w.apply([moveOut!, moveIn!])).toEqual([{ status: 'stale' }, { status: 'stale' }]);
+    expect((await items()).map((r) => r.name)).toEqual(['moved']);
+    const [ins2, out2, in2] = toChanges(config(h), [data('insert', 10, { id: 2, name: 'a' }), data('delete', 20, { id: 2 }), data('update', 20, { id: 2, name: 'moved' })]);
+    await w.apply([ins2!]);
+    expect(await w.apply([out2!, in2!])).toEqual([{ status: 'stale' }, { status: 'applied' }]);
+    expect((await items()).map((r) => r.name)).toEqual(['moved', 'moved']);
+  });
+
+  describe('filtered targets sharing one table', () => {
+    const SHARED_DDL = {
+      postgres: `CREATE TABLE shared (id bigint PRIMARY KEY, name text NOT NULL, region text)`,
+      mysql: `CREATE TABLE shared (id BIGINT PRIMARY KEY, name VARCHAR(200) NOT NULL, region VARCHAR(20)) CHARACTER SET utf8mb4`,
+    };
+    /** Two targets (tenant a; tenants b and c) writing the same table, the share column tenant renamed to region. */
+    const share = (where: string[]) =>
+      targetSchema.parse({
+        kind: h.kind,
+        urlEnv: 'TARGET_URL',
+        tables: ['public.accounts'],
+        where: { tenant: where },
+        mapping: { 'public.accounts': { table: 'shared', rename: { tenant: 'region' } } },
+        stateSchema: stateSchemaOf(h),
+      });
+    const acct = (op: ChangeData['op'], seq: number, id: number, tenant = 'a', name = `n${id}`): ChangeData => ({
+      schema: 'public',
+      table: 'accounts',
+      op,
+      seq: String(seq),
+      key: op === 'truncate' ? null : { id: String(id) },
+      before: null,
+      after: op === 'delete' || op === 'truncate' ? null : { id: String(id), name, tenant },
+      changed: null,
+    });
+    const changes = (target: TargetConfig, list: ChangeData[]) => {
+      const transform = buildTransformer('x', target, {});
+      return list.map((d) => transform(d, { messageId: `m-${d.seq}`, eventId: `src:${d.seq}`, time: new Date().toISOString() }));
+    };
+    const shared = () => h.rows('shared', ['id', 'name', 'region']);
+
+    it('each truncate deletes its own share only; older changes stay stale for the target that truncated, not for the other', async () => {
+      await reset();
+      await h.exec('DROP TABLE IF EXISTS shared');
+      await h.exec(SHARED_DDL[h.kind]);
+      const [a, bc] = [share(['a']), share(['b', 'c'])];
+      const [wa, wbc] = [createTargetWriter('eu', a, { url: h.url }, silentLogger), createTargetWriter('us', bc, { url: h.url }, silentLogger)];
+      writers.push(wa, wbc);
+      await wa.apply(changes(a, [acct('insert', 10, 1, 'a'), acct('insert', 11, 2, 'a')]));
+      await wbc.apply(changes(bc, [acct('insert', 12, 3, 'b'), acct('insert', 13, 4, 'c')]));
+      expect((await shared()).map((r) => r.region)).toEqual(['a', 'a', 'b', 'c']);
+
+      // The source truncates at 20; target eu applies it first: only its rows go.
+      expect(await wa.apply(changes(a, [acct('truncate', 20, 0)]))).toEqual([{ status: 'applied' }]);
+      expect((await shared()).map((r) => r.id)).toEqual(['3', '4']);
+      // A change older than eu's truncate stays stale for eu; us has not truncated yet, so its own
+      // older change still applies, and its truncate then removes exactly its share.
+      expect(await wa.apply(changes(a, [acct('update', 15, 1, 'a', 'late')]))).toEqual([{ status: 'stale' }]);
+      expect(await wbc.apply(changes(bc, [acct('update', 16, 3, 'b', 'before the truncate')]))).toEqual([{ status: 'applied' }]);
+      expect(await wa.apply(changes(a, [acct('insert', 21, 5, 'a')]))).toEqual([{ status: 'applied' }]);
+      expect(await wbc.apply(changes(bc, [acct('insert', 22, 6, 'b'), acct('truncate', 20, 0)]))).toEqual([{ status: 'applied' }, { status: 'applied' }]);
+      expect(await shared()).toEqual([
+        { id: '5', name: 'n5', region: 'a' },
+        { id: '6', name: 'n6', region: 'b' },
+      ]);
+      expect(await wbc.apply(changes(bc, [acct('update', 17, 4, 'c')]))).toEqual([{ status: 'stale' }]);
+      // A duplicate of a truncate changes nothing.
+      expect(await wa.apply(changes(a, [acct('truncate', 20, 0)]))).toEqual([{ status: 'stale' }]);
+      expect((await shared()).map((r) => r.id)).toEqual(['5', '6']);
+    });
+
+    it('a row moved from one share to the other stays, whichever side arrives first; a later truncate of its old share leaves it', async () => {
+      await reset();
+      await h.exec('DROP TABLE IF EXISTS shared');
+      await h.exec(SHARED_DDL[h.kind]);
+      const [a, bc] = [share(['a']), share(['b', 'c'])];
+      const [wa, wbc] = [createTargetWriter('eu', a, { url: h.url }, silentLogger), createTargetWriter('us', bc, { url: h.url }, silentLogger)];
+      writers.push(wa, wbc);
+      await wa.apply(changes(a, [acct('insert', 10, 1, 'a'), acct('insert', 11, 2, 'a')]));
+      // seq 30: 1 moves a → b. eu gets the old side (a delete for it), us the new side (an upsert).
+      await wbc.apply(changes(bc, [acct('update', 30, 1, 'b', 'moved')]));
+      expect(await wa.apply(changes(a, [acct('delete', 30, 1)]))).toEqual([{ status: 'stale' }]);
+      // seq 31: 2 moves a → c, the old side first this time.
+      expect(await wa.apply(changes(a, [acct('delete', 31, 2)]))).toEqual([{ status: 'applied' }]);
+      expect(await wbc.apply(changes(bc, [acct('update', 31, 2, 'c', 'moved too')]))).toEqual([{ status: 'applied' }]);
+      expect(await wa.apply(changes(a, [acct('truncate', 40, 0)]))).toEqual([{ status: 'applied' }]);
+      expect(await shared()).toEqual([
+        { id: '1', name: 'moved', region: 'b' },
+        { id: '2', name: 'moved too', region: 'c' },
+      ]);
+    });
+
+    it('upgrades a version store from before share truncates in place: the table\'s truncate still makes older changes stale', async () => {
+      await reset();
+      await h.exec('DROP TABLE IF EXISTS shared');
+      await h.exec(SHARED_DDL[h.kind]);
+      const st = stateSchemaOf(h);
+      if (h.kind === 'postgres') {
+        await h.exec(`CREATE SCHEMA ${st}; CREATE TABLE ${st}.versions (target_table text NOT NULL, key_hash bytea NOT NULL, key jsonb NOT NULL, seq numeric NOT NULL, deleted boolean NOT NULL DEFAULT false, updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (target_table, key_hash));
+          CREATE TABLE ${st}.truncations (target_table text PRIMARY KEY, seq numeric NOT NULL, truncated_at timestamptz);
+          INSERT INTO ${st}.truncations VALUES ('public.shared', 50, now())`);
+      } else {
+        await h.exec(`CREATE DATABASE \`${st}\``);
+        await h.exec(`CREATE TABLE \`${st}\`.versions (target_table VARCHAR(130) CHARACTER SET ascii NOT NULL, key_hash BINARY(32) NOT NULL, key_json LONGTEXT NOT NULL, seq DECIMAL(38,0) NOT NULL, deleted BOOLEAN NOT NULL DEFAULT FALSE, updated_at DATETIME(6) NOT NULL, PRIMARY KEY (target_table, key_hash)) ENGINE=InnoDB`);
+        await h.exec(`CREATE TABLE \`${st}\`.truncations (target_table VARCHAR(130) CHARACTER SET ascii NOT NULL PRIMARY KEY, seq DECIMAL(38,0) NOT NULL, truncated_at DATETIME(6) NULL) ENGINE=InnoDB`);
+        await h.exec(`INSERT INTO \`${st}\`.truncations VALUES ('${new URL(h.url).pathname.slice(1)}.shared', 50, UTC_TIMESTAMP(6))`);
+      }
+      const a = share(['a']);
+      const wa = createTargetWriter('eu', a, { url: h.url }, silentLogger);
+      writers.push(wa);
+      expect(await wa.apply(changes(a, [acct('insert', 45, 1, 'a'), acct('insert', 55, 2, 'a')]))).toEqual([{ status: 'stale' }, { status: 'applied' }]);
+      expect(await wa.apply(changes(a, [acct('truncate', 60, 0)]))).toEqual([{ status: 'applied' }]);
+      expect(await shared()).toEqual([]);
+    });
+  });
+
   it('throws a retryable error when the database cannot be reached', async () => {
     const url = new URL(h.url);
     url.port = '1';

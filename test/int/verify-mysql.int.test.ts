@@ -172,7 +172,7 @@ describe('verify against MySQL/MariaDB', () => {
     const cli = await runOutbox(['verify', 'copy', '--table', 'public.things']);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/missing at the target: 2/);
-    expect(cli.stdout).toMatch(/extra at the target \(no source row\): 2/);
+    expect(cli.stdout).toMatch(/extra at the target \(no source row in its share\): 2/);
     expect(cli.stdout).toMatch(/different: 5 \(columns: .*happened ×1/);
 
     const repaired = await verify({ repair: true });

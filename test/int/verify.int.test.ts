@@ -75,7 +75,7 @@ describe('verify', () => {
     const cli = await runOutbox(['verify', 'copy', '--table', 'public.accounts']);
     expect(cli.code).toBe(1);
     expect(cli.stdout).toMatch(/missing at the target: 2/);
-    expect(cli.stdout).toMatch(/extra at the target \(no source row\): 2/);
+    expect(cli.stdout).toMatch(/extra at the target \(no source row in its share\): 2/);
     expect(cli.stdout).toMatch(/different: 2 \(columns: .*balance ×1/);
 
     const repaired = await verify(true);

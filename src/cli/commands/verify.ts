@@ -17,10 +17,12 @@ function positiveInt(name: string) {
 }
 
 function describe(t: TableReport): string[] {
-  const lines = [`${t.sourceTable} → ${t.targetTable}: ${t.sourceRows} source rows in ${t.chunks} chunk(s), ${t.mismatchedChunks} differed`];
+  const share = t.outsideShare ? ` (${t.sourceRows - t.outsideShare} in the target's share, ${t.outsideShare} outside it)` : '';
+  const lines = [`${t.sourceTable} → ${t.targetTable}: ${t.sourceRows} source rows${share} in ${t.chunks} chunk(s), ${t.mismatchedChunks} differed`];
   const sample = (keys: unknown[]) => (keys.length ? `; e.g. ${keys.map((k) => JSON.stringify(k)).join(' ')}` : '');
   if (t.missing.count) lines.push(`  missing at the target: ${t.missing.count}${sample(t.missing.sample)}`);
-  if (t.extra.count) lines.push(`  extra at the target (no source row): ${t.extra.count}${sample(t.extra.sample)}`);
+  if (t.extra.count) lines.push(`  extra at the target (no source row in its share): ${t.extra.count}${sample(t.extra.sample)}`);
+  if (t.kept.count) lines.push(`  kept at the target (no source row in its share; expected, the target receives no deletes or truncates): ${t.kept.count}${sample(t.kept.sample)}`);
   if (t.different.count) {
     const cols = Object.entries(t.different.columns).map(([c, n]) => `${c} ×${n}`).join(', ');
     lines.push(`  different: ${t.different.count} (columns: ${cols})${sample(t.different.sample)}`);
@@ -36,7 +38,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
     .description('compare source tables (after the target\'s transform) with a target, chunk by chunk; exit 1 on drift')
     .argument('<target>', 'target name from the config')
     .option('--table <table>', 'only this source table (schema.table)')
-    .option('--repair', 're-emit snapshot events for missing and different keys and delete events for extra keys, through the normal pipeline')
+    .option('--repair', 're-emit snapshot events for missing and different keys, and events that remove extra keys (a delete, or a share move for a row outside the target\'s share), through the normal pipeline')
     .option('--chunk-size <n>', `rows per compared chunk (default ${DEFAULT_CHUNK_SIZE})`, positiveInt('--chunk-size'))
     .option('--sample <n>', 'keys shown per kind of difference (default 10)', positiveInt('--sample'))
     .option('--json', 'print the report as JSON')
@@ -55,6 +57,8 @@ export function registerVerify(program: Command, getContext: GetContext): void {
           targetName,
           target,
           secrets: ctx.config.targetSecrets(targetName),
+          sourceName: ctx.config.source.name,
+          numberAttributes: ctx.config.publish.numberAttributes,
           table: opts.table ? parseTableName(opts.table) : undefined,
           chunkSize: opts.chunkSize,
           sampleSize: opts.sample,
