@@ -207,6 +207,16 @@ export const configSchema = z
 export type RawConfig = z.infer<typeof configSchema>;
 
 /**
+ * Names the table a target writes for a source table (kind, URL variable, mapped table), so targets
+ * that write the same one can be found: equal strings, same table.
+ */
+export function writtenTable(target: Pick<z.infer<typeof targetSchema>, 'kind' | 'urlEnv' | 'mapping'>, sourceTable: string): string {
+  const mapped = target.mapping[sourceTable]?.table ?? sourceTable;
+  const qualified = target.kind === 'postgres' && !mapped.includes('.') ? `public.${mapped}` : mapped;
+  return `${target.kind}\0${target.urlEnv}\0${qualified}`;
+}
+
+/**
  * Targets that write the same table of the same database must share one version store: a row moving
  * from one's share to the other's is a delete for the first and an upsert for the second with the
  * same seq, and only a shared version guard orders the two (docs/targets.md, "Shares").
@@ -217,7 +227,7 @@ function sharedTableProblems(targets: Record<string, z.infer<typeof targetSchema
   for (const [name, target] of Object.entries(targets)) {
     if (target.kind === 'http') continue;
     for (const table of target.tables) {
-      const written = `${target.kind}\0${target.urlEnv}\0${target.mapping[table]?.table ?? table}`;
+      const written = writtenTable(target, table);
       const other = writers.get(written);
       if (!other) writers.set(written, { target: name, stateSchema: target.stateSchema });
       else if (other.stateSchema !== target.stateSchema) {

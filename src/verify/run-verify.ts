@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { tableMappingSchema, type Config, type TargetConfig, type TargetSecrets } from '../config/index.js';
+import { tableMappingSchema, writtenTable, type Config, type TargetConfig, type TargetSecrets } from '../config/index.js';
 import { canonicalJson, type ChangeData, type RowImage } from '../envelope.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -43,6 +43,11 @@ export interface VerifyOptions {
   sourceName?: string;
   /** publish.numberAttributes: how attribute columns are typed on the wire. */
   numberAttributes?: Config['publish']['numberAttributes'];
+  /**
+   * The config's other targets. Those that write the same target table (same kind, URL variable and
+   * mapped table) are verified together with this one: the table holds the union of their shares.
+   */
+  otherTargets?: Record<string, TargetConfig>;
   /** Only this source table (must be one of the target's tables). */
   table?: TableName;
   chunkSize?: number;
@@ -79,6 +84,8 @@ export interface TableReport {
   different: KeyReport & { columns: Record<string, number> };
   /** Source rows outside the target's share (expected absent at the target). */
   outsideShare: number;
+  /** Other targets writing the same table, whose shares the table holds too (compared as one union). */
+  sharedWith: string[];
   repair: RepairResult | null;
 }
 
@@ -99,11 +106,14 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   }
   const kind = options.target.kind;
   assertVerifiable(options.targetName, kind);
-  const share = targetShare(options.targetName, options.target, options.numberAttributes ?? {});
-  assertRowShare(share);
-  assertOperations(options.targetName, options.target, Boolean(options.repair));
   const reports: TableReport[] = [];
-  for (const name of tables) reports.push(await verifyTable(options, kind, parseTableName(name), share));
+  for (const name of tables) {
+    const writers = { [options.targetName]: options.target, ...sameTableWriters(options, name) };
+    const shares = Object.entries(writers).map(([n, t]) => targetShare(n, t, options.numberAttributes ?? {}));
+    for (const share of shares) assertRowShare(share);
+    for (const [n, t] of Object.entries(writers)) assertOperations(n, t, Boolean(options.repair));
+    reports.push(await verifyTable(options, kind, parseTableName(name), shares, Object.values(writers)));
+  }
   const drift = reports.some((r) => r.missing.count + r.extra.count + r.different.count > 0);
   return { target: options.targetName, tables: reports, drift, elapsedMs: Date.now() - started };
 }
@@ -119,7 +129,13 @@ function assertOperations(targetName: string, target: TargetConfig, repair: bool
   }
 }
 
-async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: TableName, share: TargetShare): Promise<TableReport> {
+/** The other targets that write the target table this target writes for a source table. */
+function sameTableWriters(options: VerifyOptions, sourceTable: string): Record<string, TargetConfig> {
+  const mine = writtenTable(options.target, sourceTable);
+  return Object.fromEntries(Object.entries(options.otherTargets ?? {}).filter(([name, t]) => name !== options.targetName && t.tables.includes(sourceTable) && writtenTable(t, sourceTable) === mine));
+}
+
+async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: TableName, shares: TargetShare[], writers: TargetConfig[]): Promise<TableReport> {
   const name = formatTableName(table);
   const log = options.logger.child({ component: 'verify', target: options.targetName, table: name });
   const spec = await loadSnapshotTable(options.pool, options.schema, table);
@@ -137,13 +153,14 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
   const sourceKeyOf = (tKey: RowImage): RowImage => Object.fromEntries(keyNames.map((k) => [k, tKey[targetKey.get(k)!]]));
   const numberColumns = new Set(options.numberAttributes?.[name] ?? []);
   const sourceName = options.sourceName ?? 'outbox-relay';
-  /** Whether the target's share holds a source row: the attributes its snapshot would carry pass the policy. */
-  const inShare = (img: SourceImage): boolean =>
-    !share.rowFiltered ||
-    share.holds(
-      buildMessageAttributes(sourceName, { seq: '0', xid: '0', tableSchema: table.schema, tableName: table.table, op: 'snapshot', key: img.key, before: null, after: img.after, changed: null, attributes: img.attributes, changedAt: new Date(0) }, { numberColumns }).attributes,
-    );
-  const tolerateExtra = !options.target.operations.includes('delete') || !options.target.operations.includes('truncate');
+  /** Whether the table's shares hold a source row: the attributes its snapshot would carry pass a policy. */
+  const rowFiltered = shares.every((s) => s.rowFiltered);
+  const inShare = (img: SourceImage): boolean => {
+    if (!rowFiltered) return true;
+    const attributes = buildMessageAttributes(sourceName, { seq: '0', xid: '0', tableSchema: table.schema, tableName: table.table, op: 'snapshot', key: img.key, before: null, after: img.after, changed: null, attributes: img.attributes, changedAt: new Date(0) }, { numberColumns }).attributes;
+    return shares.some((s) => s.holds(attributes));
+  };
+  const tolerateExtra = writers.some((t) => !t.operations.includes('delete') || !t.operations.includes('truncate'));
 
   const source = await options.pool.connect();
   let reader: TargetReader | undefined;
@@ -208,6 +225,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     released = true;
 
     const report = summarize(name, plan.targetTable, rowsDone, chunks, mismatched, divergent, kept, outsideShare, options.sampleSize ?? 10);
+    report.sharedWith = shares.slice(1).map((s) => s.target);
     const gauge = options.metrics?.gauge('outbox_verify_divergent_keys', 'Keys that differ between source and target at the last verify', ['target', 'table', 'kind']);
     for (const kind of ['missing', 'extra', 'different'] as const) gauge?.set({ target: options.targetName, table: name, kind }, report[kind].count);
     log.info({ rows: rowsDone, chunks, mismatchedChunks: mismatched, outsideShare, missing: report.missing.count, extra: report.extra.count, kept: report.kept.count, different: report.different.count }, 'verify done');
@@ -216,7 +234,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
       const keys: RepairKey[] = divergent.map((d) =>
         d.kind === 'extra' ? { key: sourceKeyOf(d.key), evict: true, attributes: d.attributes ?? shareAttributes(options.target, spec) } : { key: sourceKeyOf(d.key), evict: false, attributes: null },
       );
-      const unroutable = keys.filter((k) => k.evict && k.attributes === null && share.rowFiltered).length;
+      const unroutable = keys.filter((k) => k.evict && k.attributes === null && rowFiltered).length;
       if (unroutable > 0) log.warn({ keys: unroutable }, 'extra rows whose attribute columns the target table lacks: their repair events carry no attribute values, which this filtered target\'s policy may not take. Keep the share columns in the target table, or delete those rows by hand');
       report.repair = await emitRepairs(options.pool, options.schema, spec, keys, log);
       log.info({ ...report.repair }, 'repair events written to the outbox');
@@ -291,6 +309,7 @@ function summarize(sourceTable: string, targetTable: string, sourceRows: number,
     kept: keys(kept),
     different: { ...keys(different), columns },
     outsideShare,
+    sharedWith: [],
     repair: null,
   };
 }

@@ -17,7 +17,8 @@ function positiveInt(name: string) {
 }
 
 function describe(t: TableReport): string[] {
-  const share = t.outsideShare ? ` (${t.sourceRows - t.outsideShare} in the target's share, ${t.outsideShare} outside it)` : '';
+  const whose = t.sharedWith.length ? `the share of this target and ${t.sharedWith.join(', ')} (they write one table)` : "the target's share";
+  const share = t.outsideShare ? ` (${t.sourceRows - t.outsideShare} in ${whose}, ${t.outsideShare} outside it)` : '';
   const lines = [`${t.sourceTable} → ${t.targetTable}: ${t.sourceRows} source rows${share} in ${t.chunks} chunk(s), ${t.mismatchedChunks} differed`];
   const sample = (keys: unknown[]) => (keys.length ? `; e.g. ${keys.map((k) => JSON.stringify(k)).join(' ')}` : '');
   if (t.missing.count) lines.push(`  missing at the target: ${t.missing.count}${sample(t.missing.sample)}`);
@@ -59,6 +60,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
           secrets: ctx.config.targetSecrets(targetName),
           sourceName: ctx.config.source.name,
           numberAttributes: ctx.config.publish.numberAttributes,
+          otherTargets: ctx.config.targets,
           table: opts.table ? parseTableName(opts.table) : undefined,
           chunkSize: opts.chunkSize,
           sampleSize: opts.sample,
