@@ -1,6 +1,7 @@
 import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAttributesCommand, SubscribeCommand, UnsubscribeCommand, type SNSClient, type Subscription } from '@aws-sdk/client-sns';
 import { DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
+import { targetShare, truncateWarnings } from '../share/target-share.js';
 import { targetFilterPolicy, type FilterPolicy, type TargetFilterPolicy } from './filter-policy.js';
 import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from './resources.js';
 
@@ -19,6 +20,8 @@ export interface SubscriptionPlan {
   maxReceiveCount: number;
   filter: TargetFilterPolicy;
   subscriptionAttributes: Record<string, string>;
+  /** What the policy would silently miss (a raw policy that drops truncates), for the operator to read. */
+  warnings: string[];
 }
 
 export interface SubscriptionResult {
@@ -39,7 +42,7 @@ export const QUEUE_POLICY_SID = 'outbox-relay-topic-send';
 /** Everything subscribe would do, computed from the config alone: no AWS call. Throws on a bad filter policy. */
 export function planSubscription(config: Config, name: string): SubscriptionPlan {
   const target = targetOf(config, name);
-  const filter = targetFilterPolicy(name, target);
+  const filter = targetFilterPolicy(name, target, config.publish.numberAttributes);
   const topic = topicOf(config, target);
   const queues = queueNames(name, target, topic);
   return {
@@ -58,6 +61,7 @@ export function planSubscription(config: Config, name: string): SubscriptionPlan
       FilterPolicyScope: 'MessageAttributes',
       FilterPolicy: JSON.stringify(filter.policy),
     },
+    warnings: truncateWarnings(targetShare(name, target, config.publish.numberAttributes), target, config.source.name),
   };
 }
 

@@ -160,7 +160,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const elapsedMs = Date.now() - started;
     step(caughtUp ? `Target caught up: ${stats.delivered} of ${written} changes applied or absorbed` : `Target did not catch up within ${Math.round(catchUpMs / 1000)} s (${stats.delivered} of ${written} changes seen)`);
 
-    const verify = await runVerify({ pool: source.pool, schema: names.outboxSchema, targetName: names.target, target: targetConfig, secrets, logger, metrics: createMetrics() });
+    const verify = await runVerify({ pool: source.pool, schema: names.outboxSchema, targetName: names.target, target: targetConfig, secrets, sourceName: config.source.name, logger, metrics: createMetrics() });
     step(`outbox verify ${names.target}: ${verify.tables.map((t) => `${t.sourceTable} ${t.sourceRows} rows`).join(', ')} — ${verify.drift ? 'DRIFT' : 'in sync'}`);
     return {
       names,

@@ -26,14 +26,14 @@ export function outboxEvent(spec: ChangeSpec): OutboxEvent {
   const [schema, table] = (spec.table ?? 'public.customers').split('.') as [string, string];
   const op = spec.op ?? 'insert';
   const seq = String(spec.seq ?? nextSeq++);
-  const after = op === 'delete' ? null : (spec.row ?? { id: spec.id, name: `n${spec.id}` });
+  const after = op === 'delete' || op === 'truncate' ? null : (spec.row ?? { id: spec.id, name: `n${spec.id}` });
   return {
     seq,
     xid: '1',
     tableSchema: schema,
     tableName: table,
     op,
-    key: { id: spec.id },
+    key: op === 'truncate' ? null : { id: spec.id },
     before: null,
     after,
     changed: op === 'update' && after ? Object.keys(after) : null,

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSnsClient, createSqsClient } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
@@ -59,7 +59,8 @@ describe('subscribe', () => {
     expect(policy.Statement[0]).toMatchObject({ Action: 'sqs:SendMessage', Condition: { ArnEquals: { 'aws:SourceArn': first.topicArn } } });
     const sub = (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: first.subscriptionArn }))).Attributes!;
     expect(sub.RawMessageDelivery).toBe('true');
-    expect(JSON.parse(sub.FilterPolicy!)).toEqual({ table: ['public.orders'], tenant: ['7'] });
+    // The truncates of the table carry no tenant attribute: they get a branch of their own.
+    expect(JSON.parse(sub.FilterPolicy!)).toEqual({ table: ['public.orders'], $or: [{ tenant: ['7'] }, { operation: ['truncate'] }] });
 
     const second = await applySubscription(planSubscription(config, 'orders'), sns, sqs);
     expect(second.created).toEqual({ queue: false, dlq: false, subscription: false });
@@ -82,6 +83,10 @@ describe('subscribe', () => {
     const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: first.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
     expect(got.Messages).toHaveLength(1);
     expect(JSON.parse(got.Messages![0]!.Body!)).toMatchObject({ specversion: '1.0', data: { key: { id: 1 } } });
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: first.queueUrl, ReceiptHandle: got.Messages![0]!.ReceiptHandle }));
+    await publishEvents(sns, first.topicArn, [outboxEvent({ table: 'public.orders', op: 'truncate', id: 0 }), outboxEvent({ table: 'public.items', op: 'truncate', id: 0 })]);
+    const truncates = await sqs.send(new ReceiveMessageCommand({ QueueUrl: first.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    expect(truncates.Messages?.map((m) => JSON.parse(m.Body!) as { data: { op: string; table: string } }).map((e) => `${e.data.op} ${e.data.table}`)).toEqual(['truncate orders']);
   });
 
   it('refuses a bad filter policy before any AWS call, naming the target', async () => {

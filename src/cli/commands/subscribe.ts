@@ -14,6 +14,7 @@ function printPlan(plan: SubscriptionPlan): void {
   print(`  subscription      protocol sqs, RawMessageDelivery=true, FilterPolicyScope=MessageAttributes`);
   print(`  filter policy     (${plan.filter.origin}; ${plan.filter.combinations} value combination(s), ${plan.filter.bytes} bytes)`);
   print(JSON.stringify(plan.filter.policy, null, 2).replace(/^/gm, '    '));
+  for (const warning of plan.warnings) print(`  warning: ${warning}`);
 }
 
 export function registerSubscribe(program: Command, getContext: GetContext): void {
@@ -48,6 +49,7 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
             `  subscription  ${result.subscriptionArn} (${result.created.subscription ? 'created' : result.updatedSubscriptionAttributes.length ? `updated ${result.updatedSubscriptionAttributes.join(', ')}` : 'unchanged'})`,
           );
           print(`  filter        ${summarizeFilterPolicy(plan.filter.policy)}`);
+          for (const warning of plan.warnings) print(`  warning       ${warning}`);
           print(`Next: outbox consume ${name}`);
         } finally {
           sns.destroy();

@@ -75,9 +75,9 @@ function distinct(col: ColumnInfo): string {
 }
 
 /**
- * Attribute values of an update: the new value as text, or [old, new] when it changed. SNS matches a
- * String.Array attribute when any element matches, so a target filtered on the attribute receives
- * the update that moves a row out of (or into) its share.
+ * Attribute values of an update: the new value as text, or [old, new] when it changed. The relay
+ * publishes such an update as two messages, one with the old values and one with the new ones, so a
+ * target filtered on the attribute receives the update that moves a row out of (or into) its share.
  */
 function updateAttributes(attrs: ColumnInfo[]): string {
   const pairs = attrs.map((c) => {

@@ -189,8 +189,8 @@ function keyRef(alias: string, col: ColumnInfo): string {
 
 /**
  * Attributes of an update: the new value's text, or [old, new] when it changed — as the PostgreSQL
- * capture does, so a target filtered on the column also receives the update that moves a row out of
- * its share (SNS matches a String.Array attribute when any element matches).
+ * capture does; the relay publishes such an update as two messages (old values, new values), so a
+ * target filtered on the column also receives the update that moves a row out of its share.
  */
 function updateAttributes(attrs: ColumnInfo[]): string {
   const parts: string[] = [];
