@@ -305,6 +305,58 @@ describe('SNS publisher against the emulator', () => {
     rec.sns.destroy();
   });
 
+  it('publishes a share move as two plain-attribute messages: the old share gets the old side, the new share the new side, an unfiltered queue both', async () => {
+    const { name, topicArn, queueUrl: everything } = await topicWithQueue(server.address);
+    const subscribe = async (suffix: string, policy: Record<string, unknown>) => {
+      const sns = new SNSClient({ region: 'us-east-1', endpoint: server.address, credentials });
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `${name}-${suffix}` }));
+      const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['QueueArn'] }));
+      await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: attrs.Attributes!.QueueArn, Attributes: { RawMessageDelivery: 'true', FilterPolicy: JSON.stringify(policy) } }));
+      sns.destroy();
+      return QueueUrl!;
+    };
+    const oldShare = await subscribe('old', { tenant_id: ['1'] });
+    const newShare = await subscribe('new', { tenant_id: ['3'] });
+    const big = await subscribe('big', { amount: [{ numeric: ['>=', 100] }] });
+    const rec = recordingSns(server.address);
+    const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } }, numberAttributes: { 'public.orders': ['amount'] } }), sns: rec.sns });
+    const move = event({ op: 'update', changed: ['tenant_id', 'amount'], attributes: { tenant_id: ['1', '3'], amount: ['250.00', '50.00'] } });
+    const events = [event({ attributes: { tenant_id: '1', amount: '120' } }), move, event({ attributes: { tenant_id: '3', amount: '7' } })];
+    expect(await publisher.publish(events)).toEqual({ acknowledged: 3 });
+    expect(await metricValue(metrics, 'outbox_events_published_total')).toBe(4);
+    const ids = async (queueUrl: string, count: number) => (await receive(queueUrl, count)).map((m) => JSON.parse(m.Body!) as { id: string; type: string; data: { move?: { side: string } } });
+    const toOld = await ids(oldShare, 2);
+    expect(toOld.map((b) => b.id).sort()).toEqual([`itest:${events[0]!.seq}`, `itest:${move.seq}:old`].sort());
+    expect(toOld.find((b) => b.id.endsWith(':old'))!.data.move!.side).toBe('old');
+    const toNew = await ids(newShare, 2);
+    expect(toNew.map((b) => b.id).sort()).toEqual([`itest:${move.seq}`, `itest:${events[2]!.seq}`].sort());
+    expect(toNew.find((b) => b.id === `itest:${move.seq}`)).toMatchObject({ type: 'dev.outbox-relay.change.v2', data: { move: { side: 'new' } } });
+    // Numbers as Number attributes: the numeric condition takes the first event and the old side (250).
+    expect((await ids(big, 2)).map((b) => b.id).sort()).toEqual([`itest:${events[0]!.seq}`, `itest:${move.seq}:old`].sort());
+    expect((await ids(everything, 4)).map((b) => b.id)).toHaveLength(4);
+    for (const call of rec.calls) for (const entry of call.PublishBatchRequestEntries!) for (const a of Object.entries(entry.MessageAttributes ?? {})) if (a[0] !== 'changed') expect(a[1].DataType).not.toBe('String.Array');
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
+  it('acknowledges a moving event only when both of its messages are published', async () => {
+    const { name } = await topicWithQueue(server.address);
+    const rec = recordingSns(server.address);
+    const events = [event(), event({ op: 'update', attributes: { tenant_id: ['1', '2'] } }), event()];
+    rec.faults.rewrite = (input, output) => {
+      const old = input.PublishBatchRequestEntries!.find((e) => JSON.parse(e.Message!).id.endsWith(':old'));
+      if (!old) return;
+      output.Successful = (output.Successful ?? []).filter((s) => s.Id !== old.Id);
+      output.Failed = [...(output.Failed ?? []), { Id: old.Id!, Code: 'InternalError', Message: 'injected', SenderFault: false }];
+    };
+    const { publisher } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns, retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 } });
+    const outcome = await publisher.publish(events);
+    expect(outcome.acknowledged).toBe(1);
+    expect(rec.calls[0]!.PublishBatchRequestEntries!.map((e) => e.Id)).toEqual(['0', '1-old', '1', '2']);
+    await publisher.close();
+    rec.sns.destroy();
+  });
+
   it('claim-checks an oversized event to S3, keeping its routing attributes', async () => {
     const { name, queueUrl } = await topicWithQueue(server.address);
     const bucket = `claims-${process.pid}`;
