@@ -1,7 +1,7 @@
 import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand, SetSubscriptionAttributesCommand, SubscribeCommand, UnsubscribeCommand, type SNSClient, type Subscription } from '@aws-sdk/client-sns';
 import { DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
-import { targetShare, truncateWarnings } from '../share/target-share.js';
+import { policyWarnings, targetShare } from '../share/target-share.js';
 import { targetFilterPolicy, type FilterPolicy, type TargetFilterPolicy } from './filter-policy.js';
 import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from './resources.js';
 
@@ -61,7 +61,7 @@ export function planSubscription(config: Config, name: string): SubscriptionPlan
       FilterPolicyScope: 'MessageAttributes',
       FilterPolicy: JSON.stringify(filter.policy),
     },
-    warnings: truncateWarnings(targetShare(name, target, config.publish.numberAttributes), target, config.source.name),
+    warnings: policyWarnings(targetShare(name, target, config.publish.numberAttributes), target, config.source.name, config.publish.numberAttributes),
   };
 }
 

@@ -99,12 +99,36 @@ function lastElement(text: string | undefined): string | undefined {
   }
 }
 
-/** A raw filter policy that drops the truncates of a table the target subscribes to, for subscribe to warn about. */
-export function truncateWarnings(share: TargetShare, target: TargetConfig, sourceName: string): string[] {
-  if (!target.operations.includes('truncate')) return [];
-  return target.tables
-    .filter((table) => !share.takes(baseAttributes(sourceName, table, 'truncate', null)))
-    .map((table) => `the filter policy drops the truncates of ${table} (a truncate carries only source, table and operation): add a branch such as {"$or": [{…your conditions…}, {"operation": ["truncate"]}]}, or remove truncate from targets.${share.target}.operations`);
+/**
+ * What a target's filter policy would silently miss, for subscribe to warn about: the truncates of a
+ * table it subscribes to (a raw policy without a truncate branch), and conditions whose type cannot
+ * match the attribute's (numbers against a String attribute, strings against a Number one: real SNS
+ * matches neither, the emulator is more lenient).
+ */
+export function policyWarnings(share: TargetShare, target: TargetConfig, sourceName: string, numberAttributes: Config['publish']['numberAttributes'] = {}): string[] {
+  const warnings: string[] = [];
+  if (target.operations.includes('truncate')) {
+    for (const table of target.tables.filter((t) => !share.takes(baseAttributes(sourceName, t, 'truncate', null)))) {
+      warnings.push(`the filter policy drops the truncates of ${table} (a truncate carries only source, table and operation): add a branch such as {"$or": [{…your conditions…}, {"operation": ["truncate"]}]}, or remove truncate from targets.${share.target}.operations`);
+    }
+  }
+  const numberIn = (column: string) => target.tables.some((t) => numberAttributes[t]?.includes(column));
+  for (const [column, conditions] of policyConditions(share.policy)) {
+    if ((RESERVED_ATTRIBUTES as readonly string[]).includes(column)) continue;
+    const numeric = conditions.some((c) => typeof c === 'number' || (c !== null && typeof c === 'object' && 'numeric' in c));
+    const textual = conditions.some((c) => typeof c === 'string' || (c !== null && typeof c === 'object' && ['prefix', 'suffix', 'equals-ignore-case', 'cidr'].some((op) => op in c)));
+    if (numeric && !numberIn(column)) warnings.push(`"${column}" has numeric conditions, but it is sent as a String attribute, which SNS does not compare as a number: list it in publish.numberAttributes for ${target.tables.join(', ')}`);
+    if (textual && numberIn(column) && target.tables.every((t) => numberAttributes[t]?.includes(column))) warnings.push(`"${column}" is sent as a Number attribute (publish.numberAttributes), which string conditions do not match: give numbers`);
+  }
+  return [...new Set(warnings)];
+}
+
+/** Every key of a policy with its conditions, $or branches included. */
+function policyConditions(policy: FilterPolicy): [string, unknown[]][] {
+  return Object.entries(policy).flatMap(([key, value]): [string, unknown[]][] => {
+    if (key === '$or') return Array.isArray(value) ? value.flatMap((b) => (b && typeof b === 'object' ? policyConditions(b as FilterPolicy) : [])) : [];
+    return [[key, Array.isArray(value) ? value : [value]]];
+  });
 }
 
 /** Refuses a share verify cannot judge: conditions on `changed` select changes, not rows. */

@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config/index.js';
 import { shareAware } from '../../src/consumer/open.js';
 import type { ChangeData } from '../../src/envelope.js';
 import { baseAttributes } from '../../src/relay/publisher/attributes.js';
-import { assertRowShare, decideShare, targetShare, truncateWarnings } from '../../src/share/target-share.js';
+import { assertRowShare, decideShare, policyWarnings, targetShare } from '../../src/share/target-share.js';
 import { buildTransformer } from '../../src/targets/index.js';
 
 const config = parseConfig(
@@ -89,9 +89,15 @@ describe('target shares', () => {
   });
 
   it('warns when a raw policy drops the truncates of a table, not when the built one lets them through', () => {
-    expect(truncateWarnings(share('eu'), config.targets.eu!, 'shop')).toEqual([]);
-    expect(truncateWarnings(share('big'), config.targets.big!, 'shop').join()).toMatch(/drops the truncates of public\.orders/);
-    expect(truncateWarnings(share('keep'), config.targets.keep!, 'shop')).toEqual([]);
+    const warnings = (name: string, numbers = config.publish.numberAttributes) => policyWarnings(targetShare(name, config.targets[name]!, numbers), config.targets[name]!, 'shop', numbers);
+    expect(warnings('eu')).toEqual([]);
+    expect(warnings('big').join()).toMatch(/drops the truncates of public\.orders/);
+    expect(warnings('keep')).toEqual([]);
+    // Numeric conditions need a Number attribute; string conditions a String one.
+    expect(warnings('big').join()).not.toMatch(/numeric conditions/);
+    expect(warnings('big', {}).join()).toMatch(/"amount" has numeric conditions, but it is sent as a String attribute/);
+    expect(warnings('eu', { 'public.customers': ['tenant_id'] })).toEqual([]);
+    expect(policyWarnings(share('eu'), config.targets.eu!, 'shop', { 'public.customers': ['tenant_id'] }).join()).toMatch(/"tenant_id" is sent as a Number attribute/);
   });
 
   it('refuses to verify a policy on changed columns', () => {
