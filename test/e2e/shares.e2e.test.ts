@@ -263,10 +263,14 @@ describe('filtered targets', () => {
     expect(drift.stdout).toMatch(/extra at the target \(no source row in its share\): 2/);
     expect(drift.stdout).toContain('{"id":999999}');
 
+    const lost = await verifyTarget('warehouse_maria');
+    expect(lost.tables[0]!.missing.count).toBe(1);
+
+    // One repair of the example target; its events reach every target whose share they fall in, so
+    // the row the MariaDB copy lost comes back too.
     const repair = await runOutbox(['verify', 'warehouse', '--repair']);
     expect(repair.code).toBe(1);
     expect(repair.stdout).toMatch(/repair: 3 snapshot and 1 delete event\(s\)/);
-    expect((await verifyTarget('warehouse_maria', true)).drift).toBe(true);
     await waitFor(async () => !(await verifyTarget('warehouse')).drift && !(await verifyTarget('warehouse_maria')).drift, { timeoutMs: 60_000, intervalMs: 500, what: 'the repair to reach the targets' });
     const clean = await runOutbox(['verify', 'warehouse']);
     expect(clean.code).toBe(0);
