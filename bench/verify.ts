@@ -1,7 +1,10 @@
 /**
- * Verify time for a 1M-row table against an equal PostgreSQL target, and with 100 drifted rows.
+ * Verify time for a 1M-row table against an equal PostgreSQL target, with 100 drifted rows, and of a
+ * filtered target's share (where on an attribute column: half the rows) against the whole table in
+ * the same run.
  * Run: npx tsx bench/verify.ts [rows] [chunkSize]   (default 1000000 1000)
  */
+import { loadavg } from 'node:os';
 import { targetSchema } from '../src/config/index.js';
 import { silentLogger } from '../src/logger.js';
 import { runVerify } from '../src/verify/index.js';
@@ -20,7 +23,10 @@ try {
     await pool.query(fill);
     await pool.query('VACUUM ANALYZE public.big');
   }
-  await ctx.source.track({ table: { schema: 'public', table: 'big' } });
+  await target.pool.query(`CREATE TABLE public.big_share ${ddl}`);
+  await target.pool.query(`INSERT INTO public.big_share SELECT * FROM public.big WHERE qty < 50`);
+  await target.pool.query('VACUUM ANALYZE public.big_share');
+  await ctx.source.track({ table: { schema: 'public', table: 'big' }, attributes: ['qty'] });
   const config = targetSchema.parse({ kind: 'postgres', urlEnv: 'BENCH_URL', tables: ['public.big'] });
   const run = () => runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'bench', target: config, secrets: { url: target.url }, chunkSize, logger: silentLogger });
 
@@ -35,6 +41,20 @@ try {
   secs = (performance.now() - t) / 1000;
   const r = report.tables[0]!;
   console.log(`verify, ${r.different.count} drifted rows in ${r.mismatchedChunks} chunks: ${secs.toFixed(1)} s`);
+
+  // The share of a filtered target, then the whole table again: same run, so the ratio holds under load.
+  const share = targetSchema.parse({ kind: 'postgres', urlEnv: 'BENCH_URL', tables: ['public.big'], where: { qty: Array.from({ length: 50 }, (_, i) => String(i)) }, mapping: { 'public.big': { table: 'big_share' } } });
+  await target.pool.query(`UPDATE public.big SET qty = qty - 1 WHERE id % ${Math.max(1, Math.floor(rows / 100))} = 0`);
+  t = performance.now();
+  report = await runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'share', target: share, secrets: { url: target.url }, chunkSize, logger: silentLogger });
+  const shareSecs = (performance.now() - t) / 1000;
+  const s = report.tables[0]!;
+  t = performance.now();
+  const whole = await run();
+  const wholeSecs = (performance.now() - t) / 1000;
+  console.log(
+    `verify of a share (where qty in 0..49: ${s.sourceRows - s.outsideShare} of ${s.sourceRows} rows, drift: ${report.drift}): ${shareSecs.toFixed(1)} s; the whole table (drift: ${whole.drift}): ${wholeSecs.toFixed(1)} s; ratio ${(shareSecs / wholeSecs).toFixed(2)}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+  );
 } finally {
   await ctx.close();
   await target.drop();
