@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { MOVE_EVENT_TYPE, validateEnvelope, type OutboxEvent } from '../../src/envelope.js';
 import { buildMessageAttributes, isSnsNumber, isValidAttributeName, messageSides } from '../../src/relay/publisher/attributes.js';
@@ -169,6 +172,17 @@ describe('messages of a share move', () => {
     const many = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`a${i}`, 'x']));
     expect(messageSides('s', event({ attributes: { ...many, z: ['1', '2'] } }))).toHaveLength(1);
     expect(messageSides('s', event({ attributes: { amount: ['1.0', '1'] } }), new Set(['amount']))).toHaveLength(1);
+  });
+
+  it('keeps every event but a move valid against the v1 schema, so v1 consumers read them as before', () => {
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    addFormats.default(ajv, ['date-time']);
+    const v1 = ajv.compile(JSON.parse(readFileSync(new URL('../../schema/change-event.v1.json', import.meta.url), 'utf8')));
+    for (const e of [event({ attributes: { tenant_id: '1' } }), event({ op: 'delete', after: null, attributes: { tenant_id: '1' } }), event({ op: 'truncate', key: null, after: null })]) {
+      expect(v1(JSON.parse(prepareMessages(0, e, 'shop', topic)[0]!.body))).toBe(true);
+    }
+    // The two messages of a move are v2: a v1 consumer refuses them (to its DLQ) rather than misapply them.
+    for (const m of prepareMessages(0, move, 'shop', topic)) expect(v1(JSON.parse(m.body))).toBe(false);
   });
 
   it('rejects a v2 message without move, and a v1 message with one', () => {
