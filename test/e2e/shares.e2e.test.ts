@@ -217,7 +217,8 @@ describe('filtered targets', () => {
     })();
     await Promise.all([write(11, 100_000), write(23, 200_000), truncate]);
     expect(stats.truncated).toBe(true);
-    expect(stats.moves).toBeGreaterThan(50);
+    // How many of the random writes hit an existing row depends on the interleaving: lower bounds only.
+    expect(stats.moves).toBeGreaterThan(20);
     expect(stats.reinserts).toBeGreaterThan(10);
 
     await waitFor(async () => (await unequalShares()).length === 0, { timeoutMs: 120_000, intervalMs: 500, what: 'every target to equal its share of the source' }).catch(async (err: unknown) => {
