@@ -89,7 +89,7 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'outbox-verify-mysql-'));
   configFile = join(dir, 'outbox.config.yaml');
   writeFileSync(configFile, JSON.stringify({ source: { url: ctx.db.url }, targets: { copy: { kind: 'mysql', urlEnv: 'COPY_URL', stateSchema: `st_${database}`, ...RAW_TARGET } } }));
-});
+}, 180_000); // 4,200 changes applied one by one through MariaDB: slow on a loaded machine
 
 afterAll(async () => {
   await writer?.close();
