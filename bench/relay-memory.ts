@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     let lastReport = started;
     for (;;) {
       peak = Math.max(peak, rssMiB(pid));
-      published = await scrapeMetric(port, 'outbox_relay_events_published_total').catch(() => published);
+      published = await scrapeMetric(port, 'outbox_relay_events_advanced_total').catch(() => published);
       if (published >= EVENTS) break;
       if (child.proc.exitCode !== null) throw new Error('the relay exited');
       if (performance.now() - lastReport > 15_000) {

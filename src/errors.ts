@@ -5,6 +5,8 @@
 export type ErrorCode =
   | 'CONFIG_INVALID'
   | 'CONFIG_NOT_FOUND'
+  /** A command-line argument or option is wrong (exit 2). */
+  | 'USAGE_INVALID'
   | 'IDENTIFIER_INVALID'
   | 'TABLE_NOT_FOUND'
   | 'COLUMN_NOT_FOUND'
@@ -19,6 +21,8 @@ export type ErrorCode =
   | 'EVENT_TOO_LARGE'
   | 'FILTER_POLICY_INVALID'
   | 'TARGET_NOT_FOUND'
+  /** A target's queue or DLQ does not exist yet (run `outbox subscribe`). */
+  | 'QUEUE_NOT_FOUND'
   | 'TARGET_UNAVAILABLE'
   | 'POISON_MESSAGE'
   | 'TRANSFORM_FAILED'

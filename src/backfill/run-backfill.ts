@@ -118,8 +118,8 @@ async function walk(client: pg.PoolClient, q: string, spec: SnapshotTable, optio
   const { table, schema } = options;
   const name = formatTableName(table);
   const started = Date.now();
-  const rowsCounter = options.metrics?.counter('outbox_backfill_rows_total', 'Snapshot events written by backfill', ['table']);
-  const batchCounter = options.metrics?.counter('outbox_backfill_batches_total', 'Backfill batches by outcome', ['table', 'status']);
+  const rowsCounter = options.metrics?.counter('outbox_backfill_rows_total', 'Snapshot events backfill wrote into the outbox, by table.', ['table']);
+  const batchCounter = options.metrics?.counter('outbox_backfill_batches_total', 'Backfill batches, by table and status (completed, or failed and retried).', ['table', 'status']);
 
   let run = await tracker.latestRun(client, q, table);
   let resumedAtBatch: number | null = null;

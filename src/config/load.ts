@@ -1,18 +1,25 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { type ZodError } from 'zod';
+import type { core } from 'zod';
 import { ConfigError, OutboxError } from '../errors.js';
+import { crossCheck, type Problem } from './cross-checks.js';
 import { configSchema, type RawConfig, type TargetConfig } from './schema.js';
+
+type ZodIssue = core.$ZodIssue;
 
 export const DEFAULT_CONFIG_FILE = './outbox.config.yaml';
 
-/** Environment variables the product reads, besides those a config names (target URLs, keys). */
+/** Where the settings came from when there is no config file, for messages. */
+const NO_FILE = 'the environment (no config file)';
+
+/** Environment variables the product reads, besides those a config names (target URLs, keys), and the setting each overrides. */
 export const ENVIRONMENT = {
   OUTBOX_SOURCE_URL: 'source.url',
   OUTBOX_SCHEMA: 'source.schema',
   OUTBOX_SOURCE_NAME: 'source.name',
-  OUTBOX_REDIS_URL: 'redis.urls (comma-separated for several nodes)',
+  OUTBOX_REDIS_URL: 'redis.urls',
   OUTBOX_LOG_LEVEL: 'log.level',
+  OUTBOX_METRICS_HOST: 'metrics.host',
   AWS_REGION: 'aws.region',
   AWS_ENDPOINT_URL: 'aws.endpoint',
 } as const;
@@ -53,80 +60,118 @@ export function loadConfig(options: LoadOptions = {}): Config {
   } else if (!(options.allowMissingFile ?? options.file === undefined)) {
     throw new OutboxError('CONFIG_NOT_FOUND', `Config file ${file} does not exist. Copy outbox.config.example.yaml there, or pass --config FILE.`, { context: { file } });
   }
-  return parseConfig(doc as Record<string, unknown>, env, existsSync(file) ? file : 'environment');
+  return parseConfig(doc as Record<string, unknown>, env, existsSync(file) ? file : NO_FILE);
 }
 
-/** Validates a config object after applying environment overrides. Throws ConfigError listing every problem. */
+/** Validates a config object after applying environment overrides. Throws ConfigError listing every problem, each setting once. */
 export function parseConfig(doc: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, origin = 'config'): Config {
-  const merged = applyEnvironment(structuredClone(doc), env);
-  const result = configSchema.safeParse(merged);
-  if (!result.success) throw new ConfigError(formatIssues(result.error, merged), origin);
-  const raw = result.data;
-  const problems = checkTargetEnvironment(raw, env);
-  if (problems.length > 0) throw new ConfigError(problems, origin);
+  const { merged, fromEnv } = applyEnvironment(structuredClone(doc), env);
+  const checked = validate(merged);
+  const problems = [...checked.problems, ...crossCheck(merged, env)];
+  if (problems.length > 0 || !checked.data) throw new ConfigError(describeProblems(problems, merged, fromEnv, origin), origin);
+  const raw = checked.data;
   return Object.assign(raw, {
     origin,
     targetSecrets: (name: string) => readTargetSecrets(raw, name, env),
   });
 }
 
-function applyEnvironment(doc: Record<string, unknown>, env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const section = (key: string): Record<string, unknown> => {
-    const value = doc[key];
-    if (value === undefined || value === null) return (doc[key] = {}) as Record<string, unknown>;
-    return value as Record<string, unknown>;
-  };
-  if (env.OUTBOX_SOURCE_URL) section('source').url = env.OUTBOX_SOURCE_URL;
-  if (env.OUTBOX_SCHEMA) section('source').schema = env.OUTBOX_SCHEMA;
-  if (env.OUTBOX_SOURCE_NAME) section('source').name = env.OUTBOX_SOURCE_NAME;
-  if (env.OUTBOX_REDIS_URL) section('redis').urls = env.OUTBOX_REDIS_URL.split(',').map((s) => s.trim()).filter(Boolean);
-  if (env.OUTBOX_LOG_LEVEL) section('log').level = env.OUTBOX_LOG_LEVEL;
-  if (env.AWS_REGION) section('aws').region = env.AWS_REGION;
-  if (env.AWS_ENDPOINT_URL) section('aws').endpoint = env.AWS_ENDPOINT_URL;
-  if (doc.source === undefined) doc.source = {};
-  return doc;
+/** Applies the environment overrides; remembers which settings came from which variable, for messages. */
+function applyEnvironment(doc: Record<string, unknown>, env: NodeJS.ProcessEnv): { merged: Record<string, unknown>; fromEnv: Map<string, string> } {
+  const fromEnv = new Map<string, string>();
+  for (const [variable, setting] of Object.entries(ENVIRONMENT)) {
+    const value = env[variable];
+    if (!value) continue;
+    const [section, key] = setting.split('.') as [string, string];
+    const current = doc[section];
+    const target = current !== null && typeof current === 'object' && !Array.isArray(current) ? (current as Record<string, unknown>) : (doc[section] = {});
+    (target as Record<string, unknown>)[key] = variable === 'OUTBOX_REDIS_URL' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+    fromEnv.set(setting, variable);
+  }
+  if (doc.source === undefined || doc.source === null) doc.source = {};
+  return { merged: doc, fromEnv };
 }
 
-function formatIssues(error: ZodError, doc: Record<string, unknown>): string[] {
-  return error.issues.map((issue) => {
-    const path = issue.path.map(String).join('.') || '(top level)';
-    const value = valueAt(doc, issue.path as (string | number)[]);
-    const shown = value === undefined ? 'missing' : `got ${JSON.stringify(redactValue(path, value))}`;
-    let message = issue.message;
-    if (issue.code === 'unrecognized_keys') message = `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`;
-    return issue.code === 'unrecognized_keys' ? `${path}: ${message}` : `${path}: ${message} (${shown})`;
-  });
+/**
+ * The schema's problems. A record key that is not a valid name (a target called "bad name") stops
+ * the schema from looking at its value, so such keys are renamed to a placeholder and the document
+ * checked again: the value's own problems are reported in the same pass, under the original name.
+ */
+function validate(doc: Record<string, unknown>): { data?: RawConfig; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const originals = new Map<string, string>();
+  const original = (path: PropertyKey[]) => path.map((p) => (typeof p === 'string' ? (originals.get(p) ?? p) : Number(p)));
+  let current = doc;
+  for (let round = 0; round < 5; round++) {
+    const result = configSchema.safeParse(current);
+    if (result.success) return { data: originals.size === 0 ? result.data : undefined, problems };
+    const keys = result.error.issues.filter((i) => i.code === 'invalid_key');
+    if (keys.length === 0 || round === 4) {
+      problems.push(...result.error.issues.filter((i) => i.code !== 'invalid_key').map((issue) => issueProblem(issue, original(issue.path), doc)));
+      return { problems };
+    }
+    current = structuredClone(current);
+    for (const issue of keys) {
+      const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+      const key = String(path[path.length - 1]);
+      const inner = 'issues' in issue ? (issue.issues as { message: string; pattern?: unknown }[])[0] : undefined;
+      problems.push({ path: original(path), message: `the name ${JSON.stringify(originals.get(key) ?? key)} ${inner?.message ?? 'is not allowed here'}`, bare: true });
+      const parent = valueAt(current, path.slice(0, -1)) as Record<string, unknown>;
+      const placeholder = String(inner?.pattern ?? '').includes('\\.') ? `outbox_placeholder.key_${originals.size}` : `outbox_placeholder_key_${originals.size}`;
+      originals.set(placeholder, originals.get(key) ?? key);
+      parent[placeholder] = parent[key];
+      delete parent[key];
+    }
+  }
+  return { problems };
 }
 
-function valueAt(doc: unknown, path: (string | number)[]): unknown {
+function issueProblem(issue: ZodIssue, path: (string | number)[], doc: Record<string, unknown>): Problem {
+  if (issue.code === 'unrecognized_keys') {
+    return { path, message: `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}`, bare: true };
+  }
+  return { path, message: issue.message, value: valueAt(doc, path) };
+}
+
+/** One line per setting: "path (from VARIABLE): what is wrong (got value)", problems of one setting joined. */
+function describeProblems(problems: Problem[], doc: Record<string, unknown>, fromEnv: Map<string, string>, origin: string): string[] {
+  const bySetting = new Map<string, string[]>();
+  for (const problem of problems) {
+    const setting = formatPath(problem.path);
+    const variable = fromEnv.get(setting);
+    const name = variable ? `${setting} (from ${variable})` : setting;
+    let text: string;
+    if (setting === 'source.url' && valueAt(doc, problem.path) === undefined) {
+      text = `OUTBOX_SOURCE_URL is not set and ${origin === NO_FILE ? `there is no config file (${DEFAULT_CONFIG_FILE})` : `${origin} gives no source.url`}: set OUTBOX_SOURCE_URL to the source database URL, e.g. postgres://user@host:5432/db (or mssql://… with source.dialect: sqlserver)`;
+    } else {
+      text = problem.bare ? problem.message : `${problem.message} (${problem.value === undefined ? 'missing' : `got ${showValue(problem.value)}`})`;
+    }
+    const list = bySetting.get(name) ?? [];
+    if (!list.includes(text)) list.push(text);
+    bySetting.set(name, list);
+  }
+  return [...bySetting].map(([name, texts]) => `${name}: ${texts.join('; ')}`);
+}
+
+/** `targets.shop.mapping["public.orders"].mask.card`: names that are not plain words are bracketed. */
+export function formatPath(path: readonly (string | number)[]): string {
+  if (path.length === 0) return '(top level)';
+  return path.map((part, i) => (typeof part === 'number' || /^\d+$/.test(part) ? `${i ? '.' : ''}${part}` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(part) ? `${i ? '.' : ''}${part}` : `[${JSON.stringify(part)}]`)).join('');
+}
+
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
   let cur: unknown = doc;
   for (const part of path) {
     if (cur === null || typeof cur !== 'object') return undefined;
-    cur = (cur as Record<string | number, unknown>)[part];
+    cur = (cur as Record<PropertyKey, unknown>)[part];
   }
   return cur;
 }
 
-/** Connection URLs may hold passwords: show them without credentials. */
-function redactValue(path: string, value: unknown): unknown {
-  if (typeof value === 'string' && /url/i.test(path)) return value.replace(/\/\/[^@/]*@/, '//***@');
-  if (typeof value === 'string' && value.length > 120) return `${value.slice(0, 117)}...`;
-  return value;
-}
-
-function checkTargetEnvironment(cfg: RawConfig, env: NodeJS.ProcessEnv): string[] {
-  const problems: string[] = [];
-  for (const [name, target] of Object.entries(cfg.targets)) {
-    if (target.encryption && (target.mapping ? Object.values(target.mapping).some((m) => m.encrypt.length > 0) : false)) {
-      const key = env[target.encryption.keyEnv];
-      if (key !== undefined && Buffer.from(key, 'base64').length !== 32) {
-        problems.push(`targets.${name}.encryption.keyEnv: ${target.encryption.keyEnv} must hold a base64-encoded 32-byte key (got ${Buffer.from(key, 'base64').length} bytes)`);
-      }
-    }
-    const needsKey = Object.values(target.mapping).some((m) => m.encrypt.length > 0);
-    if (needsKey && !target.encryption) problems.push(`targets.${name}.encryption: is required because a mapping encrypts columns (missing)`);
-  }
-  return problems;
+/** A value for a message: credentials in URLs hidden, long values cut. */
+function showValue(value: unknown): string {
+  const text = JSON.stringify(value).replace(/\/\/[^@/"\s]*@/g, '//***@');
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
 function readTargetSecrets(cfg: RawConfig, name: string, env: NodeJS.ProcessEnv): TargetSecrets {

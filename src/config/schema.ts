@@ -88,6 +88,14 @@ export const publishSchema = z
 
 export type PublishConfig = z.infer<typeof publishSchema>;
 
+/** The /metrics, /healthz and /readyz server of relay, consume and backfill (the port is per process). */
+export const metricsSchema = z
+  .object({
+    /** 127.0.0.1 keeps it on this machine; the container image sets 0.0.0.0 (OUTBOX_METRICS_HOST) so probes and Prometheus reach it. */
+    host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be a host name or an IP address, such as 127.0.0.1 or 0.0.0.0').default('127.0.0.1'),
+  })
+  .strict();
+
 export const awsSchema = z
   .object({
     region: z.string().min(1).optional(),
@@ -95,10 +103,9 @@ export const awsSchema = z
   })
   .strict();
 
-const maskSchema = z.union([
-  z.literal('full'),
-  z.object({ keepLast: z.number().int().min(0).max(64), char: z.string().length(1).default('*') }).strict(),
-]);
+const maskSchema = z.union([z.literal('full'), z.object({ keepLast: z.number().int().min(0).max(64), char: z.string().length(1).default('*') }).strict()], {
+  error: 'must be "full" or { keepLast: N } (N from 0 to 64, optionally char: "*")',
+});
 
 export const tableMappingSchema = z
   .object({
@@ -132,7 +139,7 @@ export const targetSchema = z
     tables: z.array(qualifiedTable).min(1),
     operations: z.array(operationSchema).default(['insert', 'update', 'delete', 'truncate', 'snapshot']),
     /** Attribute conditions: attribute column → allowed values. */
-    where: z.record(identifier, z.array(z.union([z.string(), z.number()])).min(1)).default({}),
+    where: z.record(identifier, z.array(z.union([z.string(), z.number()], { error: 'must be a string or a number' })).min(1)).default({}),
     /** A raw SNS filter policy; replaces the one built from tables/operations/where. */
     filterPolicy: z.record(z.string(), z.unknown()).optional(),
     queue: z
@@ -169,6 +176,10 @@ export const targetSchema = z
   .strict();
 export type TargetConfig = z.infer<typeof targetSchema>;
 
+/**
+ * The whole file. Checks across sections (a topic a target names, a mapping of an unlisted table…)
+ * live in config/cross-checks.ts, so they run even when this schema finds problems elsewhere.
+ */
 export const configSchema = z
   .object({
     source: sourceSchema,
@@ -176,23 +187,14 @@ export const configSchema = z
     relay: relaySchema.default(relaySchema.parse({})),
     publish: publishSchema.default(publishSchema.parse({})),
     aws: awsSchema.default({}),
+    metrics: metricsSchema.default(metricsSchema.parse({})),
     targets: z.record(identifier, targetSchema).default({}),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
   })
   .strict()
   .superRefine((cfg, ctx) => {
-    if (!(cfg.publish.defaultTopic in cfg.publish.topics)) {
-      ctx.addIssue({ code: 'custom', path: ['publish', 'defaultTopic'], message: `names topic "${cfg.publish.defaultTopic}", which publish.topics does not define` });
-    }
-    for (const [table, topic] of Object.entries(cfg.publish.routes)) {
-      if (!(topic in cfg.publish.topics)) ctx.addIssue({ code: 'custom', path: ['publish', 'routes', table], message: `names topic "${topic}", which publish.topics does not define` });
-    }
+    // Checks that need the parsed config; the others are in config/cross-checks.ts (same pass as the schema).
     for (const [name, target] of Object.entries(cfg.targets)) {
-      if (!(target.topic in cfg.publish.topics)) ctx.addIssue({ code: 'custom', path: ['targets', name, 'topic'], message: `names topic "${target.topic}", which publish.topics does not define` });
-      if (target.kind === 'http' && !target.http) ctx.addIssue({ code: 'custom', path: ['targets', name, 'http'], message: 'is required for an http target' });
-      for (const table of Object.keys(target.mapping)) {
-        if (!target.tables.includes(table)) ctx.addIssue({ code: 'custom', path: ['targets', name, 'mapping', table], message: `maps table "${table}", which targets.${name}.tables does not list` });
-      }
       for (const [column, values] of Object.entries(target.where)) {
         const numeric = target.tables.some((t) => cfg.publish.numberAttributes[t]?.includes(column));
         const bad = values.filter((v) => numeric && !Number.isFinite(Number(v)));

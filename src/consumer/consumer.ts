@@ -219,6 +219,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       { abortSignal: this.abort.signal },
     );
     const messages = reply.Messages ?? [];
+    this.metrics.lastReceive.set(this.labels, Date.now() / 1000);
     this.backlogged = messages.length >= this.options.queue.batchSize;
     if (messages.length > 0) this.metrics.received.inc(this.labels, messages.length);
     return messages;

@@ -1,12 +1,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../logger.js';
+import { silentLogger, type Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TargetWriter } from '../targets/types.js';
 import { decideShare, targetShare } from '../share/target-share.js';
 import { Consumer, type ChangeTransform } from './consumer.js';
 import { s3ClaimCheckFetcher } from './decode.js';
+import { createConsumerMetrics } from './metrics.js';
+import { startQueueGauges } from './queue-gauges.js';
 import { queueNames, requireQueueUrl, targetOf, topicOf } from './resources.js';
 
 export interface OpenConsumerDeps {
@@ -18,12 +20,15 @@ export interface OpenConsumerDeps {
   logger?: Logger;
 }
 
-/** A consumer for a configured target whose queues exist (else: run `outbox subscribe <target>`). */
+/**
+ * A consumer for a configured target whose queues exist (else: run `outbox subscribe <target>`).
+ * With metrics, it also samples its queue and DLQ depth until it stops.
+ */
 export async function openConsumer(config: Config, name: string, deps: OpenConsumerDeps): Promise<Consumer> {
   const target = targetOf(config, name);
   const names = queueNames(name, target, topicOf(config, target));
   const [queueUrl, dlqUrl] = await Promise.all([requireQueueUrl(deps.sqs, names.queue, name), requireQueueUrl(deps.sqs, names.dlq, name)]);
-  return new Consumer({
+  const consumer = new Consumer({
     target: name,
     queue: target.queue,
     breaker: target.breaker,
@@ -37,6 +42,11 @@ export async function openConsumer(config: Config, name: string, deps: OpenConsu
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });
+  if (deps.metrics) {
+    const gauges = startQueueGauges({ sqs: deps.sqs, target: name, queueUrl, dlqUrl, metrics: createConsumerMetrics(deps.metrics), logger: deps.logger ?? silentLogger });
+    consumer.once('stopped', () => gauges.stop());
+  }
+  return consumer;
 }
 
 /**

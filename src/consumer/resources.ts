@@ -97,7 +97,7 @@ export async function findQueueUrl(sqs: SQSClient, queueName: string): Promise<s
 /** The URL of a queue that must exist; a clear error (run `outbox subscribe`) when it does not. */
 export async function requireQueueUrl(sqs: SQSClient, queueName: string, target: string): Promise<string> {
   const url = await findQueueUrl(sqs, queueName);
-  if (!url) throw new OutboxError('TARGET_NOT_FOUND', `Queue ${queueName} of target "${target}" does not exist. Run: outbox subscribe ${target}`, { context: { target, queue: queueName } });
+  if (!url) throw new OutboxError('QUEUE_NOT_FOUND', `Queue ${queueName} of target "${target}" does not exist. Run: outbox subscribe ${target}`, { context: { target, queue: queueName } });
   return url;
 }
 

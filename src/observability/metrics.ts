@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * One registry per process. Components create their metrics through it (metric names are prefixed
- * outbox_), so tests can make a fresh registry each time.
+ * One registry per process. Components create their metrics through it (every name starts with
+ * outbox_), so tests can make a fresh registry each time. docs/operations.md ("Metrics") lists them.
  */
 export interface Metrics {
   registry: Registry;
@@ -11,9 +11,21 @@ export interface Metrics {
   histogram(name: string, help: string, buckets: number[], labelNames?: readonly string[]): Histogram<string>;
 }
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+export interface MetricsOptions {
+  /** Process and Node.js runtime metrics (memory, CPU, event loop, GC), named outbox_process_* and outbox_nodejs_*. */
+  defaultMetrics?: boolean;
+  /**
+   * Labels on every series of this process. Processes set `source` (source.name), so alerts and
+   * dashboards can tell the relays of two sources apart.
+   */
+  labels?: Record<string, string>;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'outbox_process_' });
+  if (options.labels) registry.setDefaultLabels(options.labels);
+  // prom-client's own names already start with process_ / nodejs_: the prefix makes them outbox_process_*.
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'outbox_' });
   const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     registry,

@@ -9,8 +9,16 @@ export interface HealthChecks {
   ready(): boolean;
 }
 
-/** Serves /metrics (Prometheus), /healthz and /readyz on the given port (0 picks a free one). */
-export async function startObservabilityServer(port: number, metrics: Metrics, health: HealthChecks, host = '0.0.0.0'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+/** Where the metrics server listens when nothing says otherwise: this machine only (the container image sets 0.0.0.0). */
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/** Serves /metrics (Prometheus), /healthz and /readyz on the given host and port (0 picks a free port). */
+export async function startObservabilityServer(
+  port: number,
+  metrics: Metrics,
+  health: HealthChecks,
+  host = DEFAULT_METRICS_HOST,
+): Promise<{ server: Server; host: string; port: number; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
@@ -41,6 +49,7 @@ export async function startObservabilityServer(port: number, metrics: Metrics, h
   });
   return {
     server,
+    host,
     port: (server.address() as AddressInfo).port,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

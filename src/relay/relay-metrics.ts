@@ -1,13 +1,15 @@
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { LATENCY_BUCKETS, type Metrics } from '../observability/metrics.js';
 
-/** The relay's Prometheus metrics (names documented in docs/operations). */
+/**
+ * The relay's Prometheus metrics (docs/operations.md, "Metrics"). What SNS acknowledged is the
+ * publisher's outbox_events_published_total; the relay counts what its cursor moved past, which is
+ * the sync's progress (a fenced leader's last batch is published but never advanced past).
+ */
 export interface RelayMetrics {
   leader: Gauge<string>;
   epoch: Gauge<string>;
-  published: Counter<string>;
-  publishErrors: Counter<string>;
-  publisherAvailable: Gauge<string>;
+  advanced: Counter<string>;
   fenced: Counter<string>;
   reclaimed: Counter<string>;
   backlog: Gauge<string>;
@@ -19,17 +21,18 @@ export interface RelayMetrics {
 
 export function createRelayMetrics(metrics: Metrics): RelayMetrics {
   return {
-    leader: metrics.gauge('outbox_relay_leader', '1 while this instance leads (holds the lock and a fenced epoch), else 0'),
-    epoch: metrics.gauge('outbox_relay_epoch', 'Epoch of the current leadership term of this instance (0 when not leading)'),
-    published: metrics.counter('outbox_relay_events_published_total', 'Events acknowledged by the publisher and advanced past'),
-    publishErrors: metrics.counter('outbox_relay_publish_errors_total', 'Publish calls that left events unacknowledged (retried later)'),
-    publisherAvailable: metrics.gauge('outbox_relay_publisher_available', '0 while the SNS circuit breaker is open (reading paused), else 1'),
-    fenced: metrics.counter('outbox_relay_fenced_total', 'Times this instance found a newer epoch and stopped leading'),
-    reclaimed: metrics.counter('outbox_relay_partitions_reclaimed_total', 'Outbox partitions truncated by rotation'),
-    backlog: metrics.gauge('outbox_backlog_events', 'Committed events not yet published'),
-    oldestUnpublishedAge: metrics.gauge('outbox_oldest_unpublished_age_seconds', 'Age of the oldest committed, unpublished event (0 when none)'),
-    oldestOpenTransactionAge: metrics.gauge('outbox_oldest_open_transaction_age_seconds', 'Age of the oldest open transaction holding an xid in the source (it holds the stream back)'),
-    batchDuration: metrics.histogram('outbox_relay_batch_duration_seconds', 'Read + publish + advance of one page', LATENCY_BUCKETS),
-    eventLag: metrics.histogram('outbox_relay_event_lag_seconds', 'Change time → acknowledged by SNS, per event', LATENCY_BUCKETS),
+    leader: metrics.gauge('outbox_relay_leader', '1 while this instance leads (it holds the lock and a fenced epoch), else 0; exactly one relay per source should report 1.'),
+    epoch: metrics.gauge('outbox_relay_epoch', 'The epoch of the leadership term this instance holds (0 when it does not lead); it goes up by one per handover.'),
+    advanced: metrics.counter('outbox_relay_events_advanced_total', 'Events the leader moved its cursor past after SNS acknowledged them: the progress of the sync (SNS acknowledgements themselves are outbox_events_published_total).'),
+    fenced: metrics.counter('outbox_relay_fenced_total', 'Times this instance found a newer epoch in the source and stopped leading (it had lost the lock without noticing in time).'),
+    reclaimed: metrics.counter('outbox_relay_partitions_reclaimed_total', 'Outbox partitions truncated and reused by rotation after relay.retentionMinutes.'),
+    backlog: metrics.gauge('outbox_backlog_events', 'Committed events in the outbox not yet published (measured every 10 s by every relay instance).'),
+    oldestUnpublishedAge: metrics.gauge('outbox_oldest_unpublished_age_seconds', 'Age in seconds of the oldest committed event not yet published (0 when there is none): how far behind the source every target is at least.'),
+    oldestOpenTransactionAge: metrics.gauge(
+      'outbox_oldest_open_transaction_age_seconds',
+      'Age in seconds of the oldest open transaction in the source that holds a transaction id (0 when there is none); the relay publishes only below it, so it holds every later change back.',
+    ),
+    batchDuration: metrics.histogram('outbox_relay_batch_duration_seconds', 'Seconds to read one page of the outbox, publish it and advance the cursor past it.', LATENCY_BUCKETS),
+    eventLag: metrics.histogram('outbox_relay_event_lag_seconds', 'Seconds from the change time the source recorded (changed_at) to SNS acknowledging the event, per event.', LATENCY_BUCKETS),
   };
 }

@@ -149,9 +149,7 @@ export class Relay extends EventEmitter<RelayEvents> {
 
     while (!this.stopController.signal.aborted && !lease.signal.aborted) {
       try {
-        const available = publisher.available();
-        metrics?.publisherAvailable.set(available ? 1 : 0);
-        if (!available) {
+        if (!publisher.available()) {
           await sleep(settings.pollIntervalMs, wake);
           continue;
         }
@@ -187,7 +185,7 @@ export class Relay extends EventEmitter<RelayEvents> {
           const durationMs = performance.now() - started;
           const done = page.events.slice(0, acknowledged);
           if (metrics) {
-            metrics.published.inc(acknowledged);
+            metrics.advanced.inc(acknowledged);
             metrics.batchDuration.observe(durationMs / 1000);
             const now = Date.now();
             for (const e of done) metrics.eventLag.observe(Math.max(0, now - e.changedAt.getTime()) / 1000);
@@ -202,7 +200,6 @@ export class Relay extends EventEmitter<RelayEvents> {
           });
         }
         if (acknowledged < page.events.length) {
-          metrics?.publishErrors.inc();
           const error = describeError(outcome.error ?? 'not acknowledged');
           this.logThrottled({ epoch, acknowledged, pending: page.events.length - acknowledged, err: error }, 'publish incomplete; the rest stays in the outbox and is retried');
           this.emit('publish-failed', { epoch, acknowledged, pending: page.events.length - acknowledged, error });
@@ -225,9 +222,9 @@ export class Relay extends EventEmitter<RelayEvents> {
     try {
       const stats = await this.options.store.stats();
       metrics.backlog.set(stats.backlog);
-      metrics.oldestUnpublishedAge.set(stats.oldestUnpublishedAgeSeconds ?? 0);
-      metrics.oldestOpenTransactionAge.set(stats.oldestOpenTransactionAgeSeconds ?? 0);
-      metrics.publisherAvailable.set(this.options.publisher.available() ? 1 : 0);
+      metrics.oldestUnpublishedAge.set(Math.max(0, stats.oldestUnpublishedAgeSeconds ?? 0));
+      // a transaction that began after this measurement's own snapshot reads as a negative age
+      metrics.oldestOpenTransactionAge.set(Math.max(0, stats.oldestOpenTransactionAgeSeconds ?? 0));
     } catch (err) {
       this.logThrottled({ err: describeError(err) }, 'could not measure the outbox backlog');
     } finally {

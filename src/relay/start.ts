@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { Config } from '../config/index.js';
-import type { Logger } from '../logger.js';
+import { componentLogger, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
 import { PostgresOutboxStore } from '../source/postgres/relay-store.js';
@@ -18,6 +18,8 @@ export interface StartRelayOptions {
   instanceId?: string;
   /** Serve /metrics, /healthz and /readyz on this port (0: any free port); none when undefined. */
   metricsPort?: number;
+  /** The address that server listens on (default metrics.host). */
+  metricsHost?: string;
   metrics?: Metrics;
   /** Timings that are not settings (tests shorten them). */
   timings?: Partial<Pick<RelaySettings, 'reclaimIntervalMs' | 'heartbeatMs' | 'statsIntervalMs' | 'retentionMs'>>;
@@ -53,8 +55,8 @@ async function openStore(config: Config, logger: Logger): Promise<OutboxStore> {
 export async function startRelay(options: StartRelayOptions): Promise<RelayProcess> {
   const { config } = options;
   const instanceId = options.instanceId ?? `${hostname()}:${process.pid}`;
-  const logger = options.logger.child({ component: 'relay', instanceId });
-  const metrics = options.metrics ?? createMetrics({ defaultMetrics: true });
+  const logger = componentLogger(options.logger, { component: 'relay', instanceId });
+  const metrics = options.metrics ?? createMetrics({ defaultMetrics: true, labels: { source: config.source.name } });
   const store = await openStore(config, logger);
   const closers: (() => Promise<void>)[] = [() => store.close()];
   try {
@@ -95,10 +97,11 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayProce
       },
     });
     closers.unshift(() => relay.stop());
-    const server = options.metricsPort === undefined ? undefined : await startObservabilityServer(options.metricsPort, metrics, { live: () => relay.live(), ready: () => relay.ready() });
+    const health = { live: () => relay.live(), ready: () => relay.ready() };
+    const server = options.metricsPort === undefined ? undefined : await startObservabilityServer(options.metricsPort, metrics, health, options.metricsHost ?? config.metrics.host);
     if (server) closers.push(() => server.close());
     await relay.start();
-    logger.info({ lockTtlMs: config.relay.lockTtlMs, redisNodes: config.redis.urls.length, metricsPort: server?.port }, 'relay started');
+    logger.info({ lockTtlMs: config.relay.lockTtlMs, redisNodes: config.redis.urls.length, metricsHost: server?.host, metricsPort: server?.port }, 'relay started');
     let closing: Promise<void> | undefined;
     return {
       relay,

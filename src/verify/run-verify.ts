@@ -226,7 +226,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
 
     const report = summarize(name, plan.targetTable, rowsDone, chunks, mismatched, divergent, kept, outsideShare, options.sampleSize ?? 10);
     report.sharedWith = shares.slice(1).map((s) => s.target);
-    const gauge = options.metrics?.gauge('outbox_verify_divergent_keys', 'Keys that differ between source and target at the last verify', ['target', 'table', 'kind']);
+    const gauge = options.metrics?.gauge('outbox_verify_divergent_keys', 'Keys that differed between the source and the target at the last verify, by target, table and kind (missing, extra, different).', ['target', 'table', 'kind']);
     for (const kind of ['missing', 'extra', 'different'] as const) gauge?.set({ target: options.targetName, table: name, kind }, report[kind].count);
     log.info({ rows: rowsDone, chunks, mismatchedChunks: mismatched, outsideShare, missing: report.missing.count, extra: report.extra.count, kept: report.kept.count, different: report.different.count }, 'verify done');
 

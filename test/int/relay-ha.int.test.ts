@@ -223,9 +223,10 @@ describe('SNS outage', () => {
   });
 });
 
+/** 0 while the publish breaker is open (the relay has stopped reading), else 1. */
 async function scrapeAvailable(relay: RelayProcess): Promise<number> {
-  const metric = await relay.metrics.registry.getSingleMetric('outbox_relay_publisher_available')?.get();
-  return metric?.values[0]?.value ?? 1;
+  const metric = await relay.metrics.registry.getSingleMetric('outbox_publish_breaker_state')?.get();
+  return metric?.values[0]?.value === 2 ? 0 : 1;
 }
 
 describe('relay processes (CLI)', () => {
@@ -269,7 +270,7 @@ describe('relay processes (CLI)', () => {
     expect(await scrapeMetric(portA, 'outbox_relay_leader')).toBe(1);
     expect(await scrapeMetric(portA, 'outbox_relay_epoch')).toBe(Number(epochA));
     const publishedBefore = await scrapeMetric(portA, 'outbox_events_published_total');
-    const advancedBefore = await scrapeMetric(portA, 'outbox_relay_events_published_total');
+    const advancedBefore = await scrapeMetric(portA, 'outbox_relay_events_advanced_total');
 
     a.proc.kill('SIGSTOP');
     await b.waitForLog((l) => l.msg === 'leading', 10_000);
@@ -291,7 +292,7 @@ describe('relay processes (CLI)', () => {
     expect(await scrapeMetric(portA, 'outbox_relay_leader')).toBe(0);
     const publishedByStale = (await scrapeMetric(portA, 'outbox_events_published_total')) - publishedBefore;
     expect(publishedByStale).toBeLessThanOrEqual(readBatchSize);
-    expect(await scrapeMetric(portA, 'outbox_relay_events_published_total')).toBe(advancedBefore);
+    expect(await scrapeMetric(portA, 'outbox_relay_events_advanced_total')).toBe(advancedBefore);
 
     // The fenced ex-leader is a healthy standby now. SIGTERM on the leader: it drains, releases the
     // lock and exits 0, and the standby takes over at once (well under the 2 s TTL).

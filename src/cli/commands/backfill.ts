@@ -4,13 +4,16 @@ import { createProgress, formatDuration, type ProgressReporter } from '../../bac
 import { createMetrics } from '../../observability/metrics.js';
 import { startObservabilityServer } from '../../observability/server.js';
 import { parseTableName } from '../../sql/identifiers.js';
-import { print } from '../output.js';
+import { hostName, portNumber, wholeNumber } from '../options.js';
+import { note, print, printJson, progressStream } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1_000_000) throw new Error(`--batch-size must be a whole number from 1 to 1000000 (got ${JSON.stringify(value)})`);
-  return n;
+interface BackfillFlags {
+  batchSize?: number;
+  restart?: boolean;
+  metricsPort?: number;
+  metricsHost?: string;
+  json?: boolean;
 }
 
 export function registerBackfill(program: Command, getContext: GetContext): void {
@@ -18,18 +21,20 @@ export function registerBackfill(program: Command, getContext: GetContext): void
     .command('backfill')
     .description('initial full sync of a tracked table: snapshot events for every row, in resumable batches, while the table stays writable')
     .argument('<table>', 'schema.table (tracked with outbox track)')
-    .option('--batch-size <n>', `rows per batch (default ${DEFAULT_BATCH_SIZE}; a resumed run keeps its size unless given)`, positiveInt)
+    .option('--batch-size <n>', `rows per batch (default ${DEFAULT_BATCH_SIZE}; a resumed run keeps its size unless given)`, wholeNumber('--batch-size', 1, 1_000_000))
     .option('--restart', 'start again from the first row even if a backfill of the table completed before')
-    .option('--metrics-port <port>', 'serve Prometheus metrics on this port while running', (v) => Number(v))
-    .action((tableArg: string, opts: { batchSize?: number; restart?: boolean; metricsPort?: number }) =>
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port while running', portNumber('--metrics-port'))
+    .option('--metrics-host <host>', 'the address the metrics server listens on (default metrics.host, 127.0.0.1)', hostName('--metrics-host'))
+    .option('--json', 'print the result as JSON (progress still goes to standard error)')
+    .action((tableArg: string, opts: BackfillFlags) =>
       withContext(getContext, async (ctx) => {
         const table = parseTableName(tableArg);
         const pool = postgresPoolOf(await ctx.source(), 'outbox backfill');
-        const metrics = createMetrics();
-        const server = opts.metricsPort !== undefined ? await startObservabilityServer(opts.metricsPort, metrics, { live: () => true, ready: () => true }) : undefined;
+        const metrics = createMetrics({ labels: { source: ctx.config.source.name } });
+        const server = opts.metricsPort !== undefined ? await startObservabilityServer(opts.metricsPort, metrics, { live: () => true, ready: () => true }, opts.metricsHost ?? ctx.config.metrics.host) : undefined;
         const abort = new AbortController();
         const onSignal = () => {
-          print('Stopping after the current batch (run the same command again to resume)…');
+          note('Stopping after the current batch (run the same command again to resume)…');
           abort.abort();
         };
         process.once('SIGINT', onSignal);
@@ -46,12 +51,16 @@ export function registerBackfill(program: Command, getContext: GetContext): void
             metrics,
             signal: abort.signal,
             onProgress: (p) => {
-              progress ??= createProgress({ label: `backfill ${p.table}`, unit: 'rows', total: p.rowsEstimate, initial: p.rowsDone - p.batchRows, stream: process.stdout, printLine: print });
+              progress ??= createProgress({ label: `backfill ${p.table}`, unit: 'rows', total: p.rowsEstimate, initial: p.rowsDone - p.batchRows, stream: progressStream, printLine: note });
               progress.update(p.rowsDone);
             },
           });
           progress?.stop();
           progress = undefined;
+          if (opts.json) {
+            printJson(result);
+            return;
+          }
           const took = formatDuration(result.elapsedMs / 1000);
           if (result.status === 'already-completed') {
             print(`${result.table} was already backfilled (run ${result.runId}: ${result.rows} rows in ${result.batches} batches, finished ${result.finishedAt?.toISOString() ?? '?'}). Nothing to do; use --restart to backfill it again.`);

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { createS3Client, createSqsClient } from '../../aws/clients.js';
-import { openConsumer } from '../../consumer/index.js';
-import { OutboxError } from '../../errors.js';
+import { openConsumer, targetOf } from '../../consumer/index.js';
+import { nodeSupport } from '../../config/index.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { startObservabilityServer } from '../../observability/server.js';
 import { buildTransformer, createTargetWriter } from '../../targets/index.js';
-import { print, printError } from '../output.js';
+import { hostName, portNumber } from '../options.js';
+import { note, printError } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
 export function registerConsume(program: Command, getContext: GetContext): void {
@@ -13,21 +14,23 @@ export function registerConsume(program: Command, getContext: GetContext): void 
     .command('consume')
     .description("apply a target's queue to the target until stopped (SIGINT/SIGTERM: finish the batch and stop; twice: stop now)")
     .argument('<target>', 'target name from the config')
-    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (default: targets.<name>.metricsPort)')
-    .action((name: string, opts: { metricsPort?: string }) =>
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (default: targets.<name>.metricsPort)', portNumber('--metrics-port'))
+    .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
+    .action((name: string, opts: { metricsPort?: number; metricsHost?: string }) =>
       withContext(getContext, async (ctx) => {
-        const target = ctx.config.targets[name];
-        const port = opts.metricsPort === undefined ? target?.metricsPort : Number(opts.metricsPort);
-        if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new OutboxError('CONFIG_INVALID', `--metrics-port must be a port number (got ${opts.metricsPort}).`);
+        const target = targetOf(ctx.config, name);
+        const port = opts.metricsPort ?? target.metricsPort;
         const secrets = ctx.config.targetSecrets(name);
-        const transform = buildTransformer(name, target!, secrets);
-        const writer = createTargetWriter(name, target!, secrets, ctx.logger);
+        const transform = buildTransformer(name, target, secrets);
+        const node = nodeSupport();
+        if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
+        const writer = createTargetWriter(name, target, secrets, ctx.logger);
         const sqs = createSqsClient(ctx.config);
         const s3 = createS3Client(ctx.config);
-        const metrics = createMetrics({ defaultMetrics: true });
+        const metrics = createMetrics({ defaultMetrics: true, labels: { source: ctx.config.source.name } });
         try {
           const consumer = await openConsumer(ctx.config, name, { sqs, s3, writer, transform, metrics, logger: ctx.logger });
-          const server = port === undefined ? undefined : await startObservabilityServer(port, metrics, consumer.health());
+          const server = port === undefined ? undefined : await startObservabilityServer(port, metrics, consumer.health(), opts.metricsHost ?? ctx.config.metrics.host);
           let signals = 0;
           const onSignal = (signal: NodeJS.Signals) => {
             signals += 1;
@@ -42,7 +45,8 @@ export function registerConsume(program: Command, getContext: GetContext): void 
           };
           process.on('SIGINT', onSignal);
           process.on('SIGTERM', onSignal);
-          print(`Consuming target "${name}"${server ? ` (metrics on :${server.port})` : ''}. Stop with Ctrl-C.`);
+          ctx.logger.info({ target: name, metricsHost: server?.host, metricsPort: server?.port }, 'consuming');
+          note(`Consuming target "${name}"${server ? ` (metrics on ${server.host}:${server.port})` : ''}. Stop with Ctrl-C.`);
           try {
             await consumer.start();
           } finally {

@@ -13,8 +13,12 @@ import { registerVerify } from './verify.js';
 import { registerTarget } from './target.js';
 import { registerReplay } from './replay.js';
 import { registerDemo } from './demo.js';
+import { registerDlq } from './dlq.js';
 
 export type GetContext = () => CommandContext;
+
+/** Commands that run until stopped: they log JSON lines at log.level; every other command prints a result and logs only warnings. */
+export const SERVICE_COMMANDS: ReadonlySet<string> = new Set(['relay', 'consume']);
 
 /** Every command of the CLI. A new command adds one line here. */
 export function registerCommands(program: Command, ctx: GetContext): void {
@@ -25,6 +29,7 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerSubscribe(program, ctx);
   registerConsume(program, ctx);
   registerRedrive(program, ctx);
+  registerDlq(program, ctx);
   registerRelay(program, ctx);
   registerBackfill(program, ctx);
   registerVerify(program, ctx);

@@ -1,16 +1,18 @@
 import type { Command } from 'commander';
-import { print } from '../output.js';
+import { print, printJson } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
 export function registerMigrate(program: Command, getContext: GetContext): void {
   program
     .command('migrate')
     .description('install or upgrade the outbox schema in the source database (safe to run again, or many at once)')
-    .action(() =>
+    .option('--json', 'print the result as JSON')
+    .action((opts: { json?: boolean }) =>
       withContext(getContext, async (ctx) => {
         const source = await ctx.source();
         const result = await source.migrate();
-        if (result.applied.length === 0) print(`Outbox schema "${source.schema}" is up to date (version ${result.current}).`);
+        if (opts.json) printJson({ schema: source.schema, ...result });
+        else if (result.applied.length === 0) print(`Outbox schema "${source.schema}" is up to date (version ${result.current}).`);
         else print(`Applied ${result.applied.map((m) => `${m.version} ${m.name}`).join(', ')}; outbox schema "${source.schema}" is at version ${result.current}.`);
       }),
     );

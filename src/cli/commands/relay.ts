@@ -1,29 +1,26 @@
 import type { Command } from 'commander';
-import { OutboxError } from '../../errors.js';
+import { nodeSupport } from '../../config/index.js';
 import { startRelay } from '../../relay/start.js';
+import { hostName, portNumber } from '../options.js';
 import { withContext, type GetContext } from './index.js';
-
-function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new OutboxError('CONFIG_INVALID', `--metrics-port must be a port number from 0 to 65535 (got "${value}").`, { context: { value } });
-  }
-  return port;
-}
 
 export function registerRelay(program: Command, getContext: GetContext): void {
   program
     .command('relay')
     .description('publish outbox events to SNS; run two or more for HA (one leads through a Redis lock, the others stand by). SIGTERM drains and hands over; a second signal forces exit')
     .option('--instance-id <id>', 'name of this instance in logs, the lock and outbox status (default host:pid)')
-    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (default relay.metricsPort)', parsePort)
-    .action((opts: { instanceId?: string; metricsPort?: number }) =>
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (default relay.metricsPort)', portNumber('--metrics-port'))
+    .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
+    .action((opts: { instanceId?: string; metricsPort?: number; metricsHost?: string }) =>
       withContext(getContext, async (ctx) => {
+        const node = nodeSupport();
+        if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
         const relay = await startRelay({
           config: ctx.config,
           logger: ctx.logger,
           instanceId: opts.instanceId,
           metricsPort: opts.metricsPort ?? ctx.config.relay.metricsPort,
+          ...(opts.metricsHost ? { metricsHost: opts.metricsHost } : {}),
         });
         await new Promise<void>((resolve) => {
           let signals = 0;

@@ -3,12 +3,13 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
 import type { Config } from '../../config/index.js';
 import { OutboxError, describeError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import { componentLogger, type Logger } from '../../logger.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { createPublisher } from '../../relay/publisher/index.js';
 import { PostgresReplayStore, type ReplayFilter, type ReplaySource } from '../../source/postgres/replay-store.js';
 import { formatTableName, parseTableName } from '../../sql/identifiers.js';
-import { print } from '../output.js';
+import { isoInstant, sequenceNumber } from '../options.js';
+import { note, print, printJson, progressStream } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
 export interface ReplayOptions extends ReplayFilter {
@@ -45,7 +46,7 @@ export interface ReplayResult {
  */
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const { config } = options;
-  const logger = options.logger.child({ component: 'replay' });
+  const logger = componentLogger(options.logger, { component: 'replay' });
   if (config.source.dialect !== 'postgres') {
     throw new OutboxError('NOT_SUPPORTED', `outbox replay is available for PostgreSQL sources only in this version of outbox-relay (source.dialect is "${config.source.dialect}").`, {
       context: { dialect: config.source.dialect },
@@ -108,20 +109,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   }
 }
 
-function parseSince(value: string): Date {
-  // An instant, not a wall-clock time in some zone: require the zone (Z or ±hh:mm) unless it is a bare date (UTC midnight).
-  const date = new Date(value);
-  if (Number.isNaN(date.getTime()) || !/^\d{4}-\d{2}-\d{2}(?:$|T.*(?:Z|[+-]\d{2}:?\d{2})$)/i.test(value)) {
-    throw new OutboxError('CONFIG_INVALID', `--since must be an ISO 8601 instant with a zone, such as 2024-05-01T12:00:00Z (got ${JSON.stringify(value)}).`, { context: { value } });
-  }
-  return date;
-}
-
-function parseSeq(value: string): string {
-  if (!/^\d{1,19}$/.test(value)) throw new OutboxError('CONFIG_INVALID', `--from-seq must be a whole number (got ${JSON.stringify(value)}).`, { context: { value } });
-  return BigInt(value).toString();
-}
-
 const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(/[\s,]+/).filter(Boolean)];
 
 export function registerReplay(program: Command, getContext: GetContext): void {
@@ -131,16 +118,17 @@ export function registerReplay(program: Command, getContext: GetContext): void {
       're-publish retained events the relay has already published (kept relay.retentionMinutes), in seq order, to every target subscribed to them. ' +
         'Needs no leader lock and leaves the relay cursor alone; duplicates are harmless because targets apply by version (an older or equal version of a row is skipped)',
     )
-    .option('--since <time>', 'only changes made at or after this ISO 8601 instant (e.g. 2024-05-01T12:00:00Z)', parseSince)
-    .option('--from-seq <n>', 'only events with seq >= n (the value a stopped replay tells you to continue from)', parseSeq)
+    .option('--since <time>', 'only changes made at or after this ISO 8601 instant (e.g. 2024-05-01T12:00:00Z)', isoInstant('--since'))
+    .option('--from-seq <n>', 'only events with seq >= n (the value a stopped replay tells you to continue from)', sequenceNumber('--from-seq'))
     .option('--table <tables...>', 'only these tables (schema.table; repeat or separate with commas)', collect)
     .option('--dry-run', 'count what would be re-published; publish nothing')
-    .action((opts: { since?: Date; fromSeq?: string; table?: string[]; dryRun?: boolean }) =>
+    .option('--json', 'print the result as JSON (progress still goes to standard error)')
+    .action((opts: { since?: Date; fromSeq?: string; table?: string[]; dryRun?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
         const tables = opts.table?.map((t) => parseTableName(t));
         const abort = new AbortController();
         const onSignal = () => {
-          print('Stopping after the current page…');
+          note('Stopping after the current page…');
           abort.abort();
         };
         process.once('SIGINT', onSignal);
@@ -156,12 +144,16 @@ export function registerReplay(program: Command, getContext: GetContext): void {
             dryRun: opts.dryRun,
             signal: abort.signal,
             onProgress: (published, total) => {
-              progress ??= createProgress({ label: 'replay', unit: 'events', total, stream: process.stdout, printLine: print });
+              progress ??= createProgress({ label: 'replay', unit: 'events', total, stream: progressStream, printLine: note });
               progress.update(published);
             },
           });
           progress?.stop();
           progress = undefined;
+          if (opts.json) {
+            printJson({ dryRun: Boolean(opts.dryRun), ...result });
+            return;
+          }
           const range = result.firstSeq !== null ? ` (seq ${result.firstSeq}–${result.lastSeq})` : '';
           if (opts.dryRun) print(`Dry run: would re-publish ${result.matched} event(s)${range}. Nothing was published.`);
           else if (result.resumeFromSeq !== null) print(`Stopped: re-published ${result.published} of ${result.matched} event(s). Run again with --from-seq ${result.resumeFromSeq} to continue.`);

@@ -1,8 +1,30 @@
 import type { Command } from 'commander';
 import { createSnsClient, createSqsClient } from '../../aws/clients.js';
 import { applySubscription, listSubscriptions, planSubscription, summarizeFilterPolicy, unsubscribe, type SubscriptionPlan } from '../../consumer/index.js';
-import { print, printJson, table } from '../output.js';
+import { filterPolicyWarnings } from '../../consumer/filter-warnings.js';
+import { describeError } from '../../errors.js';
+import { formatTableName } from '../../sql/identifiers.js';
+import type { CommandContext } from '../context.js';
+import { explainError } from '../explain-error.js';
+import { note, print, printJson, table } from '../output.js';
 import { withContext, type GetContext } from './index.js';
+
+/**
+ * Warnings about the plan's filter policy (keys no tracked table sets, truncates it would block). The
+ * tracked attribute columns come from the source; when it cannot be read, only what the config alone
+ * shows is checked, and a note says so.
+ */
+async function planWarnings(ctx: CommandContext, plan: SubscriptionPlan): Promise<{ warnings: string[]; checkedAttributes: boolean }> {
+  let tracked: Map<string, string[]> | undefined;
+  try {
+    const tables = await (await ctx.source()).listTracked();
+    tracked = new Map(tables.map((t) => [formatTableName(t.table), t.attributeColumns]));
+  } catch (err) {
+    note(`Note: filter keys not checked against the tracked attribute columns: the source could not be read (${explainError(err, ctx.config) || describeError(err)}).`);
+  }
+  const warnings = filterPolicyWarnings({ target: plan.target, config: ctx.config.targets[plan.target]!, policy: plan.filter.policy, sourceName: ctx.config.source.name, ...(tracked ? { tracked } : {}) });
+  return { warnings, checkedAttributes: tracked !== undefined };
+}
 
 function printPlan(plan: SubscriptionPlan): void {
   const topic = plan.topic.arn ?? `${plan.topic.name} (CreateTopic: created if missing)`;
@@ -27,8 +49,10 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
     .action((name: string, opts: { dryRun?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
         const plan = planSubscription(ctx.config, name);
+        const { warnings, checkedAttributes } = await planWarnings(ctx, plan);
+        if (!opts.json) for (const w of warnings) note(`WARNING ${w}`);
         if (opts.dryRun) {
-          if (opts.json) printJson({ dryRun: true, plan });
+          if (opts.json) printJson({ dryRun: true, plan, warnings, checkedAttributes });
           else printPlan(plan);
           return;
         }
@@ -37,7 +61,7 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
         try {
           const result = await applySubscription(plan, sns, sqs);
           if (opts.json) {
-            printJson(result);
+            printJson({ ...result, warnings });
             return;
           }
           const state = (created: boolean) => (created ? 'created' : 'exists, updated');
@@ -63,12 +87,17 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
     .description("remove a target's SNS subscription (its queues and their messages stay unless --delete-queues)")
     .argument('<target>', 'target name from the config')
     .option('--delete-queues', 'also delete the queue and the DLQ, with any messages in them')
-    .action((name: string, opts: { deleteQueues?: boolean }) =>
+    .option('--json', 'print the result as JSON')
+    .action((name: string, opts: { deleteQueues?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
         const sns = createSnsClient(ctx.config);
         const sqs = createSqsClient(ctx.config);
         try {
           const result = await unsubscribe(ctx.config, name, sns, sqs, { deleteQueues: Boolean(opts.deleteQueues) });
+          if (opts.json) {
+            printJson({ target: name, ...result });
+            return;
+          }
           print(result.subscriptionArn ? `Removed subscription ${result.subscriptionArn}.` : `Target "${name}" had no subscription.`);
           if (opts.deleteQueues) print(result.deletedQueues.length ? `Deleted queues: ${result.deletedQueues.join(', ')}.` : 'No queues to delete.');
           else print('Queues kept; run again with --delete-queues to remove them.');
@@ -104,7 +133,7 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
               ...rows.map((r) => [r.target, r.subscriptionArn ?? `none (run outbox subscribe ${r.target})`, r.subscriptionArn ? summarizeFilterPolicy(r.filterPolicy ?? undefined) : '-', depth(r.queueDepth), depth(r.dlqDepth)]),
             ]),
           );
-          if (rows.some((r) => (r.dlqDepth?.visible ?? 0) > 0)) print('\nMessages in a DLQ: read their outbox_error_reason attribute, fix the cause, then run outbox redrive <target>.');
+          if (rows.some((r) => (r.dlqDepth?.visible ?? 0) > 0)) print('\nMessages in a DLQ: see why with outbox dlq <target>, fix the cause, then run outbox redrive <target>.');
         } finally {
           sns.destroy();
           sqs.destroy();

@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { ConfigError, describeError } from '../../errors.js';
 import { formatTableName } from '../../sql/identifiers.js';
 import { buildTransformer, createTargetWriter } from '../../targets/index.js';
-import { print } from '../output.js';
+import { targetOf } from '../../consumer/index.js';
+import { note, print, printJson } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
 export function registerTarget(program: Command, getContext: GetContext): void {
@@ -12,10 +13,11 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .description("create the target's version store and check its tables (exists, key for upserts, mapped columns); HTTP: check the endpoint answers. Exits 1 on problems")
     .argument('<target>', 'target name from the config')
     .option('--no-source', 'do not read key columns from the source (checks only that each table has some key)')
-    .action((name: string, opts: { source: boolean }) =>
+    .option('--json', 'print the problems found as JSON')
+    .action((name: string, opts: { source: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
+        const config = targetOf(ctx.config, name);
         const secrets = ctx.config.targetSecrets(name);
-        const config = ctx.config.targets[name]!;
         const problems: string[] = [];
         let keyColumns: Record<string, string[]> | undefined;
         if (opts.source && config.kind !== 'http') {
@@ -24,7 +26,7 @@ export function registerTarget(program: Command, getContext: GetContext): void {
             keyColumns = Object.fromEntries(tracked.map((t) => [formatTableName(t.table), t.keyColumns]));
             for (const table of config.tables) if (!keyColumns[table]) problems.push(`source table ${table} is not tracked: run \`outbox track ${table}\``);
           } catch (err) {
-            print(`Note: key columns not checked, the source could not be read (${describeError(err)}).`);
+            note(`Note: key columns not checked, the source could not be read (${describeError(err)}).`);
           }
         }
         try {
@@ -39,10 +41,14 @@ export function registerTarget(program: Command, getContext: GetContext): void {
         } finally {
           await writer.close();
         }
+        if (problems.length > 0) process.exitCode = 1;
+        if (opts.json) {
+          printJson({ target: name, kind: config.kind, ready: problems.length === 0, problems });
+          return;
+        }
         for (const p of problems) print(`PROBLEM ${p}`);
         if (problems.length > 0) {
           print(`${problems.length} problem(s) found for target "${name}".`);
-          process.exitCode = 1;
         } else {
           print(config.kind === 'http' ? `Target "${name}": the endpoint answers.` : `Target "${name}" is ready: version store in "${config.stateSchema}", ${config.tables.length} table(s) checked.`);
         }

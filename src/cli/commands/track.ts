@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { parseTableName, formatTableName } from '../../sql/identifiers.js';
-import { print, splitList } from '../output.js';
+import { print, printJson, splitList } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
 export function registerTrack(program: Command, getContext: GetContext): void {
@@ -11,13 +11,18 @@ export function registerTrack(program: Command, getContext: GetContext): void {
     .option('--exclude <columns>', 'comma-separated columns that never leave the database')
     .option('--attributes <columns>', 'comma-separated columns sent as SNS message attributes (for filter policies)')
     .option('--key <columns>', 'comma-separated key columns, for a table without a primary key')
-    .action((tableArg: string, opts: { exclude?: string; attributes?: string; key?: string }) =>
+    .option('--json', 'print the tracked table as JSON')
+    .action((tableArg: string, opts: { exclude?: string; attributes?: string; key?: string; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const source = await ctx.source();
         const table = parseTableName(tableArg);
+        const source = await ctx.source();
         // an option left out keeps what a tracked table was tracked with; --exclude '' clears it
         const list = (value: string | undefined) => (value === undefined ? undefined : splitList(value));
         const tracked = await source.track({ table, exclude: list(opts.exclude), attributes: list(opts.attributes), key: list(opts.key) });
+        if (opts.json) {
+          printJson({ ...tracked, table: formatTableName(tracked.table) });
+          return;
+        }
         print(
           `Tracking ${formatTableName(table)}: key (${tracked.keyColumns.join(', ')}), ${tracked.capturedColumns.length} captured column(s)` +
             (tracked.excludedColumns.length ? `, excluded ${tracked.excludedColumns.join(', ')}` : '') +
@@ -31,12 +36,14 @@ export function registerTrack(program: Command, getContext: GetContext): void {
     .command('untrack')
     .description('stop capturing a table (removes its triggers; events already captured stay)')
     .argument('<table>', 'schema.table')
-    .action((tableArg: string) =>
+    .option('--json', 'print the result as JSON')
+    .action((tableArg: string, opts: { json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const source = await ctx.source();
         const table = parseTableName(tableArg);
+        const source = await ctx.source();
         const removed = await source.untrack(table);
-        print(removed ? `Stopped tracking ${formatTableName(table)}.` : `${formatTableName(table)} was not tracked; any leftover triggers were removed.`);
+        if (opts.json) printJson({ table: formatTableName(table), wasTracked: removed });
+        else print(removed ? `Stopped tracking ${formatTableName(table)}.` : `${formatTableName(table)} was not tracked; any leftover triggers were removed.`);
       }),
     );
 }

@@ -3,18 +3,11 @@ import { postgresPoolOf } from '../../backfill/index.js';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
 import { createMetrics } from '../../observability/metrics.js';
 import { parseTableName } from '../../sql/identifiers.js';
-import { OutboxError } from '../../errors.js';
 import { runVerify, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/index.js';
-import { print, printJson } from '../output.js';
+import { wholeNumber } from '../options.js';
+import { note, print, printJson, progressStream } from '../output.js';
+import { targetOf } from '../../consumer/index.js';
 import { withContext, type GetContext } from './index.js';
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error(`${name} must be a whole number from 1 to 100000 (got ${JSON.stringify(value)})`);
-    return n;
-  };
-}
 
 function describe(t: TableReport): string[] {
   const whose = t.sharedWith.length ? `the share of this target and ${t.sharedWith.join(', ')} (they write one table)` : "the target's share";
@@ -40,16 +33,13 @@ export function registerVerify(program: Command, getContext: GetContext): void {
     .argument('<target>', 'target name from the config')
     .option('--table <table>', 'only this source table (schema.table)')
     .option('--repair', 're-emit snapshot events for missing and different keys, and events that remove extra keys (a delete, or a share move for a row outside the target\'s share), through the normal pipeline')
-    .option('--chunk-size <n>', `rows per compared chunk (default ${DEFAULT_CHUNK_SIZE})`, positiveInt('--chunk-size'))
-    .option('--sample <n>', 'keys shown per kind of difference (default 10)', positiveInt('--sample'))
-    .option('--json', 'print the report as JSON')
+    .option('--chunk-size <n>', `rows per compared chunk (default ${DEFAULT_CHUNK_SIZE})`, wholeNumber('--chunk-size', 1, 100_000))
+    .option('--sample <n>', 'keys shown per kind of difference (default 10)', wholeNumber('--sample', 1, 100_000))
+    .option('--json', 'print the report as JSON (progress still goes to standard error)')
     .action((targetName: string, opts: { table?: string; repair?: boolean; chunkSize?: number; sample?: number; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const target = ctx.config.targets[targetName];
-        if (!target) {
-          const known = Object.keys(ctx.config.targets);
-          throw new OutboxError('TARGET_NOT_FOUND', `Target "${targetName}" is not in the config. Known targets: ${known.length ? known.join(', ') : '(none)'}.`, { context: { target: targetName } });
-        }
+        const target = targetOf(ctx.config, targetName);
+        const table = opts.table ? parseTableName(opts.table) : undefined;
         const pool = postgresPoolOf(await ctx.source(), 'outbox verify');
         const bars = new Map<string, ProgressReporter>();
         const report = await runVerify({
@@ -61,7 +51,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
           sourceName: ctx.config.source.name,
           numberAttributes: ctx.config.publish.numberAttributes,
           otherTargets: ctx.config.targets,
-          table: opts.table ? parseTableName(opts.table) : undefined,
+          table,
           chunkSize: opts.chunkSize,
           sampleSize: opts.sample,
           repair: opts.repair,
@@ -72,7 +62,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
             if (!bar) {
               for (const other of bars.values()) other.stop();
               bars.clear();
-              bar = createProgress({ label: `verify ${p.table}`, unit: 'rows', total: p.rowsEstimate, stream: process.stdout, printLine: print });
+              bar = createProgress({ label: `verify ${p.table}`, unit: 'rows', total: p.rowsEstimate, stream: progressStream, printLine: note });
               bars.set(p.table, bar);
             }
             bar.update(p.rowsDone, p.rowsEstimate);

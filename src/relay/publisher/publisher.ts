@@ -4,7 +4,7 @@ import { createS3Client, createSnsClient } from '../../aws/clients.js';
 import type { Config } from '../../config/index.js';
 import type { OutboxEvent } from '../../envelope.js';
 import { OutboxError, describeError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import { componentLogger, type Logger } from '../../logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { EventPublisher, PublishOutcome, QuarantineSink } from '../types.js';
 import { createSnsBreaker, type BreakerState } from './breaker.js';
@@ -43,7 +43,7 @@ export interface SnsPublisher extends EventPublisher {
  */
 export function createPublisher(options: PublisherOptions): SnsPublisher {
   const { config, quarantine } = options;
-  const logger = options.logger.child({ component: 'publisher' });
+  const logger = componentLogger(options.logger, { component: 'publisher' });
   const metrics = createPublisherMetrics(options.metrics);
   const sns = options.sns ?? createSnsClient(config);
   const s3 = options.s3 ?? (config.publish.claimCheck ? createS3Client(config) : undefined);

@@ -36,11 +36,13 @@ export async function readStatus(pool: pg.Pool, schema: string): Promise<SourceS
 /** Age of the oldest transaction that holds an xid: it is what holds the publish horizon back. */
 export async function oldestOpenTransactionAge(db: pg.Pool | pg.ClientBase): Promise<number | null> {
   const res = await db.query<{ age: number | null }>(
-    `SELECT extract(epoch FROM now() - min(xact_start))::float8 AS age
+    // clock_timestamp(), not now(): now() is this statement's start, and a transaction that began after it would read as a negative age
+    `SELECT extract(epoch FROM clock_timestamp() - min(xact_start))::float8 AS age
        FROM pg_catalog.pg_stat_activity
       WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()`,
   );
-  return res.rows[0]?.age ?? null;
+  const age = res.rows[0]?.age ?? null;
+  return age === null ? null : Math.max(0, age);
 }
 
 /** The latest backfill run per table (sql/postgres/runtime/backfill_status.sql). */

@@ -1,0 +1,76 @@
+import type { TargetConfig } from '../config/index.js';
+import { RESERVED_ATTRIBUTES } from '../relay/publisher/attributes.js';
+import { matchesFilterPolicy } from './filter-match.js';
+import type { FilterPolicy } from './filter-policy.js';
+
+/**
+ * What a filter policy SNS accepts can still get wrong: conditions on an attribute the relay never
+ * sets (the target then receives nothing, silently), and a policy that lets no TRUNCATE through
+ * (truncate events carry no attribute columns, so the target keeps rows the source removed). These
+ * checks compare the policy with the tracked tables' attribute columns and with the messages the
+ * relay publishes; `outbox subscribe` (and --dry-run) prints them as warnings.
+ */
+export interface FilterWarningInput {
+  target: string;
+  config: Pick<TargetConfig, 'tables' | 'operations' | 'filterPolicy'>;
+  policy: FilterPolicy;
+  /** source.name: the `source` attribute of every message. */
+  sourceName: string;
+  /** Attribute columns per tracked table (schema.table); undefined when the source could not be read. */
+  tracked?: Map<string, string[]>;
+}
+
+export function filterPolicyWarnings(input: FilterWarningInput): string[] {
+  const warnings: string[] = [];
+  const { target, config, policy, tracked } = input;
+  const setting = config.filterPolicy ? `targets.${target}.filterPolicy` : `targets.${target}.where`;
+
+  if (tracked) {
+    for (const table of config.tables) {
+      if (!tracked.has(table)) warnings.push(`${table} is not tracked, so no change of it is published: run outbox track ${table}`);
+    }
+    for (const key of conditionKeys(policy)) {
+      if ((RESERVED_ATTRIBUTES as readonly string[]).includes(key.name) || key.onlyAbsent) continue;
+      const trackedTables = config.tables.filter((t) => tracked.has(t));
+      const lacking = trackedTables.filter((t) => !tracked.get(t)!.includes(key.name));
+      if (lacking.length === 0) continue;
+      const known = trackedTables.map((t) => `${t}: ${tracked.get(t)!.join(', ') || 'none'}`).join('; ');
+      warnings.push(
+        lacking.length === trackedTables.length
+          ? `filter key "${key.name}" (${setting}) is not an attribute column of any table of this target (attribute columns — ${known}): no message carries it, so this target receives nothing it filters on. Run outbox track <table> --attributes …,${key.name}, or change the filter.`
+          : `filter key "${key.name}" (${setting}) is not an attribute column of ${lacking.join(', ')}: changes of ${lacking.length === 1 ? 'that table' : 'those tables'} never match it. Track ${lacking.length === 1 ? 'it' : 'them'} with --attributes …,${key.name}, or change the filter.`,
+      );
+    }
+  }
+
+  if (config.filterPolicy || config.operations.includes('truncate')) {
+    const blocked = config.tables.filter((table) => !matchesFilterPolicy(policy, { source: input.sourceName, table, operation: 'truncate' }));
+    if (blocked.length > 0) {
+      warnings.push(
+        `a TRUNCATE of ${blocked.join(', ')} would not reach this target: truncate events carry only source, table and operation, and ${setting} needs more. ` +
+          `The target would keep rows the source removed; add a $or branch {"table": [${blocked.map((t) => JSON.stringify(t)).join(', ')}], "operation": ["truncate"]}` +
+          (config.filterPolicy ? '' : `, or leave truncate out of targets.${target}.operations if that is what you want`) +
+          '.',
+      );
+    }
+  }
+  return warnings;
+}
+
+/** Every attribute a policy puts conditions on ($or branches included); onlyAbsent when all its conditions are {"exists": false}. */
+function conditionKeys(policy: FilterPolicy): { name: string; onlyAbsent: boolean }[] {
+  const found = new Map<string, boolean>();
+  const visit = (p: FilterPolicy) => {
+    for (const [name, conditions] of Object.entries(p)) {
+      if (name === '$or') {
+        if (Array.isArray(conditions)) for (const branch of conditions) if (branch && typeof branch === 'object') visit(branch as FilterPolicy);
+        continue;
+      }
+      const list = Array.isArray(conditions) ? conditions : [conditions];
+      const absent = list.length > 0 && list.every((c) => c !== null && typeof c === 'object' && (c as { exists?: unknown }).exists === false);
+      found.set(name, (found.get(name) ?? true) && absent);
+    }
+  };
+  visit(policy);
+  return [...found].map(([name, onlyAbsent]) => ({ name, onlyAbsent }));
+}
