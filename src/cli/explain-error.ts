@@ -139,6 +139,7 @@ export function explainError(err: unknown, config?: Config): string {
   }
   const message = describeError(err);
   if (message === 'Region is missing') return 'AWS region not set: set AWS_REGION or aws.region (or a region in the AWS profile that AWS_PROFILE names)';
+  if (message.startsWith('Region not accepted')) return `AWS region not valid (${message}): set AWS_REGION or aws.region to a region such as eu-west-1`;
   if ((err as { name?: unknown } | null)?.name === 'CredentialsProviderError') {
     return 'AWS credentials not found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where an IAM role provides them';
   }

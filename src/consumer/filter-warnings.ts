@@ -1,14 +1,13 @@
 import type { TargetConfig } from '../config/index.js';
 import { RESERVED_ATTRIBUTES } from '../relay/publisher/attributes.js';
-import { matchesFilterPolicy } from './filter-match.js';
 import type { FilterPolicy } from './filter-policy.js';
 
 /**
  * What a filter policy SNS accepts can still get wrong: conditions on an attribute the relay never
- * sets (the target then receives nothing, silently), and a policy that lets no TRUNCATE through
- * (truncate events carry no attribute columns, so the target keeps rows the source removed). These
- * checks compare the policy with the tracked tables' attribute columns and with the messages the
- * relay publishes; `outbox subscribe` (and --dry-run) prints them as warnings.
+ * sets, so the target receives nothing it filters on, silently. This check compares the policy with
+ * the tracked tables' attribute columns, read from the source; `outbox subscribe` (and --dry-run)
+ * prints its warnings beside the plan's own (src/share/target-share.ts policyWarnings: truncates the
+ * policy drops, numeric conditions on String attributes).
  */
 export interface FilterWarningInput {
   target: string;
@@ -43,17 +42,6 @@ export function filterPolicyWarnings(input: FilterWarningInput): string[] {
     }
   }
 
-  if (config.filterPolicy || config.operations.includes('truncate')) {
-    const blocked = config.tables.filter((table) => !matchesFilterPolicy(policy, { source: input.sourceName, table, operation: 'truncate' }));
-    if (blocked.length > 0) {
-      warnings.push(
-        `a TRUNCATE of ${blocked.join(', ')} would not reach this target: truncate events carry only source, table and operation, and ${setting} needs more. ` +
-          `The target would keep rows the source removed; add a $or branch {"table": [${blocked.map((t) => JSON.stringify(t)).join(', ')}], "operation": ["truncate"]}` +
-          (config.filterPolicy ? '' : `, or leave truncate out of targets.${target}.operations if that is what you want`) +
-          '.',
-      );
-    }
-  }
   return warnings;
 }
 

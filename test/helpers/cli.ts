@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 /**
  * The CLI as a user runs it: a subprocess, from the current source (no build needed). The source is
  * bundled once per test process with esbuild (tsx's compiler), so each run costs a plain node start;
- * if esbuild cannot be loaded, each run goes through the tsx loader instead.
+ * if esbuild cannot be loaded, each run goes through the tsx loader instead. The bundle is split at
+ * the CLI's dynamic imports, as the built package loads them: a command loads only what it uses.
  */
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI_SOURCE = join(ROOT, 'src/cli/run.ts');
@@ -18,12 +19,12 @@ export function cliNodeArgs(): Promise<string[]> {
   nodeArgs ??= (async () => {
     // inside the package folder, so the bundle finds sql/ and node_modules/ as the real binary does
     const dir = join(ROOT, 'node_modules/.cache/outbox-test-cli');
-    const outfile = join(dir, `run-${process.pid}.mjs`);
+    const outdir = join(dir, `run-${process.pid}`);
     removeStaleBundles(dir);
     try {
       const esbuild = await import('esbuild');
-      await esbuild.build({ entryPoints: [CLI_SOURCE], outfile, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error' });
-      return [outfile];
+      await esbuild.build({ entryPoints: [CLI_SOURCE], outdir, outExtension: { '.js': '.mjs' }, splitting: true, bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'error' });
+      return [join(outdir, 'run.mjs')];
     } catch {
       return ['--import', join(ROOT, 'node_modules/tsx/dist/loader.mjs'), CLI_SOURCE];
     }
@@ -40,12 +41,12 @@ function removeStaleBundles(dir: string): void {
     return;
   }
   for (const file of files) {
-    const pid = Number(/^run-(\d+)\.mjs$/.exec(file)?.[1]);
+    const pid = Number(/^run-(\d+)(?:\.mjs)?$/.exec(file)?.[1]);
     if (!pid || pid === process.pid) continue;
     try {
       process.kill(pid, 0);
     } catch {
-      rmSync(join(dir, file), { force: true });
+      rmSync(join(dir, file), { force: true, recursive: true });
     }
   }
 }

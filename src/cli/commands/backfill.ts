@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { postgresPoolOf, runBackfill, DEFAULT_BATCH_SIZE } from '../../backfill/index.js';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
-import { createMetrics } from '../../observability/metrics.js';
-import { startObservabilityServer } from '../../observability/server.js';
 import { parseTableName } from '../../sql/identifiers.js';
 import { hostName, portNumber, wholeNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
@@ -30,6 +28,7 @@ export function registerBackfill(program: Command, getContext: GetContext): void
       withContext(getContext, async (ctx) => {
         const table = parseTableName(tableArg);
         const pool = postgresPoolOf(await ctx.source(), 'outbox backfill');
+        const [{ createMetrics }, { startObservabilityServer }] = await Promise.all([import('../../observability/metrics.js'), import('../../observability/server.js')]);
         const metrics = createMetrics({ labels: { source: ctx.config.source.name } });
         const server = opts.metricsPort !== undefined ? await startObservabilityServer(opts.metricsPort, metrics, { live: () => true, ready: () => true }, opts.metricsHost ?? ctx.config.metrics.host) : undefined;
         const abort = new AbortController();

@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import { createS3Client, createSqsClient } from '../../aws/clients.js';
-import { openConsumer, targetOf } from '../../consumer/index.js';
 import { nodeSupport } from '../../config/index.js';
-import { createMetrics } from '../../observability/metrics.js';
-import { startObservabilityServer } from '../../observability/server.js';
-import { buildTransformer, createTargetWriter } from '../../targets/index.js';
 import { hostName, portNumber } from '../options.js';
 import { note, printError } from '../output.js';
 import { withContext, type GetContext } from './index.js';
@@ -18,6 +13,13 @@ export function registerConsume(program: Command, getContext: GetContext): void 
     .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
     .action((name: string, opts: { metricsPort?: number; metricsHost?: string }) =>
       withContext(getContext, async (ctx) => {
+        const [{ createS3Client, createSqsClient }, { openConsumer, targetOf }, { createMetrics }, { startObservabilityServer }, { buildTransformer, createTargetWriter }] = await Promise.all([
+          import('../../aws/clients.js'),
+          import('../../consumer/index.js'),
+          import('../../observability/metrics.js'),
+          import('../../observability/server.js'),
+          import('../../targets/index.js'),
+        ]);
         const target = targetOf(ctx.config, name);
         const port = opts.metricsPort ?? target.metricsPort;
         const secrets = ctx.config.targetSecrets(name);

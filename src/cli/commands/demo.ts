@@ -1,7 +1,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { formatDuration } from '../../backfill/progress.js';
 import { readAmbientSettings } from '../../config/index.js';
-import { createSyncProgress, DEFAULT_DEMO_SOURCE_URL, formatLag, runDemo, showUrl, type DemoSummary } from '../../demo/index.js';
+import { DEFAULT_DEMO_SOURCE_URL } from '../../demo/defaults.js';
+import type { DemoSummary } from '../../demo/index.js';
 import { createLogger } from '../../logger.js';
 import { print, printError } from '../output.js';
 
@@ -35,6 +36,7 @@ export function registerDemo(program: Command): void {
     .option('--keep', 'keep the tables, outbox and target afterwards, and print how to look at them')
     .option('--aws', 'use AWS from the SDK default chain instead of the in-process SNS/SQS emulator (AWS_ENDPOINT_URL, when set, is always used)')
     .action(async (flags: DemoFlags) => {
+      const { createSyncProgress, formatLag, runDemo, showUrl } = await import('../../demo/index.js');
       const ambient = readAmbientSettings(program.opts<{ config?: string }>().config);
       const logger = createLogger(ambient.logLevel ?? 'error');
       const abort = new AbortController();
@@ -61,7 +63,7 @@ export function registerDemo(program: Command): void {
           step: (line) => print(`• ${line}`),
           progress: () => createSyncProgress({ stream: process.stdout, printLine: print }),
         });
-        printSummary(summary);
+        printSummary(summary, formatLag, showUrl);
         if (!summary.caughtUp || summary.verify.drift) process.exitCode = 1;
       } catch (err) {
         if (!abort.signal.aborted) throw err;
@@ -75,7 +77,7 @@ export function registerDemo(program: Command): void {
     });
 }
 
-function printSummary(s: DemoSummary): void {
+function printSummary(s: DemoSummary, formatLag: (ms: number | null) => string, showUrl: (url: string) => string): void {
   const kinds = Object.entries(s.workload.byKind)
     .filter(([, n]) => n > 0)
     .map(([k, n]) => `${n} ${k}${n === 1 ? '' : 's'}`)

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { createSqsClient } from '../../aws/clients.js';
-import { DEFAULT_DLQ_READ_LIMIT, listDeadLetters, type DeadLetterRecord } from '../../consumer/index.js';
+import type { DeadLetterRecord } from '../../consumer/index.js';
 import { wholeNumber } from '../options.js';
 import { print, printJson } from '../output.js';
 import { withContext, type GetContext } from './index.js';
@@ -19,20 +18,24 @@ function describe(m: DeadLetterRecord): string[] {
   return lines;
 }
 
+/** Messages read when --limit is not given. */
+const DEFAULT_LIMIT = 10;
+
 export function registerDlq(program: Command, getContext: GetContext): void {
   program
     .command('dlq')
     .description("read a target's dead-lettered messages without consuming them: why each is there, its event and attributes (row values only with --preview). Exits 1 when the DLQ holds messages")
     .argument('<target>', 'target name from the config')
-    .option('--limit <n>', `read at most n messages (default ${DEFAULT_DLQ_READ_LIMIT})`, wholeNumber('--limit', 1, 1000))
+    .option('--limit <n>', `read at most n messages (default ${DEFAULT_LIMIT})`, wholeNumber('--limit', 1, 1000))
     .option('--preview [chars]', 'also show the first characters of each body (default 200); bodies hold row values, so only when you need them', wholeNumber('--preview', 1, 262_144))
     .option('--json', 'print the messages as JSON')
     .action((name: string, opts: { limit?: number; preview?: number | true; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
+        const [{ createSqsClient }, { listDeadLetters }] = await Promise.all([import('../../aws/clients.js'), import('../../consumer/index.js')]);
         const sqs = createSqsClient(ctx.config);
         try {
           const previewChars = opts.preview === undefined ? undefined : opts.preview === true ? 200 : opts.preview;
-          const report = await listDeadLetters(ctx.config, name, sqs, { ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(previewChars !== undefined ? { previewChars } : {}) });
+          const report = await listDeadLetters(ctx.config, name, sqs, { limit: opts.limit ?? DEFAULT_LIMIT, ...(previewChars !== undefined ? { previewChars } : {}) });
           // dead letters are changes missing at the target: "found problems", like verify's drift
           if (report.messages.length > 0 || report.depth.visible > 0) process.exitCode = 1;
           if (opts.json) {

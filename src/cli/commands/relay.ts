@@ -1,6 +1,6 @@
+import { once } from 'node:events';
 import type { Command } from 'commander';
 import { nodeSupport } from '../../config/index.js';
-import { startRelay } from '../../relay/start.js';
 import { hostName, portNumber } from '../options.js';
 import { withContext, type GetContext } from './index.js';
 
@@ -15,29 +15,37 @@ export function registerRelay(program: Command, getContext: GetContext): void {
       withContext(getContext, async (ctx) => {
         const node = nodeSupport();
         if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
-        const relay = await startRelay({
-          config: ctx.config,
-          logger: ctx.logger,
-          instanceId: opts.instanceId,
-          metricsPort: opts.metricsPort ?? ctx.config.relay.metricsPort,
-          ...(opts.metricsHost ? { metricsHost: opts.metricsHost } : {}),
-        });
-        await new Promise<void>((resolve) => {
-          let signals = 0;
-          const onSignal = (signal: NodeJS.Signals) => {
-            signals += 1;
-            if (signals === 1) {
-              ctx.logger.info({ signal }, 'stopping: finishing the batch in flight and releasing the lock (send the signal again to force)');
-              relay.close().then(resolve, resolve);
-              return;
-            }
-            ctx.logger.warn({ signal }, 'forced exit');
-            ctx.logger.flush();
-            process.exit(130);
-          };
-          process.on('SIGTERM', onSignal);
-          process.on('SIGINT', onSignal);
-        });
+        // Signals are handled from here on, so a SIGTERM while the relay starts still stops it gracefully.
+        const stop = new AbortController();
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals += 1;
+          if (signals === 1) {
+            ctx.logger.info({ signal }, 'stopping: finishing the batch in flight and releasing the lock (send the signal again to force)');
+            stop.abort();
+            return;
+          }
+          ctx.logger.warn({ signal }, 'forced exit');
+          ctx.logger.flush();
+          process.exit(130);
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        try {
+          const { startRelay } = await import('../../relay/start.js');
+          const relay = await startRelay({
+            config: ctx.config,
+            logger: ctx.logger,
+            instanceId: opts.instanceId,
+            metricsPort: opts.metricsPort ?? ctx.config.relay.metricsPort,
+            ...(opts.metricsHost ? { metricsHost: opts.metricsHost } : {}),
+          });
+          if (!stop.signal.aborted) await once(stop.signal, 'abort');
+          await relay.close();
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }
       }),
     );
 }

@@ -4,9 +4,7 @@ import { createProgress, formatDuration, type ProgressReporter } from '../../bac
 import type { Config } from '../../config/index.js';
 import { OutboxError, describeError } from '../../errors.js';
 import { componentLogger, type Logger } from '../../logger.js';
-import { createMetrics } from '../../observability/metrics.js';
-import { createPublisher } from '../../relay/publisher/index.js';
-import { PostgresReplayStore, type ReplayFilter, type ReplaySource } from '../../source/postgres/replay-store.js';
+import type { ReplayFilter, ReplaySource } from '../../source/postgres/replay-store.js';
 import { formatTableName, parseTableName } from '../../sql/identifiers.js';
 import { isoInstant, sequenceNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
@@ -54,6 +52,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   }
   const started = performance.now();
   const filter: ReplayFilter = { ...(options.since ? { since: options.since } : {}), ...(options.fromSeq ? { fromSeq: options.fromSeq } : {}), ...(options.tables ? { tables: options.tables } : {}) };
+  const [{ createMetrics }, { createPublisher }, { PostgresReplayStore }] = await Promise.all([
+    import('../../observability/metrics.js'),
+    import('../../relay/publisher/index.js'),
+    import('../../source/postgres/replay-store.js'),
+  ]);
   const source: ReplaySource = await PostgresReplayStore.open({ url: config.source.url, schema: config.source.schema, logger });
   try {
     const counted = await source.count(filter);

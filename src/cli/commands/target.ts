@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, describeError } from '../../errors.js';
 import { formatTableName } from '../../sql/identifiers.js';
-import { buildTransformer, createTargetWriter } from '../../targets/index.js';
-import { targetOf } from '../../consumer/index.js';
 import { note, print, printJson } from '../output.js';
 import { withContext, type GetContext } from './index.js';
 
@@ -16,6 +14,7 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .option('--json', 'print the problems found as JSON')
     .action((name: string, opts: { source: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
+        const [{ targetOf }, { buildTransformer, createTargetWriter }] = await Promise.all([import('../../consumer/resources.js'), import('../../targets/index.js')]);
         const config = targetOf(ctx.config, name);
         const secrets = ctx.config.targetSecrets(name);
         const problems: string[] = [];

@@ -1,12 +1,11 @@
 import type { Command } from 'commander';
 import { postgresPoolOf } from '../../backfill/index.js';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
-import { createMetrics } from '../../observability/metrics.js';
 import { parseTableName } from '../../sql/identifiers.js';
 import { runVerify, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/index.js';
 import { wholeNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
-import { targetOf } from '../../consumer/index.js';
+
 import { withContext, type GetContext } from './index.js';
 
 function describe(t: TableReport): string[] {
@@ -38,6 +37,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
     .option('--json', 'print the report as JSON (progress still goes to standard error)')
     .action((targetName: string, opts: { table?: string; repair?: boolean; chunkSize?: number; sample?: number; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
+        const [{ targetOf }, { createMetrics }] = await Promise.all([import('../../consumer/resources.js'), import('../../observability/metrics.js')]);
         const target = targetOf(ctx.config, targetName);
         const table = opts.table ? parseTableName(opts.table) : undefined;
         const pool = postgresPoolOf(await ctx.source(), 'outbox verify');
