@@ -81,7 +81,11 @@ export function networkFailure(err: unknown, depth = 0): NetworkFailure | undefi
     const fromMessage = /(?:connect|to) (?:\S+ )?\[?([\w.:-]+?)\]?:(\d+)/.exec(message);
     const host = typeof e.address === 'string' ? e.address : typeof e.hostname === 'string' ? e.hostname : fromMessage?.[1];
     const port = typeof e.port === 'number' ? e.port : fromMessage ? Number(fromMessage[2]) : undefined;
-    if (host !== undefined || code !== 'ESOCKET') return { code, ...(host !== undefined ? { host } : {}), ...(port !== undefined ? { port } : {}) };
+    if (host !== undefined) return { code, host, ...(port !== undefined ? { port } : {}) };
+    // an AggregateError (one error per address tried) carries the address in its first error
+    const inner = [e.cause, Array.isArray(e.errors) ? e.errors[0] : undefined, e.originalError].map((x) => networkFailure(x, depth + 1)).find((x) => x?.host !== undefined);
+    if (inner) return { ...inner, code };
+    if (code !== 'ESOCKET') return { code, ...(port !== undefined ? { port } : {}) };
   }
   if (/timeout expired|connection timeout/i.test(message)) return { code: 'ETIMEDOUT' };
   for (const inner of [e.cause, Array.isArray(e.errors) ? e.errors[0] : undefined, e.originalError]) {

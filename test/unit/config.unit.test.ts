@@ -23,8 +23,10 @@ function configError(fn: () => unknown): ConfigError {
 }
 
 describe('config', () => {
-  it('parses the example config in the repository', () => {
-    const cfg = loadConfig({ file: 'outbox.config.example.yaml', env: {} });
+  it('parses the example config in the repository (its source URL comes from OUTBOX_SOURCE_URL, never from the example)', () => {
+    const unset = configError(() => loadConfig({ file: 'outbox.config.example.yaml', env: {} }));
+    expect(unset.problems).toEqual([expect.stringMatching(/^source\.url: OUTBOX_SOURCE_URL is not set and outbox\.config\.example\.yaml gives no source\.url/)]);
+    const cfg = loadConfig({ file: 'outbox.config.example.yaml', env: { OUTBOX_SOURCE_URL: 'postgres://app@db/app' } });
     expect(cfg.source.dialect).toBe('postgres');
     expect(cfg.source.schema).toBe('outbox');
     expect(cfg.source.name).toBe('orders-db');
@@ -146,5 +148,39 @@ describe('config', () => {
     const cfg = parseConfig({ source: { url: 'postgres://x/db' }, targets: { wh: { kind: 'postgres', urlEnv: 'WH_URL', tables: ['public.t'] } } }, { WH_URL: 'postgres://wh/db' });
     expect(cfg.targetSecrets('wh').url).toBe('postgres://wh/db');
     expect(() => cfg.targetSecrets('other')).toThrow(/Target "other" is not in the config/);
+  });
+
+  it('one pass: a badly named target still has its own settings checked; each setting is reported once; a variable is named', () => {
+    const err = configError(() =>
+      parseConfig(
+        {
+          source: { url: 'postgres://x/db' },
+          publish: { topics: { default: { name: 'a', arn: 'not-an-arn' } } },
+          targets: {
+            'bad name': { kind: 'kafka', urlEnv: 'X', tables: ['public.a'], topic: 'nope', mapping: { 'public.a': { encrypt: ['c'], mask: { c: 'half' } } } },
+          },
+        },
+        { OUTBOX_LOG_LEVEL: 'chatty' },
+      ),
+    );
+    expect(err.problems).toEqual(
+      expect.arrayContaining([
+        'targets["bad name"]: the name "bad name" must be a plain SQL identifier: letters, digits and _, starting with a letter or _, at most 63 characters',
+        'targets["bad name"].kind: Invalid option: expected one of "postgres"|"mysql"|"http" (got "kafka")',
+        expect.stringMatching(/^targets\["bad name"\]\.mapping\["public\.a"\]\.mask\.c: must be "full" or \{ keepLast: N \}/),
+        expect.stringMatching(/^targets\["bad name"\]\.topic: names topic "nope"/),
+        expect.stringMatching(/^targets\["bad name"\]\.encryption: is required because a mapping encrypts columns/),
+        expect.stringMatching(/^log\.level \(from OUTBOX_LOG_LEVEL\): .*\(got "chatty"\)/),
+        expect.stringMatching(/^publish\.topics\.default\.arn: must be an SNS topic ARN/),
+      ]),
+    );
+    const settings = err.problems.map((p) => p.slice(0, p.indexOf(': ')));
+    expect(new Set(settings).size).toBe(settings.length);
+  });
+
+  it('metrics.host defaults to 127.0.0.1 and takes OUTBOX_METRICS_HOST', () => {
+    expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).metrics.host).toBe('127.0.0.1');
+    expect(parseConfig({ source: { url: 'postgres://x/db' } }, { OUTBOX_METRICS_HOST: '0.0.0.0' }).metrics.host).toBe('0.0.0.0');
+    expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, metrics: { host: 'not a host' } }, {})).problems[0]).toMatch(/^metrics\.host: must be a host name or an IP address/);
   });
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml, type ScalarTag, type CollectionTag, YAMLMap, YAMLSeq } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 
 /**
  * What an operator runs the product with (deploy/) must at least parse and hang together: nothing
@@ -202,6 +203,22 @@ describe('deploy/compose/docker-compose.yml', () => {
     expect(compose.services['relay-b']!.stop_signal).toBe('SIGTERM');
   });
 
+  it('pins every image it pulls to a release, and gives every service others wait for a healthcheck', () => {
+    const unpinned = Object.entries(compose.services)
+      .filter(([, service]) => service.build === undefined)
+      .map(([name, service]) => `${name}: ${String(service.image)}`)
+      .filter((entry) => !/:v?\d+\.\d+(\.\d+)?$/.test(entry));
+    expect(unpinned).toEqual([]);
+    const waited = Object.values(compose.services).flatMap((service) =>
+      Object.entries((service.depends_on ?? {}) as Record<string, { condition?: string }>)
+        .filter(([, d]) => d.condition === 'service_healthy')
+        .map(([name]) => name),
+    );
+    expect(waited.length).toBeGreaterThan(0);
+    expect([...new Set(waited)].filter((name) => !compose.services[name]?.healthcheck)).toEqual([]);
+    expect(read(join(DEPLOY, 'compose', 'docker-compose.yml'))).toMatch(/Docker Compose v2/);
+  });
+
   it('mounts only files that exist', () => {
     const missing: string[] = [];
     for (const [name, service] of Object.entries(compose.services)) {
@@ -265,6 +282,21 @@ describe('deploy/kubernetes', () => {
 describe('deploy/systemd units', () => {
   const unit = (name: string) => read(join(DEPLOY, 'systemd', name));
 
+  it.each(['outbox-relay@.service', 'outbox-consumer@.service'])('%s: the docs Documentation= names are installed by the package, the systemd install and the image', (name) => {
+    const docs = [...unit(name).matchAll(/^Documentation=file:\/\/\/opt\/outbox-relay\/(\S+)$/gm)].map((m) => m[1]!);
+    expect(docs.length).toBeGreaterThan(0);
+    const files = (JSON.parse(read(join(ROOT, 'package.json'))) as { files: string[] }).files;
+    const install = /^cp -r (.*?) \/opt\/outbox-relay\//m.exec(read(join(DEPLOY, 'systemd', 'README.md')))?.[1]?.split(/\s+/) ?? [];
+    const dockerfile = read(join(DEPLOY, 'docker', 'Dockerfile'));
+    for (const doc of docs) {
+      expect(() => readFileSync(join(ROOT, doc)), doc).not.toThrow();
+      const top = doc.split('/')[0]!;
+      expect(files, `package.json files lacks ${top}`).toContain(top);
+      expect(install, `deploy/systemd/README.md does not copy ${top}`).toContain(top);
+      expect(dockerfile, `the image does not copy ${top}`).toMatch(new RegExp(`^COPY ${top} `, 'm'));
+    }
+  });
+
   it.each(['outbox-relay@.service', 'outbox-consumer@.service'])('%s restarts always and stops with SIGTERM in time', (name) => {
     const text = unit(name);
     expect(text).toMatch(/^Restart=always$/m);
@@ -303,9 +335,31 @@ describe('deploy/monitoring', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('alerts and dashboard use only metrics the code defines', () => {
+  it('every alert has a promtool test in which it fires', () => {
+    const tests = parseDeployYaml(join(DEPLOY, 'monitoring', 'alerts.test.yml'))[0] as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
+    const fired = new Set(tests.tests.flatMap((t) => t.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
+    expect([...new Set(alerts.map((a) => String(a.alert)))].filter((name) => !fired.has(name))).toEqual([]);
+  });
+
+  it('relay and consumer alerts are per source (two sources never add up)', () => {
+    for (const group of rules.groups.filter((g) => g.name !== 'outbox-sqs-cloudwatch')) {
+      for (const alert of group.rules) {
+        for (const aggregation of String(alert.expr).matchAll(/\b(sum|max|count|min)\b(?:\s+by\s*\(([^)]*)\))?\s*\(/g)) {
+          expect(aggregation[2] ?? '', `${String(alert.alert)}: ${aggregation[0]}`).toMatch(/\bsource\b/);
+        }
+      }
+    }
+  });
+
+  it('the dashboard shows memory of every process', () => {
+    const memory = dashboard.panels.find((p) => /memory/i.test(String((p as { title?: string }).title)));
+    expect((memory?.targets ?? []).map((t) => t.expr).join(' ')).toMatch(/outbox_process_resident_memory_bytes/);
+  });
+
+  it('alerts and dashboard use only metrics the code defines', async () => {
     const source = filesUnder(join(ROOT, 'src')).filter((f) => f.endsWith('.ts')).map(read).join('\n');
-    const defined = new Set([...source.matchAll(/['"`](outbox_[a-z0-9_]+)['"`]/g)].map((m) => m[1]!));
+    const runtime = (await createMetrics({ defaultMetrics: true }).registry.getMetricsAsJSON()).map((m) => m.name);
+    const defined = new Set([...[...source.matchAll(/['"`](outbox_[a-z0-9_]+)['"`]/g)].map((m) => m[1]!), ...runtime]);
     const exprs = [...alerts.map((a) => String(a.expr)), ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr))];
     const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(outbox_[a-z0-9_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))));
     expect([...used].filter((name) => !defined.has(name)).sort()).toEqual([]);
