@@ -1,4 +1,8 @@
 import { startFauxqs } from 'fauxqs';
+import { quietAwsSdkNodeWarning } from '../../src/config/node-version.js';
+
+// the test process talks to the emulator with the AWS SDK too: no nine-line warning per test file on Node 20
+quietAwsSdkNodeWarning();
 
 export interface Emulator {
   endpoint: string;

@@ -51,7 +51,7 @@ describe('outbox CLI: usage and config (exit 2)', () => {
   it('exits 2 when there is no config and no OUTBOX_SOURCE_URL, or --config names a missing file', async () => {
     const [bare, missingFile] = await Promise.all([outbox(['status']), outbox(['--config', 'nope.yaml', 'status'])]);
     expect(bare.code).toBe(2);
-    expect(bare.stderr).toMatch(/source\.url: is required \(or set OUTBOX_SOURCE_URL\) \(missing\)/);
+    expect(bare.stderr).toMatch(/source\.url: OUTBOX_SOURCE_URL is not set and there is no config file/);
     expect(missingFile.code).toBe(2);
     expect(missingFile.stderr).toContain('Config file nope.yaml does not exist');
   });

@@ -127,7 +127,7 @@ describe('subscribe', () => {
     expect((await unsubscribe(config, 'one', sns, sqs, { deleteQueues: true })).deletedQueues).toEqual(['outbox-one', 'outbox-one-dlq']);
   });
 
-  it('outbox subscribe --dry-run prints the plan and calls nothing; a bad policy exits 1 with the reason', async () => {
+  it('outbox subscribe --dry-run prints the plan and calls nothing; a bad policy exits 2 (bad config) with the reason', async () => {
     const topic = `cli-${randomBytes(4).toString('hex')}`;
     const yaml = (where: string) => `source: { url: postgres://unused@127.0.0.1/unused }\npublish: { topics: { default: { name: ${topic} } } }\ntargets:\n  shop: { kind: postgres, urlEnv: T_URL, tables: [public.orders], where: ${where} }\n`;
     const { writeFileSync, mkdtempSync } = await import('node:fs');
@@ -147,7 +147,7 @@ describe('subscribe', () => {
     expect(good.stdout).toContain('outbox-shop-dlq');
     expect(good.stdout).toContain('"tenant": [');
     const bad = await cli(`${dir}/bad.yaml`);
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('Target "shop" has an SNS filter policy that SNS would refuse');
     expect(bad.stderr).toContain('6 keys');
   });

@@ -69,7 +69,8 @@ describe('outbox target init', () => {
 
   it('an unknown target is a clear error', async () => {
     const result = await outbox(['target', 'init', 'nope']);
-    expect(result.code).toBe(1);
+    // an unknown target is bad usage (README: exit 2)
+    expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/Target "nope" is not in the config/);
   });
 });

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { Consumer } from '../../consumer/index.js';
 import { nodeSupport } from '../../config/index.js';
 import { hostName, portNumber } from '../options.js';
 import { note, printError } from '../output.js';
@@ -30,33 +31,35 @@ export function registerConsume(program: Command, getContext: GetContext): void 
         const sqs = createSqsClient(ctx.config);
         const s3 = createS3Client(ctx.config);
         const metrics = createMetrics({ defaultMetrics: true, labels: { source: ctx.config.source.name } });
+        // Signals are handled from here on: one that arrives while the consumer opens stops it before it receives.
+        let consumer: Consumer | undefined;
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals += 1;
+          if (signals === 1) {
+            printError(`${signal}: finishing the current batch, then stopping (send it again to stop at once)`);
+            void consumer?.stop();
+          } else {
+            printError(`${signal} again: stopping now; the batch in hand was not deleted and comes back from the queue`);
+            void consumer?.stop({ force: true });
+            process.exit(130);
+          }
+        };
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
         try {
-          const consumer = await openConsumer(ctx.config, name, { sqs, s3, writer, transform, metrics, logger: ctx.logger });
+          consumer = await openConsumer(ctx.config, name, { sqs, s3, writer, transform, metrics, logger: ctx.logger });
           const server = port === undefined ? undefined : await startObservabilityServer(port, metrics, consumer.health(), opts.metricsHost ?? ctx.config.metrics.host);
-          let signals = 0;
-          const onSignal = (signal: NodeJS.Signals) => {
-            signals += 1;
-            if (signals === 1) {
-              printError(`${signal}: finishing the current batch, then stopping (send it again to stop at once)`);
-              void consumer.stop();
-            } else {
-              printError(`${signal} again: stopping now; the batch in hand was not deleted and comes back from the queue`);
-              void consumer.stop({ force: true });
-              process.exit(130);
-            }
-          };
-          process.on('SIGINT', onSignal);
-          process.on('SIGTERM', onSignal);
           ctx.logger.info({ target: name, metricsHost: server?.host, metricsPort: server?.port }, 'consuming');
           note(`Consuming target "${name}"${server ? ` (metrics on ${server.host}:${server.port})` : ''}. Stop with Ctrl-C.`);
           try {
-            await consumer.start();
+            if (signals === 0) await consumer.start();
           } finally {
-            process.off('SIGINT', onSignal);
-            process.off('SIGTERM', onSignal);
             await server?.close();
           }
         } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
           await writer.close();
           sqs.destroy();
           s3.destroy();
