@@ -194,9 +194,13 @@ export interface RelayChild {
   exited: Promise<number | null>;
 }
 
-export function spawnRelay(configFile: string, instanceId: string, options: { env?: Record<string, string>; args?: string[] } = {}): RelayChild {
+/**
+ * Starts `outbox relay` as a process. nodeArgs start the CLI (default: through the tsx loader, which
+ * compiles on start; tests pass cliNodeArgs() from ./cli.ts, a bundle that starts in a fraction of it).
+ */
+export function spawnRelay(configFile: string, instanceId: string, options: { env?: Record<string, string>; args?: string[]; nodeArgs?: string[] } = {}): RelayChild {
   const env = options.env ?? {};
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', '--config', configFile, 'relay', '--instance-id', instanceId, ...(options.args ?? [])], {
+  const proc = spawn(process.execPath, [...(options.nodeArgs ?? ['--import', 'tsx', 'src/cli/run.ts']), '--config', configFile, 'relay', '--instance-id', instanceId, ...(options.args ?? [])], {
     env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', OUTBOX_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -18,6 +18,7 @@ import {
   type QueueReader,
   type RelayChild,
 } from '../helpers/relay.js';
+import { cliNodeArgs } from '../helpers/cli.js';
 import { createMigratedSource } from '../helpers/source.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -100,8 +101,9 @@ function writeContinuously(): { stop(): Promise<number> } {
 /** Starts two relay processes at once; returns them once one leads and the other stands by. */
 async function spawnPair(file: string, prefix: string, args: (name: string) => string[] = () => []): Promise<{ leader: RelayChild; standby: RelayChild; names: Map<RelayChild, string> }> {
   const names = new Map<RelayChild, string>();
+  const nodeArgs = await cliNodeArgs();
   for (const name of [`${prefix}-a`, `${prefix}-b`]) {
-    const child = spawnRelay(file, name, { args: args(name) });
+    const child = spawnRelay(file, name, { args: args(name), nodeArgs });
     children.push(child);
     names.set(child, name);
   }
