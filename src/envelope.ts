@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from './sql/files.js';
-import type { ChangeOperation } from './source/types.js';
+import type { ChangeOperation, WireOperation } from './source/types.js';
 
 /**
  * The wire format: a CloudEvents 1.0 JSON envelope around one row change, described by a versioned
@@ -12,8 +12,12 @@ import type { ChangeOperation } from './source/types.js';
  * `data.move` and the v2 type; schema/change-event.v2.json describes both.
  */
 export const EVENT_TYPE = 'dev.outbox-relay.change.v1';
-/** The type of the two messages of an update that moved a row between shares (they carry data.move). */
+/**
+ * The v2 type: the two messages of an update that moved a row between shares (they carry data.move),
+ * and schema changes (op `schema`, data.schemaChange; docs/schema-changes.md).
+ */
 export const MOVE_EVENT_TYPE = 'dev.outbox-relay.change.v2';
+export const SCHEMA_EVENT_TYPE = MOVE_EVENT_TYPE;
 export const SCHEMA_FILE = 'schema/change-event.v2.json';
 
 export type RowImage = Record<string, unknown>;
@@ -21,7 +25,7 @@ export type RowImage = Record<string, unknown>;
 export interface ChangeData {
   schema: string;
   table: string;
-  op: ChangeOperation;
+  op: WireOperation;
   /** Decimal string; for one key a later change always has a larger seq. */
   seq: string;
   xid?: string;
@@ -31,6 +35,46 @@ export interface ChangeData {
   changed?: string[] | null;
   /** Only on the two messages of a share move (type v2). */
   move?: ShareMove;
+  /** Only on op `schema` (type v2). */
+  schemaChange?: SchemaChange;
+}
+
+/** A captured column as a schema change describes it; excluded columns never appear. */
+export interface ColumnShape {
+  name: string;
+  /** As the source catalog spells it, with length/precision/scale: `numeric(10,2)`, `nvarchar(40)`. */
+  type: string;
+  nullable: boolean;
+}
+
+export type SchemaChangeKind = 'add_column' | 'drop_column' | 'rename_column' | 'alter_type' | 'rename_table' | 'drop_table';
+
+export interface SchemaChangeItem {
+  kind: SchemaChangeKind;
+  /** The column; its new name for rename_column. */
+  column?: string;
+  /** rename_column / rename_table: the old name; alter_type: the old type. */
+  from?: string;
+  /** rename_table: the new `schema.table`; alter_type: the new type. */
+  to?: string;
+  /** add_column: the column's type. */
+  type?: string;
+}
+
+/**
+ * What a schema-change event carries. Ordering contract: for its table, every row event with a smaller
+ * seq was written with `before`, every one with the same or a larger seq with `after`; so a consumer
+ * applies a schema change before any row event of that table whose seq is >= its seq.
+ */
+export interface SchemaChange {
+  dialect: 'postgres' | 'sqlserver';
+  /** Null when the earlier shape is unknown. */
+  before: ColumnShape[] | null;
+  /** Null when the table was dropped. */
+  after: ColumnShape[] | null;
+  /** Key columns after the change; empty when the table no longer has one. */
+  key: string[];
+  changes: SchemaChangeItem[];
 }
 
 /** Which attribute values a message of a share move carries. */
@@ -92,9 +136,13 @@ export function canonicalJson(value: unknown): string {
   return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
-/** `<source>:<seq>`; the old side of a share move is `<source>:<seq>:old`, so every message has its own id. */
-export function eventId(sourceName: string, seq: string, side?: ShareSide): string {
-  return side === 'old' ? `${sourceName}:${seq}:old` : `${sourceName}:${seq}`;
+/**
+ * `<source>:<seq>`; the old side of a share move is `<source>:<seq>:old` and a schema change
+ * `<source>:<seq>:schema` (it may share its seq with the first row event of the new shape), so every
+ * message has its own id.
+ */
+export function eventId(sourceName: string, seq: string, side?: ShareSide | 'schema'): string {
+  return side === 'old' || side === 'schema' ? `${sourceName}:${seq}:${side}` : `${sourceName}:${seq}`;
 }
 
 /** The source name in an envelope's `source` (outbox-relay:<name>). */

@@ -94,5 +94,7 @@ export interface DoctorFinding {
   message: string;
 }
 
-/** Operations a captured event can carry. */
+/** Operations a captured row event can carry. */
 export type ChangeOperation = 'insert' | 'update' | 'delete' | 'truncate' | 'snapshot';
+/** Every `data.op` on the wire: the row operations and `schema` (a schema change, docs/schema-changes.md). */
+export type WireOperation = ChangeOperation | 'schema';

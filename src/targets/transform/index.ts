@@ -49,7 +49,9 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
       new OutboxError('TRANSFORM_FAILED', `Target "${targetName}", table ${sourceTable}: ${message}`, { cause, context: { target: targetName, table: sourceTable, ...context } });
     if (!plan) throw fail(`the table is not listed in targets.${targetName}.tables; fix the subscription filter or add the table`);
     if (!/^\d+$/.test(data.seq)) throw fail('the change has no valid seq (a decimal string is required)');
-    const base = { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op: data.op, seq: data.seq };
+    const op = data.op;
+    if (op === 'schema') throw fail('a schema change is not a row change; the consumer applies it by the target\'s schemaChanges policy before transforms run');
+    const base = { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq };
     if (data.op === 'truncate') return { ...base, key: null, row: null };
 
     if (!data.key || Object.keys(data.key).length === 0) throw fail(`the ${data.op} change has no key`);
