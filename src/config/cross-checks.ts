@@ -35,6 +35,10 @@ export function crossCheck(doc: Doc, env: NodeJS.ProcessEnv): Problem[] {
     if (!isObject(raw)) continue;
     const topic = typeof raw.topic === 'string' ? raw.topic : 'default';
     if (!(topic in topics)) problems.push({ path: ['targets', name, 'topic'], message: `names topic "${topic}", which publish.topics does not define (it defines ${listed})`, bare: true });
+    if (raw.urlEnv === undefined && raw.kind !== 'dynamodb' && raw.kind !== undefined) {
+      problems.push({ path: ['targets', name, 'urlEnv'], message: `is required for a ${String(raw.kind)} target: name the environment variable that holds its URL`, bare: true });
+    }
+    if (raw.dynamodb !== undefined && raw.kind !== 'dynamodb') problems.push({ path: ['targets', name, 'dynamodb'], message: `applies to dynamodb targets only (this one is ${String(raw.kind)})`, bare: true });
     if (raw.kind === 'http' && raw.http === undefined) problems.push({ path: ['targets', name, 'http'], message: 'is required for an http target: give at least { timeoutMs: 5000 }', bare: true });
     const tables = Array.isArray(raw.tables) ? raw.tables.map(String) : undefined;
     const mapping = objectAt(raw.mapping);

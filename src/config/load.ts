@@ -25,6 +25,7 @@ export const ENVIRONMENT = {
 } as const;
 
 export interface TargetSecrets {
+  /** Empty for a dynamodb target without urlEnv (the SDK chain gives the endpoint). */
   url: string;
   httpSecret?: string;
   encryptionKey?: Buffer;
@@ -182,9 +183,9 @@ function readTargetSecrets(cfg: RawConfig, name: string, env: NodeJS.ProcessEnv)
   }
   const missing = (variable: string, what: string) =>
     new OutboxError('CONFIG_INVALID', `Target "${name}" needs ${what} in the environment variable ${variable}, which is not set.`, { context: { target: name, variable } });
-  const url = env[target.urlEnv];
-  if (!url) throw missing(target.urlEnv, 'its URL');
-  const secrets: TargetSecrets = { url };
+  const url = target.urlEnv === undefined ? '' : env[target.urlEnv];
+  if (!url && target.urlEnv !== undefined) throw missing(target.urlEnv, target.kind === 'dynamodb' ? 'its endpoint URL' : 'its URL');
+  const secrets: TargetSecrets = { url: url ?? '' };
   if (target.http?.secretEnv) {
     const secret = env[target.http.secretEnv];
     if (!secret) throw missing(target.http.secretEnv, 'its signing secret');

@@ -126,15 +126,49 @@ export const tableMappingSchema = z
     unknownColumns: z.enum(['pass', 'drop', 'quarantine']).optional(),
     /** What a truncate event does at the target. */
     onTruncate: z.enum(['clear', 'ignore']).default('clear'),
+    /**
+     * A JavaScript module (path relative to the config file) whose exported function maps each
+     * transformed change to rows of the target, after the built-in transforms (docs/transforms.md).
+     */
+    transform: z
+      .string()
+      .min(1)
+      .regex(/\.(m?js|cjs|m?ts)$/, 'must be a path to a .js, .mjs, .cjs, .ts or .mts module')
+      .refine((p) => !p.includes('\0'), 'must not hold a NUL character')
+      .optional(),
   })
   .strict();
 export type TableMapping = z.infer<typeof tableMappingSchema>;
 
+/** Settings of a dynamodb target (docs/dynamodb.md). */
+export const dynamodbSchema = z
+  .object({
+    /** Conditional writes one batch has in flight at once. */
+    concurrency: z.number().int().min(1).max(256).default(16),
+    /** Attempts of one write on throttling (ProvisionedThroughputExceeded, ThrottlingException…), with backoff. */
+    maxAttempts: z.number().int().min(1).max(50).default(10),
+    /** The item attribute holding a tombstone's expiry (epoch seconds), for the table's Time to Live. */
+    ttlAttribute: identifier.default('outbox_expires_at'),
+    /** The table holding truncate markers (created by `outbox target init`). */
+    stateTable: z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, 'must be a DynamoDB table name: 3-255 letters, digits, _ . -').default('outbox_target_state'),
+    /**
+     * DynamoDB types of item attributes that the event encodes as text, per source table, by target
+     * column name: number (bigint, numeric: an exact N), binary (bytea: B), string (S, the default).
+     */
+    attributeTypes: z.record(qualifiedTable, z.record(identifier, z.enum(['number', 'binary', 'string']))).default({}),
+  })
+  .strict();
+export type DynamodbConfig = z.infer<typeof dynamodbSchema>;
+
 export const targetSchema = z
   .object({
-    kind: z.enum(['postgres', 'mysql', 'http']),
-    /** Environment variable that holds the target's connection URL or endpoint URL. */
-    urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable'),
+    kind: z.enum(['postgres', 'mysql', 'http', 'dynamodb']),
+    /**
+     * Environment variable that holds the target's connection URL or endpoint URL. Required except for
+     * dynamodb, whose endpoint comes from the AWS SDK chain (AWS_ENDPOINT_URL_DYNAMODB,
+     * AWS_ENDPOINT_URL) unless this names a variable holding one.
+     */
+    urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
     topic: identifier.default('default'),
     tables: z.array(qualifiedTable).min(1),
     operations: z.array(operationSchema).default(['insert', 'update', 'delete', 'truncate', 'snapshot']),
@@ -166,6 +200,7 @@ export const targetSchema = z
       })
       .strict()
       .optional(),
+    dynamodb: dynamodbSchema.optional(),
     /** Environment variable holding the AES-256 key (base64, 32 bytes) and its id for rotation. */
     encryption: z.object({ keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/), keyId: z.string().min(1).max(64) }).strict().optional(),
     /** Environment variable holding the salt for hashed columns. */
@@ -227,7 +262,8 @@ function sharedTableProblems(targets: Record<string, z.infer<typeof targetSchema
   const writers = new Map<string, { target: string; stateSchema: string }>();
   const problems: { target: string; message: string }[] = [];
   for (const [name, target] of Object.entries(targets)) {
-    if (target.kind === 'http') continue;
+    // http has no version store; a dynamodb item holds its own version, so writers share it anyway
+    if (target.kind === 'http' || target.kind === 'dynamodb') continue;
     for (const table of target.tables) {
       const written = writtenTable(target, table);
       const other = writers.get(written);

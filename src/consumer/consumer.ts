@@ -22,8 +22,11 @@ import { deleteMessages, sendMessages, type EntryFailure } from './sqs-batch.js'
  * opens the consumer stops receiving until the half-open trial.
  */
 
-/** Turns a change into what the target writes; null when it means nothing for this target. Throws to dead-letter it. */
-export type ChangeTransform = (data: ChangeData, meta: ChangeMessageMeta) => TargetChange | null;
+/**
+ * Turns a change into what the target writes: one change, several (a user transform may write rows of
+ * other tables), or null when it means nothing for this target. Throws to dead-letter it.
+ */
+export type ChangeTransform = (data: ChangeData, meta: ChangeMessageMeta) => TargetChange | TargetChange[] | null;
 
 export interface ChangeMessageMeta {
   messageId: string;
@@ -253,10 +256,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         const { envelope } = result;
         try {
           const change = this.options.transform(envelope.data, { messageId: message.MessageId ?? '', eventId: envelope.id, time: envelope.time, source: envelope.source, ...(message.MessageAttributes ? { attributes: message.MessageAttributes } : {}) });
-          if (change === null) {
+          const list = change === null ? [] : Array.isArray(change) ? change : [change];
+          if (list.length === 0) {
             skipped += 1;
             done.push(message);
-          } else work.push({ message, change, envelope });
+          } else for (const c of list) work.push({ message, change: c, envelope });
         } catch (err) {
           deadLetters.push({ message, code: 'TRANSFORM_FAILED', reason: describeError(err) });
         }
@@ -270,11 +274,18 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         applyFailed = outcomes === undefined;
         if (outcomes) {
           const now = Date.now();
+          // A message that became several changes: rejected if one was, applied if one was, else stale.
+          const byMessage = new Map<Message, { item: (typeof work)[number]; outcome: ApplyOutcome }>();
+          const rank = (o: ApplyOutcome) => (o.status === 'rejected' ? 2 : o.status === 'applied' ? 1 : 0);
           outcomes.forEach((outcome, i) => {
             const item = work[i]!;
+            const seen = byMessage.get(item.message);
+            if (!seen || rank(outcome) > rank(seen.outcome)) byMessage.set(item.message, { item, outcome });
+          });
+          for (const { item, outcome } of byMessage.values()) {
             if (outcome.status === 'rejected') {
               deadLetters.push({ message: item.message, code: 'TARGET_REJECTED', reason: outcome.reason });
-              return;
+              continue;
             }
             if (outcome.status === 'applied') {
               applied += 1;
@@ -282,7 +293,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
               if (Number.isFinite(lag)) this.metrics.lagSeconds.observe(this.labels, Math.max(0, lag));
             } else stale += 1;
             done.push(item.message);
-          });
+          }
           this.metrics.applied.inc(this.labels, applied);
           this.metrics.stale.inc(this.labels, stale);
           this.metrics.skipped.inc(this.labels, skipped);

@@ -1,5 +1,6 @@
 import type { TargetConfig, TargetSecrets } from '../config/index.js';
 import type { Logger } from '../logger.js';
+import { DynamodbTargetWriter } from './dynamodb/writer.js';
 import { HttpTargetWriter } from './http.js';
 import { MysqlTargetWriter } from './mysql.js';
 import { PostgresTargetWriter } from './postgres.js';
@@ -9,10 +10,16 @@ export type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
 export type { InitOptions } from './check.js';
 export { buildTransformer, decryptValue, type Transformer, type ChangeMeta, type TransformerOptions } from './transform/index.js';
 export { signBody, SIGNATURE_HEADER, TIMESTAMP_HEADER, IDEMPOTENCY_HEADER } from './http.js';
-export { PostgresTargetWriter, MysqlTargetWriter, HttpTargetWriter };
+export { PostgresTargetWriter, MysqlTargetWriter, HttpTargetWriter, DynamodbTargetWriter };
+export { buildTargetTransform, loadUserTransforms, withUserTransforms, type UserTransform, type UserTransformInput, type UserTransformRow } from './user-transform.js';
+
+export interface WriterEnvironment {
+  /** aws.region, for targets that talk to AWS themselves (dynamodb); the SDK chain when absent. */
+  region?: string;
+}
 
 /** The writer for a target's kind. Connections open lazily, on the first init() or apply(). */
-export function createTargetWriter(name: string, target: TargetConfig, secrets: TargetSecrets, logger: Logger): TargetWriter {
+export function createTargetWriter(name: string, target: TargetConfig, secrets: TargetSecrets, logger: Logger, env: WriterEnvironment = {}): TargetWriter {
   switch (target.kind) {
     case 'postgres':
       return new PostgresTargetWriter({ name, target, url: secrets.url, logger, poolSize: poolSizeFor(target) });
@@ -20,6 +27,8 @@ export function createTargetWriter(name: string, target: TargetConfig, secrets: 
       return new MysqlTargetWriter({ name, target, url: secrets.url, logger, poolSize: poolSizeFor(target) });
     case 'http':
       return new HttpTargetWriter({ name, target, url: secrets.url, secret: secrets.httpSecret, logger });
+    case 'dynamodb':
+      return new DynamodbTargetWriter({ name, target, endpoint: secrets.url, region: env.region, logger });
   }
 }
 

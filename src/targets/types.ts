@@ -23,6 +23,14 @@ export interface TargetChange {
   eventId: string;
   /** When the change was written in the source. */
   time: string;
+  /**
+   * DynamoDB only, from a user transform (docs/transforms.md): write the row into the item at this
+   * attribute path (one or two names, e.g. ["lines", "3"]) instead of as the whole item, with its own
+   * version. Other targets reject such a change.
+   */
+  part?: string[];
+  /** DynamoDB only, from a user transform: update the item's attributes instead of replacing the item (parts are kept). */
+  merge?: boolean;
 }
 
 export type ApplyOutcome =
@@ -33,7 +41,7 @@ export type ApplyOutcome =
   | { status: 'rejected'; reason: string };
 
 export interface TargetWriter {
-  readonly kind: 'postgres' | 'mysql' | 'http';
+  readonly kind: 'postgres' | 'mysql' | 'http' | 'dynamodb';
   /**
    * Creates or checks what the target needs (version store, tables it can create). Returns the problems
    * found, each naming the table or column and what to do; empty when the target is ready.
@@ -51,4 +59,6 @@ export interface TargetWriter {
 export interface InitOptions {
   /** Source key columns per source table ("schema.table"), from the source catalog when reachable. */
   keyColumns?: Readonly<Record<string, readonly string[]>>;
+  /** Create what is missing where the target can (DynamoDB: tables, on-demand billing, with TTL). */
+  create?: boolean;
 }

@@ -7,6 +7,7 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { applySubscription, openConsumer, planSubscription, type Consumer } from '../../src/consumer/index.js';
 import { silentLogger } from '../../src/logger.js';
 import { startRelay, type RelayProcess } from '../../src/relay/start.js';
+import { buildTargetTransform } from '../../src/targets/user-transform.js';
 import { buildTransformer, createTargetWriter, type TargetWriter } from '../../src/targets/index.js';
 import { MYSQL_URL } from './env.js';
 
@@ -58,10 +59,10 @@ export async function startTarget(config: Config, name: string): Promise<Running
   sns.destroy();
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
-  const writer = createTargetWriter(name, target, secrets, silentLogger);
-  const problems = await writer.init({});
+  const writer = createTargetWriter(name, target, secrets, silentLogger, { region: config.aws.region });
+  const problems = await writer.init(target.kind === 'dynamodb' ? { create: true } : {});
   if (problems.length > 0) throw new Error(`target ${name} init: ${problems.join('; ')}`);
-  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: buildTransformer(name, target, secrets), logger: silentLogger });
+  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: await buildTargetTransform(name, target, buildTransformer(name, target, secrets)), logger: silentLogger });
   const done = consumer.start();
   return {
     name,

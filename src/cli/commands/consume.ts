@@ -14,7 +14,7 @@ export function registerConsume(program: Command, getContext: GetContext): void 
     .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
     .action((name: string, opts: { metricsPort?: number; metricsHost?: string }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createS3Client, createSqsClient }, { openConsumer, targetOf }, { createMetrics }, { startObservabilityServer }, { buildTransformer, createTargetWriter }] = await Promise.all([
+        const [{ createS3Client, createSqsClient }, { openConsumer, targetOf }, { createMetrics }, { startObservabilityServer }, { buildTargetTransform, buildTransformer, createTargetWriter }] = await Promise.all([
           import('../../aws/clients.js'),
           import('../../consumer/index.js'),
           import('../../observability/metrics.js'),
@@ -24,10 +24,10 @@ export function registerConsume(program: Command, getContext: GetContext): void 
         const target = targetOf(ctx.config, name);
         const port = opts.metricsPort ?? target.metricsPort;
         const secrets = ctx.config.targetSecrets(name);
-        const transform = buildTransformer(name, target, secrets);
+        const transform = await buildTargetTransform(name, target, buildTransformer(name, target, secrets), ctx.config.origin);
         const node = nodeSupport();
         if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
-        const writer = createTargetWriter(name, target, secrets, ctx.logger);
+        const writer = createTargetWriter(name, target, secrets, ctx.logger, { region: ctx.config.aws.region });
         const sqs = createSqsClient(ctx.config);
         const s3 = createS3Client(ctx.config);
         const metrics = createMetrics({ defaultMetrics: true, labels: { source: ctx.config.source.name } });

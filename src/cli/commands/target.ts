@@ -11,10 +11,11 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .description("create the target's version store and check its tables (exists, key for upserts, mapped columns); HTTP: check the endpoint answers. Exits 1 on problems")
     .argument('<target>', 'target name from the config')
     .option('--no-source', 'do not read key columns from the source (checks only that each table has some key)')
+    .option('--create', 'DynamoDB: create missing tables (on-demand billing) and the state table, and turn on Time to Live')
     .option('--json', 'print the problems found as JSON')
-    .action((name: string, opts: { source: boolean; json?: boolean }) =>
+    .action((name: string, opts: { source: boolean; create?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { buildTransformer, createTargetWriter }] = await Promise.all([import('../../consumer/resources.js'), import('../../targets/index.js')]);
+        const [{ targetOf }, { buildTransformer, createTargetWriter, loadUserTransforms }] = await Promise.all([import('../../consumer/resources.js'), import('../../targets/index.js')]);
         const config = targetOf(ctx.config, name);
         const secrets = ctx.config.targetSecrets(name);
         const problems: string[] = [];
@@ -34,9 +35,15 @@ export function registerTarget(program: Command, getContext: GetContext): void {
           if (!(err instanceof ConfigError)) throw err;
           problems.push(...err.problems);
         }
-        const writer = createTargetWriter(name, config, secrets, ctx.logger);
         try {
-          problems.push(...(await writer.init({ keyColumns })));
+          await loadUserTransforms(name, config, ctx.config.origin);
+        } catch (err) {
+          if (!(err instanceof ConfigError)) throw err;
+          problems.push(...err.problems);
+        }
+        const writer = createTargetWriter(name, config, secrets, ctx.logger, { region: ctx.config.aws.region });
+        try {
+          problems.push(...(await writer.init({ keyColumns, ...(opts.create ? { create: true } : {}) })));
         } finally {
           await writer.close();
         }
@@ -49,7 +56,13 @@ export function registerTarget(program: Command, getContext: GetContext): void {
         if (problems.length > 0) {
           print(`${problems.length} problem(s) found for target "${name}".`);
         } else {
-          print(config.kind === 'http' ? `Target "${name}": the endpoint answers.` : `Target "${name}" is ready: version store in "${config.stateSchema}", ${config.tables.length} table(s) checked.`);
+          print(
+            config.kind === 'http'
+              ? `Target "${name}": the endpoint answers.`
+              : config.kind === 'dynamodb'
+                ? `Target "${name}" is ready: ${config.tables.length} DynamoDB table(s) checked, truncate markers in "${config.dynamodb?.stateTable ?? 'outbox_target_state'}".`
+                : `Target "${name}" is ready: version store in "${config.stateSchema}", ${config.tables.length} table(s) checked.`,
+          );
         }
       }),
     );
