@@ -50,6 +50,8 @@ export interface VerifyOptions {
   otherTargets?: Record<string, TargetConfig>;
   /** Only this source table (must be one of the target's tables). */
   table?: TableName;
+  /** aws.region, for a DynamoDB target (the SDK chain when absent). */
+  awsRegion?: string;
   chunkSize?: number;
   /** Keys shown per kind of divergence. */
   sampleSize?: number;
@@ -120,6 +122,10 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
 
 /** Refuses what verify cannot judge from a target's operations (see the top of this file). */
 function assertOperations(targetName: string, target: TargetConfig, repair: boolean): void {
+  const coded = target.tables.filter((t) => target.mapping[t]?.transform);
+  if (coded.length > 0) {
+    throw new OutboxError('VERIFY_UNSUPPORTED', `Target "${targetName}" maps ${coded.join(', ')} through user code (mapping.transform), whose rows verify cannot derive from the source; verify a target without transform modules.`, { context: { target: targetName } });
+  }
   const lacking = (['insert', 'update'] as const).filter((op) => !target.operations.includes(op));
   if (lacking.length > 0) {
     throw new OutboxError('VERIFY_UNSUPPORTED', `Target "${targetName}" does not receive ${lacking.join(' or ')} events (targets.${targetName}.operations), so its rows legitimately differ from the source: verify cannot tell drift from design. Add ${lacking.join(' and ')} to its operations to verify it.`, { context: { target: targetName } });
@@ -188,7 +194,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
           columns,
           attributeColumns: spec.attributes.map((a) => ({ source: a.name, target: plan.rules.get(a.name)?.target ?? a.name })).filter((a) => !plan.excluded.has(a.source)),
         };
-        reader = await openTargetReader(kind, options.secrets.url, ttSpec, log);
+        reader = await openTargetReader(kind, options.secrets.url, ttSpec, log, { target: options.target, sourceTable: name, ...(options.awsRegion ? { region: options.awsRegion } : {}) });
       }
       const last = images.length === chunkSize;
       const upTo = last ? changes.at(-1)!.key : null;

@@ -52,6 +52,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
           numberAttributes: ctx.config.publish.numberAttributes,
           otherTargets: ctx.config.targets,
           table,
+          awsRegion: ctx.config.aws.region,
           chunkSize: opts.chunkSize,
           sampleSize: opts.sample,
           repair: opts.repair,
