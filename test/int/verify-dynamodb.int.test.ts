@@ -89,12 +89,11 @@ describe('verify against DynamoDB', () => {
   });
 
   it('finds deleted, changed and extra items, and repair through the writer fixes them', async () => {
-    const send = (c: Parameters<typeof ddb.client.send>[0]) => ddb.client.send(c);
-    await send(new DeleteItemCommand({ TableName: 'things', Key: { id: { N: '10' } } }));
-    await send(new UpdateItemCommand({ TableName: 'things', Key: { id: { N: '700' } }, UpdateExpression: 'SET amount = :a', ExpressionAttributeValues: { ':a': { N: '1' } } }));
-    await send(new UpdateItemCommand({ TableName: 'things', Key: { id: { N: '9007199254740993' } }, UpdateExpression: 'SET title = :t', ExpressionAttributeValues: { ':t': { S: 'x' } } }));
-    await send(new PutItemCommand({ TableName: 'things', Item: { id: { N: '7777777' }, tenant_id: { N: '2' }, outbox_seq: { N: '1' } } }));
-    await send(new DeleteItemCommand({ TableName: 'codes', Key: { tenant: { N: '2' }, code: { S: 'c7' } } }));
+    await ddb.client.send(new DeleteItemCommand({ TableName: 'things', Key: { id: { N: '10' } } }));
+    await ddb.client.send(new UpdateItemCommand({ TableName: 'things', Key: { id: { N: '700' } }, UpdateExpression: 'SET amount = :a', ExpressionAttributeValues: { ':a': { N: '1' } } }));
+    await ddb.client.send(new UpdateItemCommand({ TableName: 'things', Key: { id: { N: '9007199254740993' } }, UpdateExpression: 'SET title = :t', ExpressionAttributeValues: { ':t': { S: 'x' } } }));
+    await ddb.client.send(new PutItemCommand({ TableName: 'things', Item: { id: { N: '7777777' }, tenant_id: { N: '2' }, outbox_seq: { N: '1' } } }));
+    await ddb.client.send(new DeleteItemCommand({ TableName: 'codes', Key: { tenant: { N: '2' }, code: { S: 'c7' } } }));
 
     const report = await verify();
     expect(report.drift).toBe(true);
