@@ -166,7 +166,7 @@ describe('config', () => {
     expect(err.problems).toEqual(
       expect.arrayContaining([
         'targets["bad name"]: the name "bad name" must be a plain SQL identifier: letters, digits and _, starting with a letter or _, at most 63 characters',
-        'targets["bad name"].kind: Invalid option: expected one of "postgres"|"mysql"|"http" (got "kafka")',
+        'targets["bad name"].kind: Invalid option: expected one of "postgres"|"mysql"|"http"|"dynamodb" (got "kafka")',
         expect.stringMatching(/^targets\["bad name"\]\.mapping\["public\.a"\]\.mask\.c: must be "full" or \{ keepLast: N \}/),
         expect.stringMatching(/^targets\["bad name"\]\.topic: names topic "nope"/),
         expect.stringMatching(/^targets\["bad name"\]\.encryption: is required because a mapping encrypts columns/),
