@@ -172,4 +172,10 @@ describe('user transforms', () => {
     const pgRun = withUserTransforms('x', buildTransformer('x', pg, {}), await loadUserTransforms('x', pg), pg);
     expect(() => pgRun(named('ok'), meta)).toThrow(/only a dynamodb target writes/);
   });
+
+  it('a DynamoDB target acknowledges schema-change events without work (it is schemaless)', () => {
+    const t = targetSchema.parse({ kind: 'dynamodb', tables: ['public.t'] });
+    const schemaEvent = { schema: 'public', table: 't', op: 'schema' as const, seq: '5', key: null, schemaChange: { dialect: 'postgres' as const, before: null, after: [{ name: 'id', type: 'bigint', nullable: false }], key: ['id'], changes: [{ kind: 'add_column' as const, column: 'id', type: 'bigint' }] } };
+    expect(withUserTransforms('x', buildTransformer('x', t, {}), new Map(), t)(schemaEvent, meta)).toBeNull();
+  });
 });
