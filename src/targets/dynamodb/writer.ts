@@ -135,7 +135,12 @@ export class DynamodbTargetWriter implements TargetWriter {
   private async schemaOf(table: string): Promise<KeySchema | null> {
     const known = this.schemas.get(table);
     if (known) return known;
-    const schema = await this.call(() => describeKeySchema(this.client, table));
+    let schema: KeySchema | null;
+    try {
+      schema = await this.call(() => describeKeySchema(this.client, table));
+    } catch (err) {
+      throw unavailable(this.options.name, err);
+    }
     if (schema) this.schemas.set(table, schema);
     return schema;
   }
