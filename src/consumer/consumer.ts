@@ -6,6 +6,8 @@ import { describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import type { HealthChecks } from '../observability/server.js';
+import { abortListeners, emitterListeners, type ListenerCounts } from '../listeners.js';
+import { sleep } from '../sleep.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from '../targets/types.js';
 import { createApplyBreaker, type ApplyBreaker } from './breaker.js';
 import { deadLetterMessage, type DeadLetter, type DeadLetterCode } from './dead-letter.js';
@@ -165,6 +167,16 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
   }
 
+  /** Listeners on the consumer's long-lived signals and emitters: constant while it runs (bench/soak.ts). */
+  listenerCounts(): ListenerCounts {
+    return {
+      'consumer stop signal': abortListeners(this.wake.signal),
+      'consumer abort signal': abortListeners(this.abort.signal),
+      'consumer breaker': emitterListeners(this.breaker),
+      'consumer events': emitterListeners(this),
+    };
+  }
+
   health(): HealthChecks {
     const stallMs = (this.options.queue.waitTimeSec + this.options.queue.visibilityTimeoutSec) * 1000 + this.options.breaker.resetTimeoutMs + 60_000;
     return {
@@ -187,7 +199,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         continue;
       }
       if (index > 0 && !this.backlogged) {
-        await this.sleep(IDLE_LOOP_CHECK_MS);
+        await sleep(IDLE_LOOP_CHECK_MS, this.wake.signal);
         continue;
       }
       let messages: Message[];
@@ -200,7 +212,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         this.lastReceiveOk = false;
         this.logger.warn({ err: describeError(err), retryMs }, 'receive failed; retrying');
         this.emit('receive-failed', err as Error);
-        await this.sleep(retryMs);
+        await sleep(retryMs, this.wake.signal);
         retryMs = Math.min(retryMs * 2, 30_000);
         continue;
       }
@@ -380,17 +392,6 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.breaker.on('close', done);
       this.wake.signal.addEventListener('abort', done);
       if (!this.breaker.opened || this.wake.signal.aborted) done();
-    });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wake.signal.addEventListener('abort', done, { once: true });
     });
   }
 }

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { runBackfill } from '../backfill/index.js';
 import type { AmbientSettings, Config } from '../config/index.js';
@@ -8,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startRelay, type RelayProcess } from '../relay/start.js';
 import { PostgresSource } from '../source/postgres/adapter.js';
+import { sleep } from '../sleep.js';
 import { createPool } from '../source/postgres/pool.js';
 import { formatTableName, parseTableName } from '../sql/identifiers.js';
 import { buildTransformer, createTargetWriter } from '../targets/index.js';

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { sleep } from '../sleep.js';
 import { quoteIdent } from '../sql/identifiers.js';
 import { SEED } from './tables.js';
 
@@ -71,7 +71,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   try {
     for (let i = 0; i < options.changes && !options.signal?.aborted; i++) {
       const due = started + (i * 1000) / options.ratePerSec;
-      if (due > Date.now()) await sleep(due - Date.now(), undefined, { signal: options.signal }).catch(() => undefined);
+      if (due > Date.now()) await sleep(due - Date.now(), options.signal);
       if (options.signal?.aborted) break;
       const roll = i === Math.floor(options.changes / 2) ? 0.6 : rnd();
       const run = async (kind: ChangeKind, sql: string, params: unknown[], events = 1) => {

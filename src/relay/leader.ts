@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
 import { describeError, OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { sleep } from './waker.js';
+import { sleep } from '../sleep.js';
 
 /**
  * Leadership through a redlock lock over dedicated ioredis clients (one per Redis node).

@@ -4,7 +4,9 @@ import type { Logger } from '../logger.js';
 import type { LeaderElector, Lease } from './leader.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { EventPublisher, LeaderSession, OutboxStore } from './types.js';
-import { sleep, Waker } from './waker.js';
+import { abortListeners, emitterListeners, type ListenerCounts } from '../listeners.js';
+import { sleep } from '../sleep.js';
+import { Waker } from './waker.js';
 
 export interface RelaySettings {
   readBatchSize: number;
@@ -57,6 +59,7 @@ export class Relay extends EventEmitter<RelayEvents> {
   private statsTimer: NodeJS.Timeout | undefined;
   private statsBusy = false;
   private currentEpoch: string | undefined;
+  private term: { lease: AbortSignal; wake: AbortSignal } | undefined;
   private crashed = false;
   private lastLoopError = 0;
 
@@ -73,6 +76,17 @@ export class Relay extends EventEmitter<RelayEvents> {
 
   get isLeader(): boolean {
     return this.currentEpoch !== undefined;
+  }
+
+  /** Listeners on the relay's long-lived signals and emitters: constant while it runs (bench/soak.ts). */
+  listenerCounts(): ListenerCounts {
+    return {
+      'relay stop signal': abortListeners(this.stopController.signal),
+      'relay lease signal': this.term ? abortListeners(this.term.lease) : 0,
+      'relay term signal': this.term ? abortListeners(this.term.wake) : 0,
+      'relay elector': emitterListeners(this.options.elector),
+      'relay events': emitterListeners(this),
+    };
   }
 
   /** For /healthz: the loop has not died. */
@@ -119,12 +133,15 @@ export class Relay extends EventEmitter<RelayEvents> {
     logger.info({ epoch }, 'leading');
     this.emit('leader-acquired', { epoch });
     let reason = 'stopped';
+    // one per term (Node 20 keeps a weak reference per AbortSignal.any call on the stop signal)
     const wake = AbortSignal.any([lease.signal, this.stopController.signal]);
+    this.term = { lease: lease.signal, wake };
     try {
       reason = await this.work(session, lease, wake);
     } finally {
       if (lease.signal.aborted && reason === 'stopped') reason = describeError(lease.signal.reason);
       this.currentEpoch = undefined;
+      this.term = undefined;
       metrics?.leader.set(0);
       metrics?.epoch.set(0);
       if (reason === 'stopped') await session.release().catch((err: Error) => logger.warn({ err: describeError(err) }, 'could not clear the leader name'));

@@ -1,47 +1,36 @@
+import { sleep } from '../sleep.js';
+
 /**
  * Wakes the relay loop: a NOTIFY (or anything else that says "new events") sets a flag that the next
  * wait consumes at once, so a notification that arrives while the loop is busy is never missed.
  */
 export class Waker {
   private pending = false;
-  private resolveWait: (() => void) | undefined;
+  /** Aborted by notify() to end the wait under way; one per wait. */
+  private interrupt: AbortController | undefined;
 
   notify(): void {
     this.pending = true;
-    this.resolveWait?.();
+    this.interrupt?.abort();
   }
 
   /** Resolves on a notification (also one that came earlier), after ms, or when signal aborts. */
-  wait(ms: number, signal: AbortSignal): Promise<void> {
+  async wait(ms: number, signal: AbortSignal): Promise<void> {
     if (this.pending || signal.aborted) {
       this.pending = false;
-      return Promise.resolve();
+      return;
     }
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.resolveWait = undefined;
-        this.pending = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.resolveWait = done;
-    });
+    // Not AbortSignal.any: on Node 20 every call leaves a weak reference on the long-lived signal.
+    const interrupt = new AbortController();
+    const stop = () => interrupt.abort();
+    this.interrupt = interrupt;
+    signal.addEventListener('abort', stop, { once: true });
+    try {
+      await sleep(ms, interrupt.signal);
+    } finally {
+      signal.removeEventListener('abort', stop);
+      this.interrupt = undefined;
+      this.pending = false;
+    }
   }
-}
-
-/** Resolves after ms or when signal aborts, whichever comes first. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

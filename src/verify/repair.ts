@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { RowImage } from '../envelope.js';
 import type { Logger } from '../logger.js';
+import { sleep } from '../sleep.js';
 import { runtimeSql } from '../sql/files.js';
 import { quoteIdent } from '../sql/identifiers.js';
 import { quoteCatalogIdent, quoteLiteral } from '../source/postgres/capture-sql.js';
@@ -119,7 +120,7 @@ async function waitForOlderTransactions(pool: pg.Pool, timeoutMs: number, logger
       logger.warn({ waitedMs: timeoutMs }, 'an old transaction is still open; keys inserted by it after their repair delete are corrected by its own insert events only if their seq is larger — run verify again after it ends');
       return;
     }
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await sleep(delay);
     delay = Math.min(delay * 2, 500);
   }
 }

@@ -1,6 +1,7 @@
 import { PublishBatchCommand } from '@aws-sdk/client-sns';
 import { OutboxError, describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { sleep } from '../../sleep.js';
 import { isBreakerOpenError, type SnsCall } from './breaker.js';
 import type { PublisherMetrics } from './metrics.js';
 import { toBatchEntry, type PreparedMessage } from './prepare.js';
@@ -41,18 +42,6 @@ export function breakerOpenError(): OutboxError {
 /** Exponential backoff with full jitter. */
 export function backoffMs(attempt: number, retry: RetryPolicy): number {
   return Math.round(Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 function describeMessage(m: PreparedMessage) {
