@@ -20,3 +20,44 @@ export async function startEmulator(): Promise<Emulator> {
     stop: () => server.stop(),
   };
 }
+
+/** An emulator whose server can go down and come back on the same port, its queues and messages kept. */
+export interface RestartableEmulator extends Emulator {
+  /** Closes the server (every connection dropped, new ones refused), waits downMs, listens again. */
+  restart(downMs: number): Promise<void>;
+}
+
+interface FauxqsApp {
+  listen(options: { port: number; host: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * fauxqs keeps its state in memory only, so restarting its process would delete every queue and
+ * message — which SNS and SQS never do in an outage. This restarts its HTTP server instead, over the
+ * same stores: what clients see of a broker restart (connections reset, refused while it is down),
+ * with the broker's durability. fauxqs does not export its store classes; they are loaded from the
+ * files next to its entry point.
+ */
+export async function startRestartableEmulator(): Promise<RestartableEmulator> {
+  const { buildApp } = await import('fauxqs');
+  const dist = new URL('.', import.meta.resolve('fauxqs'));
+  const load = async (file: string, name: string) => ((await import(new URL(file, dist).href)) as Record<string, new () => unknown>)[name]!;
+  const [SqsStore, SnsStore, S3Store] = await Promise.all([load('sqs/sqsStore.js', 'SqsStore'), load('sns/snsStore.js', 'SnsStore'), load('s3/s3Store.js', 'S3Store')]);
+  const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() } as NonNullable<Parameters<typeof buildApp>[0]>['stores'];
+  let app = buildApp({ logger: false, stores }) as unknown as FauxqsApp;
+  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  const port = Number(new URL(address).port);
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    awsEnv: { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' },
+    async restart(downMs) {
+      await app.close();
+      await new Promise((r) => setTimeout(r, downMs));
+      app = buildApp({ logger: false, stores }) as unknown as FauxqsApp;
+      await app.listen({ port, host: '127.0.0.1' });
+    },
+    stop: () => app.close(),
+  };
+}
