@@ -341,7 +341,7 @@ async function main(): Promise<void> {
 
     console.log(`\nfault soak: ${CYCLES} cycle(s) of 5 faults, ${WRITERS} writers at ≈ ${RATE} transactions/s; ${((Date.now() - started) / 1000).toFixed(0)} s in all; load average ${load()} on ${cpus().length} CPUs`);
     for (const f of faults) console.log(`  - ${f}`);
-    console.log(`  changes written      ${rowChanges} row changes in ${transactions} transactions (${events} events captured in the outbox)`);
+    console.log(`  changes written      ${rowChanges} row changes in ${transactions} transactions (${events} events captured in the outbox; an update that changes nothing captures none)`);
     console.log(`  lost                 ${lost}   (${rows.join(' | ')})`);
     console.log(`  duplicates absorbed  pg ${stale[0]}, maria ${stale[1]} (changes the version guard skipped as already applied)`);
     console.log(`  applied              pg ${appliedTotal[0]}, maria ${appliedTotal[1]}; failed batch applies pg ${applyFailures[0]}, maria ${applyFailures[1]} (retried); dead-lettered pg ${dlq[0]}, maria ${dlq[1]}`);
