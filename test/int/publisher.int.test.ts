@@ -463,11 +463,14 @@ describe('SNS unreachable', () => {
     expect(down.error).toBeDefined();
     await waitFor(() => !publisher.available(), { what: 'breaker open' });
     expect(await metricValue(metrics, 'outbox_publish_breaker_state')).toBe(2);
+    // Refused without trying: no call reaches the network, so nothing waits for a request timeout.
+    const callsBefore = rec.calls.length;
     const started = Date.now();
     const fast = await publisher.publish(events.slice(10));
     expect(fast.acknowledged).toBe(0);
     expect(fast.error?.message).toMatch(/circuit breaker is open/);
-    expect(Date.now() - started).toBeLessThan(100);
+    expect(rec.calls.length).toBe(callsBefore);
+    expect(Date.now() - started).toBeLessThan(breaker.timeoutMs);
 
     own = await startFauxqs({ port, logger: false });
     try {
