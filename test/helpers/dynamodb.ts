@@ -87,6 +87,8 @@ export async function startDynamoLocal(): Promise<DynamoLocal> {
  * A real HTTP proxy in front of DynamoDB Local that answers some requests itself with HTTP 400
  * ThrottlingException, as DynamoDB does when a table is over capacity: `throttle(request)` decides.
  * DynamoDB Local never throttles, so this is how the retry path meets the real SDK on the wire.
+ * `throttle` may also answer 'reset': the proxy then destroys the connection without a reply, as a
+ * server that closes a kept-alive socket under a request does (the client sees "socket hang up").
  */
 export interface ThrottlingProxy {
   endpoint: string;
@@ -96,7 +98,7 @@ export interface ThrottlingProxy {
   close(): Promise<void>;
 }
 
-export async function startThrottlingProxy(upstream: string, throttle: (target: string, n: number) => boolean): Promise<ThrottlingProxy> {
+export async function startThrottlingProxy(upstream: string, throttle: (target: string, n: number) => boolean | 'reset'): Promise<ThrottlingProxy> {
   const up = new URL(upstream);
   let n = 0;
   const state = { throttled: 0, forwarded: 0 };
@@ -106,7 +108,13 @@ export async function startThrottlingProxy(upstream: string, throttle: (target: 
     req.on('end', () => {
       const target = String(req.headers['x-amz-target'] ?? '');
       n += 1;
-      if (throttle(target, n)) {
+      const decision = throttle(target, n);
+      if (decision === 'reset') {
+        state.throttled += 1;
+        req.socket.destroy();
+        return;
+      }
+      if (decision) {
         state.throttled += 1;
         const body = JSON.stringify({ __type: 'com.amazonaws.dynamodb.v20120810#ThrottlingException', message: 'Rate of requests exceeds the allowed throughput.' });
         res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': `proxy-${n}` });

@@ -299,6 +299,17 @@ describe('DynamoDB target', () => {
     } finally {
       await proxy.close();
     }
+    // a connection closed under a request ("socket hang up") is tried again, not a failed batch
+    const resets = await startThrottlingProxy(ddb.endpoint, (op, n) => (op.endsWith('PutItem') && n % 2 === 0 ? 'reset' : false));
+    try {
+      const w = writer(target, resets.endpoint);
+      const outcomes = await w.apply(toChanges(target, [data('update', 1_000_000, { id: 1 }), data('update', 1_000_001, { id: 2 }), data('update', 1_000_002, { id: 3 })]));
+      expect(outcomes.every((o) => o.status === 'applied')).toBe(true);
+      expect(resets.throttled).toBeGreaterThan(0);
+      expect(w.stats.retries).toBe(resets.throttled);
+    } finally {
+      await resets.close();
+    }
     const always = await startThrottlingProxy(ddb.endpoint, (op) => op.endsWith('PutItem'));
     try {
       const w = writer(config(table, {}, { maxAttempts: 3 }), always.endpoint);

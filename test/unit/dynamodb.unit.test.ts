@@ -66,7 +66,9 @@ describe('DynamoDB errors and retries', () => {
     expect(classify(err('InternalServerError', 500))).toBe('throttled');
     expect(classify(err('ValidationException', 400))).toBe('permanent');
     expect(classify(err('UnrecognizedClientException', 400))).toBe('unavailable');
-    expect(classify(new Error('socket hang up'))).toBe('unavailable');
+    expect(classify(new Error('socket hang up'))).toBe('throttled');
+    expect(classify(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('throttled');
+    expect(classify(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }))).toBe('unavailable');
   });
 
   it('retries throttling up to maxAttempts and counts it; other errors at once', async () => {

@@ -7,14 +7,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
  *              ThrottlingException, RequestLimitExceeded…): try again after a backoff;
  *   permanent  the write itself is wrong (ValidationException: item over 400 KB, an empty key, a
  *              bad number; the table does not exist): the change goes to the DLQ with the reason;
- *   unavailable anything else (5xx, network, credentials, access denied): the batch fails, is
+ *   unavailable anything else (network down, credentials, access denied): the batch fails, is
  *              retried from SQS, and counts toward the target's breaker.
+ * 5xx answers and a connection the server reset or closed under a request (a kept-alive socket
+ * DynamoDB closed, "socket hang up", a timeout) count as throttled: the same call is tried again after
+ * a backoff, as the SDK's own retry strategy would (it is off for these clients, see below).
  */
 export type ErrorClass = 'stale' | 'throttled' | 'permanent' | 'unavailable';
 
 const THROTTLING = new Set(['ProvisionedThroughputExceededException', 'ThrottlingException', 'RequestLimitExceeded', 'Throttling', 'TooManyRequestsException', 'LimitExceededException']);
 const PERMANENT = new Set(['ValidationException', 'ResourceNotFoundException', 'ItemCollectionSizeLimitExceededException', 'SerializationException']);
-const TRANSIENT = new Set(['InternalServerError', 'InternalFailure', 'ServiceUnavailable', 'TransactionConflictException', 'RequestTimeout', 'RequestTimeoutException']);
+const TRANSIENT = new Set(['InternalServerError', 'InternalFailure', 'ServiceUnavailable', 'TransactionConflictException', 'RequestTimeout', 'RequestTimeoutException', 'TimeoutError']);
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
 
 export function classify(err: unknown): ErrorClass {
   const name = (err as { name?: unknown }).name;
@@ -24,6 +28,8 @@ export function classify(err: unknown): ErrorClass {
   if (typeof name === 'string' && PERMANENT.has(name)) return 'permanent';
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (status === 429 || (status !== undefined && status >= 500)) return 'throttled';
+  const code = (err as { code?: unknown }).code;
+  if ((typeof code === 'string' && RESET_CODES.has(code)) || /socket hang up/i.test(String((err as { message?: unknown }).message))) return 'throttled';
   return 'unavailable';
 }
 
