@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from './sql/files.js';
-import type { ChangeOperation, WireOperation } from './source/types.js';
+import type { WireOperation } from './source/types.js';
 
 /**
  * The wire format: a CloudEvents 1.0 JSON envelope around one row change, described by a versioned
@@ -115,7 +115,7 @@ export interface OutboxEvent {
   xid: string;
   tableSchema: string;
   tableName: string;
-  op: ChangeOperation;
+  op: WireOperation;
   key: RowImage | null;
   before: RowImage | null;
   after: RowImage | null;
@@ -126,6 +126,13 @@ export interface OutboxEvent {
    */
   attributes: Record<string, AttributeValue | AttributeValue[]> | null;
   changedAt: Date;
+  /** Op `schema` only: the change of the table's shape (docs/schema-changes.md). */
+  schemaChange?: SchemaChange;
+  /**
+   * The delete of the old key when an update changed the key: it shares its seq with the insert of
+   * the new key, so its id is `<source>:<seq>:old`.
+   */
+  keyChange?: 'delete';
 }
 
 /** JSON with object keys sorted, so the same key always gives the same subject. */
@@ -155,9 +162,10 @@ export function subjectOf(schema: string, table: string, key: RowImage | null): 
 }
 
 export function buildEnvelope(sourceName: string, event: OutboxEvent, move?: ShareMove): ChangeEnvelope {
+  if (event.op === 'schema') return buildSchemaEnvelope(sourceName, event);
   return {
     specversion: '1.0',
-    id: eventId(sourceName, event.seq, move?.side),
+    id: eventId(sourceName, event.seq, move?.side ?? (event.keyChange === 'delete' ? 'old' : undefined)),
     source: `outbox-relay:${sourceName}`,
     type: move ? MOVE_EVENT_TYPE : EVENT_TYPE,
     subject: subjectOf(event.tableSchema, event.tableName, event.key),
@@ -175,6 +183,29 @@ export function buildEnvelope(sourceName: string, event: OutboxEvent, move?: Sha
       after: event.after,
       changed: event.changed,
       ...(move ? { move } : {}),
+    },
+  };
+}
+
+/** A schema change (v2): id `<source>:<seq>:schema`, subject `<schema>.<table>/*`, data.key null. */
+function buildSchemaEnvelope(sourceName: string, event: OutboxEvent): ChangeEnvelope {
+  return {
+    specversion: '1.0',
+    id: eventId(sourceName, event.seq, 'schema'),
+    source: `outbox-relay:${sourceName}`,
+    type: SCHEMA_EVENT_TYPE,
+    subject: subjectOf(event.tableSchema, event.tableName, null),
+    time: event.changedAt.toISOString(),
+    datacontenttype: 'application/json',
+    sequence: event.seq,
+    data: {
+      schema: event.tableSchema,
+      table: event.tableName,
+      op: 'schema',
+      seq: event.seq,
+      xid: event.xid,
+      key: null,
+      ...(event.schemaChange ? { schemaChange: event.schemaChange } : {}),
     },
   };
 }

@@ -26,8 +26,8 @@ export const CAPTURE_SETTINGS_SQL =
 export async function loadSnapshotTable(db: pg.Pool | pg.ClientBase, outboxSchema: string, table: TableName): Promise<SnapshotTable> {
   const q = quoteIdent(outboxSchema, 'Outbox schema');
   const name = formatTableName(table);
-  const res = await db.query<{ key_columns: string[]; captured_columns: string[]; attribute_columns: string[] }>(
-    `SELECT key_columns, captured_columns, attribute_columns FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`,
+  const res = await db.query<{ key_columns: string[]; captured_columns: string[]; attribute_columns: string[]; excluded_attnums: number[] }>(
+    `SELECT key_columns, captured_columns, attribute_columns, excluded_attnums FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`,
     [table.schema, table.table],
   );
   const tracked = res.rows[0];
@@ -39,6 +39,9 @@ export async function loadSnapshotTable(db: pg.Pool | pg.ClientBase, outboxSchem
     );
   }
   const info = await describeTable(db, table);
+  // Capture v2 captures every column but the excluded ones (by attribute number), whatever was
+  // added since `outbox track`: a snapshot holds the same columns as a trigger event.
+  tracked.captured_columns = info.columns.filter((c) => !tracked.excluded_attnums.includes(c.attnum!)).map((c) => c.name);
   const byName = new Map(info.columns.map((c) => [c.name, c]));
   const pick = (names: string[]) => names.map((n) => byName.get(n));
   const all = [...tracked.key_columns, ...tracked.captured_columns, ...tracked.attribute_columns];

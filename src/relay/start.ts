@@ -48,7 +48,7 @@ async function openStore(config: Config, logger: Logger): Promise<OutboxStore> {
     const { SqlServerOutboxStore } = await import('../source/sqlserver/relay-store.js');
     return SqlServerOutboxStore.open(options);
   }
-  return PostgresOutboxStore.open(options);
+  return PostgresOutboxStore.open({ ...options, sourceName: config.source.name });
 }
 
 /** Builds and starts a relay instance from the config: store, leader election, publisher, loop, metrics. */

@@ -1,5 +1,7 @@
 import { silentLogger } from '../../src/logger.js';
 import { PostgresSource } from '../../src/source/postgres/adapter.js';
+import { createPool } from '../../src/source/postgres/pool.js';
+import { CaptureDecoder, DECODE_SESSION_OPTIONS, type RawEventRow } from '../../src/source/postgres/relay-decode.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 export interface CapturedEvent {
@@ -14,19 +16,35 @@ export interface CapturedEvent {
   attributes: Record<string, string> | null;
 }
 
-/** A fresh database with the outbox schema migrated, and a source adapter on it. */
-export async function createMigratedSource(schema = 'outbox'): Promise<{ db: TestDatabase; source: PostgresSource; events(): Promise<CapturedEvent[]>; close(): Promise<void> }> {
+const RAW_EVENTS = (schema: string) => `
+  SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after, e.changed, e.attributes, e.changed_at,
+         e.relid::int8::text AS relid, e.old_row::text AS old_row, e.new_row::text AS new_row,
+         CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names
+    FROM "${schema}".events e ORDER BY e.seq`;
+
+/**
+ * A fresh database with the outbox schema migrated, and a source adapter on it. events() returns the
+ * outbox as the relay publishes it: capture v2 rows decoded (relay-decode.ts), schema changes left out.
+ */
+export async function createMigratedSource(schema = 'outbox'): Promise<{ db: TestDatabase; source: PostgresSource; events(): Promise<CapturedEvent[]>; rawEvents(): Promise<RawEventRow[]>; close(): Promise<void> }> {
   const db = await createTestDatabase();
   const source = new PostgresSource({ url: db.url, schema, logger: silentLogger });
   await source.migrate();
+  const decodePool = createPool({ url: db.url, max: 1, logger: silentLogger, options: DECODE_SESSION_OPTIONS });
+  const decoder = new CaptureDecoder(decodePool, `"${schema}"`, silentLogger, false);
+  const rawEvents = async () => (await db.pool.query<RawEventRow>(RAW_EVENTS(schema))).rows;
   return {
     db,
     source,
+    rawEvents,
     async events() {
-      const res = await db.pool.query(`SELECT seq, op, table_schema, table_name, key, before, after, changed, attributes FROM "${schema}".events ORDER BY seq`);
-      return res.rows;
+      const decoded = await decoder.decode(await rawEvents());
+      return decoded.events
+        .filter((e) => e.op !== 'schema')
+        .map((e) => ({ seq: e.seq, op: e.op, table_schema: e.tableSchema, table_name: e.tableName, key: e.key, before: e.before, after: e.after, changed: e.changed, attributes: e.attributes as Record<string, string> | null }));
     },
     async close() {
+      await decodePool.end();
       await source.close();
       await db.drop();
     },

@@ -1,18 +1,18 @@
--- Purpose: for each tracked table, which of its four capture triggers exist and are enabled,
---          whether its columns still match what the capture function was built for, and the
---          function's comment (which holds the fingerprint of the SQL it was generated from).
--- Params: {{schema}} outbox schema (quoted).
-SELECT t.table_schema, t.table_name, to_regclass(format('%I.%I', t.table_schema, t.table_name)) IS NOT NULL AS table_exists,
+-- Purpose: for each tracked table, whether it still exists (by oid: a renamed table is found), which
+--          capture triggers it has enabled, whether the generic capture functions exist, and what
+--          the relay recorded: the shape it last published, the excluded attribute numbers, and a
+--          problem that holds the table's events back.
+-- Params: {{schema}} outbox schema (quoted); {{schema_literal}} the same name as a string literal.
+SELECT t.table_schema, t.table_name, t.relid::int8::text AS relid,
+       coalesce(t.relid, to_regclass(format('%I.%I', t.table_schema, t.table_name))) IS NOT NULL
+         AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = coalesce(t.relid, to_regclass(format('%I.%I', t.table_schema, t.table_name)))) AS table_exists,
        (SELECT coalesce(array_agg(tg.tgname::text ORDER BY tg.tgname), '{}')
           FROM pg_catalog.pg_trigger tg
-         WHERE tg.tgrelid = to_regclass(format('%I.%I', t.table_schema, t.table_name))
+         WHERE tg.tgrelid = coalesce(t.relid, to_regclass(format('%I.%I', t.table_schema, t.table_name)))
            AND tg.tgname LIKE 'outbox_capture_%' AND tg.tgenabled IN ('O', 'A')) AS enabled_triggers,
-       (SELECT coalesce(array_agg(a.attname::text ORDER BY a.attnum), '{}')
-          FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = to_regclass(format('%I.%I', t.table_schema, t.table_name))
-           AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-       t.captured_columns, t.excluded_columns, t.key_columns, t.attribute_columns, t.function_name,
-       to_regprocedure(format('%I.%I()', {{schema_literal}}, t.function_name)) IS NOT NULL AS function_exists,
-       obj_description(to_regprocedure(format('%I.%I()', {{schema_literal}}, t.function_name)), 'pg_proc') AS function_comment
+       t.captured_columns, t.excluded_columns, t.excluded_attnums, t.key_columns, t.attribute_columns,
+       t.function_name, t.shape, t.schema_problem,
+       to_regprocedure(format('%I.capture_row()', {{schema_literal}})) IS NOT NULL
+         AND to_regprocedure(format('%I.capture_truncate()', {{schema_literal}})) IS NOT NULL AS function_exists
   FROM {{schema}}.tracked_tables t
  ORDER BY 1, 2

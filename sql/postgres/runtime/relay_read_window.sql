@@ -8,8 +8,12 @@
 --          so the planner sees them).
 -- Params:  {{schema}} outbox schema (quoted); $1 done snapshot (text); $2 window snapshot (text);
 --          $3 seq to read after (-1 for the window's start); $4 page size.
+--          Capture v2 rows (relid set) carry whole-row images as json text and their column names;
+--          the relay decodes them (relay_decode.sql).
 SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
-       e.changed, e.attributes, e.changed_at
+       e.changed, e.attributes, e.changed_at, e.relid::int8::text AS relid, e.old_row::text AS old_row,
+       e.new_row::text AS new_row,
+       CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names
   FROM {{schema}}.events e
  WHERE (e.xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
         OR (e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot)))

@@ -5,9 +5,11 @@
 -- Params:  {{schema}} outbox schema (quoted); $1 done snapshot (text); $2 window snapshot (text or
 --          NULL); $3 window seq (NULL between windows); $4 seq to read after; $5 changed at or after
 --          (timestamptz or NULL: any time); $6 table schemas and $7 table names (parallel text[], or
---          NULL: every table); $8 page size.
+--          NULL: every table); $8 page size. Capture v2 rows are decoded as the relay does (relay_decode.sql).
 SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
-       e.changed, e.attributes, e.changed_at
+       e.changed, e.attributes, e.changed_at, e.relid::int8::text AS relid, e.old_row::text AS old_row,
+       e.new_row::text AS new_row,
+       CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names
   FROM {{schema}}.events e
  WHERE e.seq > $4::bigint
    AND (pg_visible_in_snapshot(e.xid, $1::pg_snapshot)

@@ -3,8 +3,8 @@ import { runtimeSql } from '../../sql/files.js';
 import type { ColumnInfo } from './catalog.js';
 
 /**
- * Builds the SQL of a table's capture function from its catalog description. Catalog names are
- * quoted by doubling embedded quotes; names typed by a user were validated before they got here.
+ * The value encoding of capture, as SQL over a table's rows. Catalog names are quoted by doubling
+ * embedded quotes; names typed by a user were validated before they got here.
  *
  * Value encoding in images (documented in docs/encoding.md): JSON, with int8, numeric and money as
  * strings (no float rounding), arrays of those as arrays of strings, timestamptz in UTC with offset,
@@ -87,44 +87,35 @@ function updateAttributes(attrs: ColumnInfo[]): string {
   return `jsonb_build_object(${pairs.join(', ')})`;
 }
 
-export function buildCaptureFunction(spec: CaptureSpec, quotedOutboxSchema: string, functionName: string): string {
+/**
+ * SQL expressions that turn a table's whole-row images (the json capture_row writes) into the event
+ * encoding: the same expressions backfill uses over the table itself, so a decoded event and a
+ * snapshot of the same row are byte-identical (docs/encoding.md). Over the record aliases o and n.
+ */
+export function decodeExpressions(spec: { keyColumns: string[]; captured: ColumnInfo[]; attributes: string[] }): Record<string, string> {
   const byName = new Map(spec.captured.map((c) => [c.name, c]));
   const keys = spec.keyColumns.map((k) => byName.get(k)!);
   const attrs = spec.attributes.map((a) => byName.get(a)!);
   const nonKey = spec.captured.filter((c) => !spec.keyColumns.includes(c.name));
-  const textArray = (names: string[]) => (names.length ? `ARRAY[${names.map(quoteLiteral).join(', ')}]::text[]` : `'{}'::text[]`);
-  return runtimeSql('postgres', 'capture_function', {
-    schema: quotedOutboxSchema,
-    function: quoteCatalogIdent(functionName),
-    table_schema: quoteLiteral(spec.tableSchema),
-    table_name: quoteLiteral(spec.tableName),
+  return {
     key_new: jsonObject('n', keys),
     key_old: jsonObject('o', keys),
     image_new: jsonObject('n', spec.captured),
     image_old: jsonObject('o', spec.captured),
-    // typed NULL: inside a CASE an untyped NULL resolves to text, which jsonb does not accept
     attrs_new: attrs.length ? jsonObject('n', attrs, true) : 'NULL::jsonb',
     attrs_old: attrs.length ? jsonObject('o', attrs, true) : 'NULL::jsonb',
     attrs_update: attrs.length ? updateAttributes(attrs) : 'NULL::jsonb',
-    join: keys.map((k) => `o.${quoteCatalogIdent(k.name)} = n.${quoteCatalogIdent(k.name)}`).join(' AND '),
-    first_key: quoteCatalogIdent(keys[0]!.name),
+    key_differs: keys.map((k) => `o.${quoteCatalogIdent(k.name)} IS DISTINCT FROM n.${quoteCatalogIdent(k.name)}`).join(' OR '),
     changed: nonKey.length
       ? `array_remove(ARRAY[${nonKey.map((c) => `CASE WHEN ${distinct(c)} THEN ${quoteLiteral(c.name)} END`).join(', ')}]::text[], NULL)`
       : `'{}'::text[]`,
-    any_changed: nonKey.length ? `(${nonKey.map(distinct).join(' OR ')})` : 'false',
-    all_columns: textArray(spec.captured.map((c) => c.name)),
-    channel: quoteLiteral(notifyChannel(spec.outboxSchema)),
-    wake_setting: quoteLiteral(`outbox_relay.wake_${spec.outboxSchema.toLowerCase()}`),
-  });
+    columns: spec.captured.map((c) => `${quoteCatalogIdent(c.name)} ${c.formatted}`).join(', '),
+  };
 }
 
-/**
- * The comment `outbox track` puts on a capture function: a fingerprint of the SQL it was generated
- * from. `outbox doctor` regenerates the SQL and compares, so a function built by an older
- * outbox-relay (or for other column types) is reported with "re-run outbox track".
- */
-export function captureFunctionComment(functionSql: string): string {
-  return `outbox-relay capture function ${createHash('sha256').update(functionSql).digest('hex').slice(0, 16)}`;
+/** The session setting that throttles NOTIFY (one wake-up per 100 ms per session). */
+export function wakeSetting(outboxSchema: string): string {
+  return `outbox_relay.wake_${outboxSchema.toLowerCase()}`;
 }
 
 /** The LISTEN/NOTIFY channel capture signals on. */

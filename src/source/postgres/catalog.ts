@@ -4,6 +4,10 @@ import { formatTableName, type TableName } from '../../sql/identifiers.js';
 
 export interface ColumnInfo {
   name: string;
+  /** pg_attribute.attnum: stays with the column through a rename. */
+  attnum?: number;
+  /** Whether the column is NOT NULL. */
+  notNull?: boolean;
   /** Base type name (domains resolved), e.g. int8, numeric, _numeric, timestamptz. */
   typeName: string;
   /** Full type as written, for messages. */
@@ -25,7 +29,7 @@ SELECT c.oid::int AS oid, c.relkind
  WHERE n.nspname = $1 AND c.relname = $2`;
 
 const COLUMNS_SQL = `
-SELECT a.attname AS name,
+SELECT a.attname AS name, a.attnum::int AS attnum, a.attnotnull AS not_null,
        format_type(a.atttypid, a.atttypmod) AS formatted,
        bt.typname AS type_name,
        bt.typtype AS type_kind
@@ -54,12 +58,12 @@ export async function describeTable(db: pg.Pool | pg.ClientBase, table: TableNam
       { context: { table: formatTableName(table) } },
     );
   }
-  const columns = await db.query<{ name: string; formatted: string; type_name: string; type_kind: string }>(COLUMNS_SQL, [row.oid]);
+  const columns = await db.query<{ name: string; attnum: number; not_null: boolean; formatted: string; type_name: string; type_kind: string }>(COLUMNS_SQL, [row.oid]);
   const pk = await db.query<{ name: string }>(PRIMARY_KEY_SQL, [row.oid]);
   return {
     oid: row.oid,
     kind: row.relkind === 'p' ? 'partitioned' : 'table',
-    columns: columns.rows.map((c) => ({ name: c.name, typeName: c.type_name, formatted: c.formatted, typeKind: c.type_kind })),
+    columns: columns.rows.map((c) => ({ name: c.name, attnum: c.attnum, notNull: c.not_null, typeName: c.type_name, formatted: c.formatted, typeKind: c.type_kind })),
     primaryKey: pk.rows.map((r) => r.name),
   };
 }

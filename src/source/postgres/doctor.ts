@@ -2,58 +2,91 @@ import type pg from 'pg';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
 import type { DoctorFinding } from '../types.js';
-import { buildCaptureFunction, captureFunctionComment, quoteLiteral } from './capture-sql.js';
-import { describeTable } from './catalog.js';
+import { quoteLiteral } from './capture-sql.js';
 import { readMigrationState } from './migrate.js';
 import { ledgerFindings } from '../ledger.js';
+import { diffShapes } from './relay-decode.js';
+import { capturedShape, readShapes, type ShapeColumn } from './table-shape.js';
+import { GENERIC_FUNCTION } from './track.js';
 
-const TRIGGERS = ['outbox_capture_delete', 'outbox_capture_insert', 'outbox_capture_truncate', 'outbox_capture_update'];
+const TRIGGERS = ['outbox_capture_row', 'outbox_capture_truncate'];
 
-/** Checks that capture is intact. Any 'error' finding makes `outbox doctor` exit non-zero. */
+interface DoctorRow {
+  table_schema: string;
+  table_name: string;
+  relid: string | null;
+  table_exists: boolean;
+  enabled_triggers: string[];
+  excluded_attnums: number[];
+  key_columns: string[];
+  attribute_columns: string[];
+  function_name: string;
+  shape: ShapeColumn[] | null;
+  schema_problem: string | null;
+  function_exists: boolean;
+}
+
+/**
+ * Checks that capture is intact. Any 'error' finding makes `outbox doctor` exit non-zero. A table
+ * whose columns changed is a warning (drift): capture v2 keeps capturing it and the relay publishes
+ * the schema change with the table's next row; a key or attribute column gone is an error.
+ */
 export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFinding[]> {
   const { findings, complete } = ledgerFindings(await readMigrationState(pool, schema), schema);
   if (!complete) return findings;
 
   const q = quoteIdent(schema, 'Outbox schema');
-  const rows = await pool.query(runtimeSql('postgres', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }));
-  for (const row of rows.rows) {
+  const rows = (await pool.query<DoctorRow>(runtimeSql('postgres', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }))).rows;
+  const shapes = await readShapes(pool, rows.map((r) => r.relid).filter((r): r is string => r !== null));
+  for (const row of rows) {
     const name = `${row.table_schema}.${row.table_name}`;
     if (!row.table_exists) {
       findings.push({ severity: 'error', check: 'table', message: `Tracked table ${name} no longer exists. Run: outbox untrack ${name}` });
       continue;
     }
     const missing = TRIGGERS.filter((t) => !row.enabled_triggers.includes(t));
-    if (missing.length > 0) findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: capture trigger ${missing.join(', ')} is missing or disabled; changes are not captured. Run: outbox track ${name}` });
-    if (!row.function_exists) findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: its capture function is missing. Run: outbox track ${name}` });
-    const expected = row.columns.filter((c: string) => !row.excluded_columns.includes(c));
-    const added = expected.filter((c: string) => !row.captured_columns.includes(c));
-    const dropped = row.captured_columns.filter((c: string) => !expected.includes(c));
-    if (added.length > 0 || dropped.length > 0) {
+    if (missing.length > 0 || row.function_name !== GENERIC_FUNCTION) {
+      findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: capture trigger ${missing.length ? missing.join(', ') : 'of an earlier version'} is missing or disabled; changes are not captured. Run: outbox track ${name}` });
+    }
+    if (!row.function_exists) findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: the capture functions ${schema}.capture_row() / capture_truncate() are missing. Run: outbox migrate` });
+    const now = row.relid ? shapes.get(row.relid) : undefined;
+    if (!now) continue;
+    const current = `${now.tableSchema}.${now.tableName}`;
+    const names = now.columns.map((c) => c.name);
+    const lost = [...row.key_columns.map((c) => ['key', c]), ...row.attribute_columns.map((c) => ['attribute', c])].filter(([, c]) => !names.includes(c!));
+    if (lost.length > 0) {
       findings.push({
         severity: 'error',
         check: 'columns',
-        message: `Table ${name} changed since it was tracked (${[...added.map((c: string) => `+${c}`), ...dropped.map((c: string) => `-${c}`)].join(', ')}). Re-run: outbox track ${name} (it keeps the recorded --exclude/--attributes/--key)`,
+        message: `Table ${current} no longer has its ${lost.map(([k, c]) => `${k} column ${JSON.stringify(c)}`).join(', ')} (dropped or renamed): the relay holds its events in the quarantine. Run: outbox track ${current} --key … --attributes … naming the new columns, then re-publish the quarantined events`,
       });
-    } else if (row.function_exists && !(await functionIsCurrent(pool, schema, q, row))) {
+    } else if (row.schema_problem) {
+      findings.push({ severity: 'error', check: 'columns', message: `Table ${current}: ${row.schema_problem}` });
+    }
+    const drift = row.shape ? diffShapes(row.shape, capturedShape(now.columns, row.excluded_attnums)) : [];
+    if (current !== name) drift.push({ kind: 'rename_table', from: name, to: current });
+    if (drift.length > 0) {
       findings.push({
-        severity: 'error',
-        check: 'function',
-        message: `Table ${name}: its capture function was generated by another version of outbox-relay, or for other column types. Re-run: outbox track ${name} (it keeps the recorded --exclude/--attributes/--key)`,
+        severity: 'warning',
+        check: 'drift',
+        message: `Table ${name} changed since the relay last published its shape (${drift.map(describeChange).join(', ')}). Capture goes on; the relay publishes the schema change before the table's next row event.`,
       });
     }
   }
   return findings;
 }
 
-/** Whether the installed capture function is the one this code would generate now. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function functionIsCurrent(pool: pg.Pool, schema: string, q: string, row: any): Promise<boolean> {
-  const info = await describeTable(pool, { schema: row.table_schema, table: row.table_name });
-  const captured = info.columns.filter((c) => row.captured_columns.includes(c.name));
-  const sql = buildCaptureFunction(
-    { outboxSchema: schema, tableSchema: row.table_schema, tableName: row.table_name, keyColumns: row.key_columns, captured, attributes: row.attribute_columns },
-    q,
-    row.function_name,
-  );
-  return row.function_comment === captureFunctionComment(sql);
+function describeChange(c: { kind: string; column?: string; from?: string; to?: string; type?: string }): string {
+  switch (c.kind) {
+    case 'add_column':
+      return `+${c.column} ${c.type}`;
+    case 'drop_column':
+      return `-${c.column}`;
+    case 'rename_column':
+      return `${c.from} → ${c.column}`;
+    case 'alter_type':
+      return `${c.column}: ${c.from} → ${c.to}`;
+    default:
+      return `renamed to ${c.to}`;
+  }
 }

@@ -11,6 +11,8 @@ export interface PoolOptions {
   url: string;
   max?: number;
   applicationName?: string;
+  /** Session settings sent at connect (`-c name=value …`). */
+  options?: string;
   logger: Logger;
 }
 
@@ -21,6 +23,7 @@ export function createPool(options: PoolOptions): pg.Pool {
     max: options.max ?? 5,
     application_name: options.applicationName ?? 'outbox-relay',
     connectionTimeoutMillis: 10_000,
+    ...(options.options ? { options: options.options } : {}),
   });
   pool.on('error', (err) => options.logger.warn({ err: err.message }, 'idle PostgreSQL connection failed; it will be replaced'));
   return pool;

@@ -6,6 +6,7 @@ import { quoteIdent } from '../../sql/identifiers.js';
 import { createPool, type Pool } from './pool.js';
 import { quarantineEvent } from './quarantine.js';
 import { listenForEvents } from './relay-listen.js';
+import { CaptureDecoder, DECODE_SESSION_OPTIONS } from './relay-decode.js';
 import { PostgresLeaderSession } from './relay-session.js';
 import { requireInstalled } from './require-installed.js';
 import { oldestOpenTransactionAge } from './status.js';
@@ -15,16 +16,21 @@ export interface PostgresOutboxStoreOptions {
   schema: string;
   poolSize?: number;
   logger: Logger;
+  /** The source's name in event ids (the quarantine keeps an envelope of each held event). */
+  sourceName?: string;
 }
 
 /** The relay's view of a PostgreSQL outbox: snapshot-window reading, epoch fencing, rotation. */
 export class PostgresOutboxStore implements OutboxStore {
   readonly pool: Pool;
+  /** Sessions with the decode settings (relay-decode.ts): capture v2 images are rendered in them. */
+  private readonly decodePool: Pool;
   private readonly quoted: string;
 
   private constructor(private readonly options: PostgresOutboxStoreOptions) {
     this.quoted = quoteIdent(options.schema, 'Outbox schema');
     this.pool = createPool({ url: options.url, max: options.poolSize ?? 4, logger: options.logger, applicationName: 'outbox-relay:relay' });
+    this.decodePool = createPool({ url: options.url, max: 2, logger: options.logger, applicationName: 'outbox-relay:relay-decode', options: DECODE_SESSION_OPTIONS });
   }
 
   /** Opens the store; fails with what to run when the outbox schema is missing or not up to date. */
@@ -45,11 +51,17 @@ export class PostgresOutboxStore implements OutboxStore {
       [leaderId],
     );
     const row = res.rows[0]!;
-    return new PostgresLeaderSession(this.pool, this.quoted, row.epoch, leaderId, {
-      done: row.done_snapshot,
-      window: row.window_snapshot,
-      windowSeq: row.window_seq,
-    });
+    const decoder = new CaptureDecoder(this.decodePool, this.quoted, this.options.logger);
+    return new PostgresLeaderSession(
+      this.pool,
+      this.quoted,
+      row.epoch,
+      leaderId,
+      { done: row.done_snapshot, window: row.window_snapshot, windowSeq: row.window_seq },
+      decoder,
+      this.options.logger,
+      this.options.sourceName ?? 'source',
+    );
   }
 
   quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
@@ -70,7 +82,7 @@ export class PostgresOutboxStore implements OutboxStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.decodePool.end()]);
   }
 }
 

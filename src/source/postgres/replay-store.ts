@@ -4,7 +4,7 @@ import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent, type TableName } from '../../sql/identifiers.js';
 import { createPool, type Pool } from './pool.js';
 import { quarantineEvent } from './quarantine.js';
-import { toEvent, type EventRow } from './relay-session.js';
+import { CaptureDecoder, DECODE_SESSION_OPTIONS, type RawEventRow } from './relay-decode.js';
 import { requireInstalled } from './require-installed.js';
 
 /** Which retained, published events `outbox replay` re-sends. Every condition left out matches all. */
@@ -55,6 +55,8 @@ export class PostgresReplayStore implements ReplaySource {
     private readonly pool: Pool,
     private readonly quoted: string,
     private readonly bound: Bound,
+    private readonly url: string,
+    private readonly logger: Logger,
   ) {}
 
   static async open(options: PostgresReplayStoreOptions): Promise<PostgresReplayStore> {
@@ -64,7 +66,7 @@ export class PostgresReplayStore implements ReplaySource {
       await requireInstalled(pool, options.schema);
       const res = await pool.query<{ done_snapshot: string; window_snapshot: string | null; window_seq: string | null }>(runtimeSql('postgres', 'replay_bound', { schema: quoted }));
       const row = res.rows[0]!;
-      return new PostgresReplayStore(pool, quoted, { done: row.done_snapshot, window: row.window_snapshot, windowSeq: row.window_seq });
+      return new PostgresReplayStore(pool, quoted, { done: row.done_snapshot, window: row.window_snapshot, windowSeq: row.window_seq }, options.url, options.logger);
     } catch (err) {
       await pool.end();
       throw err;
@@ -82,8 +84,8 @@ export class PostgresReplayStore implements ReplaySource {
 
   async readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<OutboxEvent[]> {
     const after = BigInt(afterSeq) > BigInt(startAfter(filter)) ? afterSeq : startAfter(filter);
-    const res = await this.pool.query<EventRow>(runtimeSql('postgres', 'replay_page', { schema: this.quoted }), [...this.params(filter, after), limit]);
-    return res.rows.map(toEvent);
+    const res = await this.pool.query<RawEventRow>(runtimeSql('postgres', 'replay_page', { schema: this.quoted }), [...this.params(filter, after), limit]);
+    return (await this.decoder().decode(res.rows)).events;
   }
 
   quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
@@ -91,7 +93,19 @@ export class PostgresReplayStore implements ReplaySource {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.decodePool?.end()]);
+  }
+
+  private decodePool: Pool | undefined;
+  private decoderInstance: CaptureDecoder | undefined;
+
+  /** Capture v2 rows are decoded as the relay decodes them, without announcing schema changes again. */
+  private decoder(): CaptureDecoder {
+    if (!this.decoderInstance) {
+      this.decodePool = createPool({ url: this.url, max: 1, logger: this.logger, applicationName: 'outbox-relay:replay-decode', options: DECODE_SESSION_OPTIONS });
+      this.decoderInstance = new CaptureDecoder(this.decodePool, this.quoted, this.logger, false);
+    }
+    return this.decoderInstance;
   }
 
   private params(filter: ReplayFilter, afterSeq: string): unknown[] {

@@ -5,13 +5,15 @@ import { runtimeSql } from '../../sql/files.js';
 import { assertIdentifier, formatTableName, quoteIdent, type TableName } from '../../sql/identifiers.js';
 import type { TrackSpec, TrackedTable } from '../types.js';
 import { describeTable, type TableInfo } from './catalog.js';
-import { buildCaptureFunction, captureFunctionComment, captureFunctionName, quoteCatalogIdent, quoteLiteral } from './capture-sql.js';
+import { captureFunctionName, notifyChannel, quoteCatalogIdent, quoteLiteral, wakeSetting } from './capture-sql.js';
+import { capturedShape, readShapes } from './table-shape.js';
 import { withTransaction } from './pool.js';
 
 export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 
 /**
- * Installs (or re-installs, after a column change) the capture triggers of one table. On a re-track,
+ * Installs (or re-installs) the capture triggers of one table: the generic capture functions of
+ * sql/postgres/000004_capture_v2.sql, so no later DDL on the table can break a write (docs/capture.md). On a re-track,
  * a list the spec leaves undefined keeps what the table was tracked with: re-running
  * `outbox track t` after ADD COLUMN must never start capturing a column that was excluded.
  */
@@ -33,35 +35,53 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
     const info = await describeTable(client, spec.table);
-    const before = await client.query<{ key_columns: string[]; excluded_columns: string[]; attribute_columns: string[] }>(
-      `SELECT key_columns, excluded_columns, attribute_columns FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`,
+    const before = await client.query<{ key_columns: string[]; excluded_columns: string[]; excluded_attnums: number[] | null; attribute_columns: string[]; function_name: string }>(
+      `SELECT key_columns, excluded_columns, excluded_attnums, attribute_columns, function_name FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`,
       [spec.table.schema, spec.table.table],
     );
     const previous = before.rows[0];
-    const exclude = given.exclude ?? previous?.excluded_columns ?? [];
+    // Exclusions are kept by attribute number: a re-track after a rename of an excluded column keeps
+    // that column excluded under its new name (a dropped one is gone).
+    const previousExcluded = previous
+      ? previous.excluded_attnums?.length
+        ? info.columns.filter((c) => previous.excluded_attnums!.includes(c.attnum!)).map((c) => c.name)
+        : previous.excluded_columns
+      : [];
+    const exclude = given.exclude ?? previousExcluded;
     const attributes = given.attributes ?? previous?.attribute_columns ?? [];
     const keyOverride = given.key?.length ? given.key : given.key === undefined && previous ? previous.key_columns : [];
     const keyColumns = resolveCaptureColumns({ name, columns: info.columns.map((c) => c.name), primaryKey: info.primaryKey, exclude, attributes, keyOverride });
-    const captured = info.columns.filter((c) => !exclude.includes(c.name));
-    const functionName = captureFunctionName(spec.table.schema, spec.table.table);
-    const functionSql = buildCaptureFunction({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, functionName);
-    await client.query(functionSql);
-    await client.query(`COMMENT ON FUNCTION ${q}.${quoteCatalogIdent(functionName)}() IS ${quoteLiteral(captureFunctionComment(functionSql))}`);
+    const excludedAttnums = info.columns.filter((c) => exclude.includes(c.name)).map((c) => c.attnum!);
+    const shapes = await readShapes(client, [String(info.oid)]);
+    const shape = capturedShape(shapes.get(String(info.oid))?.columns ?? [], excludedAttnums);
     await client.query(
-      runtimeSql('postgres', 'capture_triggers', { table: quotedTable(spec.table), schema: q, function: quoteCatalogIdent(functionName) }),
+      runtimeSql('postgres', 'capture_triggers', { table: quotedTable(spec.table), schema: q, args: captureTriggerArgs(outboxSchema, excludedAttnums) }),
     );
+    if (previous && previous.function_name !== GENERIC_FUNCTION) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(previous.function_name)}()`);
     const saved = await client.query(
-      `INSERT INTO ${q}.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+      `INSERT INTO ${q}.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name,
+                                        relid, excluded_attnums, shape, schema_problem)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
        ON CONFLICT (table_schema, table_name) DO UPDATE
           SET key_columns = EXCLUDED.key_columns, excluded_columns = EXCLUDED.excluded_columns,
               attribute_columns = EXCLUDED.attribute_columns, captured_columns = EXCLUDED.captured_columns,
-              function_name = EXCLUDED.function_name
+              function_name = EXCLUDED.function_name, relid = EXCLUDED.relid, excluded_attnums = EXCLUDED.excluded_attnums,
+              shape = EXCLUDED.shape, schema_problem = NULL
        RETURNING *`,
-      [spec.table.schema, spec.table.table, keyColumns, exclude, attributes, captured.map((c) => c.name), functionName],
+      [spec.table.schema, spec.table.table, keyColumns, exclude, attributes, shape.map((c) => c.name), GENERIC_FUNCTION, info.oid, excludedAttnums, JSON.stringify(shape)],
     );
     return toTrackedTable(saved.rows[0]);
   });
+}
+
+/** The name recorded in tracked_tables.function_name for tables captured by the generic function. */
+export const GENERIC_FUNCTION = 'capture_row';
+
+/** The capture triggers' arguments: NOTIFY channel, wake setting, and the excluded attribute numbers if any. */
+export function captureTriggerArgs(outboxSchema: string, excludedAttnums: number[]): string {
+  const args = [notifyChannel(outboxSchema), wakeSetting(outboxSchema)];
+  if (excludedAttnums.length > 0) args.push(`{${excludedAttnums.join(',')}}`);
+  return args.map(quoteLiteral).join(', ');
 }
 
 /** Removes a table's capture triggers and function. Events already captured stay in the outbox. */
@@ -76,12 +96,12 @@ export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: T
     );
     const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [quoted]);
     if (exists.rows[0].present) {
-      for (const trigger of ['insert', 'update', 'delete', 'truncate']) {
+      for (const trigger of ['insert', 'update', 'delete', 'truncate', 'row']) {
         await client.query(`DROP TRIGGER IF EXISTS outbox_capture_${trigger} ON ${quoted}`);
       }
     }
     const fn = row.rows[0]?.function_name ?? captureFunctionName(table.schema, table.table);
-    await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(fn)}()`);
+    if (fn !== GENERIC_FUNCTION) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(fn)}()`);
     return row.rowCount === 1;
   });
 }

@@ -1,0 +1,333 @@
+import type pg from 'pg';
+import type { OutboxEvent, SchemaChange, SchemaChangeItem } from '../../envelope.js';
+import type { Logger } from '../../logger.js';
+import { runtimeSql } from '../../sql/files.js';
+import { decodeExpressions } from './capture-sql.js';
+import type { ColumnInfo } from './catalog.js';
+import { toEvent, type EventRow } from './relay-events.js';
+import { asColumnInfo, capturedShape, publicColumn, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
+
+/** An outbox row as the relay reads it: capture v2 rows carry whole-row images (json text) and their column names. */
+export interface RawEventRow extends EventRow {
+  relid: string | null;
+  old_row: string | null;
+  new_row: string | null;
+  names: string[] | null;
+}
+
+interface TrackedRow {
+  table_schema: string;
+  table_name: string;
+  key_columns: string[];
+  attribute_columns: string[];
+  excluded_attnums: number[];
+  relid: string;
+  shape: ShapeColumn[] | null;
+  schema_problem: string | null;
+}
+
+/** A shape the relay published a schema change for; persisted once the change is acknowledged. */
+export interface ShapeUpdate {
+  /** Position of the schema-change event in the decoded page. */
+  index: number;
+  relid: string;
+  from: { tableSchema: string; tableName: string };
+  to: { tableSchema: string; tableName: string; shape: ShapeColumn[] };
+}
+
+/** An event held back because its table lost a key or attribute column; kept whole in the quarantine. */
+export interface HeldEvent {
+  event: OutboxEvent;
+  reason: string;
+}
+
+export interface DecodedPage {
+  events: OutboxEvent[];
+  shapeUpdates: ShapeUpdate[];
+  held: HeldEvent[];
+}
+
+interface TableState {
+  tracked: TrackedRow;
+  /** The shape published last (persisted, or changed earlier in this page). */
+  shape: ShapeColumn[];
+  tableSchema: string;
+  tableName: string;
+  /** The table as the catalog has it now; undefined when it no longer exists. */
+  catalog: TableShape | undefined;
+  /** Column types by name, newest first: the catalog's, then every shape seen. */
+  types: Map<string, ShapeColumn>;
+  typesChecked: boolean;
+}
+
+interface Pending {
+  row: RawEventRow;
+  state: TableState;
+  columns: ColumnInfo[];
+  tableSchema: string;
+  tableName: string;
+}
+
+/**
+ * Turns capture v2 rows into events (docs/capture.md): looks up each row's table by oid (partitions
+ * by their tracked root, renamed tables by their oid), notices a new shape against the one last
+ * published — an image whose column names differ, or catalog types that changed — and puts a
+ * schema-change event before the first row of the new shape, then decodes the images in the
+ * database (relay_decode.sql) into the exact event encoding. A row whose key or attribute column is
+ * gone is held back (quarantined) with a message naming table and column; nothing fails the stream.
+ * Rows written before capture v2 (and backfill snapshots) pass through unchanged.
+ */
+export class CaptureDecoder {
+  constructor(
+    /** A pool whose sessions use the decode settings (decodeSessionOptions). */
+    private readonly pool: pg.Pool,
+    private readonly quotedSchema: string,
+    private readonly logger: Logger,
+    /** Replay decodes against the shapes it finds and never announces schema changes. */
+    private readonly announce = true,
+  ) {}
+
+  async decode(rows: RawEventRow[]): Promise<DecodedPage> {
+    if (!rows.some((r) => r.relid !== null)) return { events: rows.map(toEvent), shapeUpdates: [], held: [] };
+    const states = await this.loadStates(rows);
+    const out: (OutboxEvent | Pending)[] = [];
+    const shapeUpdates: ShapeUpdate[] = [];
+    const held: HeldEvent[] = [];
+    for (const row of rows) {
+      if (row.relid === null) {
+        out.push(toEvent(row));
+        continue;
+      }
+      const state = states.get(row.relid);
+      if (!state) {
+        held.push({ event: rawEvent(row, row.table_schema, row.table_name), reason: `Table ${row.table_schema}.${row.table_name} (oid ${row.relid}) is no longer tracked; its event cannot be decoded. Track the table again or delete the quarantined event.` });
+        continue;
+      }
+      const isRoot = row.relid === state.tracked.relid;
+      if (this.announce) {
+        const change = this.detect(state, row, isRoot);
+        if (change) {
+          shapeUpdates.push({ index: out.length, relid: state.tracked.relid, ...change.update });
+          out.push(change.event);
+        }
+      }
+      // A partition's rows are published under the partitioned table's name.
+      const tableSchema = isRoot ? row.table_schema : state.tableSchema;
+      const tableName = isRoot ? row.table_name : state.tableName;
+      if (row.op === 'truncate') {
+        out.push({ ...toEvent(row), tableSchema, tableName });
+        continue;
+      }
+      const names = row.names ?? [];
+      const missing = [...state.tracked.key_columns.map((c) => ['key', c]), ...state.tracked.attribute_columns.map((c) => ['attribute', c])].filter(([, c]) => !names.includes(c!));
+      if (missing.length > 0) {
+        const what = missing.map(([kind, c]) => `${kind} column ${JSON.stringify(c)}`).join(', ');
+        held.push({
+          event: rawEvent(row, tableSchema, tableName),
+          reason: `Table ${tableSchema}.${tableName} no longer has its ${what} (dropped or renamed); its events are held in the quarantine. Re-track it naming the new columns (outbox track ${tableSchema}.${tableName} --key … --attributes …), then re-publish or delete the quarantined events.`,
+        });
+        continue;
+      }
+      out.push({ row, state, columns: imageColumns(state, names), tableSchema, tableName });
+    }
+    return { events: await this.decodeImages(out), shapeUpdates, held };
+  }
+
+  /** Records a table's problem for `outbox doctor`. */
+  async recordProblem(relid: string, reason: string): Promise<void> {
+    await this.pool.query(`UPDATE ${this.quotedSchema}.tracked_tables SET schema_problem = $2 WHERE relid = $1::oid AND schema_problem IS DISTINCT FROM $2`, [relid, reason]);
+  }
+
+  /** Persists a shape once its schema change is acknowledged (and the table's new name, after a rename). */
+  async persist(update: ShapeUpdate): Promise<void> {
+    await this.pool.query(
+      `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5 WHERE relid = $1::oid`,
+      [update.relid, JSON.stringify(update.to.shape), update.to.shape.map((c) => c.name), update.to.tableSchema, update.to.tableName],
+    );
+  }
+
+  private async loadStates(rows: RawEventRow[]): Promise<Map<string, TableState>> {
+    const tracked = await this.pool.query<TrackedRow>(
+      `SELECT table_schema, table_name, key_columns, attribute_columns, excluded_attnums, relid::int8::text AS relid, shape, schema_problem
+         FROM ${this.quotedSchema}.tracked_tables WHERE relid IS NOT NULL`,
+    );
+    const byRelid = new Map(tracked.rows.map((t) => [t.relid, t]));
+    const relids = [...new Set(rows.filter((r) => r.relid !== null).map((r) => r.relid!))];
+    const catalog = await readShapes(this.pool, [...new Set([...relids, ...relids.map((r) => byRelid.get(r)?.relid).filter((r): r is string => !!r)])]);
+    // A partition's root, then the roots' own shapes.
+    const roots = new Map(relids.map((r) => [r, catalog.get(r)?.root ?? r]));
+    const missingRoots = [...new Set(roots.values())].filter((r) => !catalog.has(r));
+    for (const [relid, shape] of await readShapes(this.pool, missingRoots)) catalog.set(relid, shape);
+    const states = new Map<string, TableState>();
+    const byRoot = new Map<string, TableState>();
+    for (const relid of relids) {
+      const root = roots.get(relid)!;
+      const t = byRelid.get(root);
+      if (!t) continue;
+      let state = byRoot.get(root);
+      if (!state) {
+        const now = catalog.get(root);
+        const current = now ? capturedShape(now.columns, t.excluded_attnums) : undefined;
+        const shape = t.shape ?? current ?? [];
+        const types = new Map<string, ShapeColumn>();
+        for (const c of [...shape, ...(current ?? [])]) types.set(c.name, c);
+        state = { tracked: t, shape, tableSchema: t.table_schema, tableName: t.table_name, catalog: now, types, typesChecked: false };
+        byRoot.set(root, state);
+      }
+      states.set(relid, state);
+    }
+    return states;
+  }
+
+  /**
+   * A schema change, when this row shows one: its image has other column names than the shape
+   * published last (added, dropped, renamed columns: exact, the row is the first of its shape), the
+   * catalog has other types for the same columns (noticed at the first row of the table read after
+   * the change), or the table was renamed (at its first row under the new name).
+   */
+  private detect(state: TableState, row: RawEventRow, isRoot: boolean): { event: OutboxEvent; update: Omit<ShapeUpdate, 'index' | 'relid'> } | undefined {
+    const now = state.catalog;
+    if (!now) return undefined;
+    const current = capturedShape(now.columns, state.tracked.excluded_attnums);
+    const names = row.names ?? state.shape.map((c) => c.name);
+    const sameNames = names.length === state.shape.length && state.shape.every((c) => names.includes(c.name));
+    const typesChanged = !state.typesChecked && state.shape.some((c) => current.some((n) => n.attnum === c.attnum && n.name === c.name && n.type !== c.type));
+    state.typesChecked = true;
+    const renamed = isRoot && (row.table_schema !== state.tableSchema || row.table_name !== state.tableName) && row.table_schema === now.tableSchema && row.table_name === now.tableName;
+    if (sameNames && !typesChanged && !renamed) return undefined;
+    const changes = diffShapes(state.shape, current);
+    if (renamed) changes.push({ kind: 'rename_table', from: `${state.tableSchema}.${state.tableName}`, to: `${now.tableSchema}.${now.tableName}` });
+    if (changes.length === 0) return undefined;
+    const from = { tableSchema: state.tableSchema, tableName: state.tableName };
+    const schemaChange: SchemaChange = {
+      dialect: 'postgres',
+      before: state.shape.map(publicColumn),
+      after: current.map(publicColumn),
+      key: state.tracked.key_columns.filter((k) => current.some((c) => c.name === k)),
+      changes,
+    };
+    state.shape = current;
+    state.tableSchema = now.tableSchema;
+    state.tableName = now.tableName;
+    for (const c of current) state.types.set(c.name, c);
+    this.logger.info({ table: `${now.tableSchema}.${now.tableName}`, seq: row.seq, changes: changes.map((c) => c.kind) }, 'schema change of a tracked table noticed; published before its first row of the new shape');
+    return {
+      event: {
+        seq: row.seq,
+        xid: row.xid,
+        tableSchema: now.tableSchema,
+        tableName: now.tableName,
+        op: 'schema',
+        key: null,
+        before: null,
+        after: null,
+        changed: null,
+        attributes: null,
+        changedAt: row.changed_at,
+        schemaChange,
+      },
+      update: { from, to: { tableSchema: now.tableSchema, tableName: now.tableName, shape: current } },
+    };
+  }
+
+  /** Decodes the pending rows in the database, one query per table and image shape. */
+  private async decodeImages(out: (OutboxEvent | Pending)[]): Promise<OutboxEvent[]> {
+    const groups = new Map<string, number[]>();
+    out.forEach((item, i) => {
+      if (!('row' in item)) return;
+      const key = JSON.stringify([item.state.tracked.relid, item.columns.map((c) => [c.name, c.formatted])]);
+      const list = groups.get(key) ?? [];
+      list.push(i);
+      groups.set(key, list);
+    });
+    const decoded = new Map<number, OutboxEvent[]>();
+    for (const indexes of groups.values()) {
+      const first = out[indexes[0]!] as Pending;
+      const rows = await this.decodeGroup(first, indexes.map((i) => out[i] as Pending), indexes);
+      for (const [i, events] of rows) decoded.set(i, events);
+    }
+    return out.flatMap((item, i) => ('row' in item ? decoded.get(i) ?? [] : [item]));
+  }
+
+  private async decodeGroup(first: Pending, items: Pending[], indexes: number[]): Promise<Map<number, OutboxEvent[]>> {
+    const spec = { keyColumns: first.state.tracked.key_columns, captured: first.columns, attributes: first.state.tracked.attribute_columns };
+    const params = [indexes, items.map((p) => p.row.old_row), items.map((p) => p.row.new_row)];
+    let res: pg.QueryResult<DecodedRow>;
+    try {
+      res = await this.pool.query<DecodedRow>(runtimeSql('postgres', 'relay_decode', decodeExpressions(spec)), params);
+    } catch (err) {
+      // Images of a shape the current types cannot read (a type change with rows of the old type in
+      // flight): read every column as text rather than stall the stream.
+      this.logger.warn({ table: `${first.tableSchema}.${first.tableName}`, err: (err as Error).message }, 'images do not fit the current column types; decoding them as text');
+      const asText = first.columns.map((c) => ({ ...c, typeName: 'text', formatted: 'text', typeKind: 'b' }));
+      res = await this.pool.query<DecodedRow>(runtimeSql('postgres', 'relay_decode', decodeExpressions({ ...spec, captured: asText })), params);
+    }
+    const result = new Map<number, OutboxEvent[]>();
+    const all = first.columns.map((c) => c.name);
+    const byIndex = new Map(items.map((p, k) => [indexes[k]!, p]));
+    for (const d of res.rows) {
+      const p = byIndex.get(d.i)!;
+      const base = { seq: p.row.seq, xid: p.row.xid, tableSchema: p.tableSchema, tableName: p.tableName, changedAt: p.row.changed_at };
+      const events: OutboxEvent[] = [];
+      if (p.row.op === 'insert') events.push({ ...base, op: 'insert', key: d.key_new, before: null, after: d.after, changed: all, attributes: d.attrs_new });
+      else if (p.row.op === 'delete') events.push({ ...base, op: 'delete', key: d.key_old, before: d.before, after: null, changed: null, attributes: d.attrs_old });
+      else if (d.key_changed) {
+        // A key change is a delete of the old key and an insert of the new one (docs/encoding.md).
+        events.push({ ...base, op: 'delete', key: d.key_old, before: d.before, after: null, changed: null, attributes: d.attrs_old, keyChange: 'delete' });
+        events.push({ ...base, op: 'insert', key: d.key_new, before: null, after: d.after, changed: all, attributes: d.attrs_new });
+      } else if (d.changed && d.changed.length > 0) {
+        events.push({ ...base, op: 'update', key: d.key_new, before: d.before, after: d.after, changed: d.changed, attributes: d.attrs_update });
+      }
+      // An update that changed no captured column (only excluded ones, or nothing) publishes nothing.
+      result.set(d.i, events);
+    }
+    return result;
+  }
+}
+
+interface DecodedRow {
+  i: number;
+  key_old: Record<string, unknown> | null;
+  key_new: Record<string, unknown> | null;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  attrs_old: Record<string, string> | null;
+  attrs_new: Record<string, string> | null;
+  attrs_update: Record<string, string | string[]> | null;
+  key_changed: boolean | null;
+  changed: string[] | null;
+}
+
+/** The session settings the decode runs with (the values are rendered in them; docs/encoding.md). */
+export const DECODE_SESSION_OPTIONS =
+  '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c bytea_output=hex -c extra_float_digits=1 -c search_path=pg_catalog,pg_temp';
+
+/** The columns of an image in table order, each with the type it is read back with. */
+function imageColumns(state: TableState, names: string[]): ColumnInfo[] {
+  const known = names.map((name) => state.types.get(name));
+  return names
+    .map((name, k) => ({ name, column: known[k] }))
+    .sort((a, b) => (a.column?.attnum ?? Number.MAX_SAFE_INTEGER) - (b.column?.attnum ?? Number.MAX_SAFE_INTEGER))
+    .map(({ name, column }) => (column ? { ...asColumnInfo(column), name } : { name, typeName: 'text', formatted: 'text', typeKind: 'b' }));
+}
+
+/** What changed between two shapes, matched by attribute number (a rename keeps it). */
+export function diffShapes(before: ShapeColumn[], after: ShapeColumn[]): SchemaChangeItem[] {
+  const changes: SchemaChangeItem[] = [];
+  for (const old of before) {
+    const now = after.find((c) => c.attnum === old.attnum);
+    if (!now) changes.push({ kind: 'drop_column', column: old.name });
+    else {
+      if (now.name !== old.name) changes.push({ kind: 'rename_column', column: now.name, from: old.name });
+      if (now.type !== old.type) changes.push({ kind: 'alter_type', column: now.name, from: old.type, to: now.type });
+    }
+  }
+  for (const now of after) if (!before.some((c) => c.attnum === now.attnum)) changes.push({ kind: 'add_column', column: now.name, type: now.type });
+  return changes;
+}
+
+/** A row's event with its images as written, for the quarantine (never published as is). */
+function rawEvent(row: RawEventRow, tableSchema: string, tableName: string): OutboxEvent {
+  const parse = (text: string | null) => (text === null ? null : (JSON.parse(text) as Record<string, unknown>));
+  return { ...toEvent(row), tableSchema, tableName, before: parse(row.old_row), after: parse(row.new_row) };
+}
