@@ -66,25 +66,31 @@ describe('outbox doctor and status', () => {
   });
 
   it('doctor exits 1 when a trigger is disabled or missing, and 0 again once fixed', async () => {
-    await sql('ALTER TABLE public.orders DISABLE TRIGGER outbox_capture_update');
-    await sql('DROP TRIGGER outbox_capture_delete ON public.customers');
+    await sql('ALTER TABLE public.orders DISABLE TRIGGER outbox_capture_row');
+    await sql('DROP TRIGGER outbox_capture_truncate ON public.customers');
     const broken = await outbox(['doctor']);
     expect(broken.code).toBe(1);
-    expect(broken.stdout).toContain('Table public.orders: capture trigger outbox_capture_update is missing or disabled');
-    expect(broken.stdout).toContain('Table public.customers: capture trigger outbox_capture_delete is missing or disabled');
+    expect(broken.stdout).toContain('Table public.orders: capture trigger outbox_capture_row is missing or disabled');
+    expect(broken.stdout).toContain('Table public.customers: capture trigger outbox_capture_truncate is missing or disabled');
     expect(broken.stdout).toContain('2 problem(s) found.');
 
-    await sql('ALTER TABLE public.orders ENABLE TRIGGER outbox_capture_update');
+    await sql('ALTER TABLE public.orders ENABLE TRIGGER outbox_capture_row');
     expect((await outbox(['track', 'public.customers'])).code).toBe(0);
     expect((await outbox(['doctor'])).code).toBe(0);
   });
 
-  it('doctor exits 1 when a tracked table gained a column (re-track needed)', async () => {
+  it('doctor warns (exit 0) when a tracked table gained a column, and exits 1 when its key column is renamed away', async () => {
     await sql('ALTER TABLE public.orders ADD COLUMN note text');
     const run = await outbox(['doctor']);
-    expect(run.code).toBe(1);
-    expect(run.stdout).toContain('Table public.orders changed since it was tracked (+note)');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Table public.orders changed since the relay last published its shape (+note text)');
     await sql('ALTER TABLE public.orders DROP COLUMN note');
+    await sql('ALTER TABLE public.orders RENAME COLUMN id TO order_id');
+    const lost = await outbox(['doctor']);
+    expect(lost.code).toBe(1);
+    expect(lost.stdout).toContain('Table public.orders no longer has its key column "id" (dropped or renamed)');
+    await sql('ALTER TABLE public.orders RENAME COLUMN order_id TO id');
+    expect((await outbox(['doctor'])).code).toBe(0);
   });
 
   it('doctor exits 1 when the ledger drifted or the schema is newer than the code', async () => {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOutboxError } from '../../src/errors.js';
-import { captureFunctionName } from '../../src/source/postgres/capture-sql.js';
 import { createMigratedSource } from '../helpers/source.js';
 
 type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;
@@ -36,10 +35,10 @@ async function errorOf(promise: Promise<unknown>): Promise<Error & { code?: stri
   throw new Error('expected a rejection');
 }
 
-const ALL_TRIGGERS = ['outbox_capture_delete', 'outbox_capture_insert', 'outbox_capture_truncate', 'outbox_capture_update'];
+const ALL_TRIGGERS = ['outbox_capture_row', 'outbox_capture_truncate'];
 
 describe('outbox track / untrack', () => {
-  it('tracking twice is harmless: four triggers, one event per change', async () => {
+  it('tracking twice is harmless: two triggers, one event per change', async () => {
     await sql('CREATE TABLE public.twice (id int PRIMARY KEY, v text)');
     const table = { schema: 'public', table: 'twice' };
     await ctx.source.track({ table });
@@ -51,30 +50,31 @@ describe('outbox track / untrack', () => {
     expect((await ctx.source.listTracked()).filter((t) => t.table.table === 'twice')).toHaveLength(1);
   });
 
-  it('untrack removes the triggers and the function, and nothing more is captured', async () => {
+  it('untrack removes the triggers (the generic capture functions stay), and nothing more is captured', async () => {
     await sql('CREATE TABLE public.gone (id int PRIMARY KEY)');
     const table = { schema: 'public', table: 'gone' };
     await ctx.source.track({ table });
-    const fn = captureFunctionName('public', 'gone');
-    expect(await captureFunctions()).toContain(fn);
+    expect(await captureFunctions()).toEqual(['capture_row', 'capture_truncate']);
     expect(await ctx.source.untrack(table)).toBe(true);
     expect(await triggersOf('public.gone')).toEqual([]);
-    expect(await captureFunctions()).not.toContain(fn);
+    expect(await captureFunctions()).toEqual(['capture_row', 'capture_truncate']);
     await sql('INSERT INTO gone VALUES (1)');
     expect(await eventsOf('gone')).toEqual([]);
     expect(await ctx.source.untrack(table)).toBe(false); // a second untrack says it was not tracked
   });
 
-  it('re-track after ADD COLUMN captures the new column; doctor reports the drift before', async () => {
+  it('ADD COLUMN is captured from the first change, no re-track needed; the excluded column stays out; doctor reports the drift', async () => {
     await sql('CREATE TABLE public.grows (id int PRIMARY KEY, a text, secret text)');
     const spec = { table: { schema: 'public', table: 'grows' }, exclude: ['secret'] };
     await ctx.source.track(spec);
     expect(await ctx.source.doctor()).toEqual([]);
     await sql('ALTER TABLE grows ADD COLUMN b int');
     const findings = await ctx.source.doctor();
-    expect(findings).toEqual([expect.objectContaining({ severity: 'error', check: 'columns', message: expect.stringContaining('public.grows changed since it was tracked (+b)') })]);
+    expect(findings).toEqual([expect.objectContaining({ severity: 'warning', check: 'drift', message: expect.stringContaining('public.grows changed since the relay last published its shape (+b integer)') })]);
     await sql(`INSERT INTO grows VALUES (1, 'x', 's', 7)`);
-    expect((await eventsOf('grows')).at(-1)!.after).toEqual({ id: 1, a: 'x' }); // not yet: the function predates b
+    expect((await eventsOf('grows')).at(-1)!.after).toEqual({ id: 1, a: 'x', b: 7 });
+    const raw = await sql(`SELECT new_row::text AS img FROM outbox.events WHERE table_name = 'grows' ORDER BY seq DESC LIMIT 1`);
+    expect(raw.rows[0].img).not.toContain('secret');
 
     // re-tracking without options keeps the recorded ones: the excluded column stays out
     const retracked = await ctx.source.track({ table: spec.table });
@@ -84,6 +84,10 @@ describe('outbox track / untrack', () => {
     const last = (await eventsOf('grows')).at(-1)!;
     expect(last.changed).toEqual(['b']);
     expect(last.after).toEqual({ id: 1, a: 'x', b: 8 });
+    // an update of the excluded column only publishes nothing
+    const count = (await eventsOf('grows')).length;
+    await sql(`UPDATE grows SET secret = 'v'`);
+    expect(await eventsOf('grows')).toHaveLength(count);
 
     // an explicit empty list clears it
     expect((await ctx.source.track({ table: spec.table, exclude: [] })).excludedColumns).toEqual([]);
@@ -91,22 +95,21 @@ describe('outbox track / untrack', () => {
     expect((await eventsOf('grows')).at(-1)!.after).toEqual({ id: 1, a: 'x', secret: 'u', b: 8 });
   });
 
-  it('doctor reports a capture function that is not the one this code generates (old version, changed column type)', async () => {
+  it('ALTER COLUMN TYPE needs no re-track: the next change has the new type encoding; doctor reports a missing trigger', async () => {
     await sql('CREATE TABLE public.aged (id int PRIMARY KEY, n int)');
     const table = { schema: 'public', table: 'aged' };
     await ctx.source.track({ table });
-    const fn = `outbox.${captureFunctionName('public', 'aged')}()`;
-    await sql(`COMMENT ON FUNCTION ${fn} IS NULL`); // as a function installed by an older outbox-relay
-    expect(await ctx.source.doctor()).toEqual([expect.objectContaining({ check: 'function', message: expect.stringContaining('Table public.aged: its capture function was generated by another version') })]);
+    await sql('ALTER TABLE aged ALTER COLUMN n TYPE bigint'); // int8 is encoded as a string
+    expect((await ctx.source.doctor()).map((f) => [f.check, f.message])).toEqual([['drift', expect.stringContaining('n: integer → bigint')]]);
+    await sql(`INSERT INTO aged VALUES (1, 9007199254740993)`);
+    expect((await eventsOf('aged')).at(-1)!.after).toEqual({ id: 1, n: '9007199254740993' });
     await ctx.source.track({ table });
     expect(await ctx.source.doctor()).toEqual([]);
 
-    await sql('ALTER TABLE aged ALTER COLUMN n TYPE bigint'); // int8 is encoded as a string: the function must change
-    expect((await ctx.source.doctor()).map((f) => f.check)).toEqual(['function']);
+    await sql('DROP TRIGGER outbox_capture_row ON aged'); // as a table still on another version's triggers
+    expect(await ctx.source.doctor()).toEqual([expect.objectContaining({ severity: 'error', check: 'trigger', message: expect.stringContaining('Table public.aged: capture trigger outbox_capture_row is missing') })]);
     await ctx.source.track({ table });
     expect(await ctx.source.doctor()).toEqual([]);
-    await sql(`INSERT INTO aged VALUES (1, 9007199254740993)`);
-    expect((await eventsOf('aged')).at(-1)!.after).toEqual({ id: 1, n: '9007199254740993' });
   });
 
   it('refuses a table without a primary key unless key columns are named', async () => {
