@@ -4,6 +4,7 @@ import type { ChangeData } from '../../src/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresTargetWriter } from '../../src/targets/postgres.js';
 import { buildTransformer, type Transformer } from '../../src/targets/transform/index.js';
+import { readDecodedOutbox } from './source.js';
 
 /**
  * Stands in for relay + SNS/SQS + consumer when a test only needs "the outbox reaches the target":
@@ -33,13 +34,10 @@ export async function createReplayer(sourcePool: pg.Pool, outboxSchema: string, 
     transform,
     writer,
     async replay(options = {}) {
-      const res = await sourcePool.query(
-        `SELECT e.seq::text AS seq, e.table_schema, e.table_name, e.op, e.key, e.after FROM "${outboxSchema}".events e WHERE e.seq > $1 ORDER BY e.seq`,
-        [lastSeq],
-      );
+      const res = { rows: await readDecodedOutbox(sourcePool, outboxSchema, lastSeq) };
       const changes = res.rows.map((e) => {
-        const data: ChangeData = { schema: e.table_schema, table: e.table_name, op: e.op, seq: e.seq, key: e.key, after: e.after };
-        return transform(data, { messageId: `m${e.seq}`, eventId: `test:${e.seq}`, time: new Date().toISOString() });
+        const data: ChangeData = { schema: e.tableSchema, table: e.tableName, op: e.op, seq: e.seq, key: e.key, after: e.after };
+        return transform(data, { messageId: `m${e.seq}`, eventId: `test:${e.seq}${e.keyChange ? ':old' : ''}`, time: new Date().toISOString() });
       });
       const size = options.batchSize ?? 500;
       const batches: (typeof changes)[] = [];
@@ -68,11 +66,7 @@ export async function createReplayer(sourcePool: pg.Pool, outboxSchema: string, 
  * table with jsonb_populate_recordset — the same cast the PostgreSQL target writer uses.
  */
 export async function replayLatestIntoTable(sourcePool: pg.Pool, outboxSchema: string, table: { schema: string; table: string }, targetPool: pg.Pool, targetTable: string): Promise<{ events: number; rows: number }> {
-  const res = await sourcePool.query<{ seq: string; op: string; key: Record<string, unknown>; after: Record<string, unknown> | null }>(
-    `SELECT seq::text, op, key, after FROM "${outboxSchema}".events WHERE table_schema = $1 AND table_name = $2`,
-    [table.schema, table.table],
-  );
-  const rows = res.rows;
+  const rows = (await readDecodedOutbox(sourcePool, outboxSchema)).filter((e) => e.tableSchema === table.schema && e.tableName === table.table);
   for (let i = rows.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
     [rows[i], rows[j]] = [rows[j]!, rows[i]!];
@@ -80,7 +74,7 @@ export async function replayLatestIntoTable(sourcePool: pg.Pool, outboxSchema: s
   const latest = new Map<string, { seq: bigint; op: string; after: Record<string, unknown> | null }>();
   for (const e of rows) {
     if (e.op === 'truncate') throw new Error('replayLatestIntoTable does not handle truncate');
-    const k = JSON.stringify(Object.entries(e.key).sort());
+    const k = JSON.stringify(Object.entries(e.key!).sort());
     const cur = latest.get(k);
     if (!cur || BigInt(e.seq) > cur.seq) latest.set(k, { seq: BigInt(e.seq), op: e.op, after: e.after });
   }

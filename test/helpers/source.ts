@@ -1,3 +1,5 @@
+import type pg from 'pg';
+import type { OutboxEvent } from '../../src/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresSource } from '../../src/source/postgres/adapter.js';
 import { createPool } from '../../src/source/postgres/pool.js';
@@ -21,6 +23,30 @@ const RAW_EVENTS = (schema: string) => `
          e.relid::int8::text AS relid, e.old_row::text AS old_row, e.new_row::text AS new_row,
          CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names
     FROM "${schema}".events e ORDER BY e.seq`;
+
+/**
+ * The outbox of a database as the relay publishes it (capture v2 rows decoded, schema changes left
+ * out), optionally after a seq, in seq order; the key-change halves share their seq.
+ */
+export async function readDecodedOutbox(pool: pg.Pool, schema: string, afterSeq = '0'): Promise<OutboxEvent[]> {
+  const decodePool = createPool({ url: (pool as unknown as { options: { connectionString: string } }).options.connectionString, max: 1, logger: silentLogger, options: DECODE_SESSION_OPTIONS });
+  try {
+    const decoder = new CaptureDecoder(decodePool, `"${schema}"`, silentLogger, false);
+    const rows: RawEventRow[] = [];
+    let after = afterSeq;
+    for (;;) {
+      const page = (await pool.query<RawEventRow>(`${RAW_EVENTS(schema).replace('ORDER BY e.seq', 'WHERE e.seq > $1 ORDER BY e.seq LIMIT 20000')}`, [after])).rows;
+      rows.push(...page);
+      if (page.length < 20000) break;
+      after = page.at(-1)!.seq;
+    }
+    const events: OutboxEvent[] = [];
+    for (let i = 0; i < rows.length; i += 5000) events.push(...(await decoder.decode(rows.slice(i, i + 5000))).events);
+    return events.filter((e) => e.op !== 'schema');
+  } finally {
+    await decodePool.end();
+  }
+}
 
 /**
  * A fresh database with the outbox schema migrated, and a source adapter on it. events() returns the

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { readDecodedOutbox } from '../helpers/source.js';
 
 /** The CLI as a user runs it: a subprocess in an empty folder (test/helpers/cli.ts). */
 const WORKDIR = mkdtempSync(join(tmpdir(), 'outbox-cli-'));
@@ -118,8 +119,8 @@ describe('outbox CLI against PostgreSQL', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toBe('Tracking public.orders: key (id), 3 captured column(s), excluded secret, attributes tenant_id.\n');
     await db.pool.query(`INSERT INTO orders VALUES (1, 7, 'hidden', 10)`);
-    const events = await db.pool.query(`SELECT op, after, attributes FROM outbox.events`);
-    expect(events.rows).toEqual([{ op: 'insert', after: { id: '1', tenant_id: 7, total: '10' }, attributes: { tenant_id: '7' } }]);
+    const events = (await readDecodedOutbox(db.pool, 'outbox')).map((e) => ({ op: e.op, after: e.after, attributes: e.attributes }));
+    expect(events).toEqual([{ op: 'insert', after: { id: '1', tenant_id: 7, total: '10' }, attributes: { tenant_id: '7' } }]);
 
     // re-run after a column change, without options: the recorded ones stay (the secret stays out)
     await db.pool.query('ALTER TABLE orders ADD COLUMN region text');

@@ -62,7 +62,7 @@ async function maxSeq(): Promise<string> {
 
 async function insertMarker(id: number): Promise<string> {
   await env.db.pool.query('INSERT INTO public.items (id, v) VALUES ($1, $2)', [id, 'marker']);
-  const res = await env.db.pool.query<{ seq: string }>(`SELECT max(seq)::text AS seq FROM outbox.events WHERE key->>'id' = $1`, [String(id)]);
+  const res = await env.db.pool.query<{ seq: string }>(`SELECT max(seq)::text AS seq FROM outbox.events WHERE coalesce(key, new_row::jsonb)->>'id' = $1`, [String(id)]);
   return res.rows[0]!.seq;
 }
 

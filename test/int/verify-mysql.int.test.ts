@@ -13,7 +13,7 @@ import { buildTransformer } from '../../src/targets/transform/index.js';
 import { runVerify } from '../../src/verify/index.js';
 import { MYSQL_URL } from '../helpers/env.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { createMigratedSource, readDecodedOutbox } from '../helpers/source.js';
 
 /**
  * verify against a MariaDB target: a real PostgreSQL source, its outbox applied by the real
@@ -102,10 +102,10 @@ afterAll(async () => {
 /** Stands in for relay + SNS/SQS + consumer: applies the outbox after the last replay with the real transformer and MySQL writer. */
 async function replay(): Promise<number> {
   const transform = buildTransformer('copy', target, {});
-  const res = await ctx.db.pool.query(`SELECT e.seq::text AS seq, e.table_schema, e.table_name, e.op, e.key, e.after FROM outbox.events e WHERE e.seq > $1 ORDER BY e.seq`, [lastSeq]);
+  const res = { rows: await readDecodedOutbox(ctx.db.pool, 'outbox', lastSeq) };
   const changes = res.rows.map((e) => {
-    const data: ChangeData = { schema: e.table_schema, table: e.table_name, op: e.op, seq: e.seq, key: e.key, after: e.after };
-    return transform(data, { messageId: `m${e.seq}`, eventId: `test:${e.seq}`, time: new Date().toISOString() });
+    const data: ChangeData = { schema: e.tableSchema, table: e.tableName, op: e.op, seq: e.seq, key: e.key, after: e.after };
+    return transform(data, { messageId: `m${e.seq}`, eventId: `test:${e.seq}${e.keyChange ? ':old' : ''}`, time: new Date().toISOString() });
   });
   for (let i = 0; i < changes.length; i += 500) {
     const outcomes = await writer.apply(changes.slice(i, i + 500));
@@ -180,7 +180,7 @@ describe('verify against MySQL/MariaDB', () => {
     const repaired = await verify({ repair: true });
     expect(repaired.tables[0]!.repair).toEqual({ snapshots: 7, deletes: 2 });
     expect(repaired.tables[1]!.repair).toEqual({ snapshots: 1, deletes: 0 });
-    const deletes = await ctx.db.pool.query(`SELECT key, attributes FROM outbox.events WHERE op = 'delete' ORDER BY seq`);
+    const deletes = { rows: (await readDecodedOutbox(ctx.db.pool, 'outbox')).filter((e) => e.op === 'delete').map((e) => ({ key: e.key, attributes: e.attributes })) };
     expect(deletes.rows).toEqual(
       expect.arrayContaining([
         { key: { id: '7777777' }, attributes: { tenant_id: '2' } },

@@ -8,7 +8,7 @@ import { runVerify } from '../../src/verify/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createReplayer, type Replayer } from '../helpers/outbox-replay.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { createMigratedSource, readDecodedOutbox } from '../helpers/source.js';
 
 type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;
 let ctx: Ctx;
@@ -82,7 +82,7 @@ describe('verify', () => {
 
     const repaired = await verify(true);
     expect(repaired.tables[0]!.repair).toEqual({ snapshots: 4, deletes: 2 });
-    const events = await ctx.db.pool.query(`SELECT op, key, attributes FROM outbox.events WHERE op = 'delete' ORDER BY seq`);
+    const events = { rows: (await readDecodedOutbox(ctx.db.pool, 'outbox')).filter((e) => e.op === 'delete').map((e) => ({ op: e.op, key: e.key, attributes: e.attributes })) };
     expect(events.rows).toEqual(
       expect.arrayContaining([
         { op: 'delete', key: { id: '7777' }, attributes: { tenant_id: '2' } },
@@ -96,7 +96,7 @@ describe('verify', () => {
 
   it('repair snapshots are byte-identical to capture images', async () => {
     await ctx.db.pool.query(`UPDATE public.accounts SET balance = 99.5 WHERE id = 3`);
-    const live = (await ctx.db.pool.query(`SELECT after FROM outbox.events WHERE op = 'update' ORDER BY seq DESC LIMIT 1`)).rows[0].after;
+    const live = (await readDecodedOutbox(ctx.db.pool, 'outbox')).filter((e) => e.op === 'update').at(-1)!.after;
     await target.pool.query(`DELETE FROM copy.accounts WHERE id = 3`);
     await verify(true);
     const snap = (await ctx.db.pool.query(`SELECT after FROM outbox.events WHERE op = 'snapshot' AND key = '{"id": "3"}' ORDER BY seq DESC LIMIT 1`)).rows[0].after;

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { runtimeSql } from '../../sql/files.js';
 import type { ColumnInfo } from './catalog.js';
 
 /**
