@@ -31,7 +31,8 @@ ALTER TABLE {{schema}}.tracked_tables
 --   TG_ARGV[0] NOTIFY channel, TG_ARGV[1] the session setting that throttles NOTIFY,
 --   TG_ARGV[2] (only when the table has excluded columns) their attribute numbers, e.g. '{3,7}'.
 -- Excluded columns are looked up by number in the catalog on every row of such a table: a rename
--- (or a drop and a new column of the old name) can never let one through.
+-- (or a drop and a new column of the old name) can never let one through. The numbers are the
+-- tracked table's: a partition may number its columns differently, names are the same.
 -- Values: to_json is unaffected by DateStyle and writes timestamptz with its offset (the relay reads
 -- it back as an instant); the two settings that could lose information, extra_float_digits <= 0
 -- (rounded floats) and IntervalStyle sql_standard (ambiguous negative intervals), are overridden for
@@ -58,7 +59,8 @@ BEGIN
   IF TG_NARGS OPERATOR(pg_catalog.>) 2 THEN
     SELECT pg_catalog.array_agg(a.attname::text) INTO v_excl
       FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.=) ANY (TG_ARGV[2]::smallint[]) AND NOT a.attisdropped;
+     WHERE a.attrelid OPERATOR(pg_catalog.=) coalesce(pg_catalog.pg_partition_root(TG_RELID), TG_RELID)
+       AND a.attnum OPERATOR(pg_catalog.=) ANY (TG_ARGV[2]::smallint[]) AND NOT a.attisdropped;
     v_excl := coalesce(v_excl, '{}');
     IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN v_old := (pg_catalog.to_jsonb(OLD) OPERATOR(pg_catalog.-) v_excl)::json; END IF;
     IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN v_new := (pg_catalog.to_jsonb(NEW) OPERATOR(pg_catalog.-) v_excl)::json; END IF;
@@ -111,7 +113,19 @@ BEGIN
     SELECT coalesce(pg_catalog.array_agg(a.attnum ORDER BY a.attnum), '{}') INTO v_attnums
       FROM pg_catalog.pg_attribute a
      WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (t.excluded_columns);
-    UPDATE {{schema}}.tracked_tables SET relid = v_rel, excluded_attnums = v_attnums
+    -- The shape the relay compares images with: the columns v1 captured, spelled as
+    -- sql/postgres/runtime/table_shape.sql spells them (a column added since is announced).
+    UPDATE {{schema}}.tracked_tables
+       SET relid = v_rel, excluded_attnums = v_attnums, function_name = 'capture_row',
+           shape = (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                          'name', a.attname, 'type', CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, a.atttypmod)
+                                                          ELSE pg_catalog.quote_ident(tn.nspname) || '.' || pg_catalog.quote_ident(ty.typname) END,
+                          'nullable', NOT a.attnotnull, 'attnum', a.attnum::int, 'typeName', bt.typname, 'typeKind', bt.typtype) ORDER BY a.attnum), '[]')
+                      FROM pg_catalog.pg_attribute a
+                      JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                      JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
+                      JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+                     WHERE a.attrelid = v_rel AND a.attnum > 0 AND NOT a.attisdropped AND a.attname = ANY (t.captured_columns))
      WHERE table_schema = t.table_schema AND table_name = t.table_name;
     v_args := pg_catalog.format('%L, %L', 'outbox_' || v_outbox, 'outbox_relay.wake_' || pg_catalog.lower(v_outbox));
     IF pg_catalog.cardinality(v_attnums) > 0 THEN v_args := v_args || pg_catalog.format(', %L', v_attnums::text); END IF;

@@ -17,6 +17,7 @@ export interface RelayMetrics {
   oldestOpenTransactionAge: Gauge<string>;
   batchDuration: Histogram<string>;
   eventLag: Histogram<string>;
+  schemaChanges: Counter<string>;
 }
 
 export function createRelayMetrics(metrics: Metrics): RelayMetrics {
@@ -33,6 +34,11 @@ export function createRelayMetrics(metrics: Metrics): RelayMetrics {
       'Age in seconds of the oldest open transaction in the source that holds a transaction id (0 when there is none); the relay publishes only below it, so it holds every later change back.',
     ),
     batchDuration: metrics.histogram('outbox_relay_batch_duration_seconds', 'Seconds to read one page of the outbox, publish it and advance the cursor past it.', LATENCY_BUCKETS),
+    schemaChanges: metrics.counter(
+      'outbox_relay_schema_changes_total',
+      'Schema changes of tracked tables (columns added, dropped, renamed or retyped, tables renamed) the leader published, by table; each target applies, ignores or stops on them by its schemaChanges policy.',
+      ['table'],
+    ),
     eventLag: metrics.histogram('outbox_relay_event_lag_seconds', 'Seconds from the change time the source recorded (changed_at) to SNS acknowledging the event, per event.', LATENCY_BUCKETS),
   };
 }

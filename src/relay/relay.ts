@@ -205,7 +205,10 @@ export class Relay extends EventEmitter<RelayEvents> {
             metrics.advanced.inc(acknowledged);
             metrics.batchDuration.observe(durationMs / 1000);
             const now = Date.now();
-            for (const e of done) metrics.eventLag.observe(Math.max(0, now - e.changedAt.getTime()) / 1000);
+            for (const e of done) {
+              if (e.op === 'schema') metrics.schemaChanges.inc({ table: `${e.tableSchema}.${e.tableName}` });
+              else metrics.eventLag.observe(Math.max(0, now - e.changedAt.getTime()) / 1000);
+            }
           }
           this.emit('batch-published', {
             epoch,

@@ -4,7 +4,7 @@
 --          name and kind that pick the value encoding (docs/encoding.md). Also the table's current
 --          schema and name (a renamed table keeps its oid) and the tracked root of a partition.
 -- Params:  $1 the table oids (oid[]). A table that no longer exists returns no row.
-SELECT c.oid::int8::text AS relid, pg_catalog.pg_partition_root(c.oid)::oid::int8::text AS root,
+SELECT c.oid::int8::text AS relid, coalesce(pg_catalog.pg_partition_root(c.oid), c.oid)::oid::int8::text AS root,
        n.nspname AS table_schema, c.relname AS table_name,
        a.attnum::int AS attnum, a.attname AS name,
        CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, a.atttypmod)

@@ -199,6 +199,8 @@ export class CaptureDecoder {
     if (renamed) changes.push({ kind: 'rename_table', from: `${state.tableSchema}.${state.tableName}`, to: `${now.tableSchema}.${now.tableName}` });
     if (changes.length === 0) return undefined;
     const from = { tableSchema: state.tableSchema, tableName: state.tableName };
+    // The table's name changes in the stream at its first row under the new name, not before.
+    const to = renamed ? { tableSchema: now.tableSchema, tableName: now.tableName } : from;
     const schemaChange: SchemaChange = {
       dialect: 'postgres',
       before: state.shape.map(publicColumn),
@@ -207,16 +209,16 @@ export class CaptureDecoder {
       changes,
     };
     state.shape = current;
-    state.tableSchema = now.tableSchema;
-    state.tableName = now.tableName;
+    state.tableSchema = to.tableSchema;
+    state.tableName = to.tableName;
     for (const c of current) state.types.set(c.name, c);
-    this.logger.info({ table: `${now.tableSchema}.${now.tableName}`, seq: row.seq, changes: changes.map((c) => c.kind) }, 'schema change of a tracked table noticed; published before its first row of the new shape');
+    this.logger.info({ table: `${to.tableSchema}.${to.tableName}`, seq: row.seq, changes: changes.map((c) => c.kind) }, 'schema change of a tracked table noticed; published before its first row of the new shape');
     return {
       event: {
         seq: row.seq,
         xid: row.xid,
-        tableSchema: now.tableSchema,
-        tableName: now.tableName,
+        tableSchema: to.tableSchema,
+        tableName: to.tableName,
         op: 'schema',
         key: null,
         before: null,
@@ -226,7 +228,7 @@ export class CaptureDecoder {
         changedAt: row.changed_at,
         schemaChange,
       },
-      update: { from, to: { tableSchema: now.tableSchema, tableName: now.tableName, shape: current } },
+      update: { from, to: { ...to, shape: current } },
     };
   }
 

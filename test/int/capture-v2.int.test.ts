@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CAPTURE_SETTINGS_SQL, loadSnapshotTable, snapshotSql } from '../../src/backfill/snapshot-sql.js';
+import type { OutboxEvent } from '../../src/envelope.js';
+import { silentLogger } from '../../src/logger.js';
+import { createPool } from '../../src/source/postgres/pool.js';
+import { CaptureDecoder, DECODE_SESSION_OPTIONS } from '../../src/source/postgres/relay-decode.js';
+import { fillPlaceholders, listMigrations } from '../../src/sql/files.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { createMigratedSource } from '../helpers/source.js';
+
+/**
+ * Capture v2 without the relay: what the generic trigger writes into the outbox, and what the
+ * relay's decoder makes of it (docs/capture.md). The relay and DDL under concurrent writers are in
+ * capture-ddl.int.test.ts.
+ */
+type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;
+let ctx: Ctx;
+const sql = (text: string, params?: unknown[]) => ctx.db.pool.query(text, params);
+
+beforeAll(async () => {
+  ctx = await createMigratedSource();
+});
+afterAll(async () => ctx?.close());
+
+/** Every outbox row of a table as written (images as json text). */
+async function rawText(table: string): Promise<string> {
+  const res = await sql(`SELECT coalesce(old_row::text, '') || ' ' || coalesce(new_row::text, '') || ' ' || coalesce(after::text, '') AS t FROM outbox.events WHERE table_name = $1 ORDER BY seq`, [table]);
+  return res.rows.map((r) => r.t).join('\n');
+}
+
+/** The decoder as the relay runs it, announcing schema changes (against the stored shapes). */
+async function decodeWithSchemaChanges(): Promise<OutboxEvent[]> {
+  const pool = createPool({ url: ctx.db.url, max: 1, logger: silentLogger, options: DECODE_SESSION_OPTIONS });
+  try {
+    const decoder = new CaptureDecoder(pool, '"outbox"', silentLogger, true);
+    const decoded = await decoder.decode(await ctx.rawEvents());
+    return decoded.events;
+  } finally {
+    await pool.end();
+  }
+}
+
+describe('excluded columns', () => {
+  it('never reach the outbox, before or after a rename, nor when a new column takes the old name', async () => {
+    await sql(`CREATE TABLE public.people (id int PRIMARY KEY, name text, secret text)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'people' }, exclude: ['secret'] });
+    await sql(`INSERT INTO people VALUES (1, 'ann', 'SECRET-1')`);
+    await sql(`ALTER TABLE people RENAME COLUMN secret TO hidden`);
+    await sql(`UPDATE people SET hidden = 'SECRET-2', name = 'anne'`);
+    await sql(`ALTER TABLE people ADD COLUMN secret text`); // a new column with the excluded one's old name
+    await sql(`INSERT INTO people VALUES (2, 'bob', 'SECRET-3', 'visible')`);
+    await sql(`UPDATE people SET hidden = 'SECRET-4' WHERE id = 2`);
+    await sql(`DELETE FROM people WHERE id = 1`);
+    expect(await rawText('people')).not.toContain('SECRET-');
+    const events = (await ctx.events()).filter((e) => e.table_name === 'people');
+    expect(events.map((e) => [e.op, e.key, e.after])).toEqual([
+      ['insert', { id: 1 }, { id: 1, name: 'ann' }],
+      ['update', { id: 1 }, { id: 1, name: 'anne' }],
+      ['insert', { id: 2 }, { id: 2, name: 'bob', secret: 'visible' }],
+      // the update of the (renamed) excluded column only publishes nothing
+      ['delete', { id: 1 }, null],
+    ]);
+    // a re-track keeps the exclusion by column, under its new name
+    const again = await ctx.source.track({ table: { schema: 'public', table: 'people' } });
+    expect(again.excludedColumns).toEqual(['hidden']);
+    await sql(`UPDATE people SET hidden = 'SECRET-5', name = 'b' WHERE id = 2`);
+    expect(await rawText('people')).not.toContain('SECRET-');
+  });
+
+  it('stay out of a partitioned table whose partitions number their columns differently', async () => {
+    await sql(`
+      CREATE TABLE public.logs (id int, region text, dropme int, secret text, msg text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+      ALTER TABLE public.logs DROP COLUMN dropme;
+      CREATE TABLE public.logs_eu PARTITION OF public.logs FOR VALUES IN ('eu');
+      CREATE TABLE public.logs_us (msg text, secret text, region text NOT NULL, id int NOT NULL);
+      ALTER TABLE public.logs ATTACH PARTITION public.logs_us FOR VALUES IN ('us');`);
+    await ctx.source.track({ table: { schema: 'public', table: 'logs' }, exclude: ['secret'] });
+    await sql(`INSERT INTO logs (id, region, secret, msg) VALUES (1, 'eu', 'SECRET-eu', 'a'), (2, 'us', 'SECRET-us', 'b')`);
+    const raw = await sql(`SELECT new_row::text AS t FROM outbox.events WHERE table_name LIKE 'logs%' ORDER BY seq`);
+    expect(raw.rows.map((r) => r.t).join()).not.toContain('SECRET-');
+    const events = (await ctx.events()).filter((e) => e.table_name.startsWith('logs'));
+    expect(events.map((e) => [e.table_name, e.after])).toEqual([
+      ['logs', { id: 1, region: 'eu', msg: 'a' }],
+      ['logs', { id: 2, region: 'us', msg: 'b' }],
+    ]);
+  });
+});
+
+describe('hostile column names', () => {
+  const NAMES = ['new\nline', "quo'te", 'dq"uote', '-- comment', '*/ end /*', 'ünï©ødé ✓ 漢字', 'a; DROP TABLE public.victim; --', '$1', '{{schema}}'];
+
+  it('are captured, decoded and announced as they are, and execute nothing', async () => {
+    const cols = NAMES.map((n, i) => `"${n.replace(/"/g, '""')}" int DEFAULT ${i}`).join(', ');
+    await sql(`CREATE TABLE public.victim (x int); CREATE TABLE public.odd_names (id int PRIMARY KEY, ${cols})`);
+    await ctx.source.track({ table: { schema: 'public', table: 'odd_names' } });
+    await sql(`INSERT INTO odd_names (id) VALUES (1)`);
+    await sql(`UPDATE odd_names SET "dq""uote" = 42`);
+    const hostile = 'added\n*/ --"\'';
+    await sql(`ALTER TABLE odd_names ADD COLUMN "${hostile.replace(/"/g, '""')}" text`);
+    await sql(`UPDATE odd_names SET "${hostile.replace(/"/g, '""')}" = 'first' WHERE id = 1`);
+    await sql(`ALTER TABLE odd_names RENAME TO "odd ""table""\nname"`);
+    await sql(`DELETE FROM "odd ""table""\nname"`);
+    expect((await sql(`SELECT to_regclass('public.victim') IS NOT NULL AS ok`)).rows[0].ok).toBe(true);
+
+    const events = (await decodeWithSchemaChanges()).filter((e) => e.tableName.startsWith('odd'));
+    expect(events.map((e) => [e.op, e.tableName])).toEqual([
+      ['insert', 'odd_names'],
+      ['update', 'odd_names'],
+      ['schema', 'odd_names'],
+      ['update', 'odd_names'],
+      ['schema', 'odd "table"\nname'],
+      ['delete', 'odd "table"\nname'],
+    ]);
+    expect(events[0]!.after).toEqual(Object.fromEntries([['id', 1], ...NAMES.map((n, i) => [n, i])]));
+    expect(events[1]!.changed).toEqual(['dq"uote']);
+    expect(events[2]!.schemaChange!.changes).toEqual([{ kind: 'add_column', column: hostile, type: 'text' }]);
+    expect(events[3]).toMatchObject({ changed: [hostile], after: { [hostile]: 'first' } });
+    expect(events[4]!.schemaChange!.changes).toEqual([{ kind: 'rename_table', from: 'public.odd_names', to: 'public.odd "table"\nname' }]);
+  });
+});
+
+describe('decoding equals the SQL encoding', () => {
+  it('is byte-identical to a backfill snapshot of the same row, whatever the writer session set', async () => {
+    await sql(`
+      CREATE TYPE public.mood2 AS ENUM ('sad', 'happy');
+      CREATE TYPE public.pair AS (at timestamptz, n numeric, b bigint);
+      CREATE DOMAIN public.posint AS int CHECK (VALUE > 0);
+      CREATE TABLE public.enc (
+        id int PRIMARY KEY, i2 smallint, i8 bigint, num numeric, num2 numeric(12,2), f4 real, f8 double precision,
+        flag boolean, t text, vc varchar(10), ch char(4), bin bytea, u uuid, d date, ts timestamp, tstz timestamptz,
+        tm time, tmz timetz, iv interval, j json, jb jsonb, ints int[], nums numeric[], bigs bigint[], tstzs timestamptz[],
+        m public.mood2, p point, ip inet, r int4range, bits bit(3), x xml, c public.pair, dom public.posint, mny money)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'enc' } });
+    const sessions = [
+      [],
+      [`SET TimeZone = 'Asia/Kathmandu'`, `SET DateStyle = 'SQL, DMY'`, `SET IntervalStyle = 'sql_standard'`, `SET bytea_output = 'escape'`, `SET extra_float_digits = 0`],
+      [`SET TimeZone = 'America/St_Johns'`, `SET DateStyle = 'German'`, `SET IntervalStyle = 'postgres_verbose'`, `SET extra_float_digits = -15`],
+      [`SET TimeZone = '-13:30'`, `SET IntervalStyle = 'postgres'`, `SET extra_float_digits = 3`],
+    ];
+    const values = `$1, -32768, 9007199254740993, '123456789012345678901234567890.123456789012345678901', 1.50, 0.1, 1e-300, true,
+      E'tab\\tnl\\n"q" \\u00e9', 'short', 'ab', '\\x00ff10'::bytea, 'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '0044-03-15 BC',
+      '2024-03-10 01:30:00.123456', '2024-03-10 01:30:00.5-05', '13:14:15.5', '13:14:15+02', '-1 year -2 mons +3 days -04:05:06.5',
+      '{"b": 1, "a": [1.0, 1e2, 12345678901234567890], "a": 2}', '{"z": 1, "y": 1.50}', '{1,NULL,-3}', '{1.50,NaN}',
+      '{9007199254740993}', '{"2024-01-01 00:00:00+05"}', 'happy', '(1.5,2)', '10.0.0.1/8', '[1,5)', B'101', '<a>1</a>',
+      ROW('2024-06-01 12:00:00+02', 1.50, 9007199254740993)::public.pair, 7, 12.34`;
+    for (const [k, settings] of sessions.entries()) {
+      const client = await ctx.db.pool.connect();
+      try {
+        for (const s of settings) await client.query(s);
+        await client.query(`INSERT INTO enc VALUES (${values})`, [k + 1]);
+        await client.query(`UPDATE enc SET f8 = 'Infinity', f4 = 'NaN', iv = '1 day 02:03:04.5', tstz = 'infinity' WHERE id = $1`, [k + 1]);
+      } finally {
+        await client.query('RESET ALL');
+        client.release();
+      }
+    }
+    // Snapshot the same rows the way backfill does, with the capture settings.
+    const client = await ctx.db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(CAPTURE_SETTINGS_SQL);
+      const t = await loadSnapshotTable(client, 'outbox', { schema: 'public', table: 'enc' });
+      await client.query(snapshotSql('outbox', t, 'true'));
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const events = (await ctx.events()).filter((e) => e.table_name === 'enc');
+    const snapshots = (await sql(`SELECT key, after FROM outbox.events WHERE table_name = 'enc' AND op = 'snapshot' ORDER BY seq`)).rows;
+    expect(snapshots).toHaveLength(sessions.length);
+    for (const snap of snapshots) {
+      const live = events.filter((e) => e.op === 'update' && JSON.stringify(e.key) === JSON.stringify(snap.key));
+      expect(live).toHaveLength(1);
+      expect(JSON.stringify(live[0]!.after)).toBe(JSON.stringify(snap.after));
+    }
+    // and the inserts, from four different sessions, decode to one and the same image
+    const inserts = events.filter((e) => e.op === 'insert').map((e) => JSON.stringify({ ...e.after, id: 0 }));
+    expect(new Set(inserts).size).toBe(1);
+    const first = events.find((e) => e.op === 'insert')!.after!;
+    expect(first).toMatchObject({ i8: '9007199254740993', f8: 1e-300, tstz: '2024-03-10T06:30:00.5+00:00', bin: '\\x00ff10', iv: 'P-1Y-2M3DT-4H-5M-6.5S', mny: '12.34' });
+  });
+});
+
+describe('outbox migrate upgrades an existing install', () => {
+  it('moves a table tracked by capture v1 to the generic triggers and keeps its exclusions; v1 rows still publish', async () => {
+    const db = await createTestDatabase();
+    try {
+      // An install at migration 3, with a table tracked the v1 way: a generated function and four statement triggers.
+      const v1 = listMigrations('postgres').filter((m) => m.version <= 3);
+      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const m of v1) {
+        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }));
+        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+      }
+      await db.pool.query(`
+        CREATE TABLE public.old (id int PRIMARY KEY, v text, secret text);
+        INSERT INTO outbox.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name)
+             VALUES ('public', 'old', '{id}', '{secret}', '{}', '{id,v}', 'capture_0000_old');
+        CREATE FUNCTION outbox.capture_0000_old() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+          INSERT INTO outbox.events (part, seq, table_schema, table_name, op, key, after, changed, changed_at)
+          SELECT 0, nextval('outbox.event_seq'), 'public', 'old', 'insert', jsonb_build_object('id', n.id), jsonb_build_object('id', n.id, 'v', n.v), '{id,v}', now() FROM new_rows n;
+          RETURN NULL; END $$;
+        CREATE TRIGGER outbox_capture_insert AFTER INSERT ON public.old REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION outbox.capture_0000_old();
+        INSERT INTO public.old VALUES (1, 'before the upgrade', 'SECRET-1');`);
+      const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+      const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+      try {
+        const result = await source.migrate();
+        expect(result.applied.map((m) => m.version)).toContain(4);
+        const triggers = await db.pool.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.old'::regclass AND NOT tgisinternal ORDER BY 1`);
+        expect(triggers.rows.map((r) => r.tgname)).toEqual(['outbox_capture_row', 'outbox_capture_truncate']);
+        expect((await db.pool.query(`SELECT to_regprocedure('outbox.capture_0000_old()') AS f`)).rows[0].f).toBeNull();
+        await db.pool.query(`UPDATE public.old SET v = 'after the upgrade', secret = 'SECRET-2'`);
+        await db.pool.query(`ALTER TABLE public.old ADD COLUMN w int`);
+        await db.pool.query(`INSERT INTO public.old VALUES (2, 'new', 'SECRET-3', 5)`);
+        const raw = await db.pool.query(`SELECT coalesce(new_row::text, after::text) AS t FROM outbox.events ORDER BY seq`);
+        expect(raw.rows.map((r) => r.t).join()).not.toContain('SECRET-');
+        expect(await source.doctor()).toEqual([expect.objectContaining({ check: 'drift' })]); // w: the relay announces it
+        const { readDecodedOutbox } = await import('../helpers/source.js');
+        const events = await readDecodedOutbox(db.pool, 'outbox');
+        expect(events.map((e) => [e.op, e.key, e.after])).toEqual([
+          ['insert', { id: 1 }, { id: 1, v: 'before the upgrade' }],
+          ['update', { id: 1 }, { id: 1, v: 'after the upgrade' }],
+          ['insert', { id: 2 }, { id: 2, v: 'new', w: 5 }],
+        ]);
+        expect((await source.migrate()).applied).toEqual([]); // twice is harmless
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+});
