@@ -188,13 +188,13 @@ export class CaptureDecoder {
   private detect(state: TableState, row: RawEventRow, isRoot: boolean): { event: OutboxEvent; update: Omit<ShapeUpdate, 'index' | 'relid'> } | undefined {
     const now = state.catalog;
     if (!now) return undefined;
-    const current = capturedShape(now.columns, state.tracked.excluded_attnums);
     const names = row.names ?? state.shape.map((c) => c.name);
     const sameNames = names.length === state.shape.length && state.shape.every((c) => names.includes(c.name));
-    const typesChanged = !state.typesChecked && state.shape.some((c) => current.some((n) => n.attnum === c.attnum && n.name === c.name && n.type !== c.type));
+    const typesChanged = !state.typesChecked && state.shape.some((c) => now.columns.some((n) => n.attnum === c.attnum && n.name === c.name && n.type !== c.type));
     state.typesChecked = true;
     const renamed = isRoot && (row.table_schema !== state.tableSchema || row.table_name !== state.tableName) && row.table_schema === now.tableSchema && row.table_name === now.tableName;
     if (sameNames && !typesChanged && !renamed) return undefined;
+    const current = rowShape(state, now, names);
     const changes = diffShapes(state.shape, current);
     if (renamed) changes.push({ kind: 'rename_table', from: `${state.tableSchema}.${state.tableName}`, to: `${now.tableSchema}.${now.tableName}` });
     if (changes.length === 0) return undefined;
@@ -303,6 +303,24 @@ interface DecodedRow {
 /** The session settings the decode runs with (the values are rendered in them; docs/encoding.md). */
 export const DECODE_SESSION_OPTIONS =
   '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c bytea_output=hex -c extra_float_digits=1 -c search_path=pg_catalog,pg_temp';
+
+/**
+ * The shape a row was written with: its image's columns, each as the catalog has it now when the
+ * catalog still has that column under that name (so a type change shows), else as last seen (the
+ * column was renamed or dropped after this row was written). The catalog may be ahead of the row:
+ * a column added after it is announced with the first row that has it.
+ */
+function rowShape(state: TableState, now: TableShape, names: string[]): ShapeColumn[] {
+  const columns = names.map((name) => {
+    const previous = state.shape.find((c) => c.name === name);
+    if (previous) {
+      const same = now.columns.find((c) => c.attnum === previous.attnum);
+      return same && same.name === name ? same : previous;
+    }
+    return now.columns.find((c) => c.name === name) ?? state.types.get(name) ?? { attnum: Number.MAX_SAFE_INTEGER, name, type: 'text', nullable: true, typeName: 'text', typeKind: 'b' };
+  });
+  return columns.sort((a, b) => a.attnum - b.attnum);
+}
 
 /** The columns of an image in table order, each with the type it is read back with. */
 function imageColumns(state: TableState, names: string[]): ColumnInfo[] {
