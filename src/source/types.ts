@@ -65,7 +65,8 @@ export interface TrackedTable {
 export interface SourceStatus {
   schema: string;
   migration: MigrationState;
-  tables: (TrackedTable & { backlog: number; backfill?: BackfillStatus | null })[];
+  /** drift: how the table differs from the shape the relay last published (PostgreSQL), e.g. "+note text". */
+  tables: (TrackedTable & { backlog: number; backfill?: BackfillStatus | null; drift?: string[] })[];
   /** Events not yet published. */
   backlog: number;
   oldestUnpublishedAgeSeconds: number | null;

@@ -84,6 +84,9 @@ describe('outbox doctor and status', () => {
     const run = await outbox(['doctor']);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Table public.orders changed since the relay last published its shape (+note text)');
+    const status = await outbox(['status', '--json']);
+    expect(JSON.parse(status.stdout).tables.map((t: { drift: string[] }) => t.drift)).toEqual([[], ['+note text']]);
+    expect((await outbox(['status'])).stdout).toContain('Schema drift: public.orders (+note text)');
     await sql('ALTER TABLE public.orders DROP COLUMN note');
     await sql('ALTER TABLE public.orders RENAME COLUMN id TO order_id');
     const lost = await outbox(['doctor']);

@@ -50,6 +50,9 @@ export function registerStatus(program: Command, getContext: GetContext): void {
             ...status.tables.map((t) => [formatTableName(t.table), t.mode, backfillText(t.backfill), t.keyColumns.join(','), String(t.backlog), t.excludedColumns.join(',') || '-', t.attributeColumns.join(',') || '-']),
           ]),
         );
+        for (const t of status.tables.filter((t) => t.drift?.length)) {
+          print(`Schema drift: ${formatTableName(t.table)} (${t.drift!.join(', ')}); capture goes on, the relay announces it before the table's next row event (see outbox doctor).`);
+        }
       }),
     );
 }

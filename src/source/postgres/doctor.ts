@@ -6,7 +6,8 @@ import { quoteLiteral } from './capture-sql.js';
 import { readMigrationState } from './migrate.js';
 import { ledgerFindings } from '../ledger.js';
 import { diffShapes } from './relay-decode.js';
-import { capturedShape, readShapes, type ShapeColumn } from './table-shape.js';
+import type { SchemaChangeItem } from '../../envelope.js';
+import { capturedShape, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
 import { GENERIC_FUNCTION } from './track.js';
 
 const TRIGGERS = ['outbox_capture_row', 'outbox_capture_truncate'];
@@ -63,8 +64,7 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
     } else if (row.schema_problem) {
       findings.push({ severity: 'error', check: 'columns', message: `Table ${current}: ${row.schema_problem}` });
     }
-    const drift = row.shape ? diffShapes(row.shape, capturedShape(now.columns, row.excluded_attnums)) : [];
-    if (current !== name) drift.push({ kind: 'rename_table', from: name, to: current });
+    const drift = tableDrift(row, now);
     if (drift.length > 0) {
       findings.push({
         severity: 'warning',
@@ -76,7 +76,29 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
   return findings;
 }
 
-function describeChange(c: { kind: string; column?: string; from?: string; to?: string; type?: string }): string {
+/** How a tracked table differs from the shape the relay last published. */
+export function tableDrift(row: { table_schema: string; table_name: string; shape: ShapeColumn[] | null; excluded_attnums: number[] }, now: TableShape): SchemaChangeItem[] {
+  const drift = row.shape ? diffShapes(row.shape, capturedShape(now.columns, row.excluded_attnums)) : [];
+  const current = `${now.tableSchema}.${now.tableName}`;
+  if (current !== `${row.table_schema}.${row.table_name}`) drift.push({ kind: 'rename_table', from: `${row.table_schema}.${row.table_name}`, to: current });
+  return drift;
+}
+
+/** Drift per tracked table ("schema.table" → descriptions), for `outbox status`. */
+export async function readDrift(pool: pg.Pool, q: string): Promise<Map<string, string[]>> {
+  const rows = (await pool.query<{ table_schema: string; table_name: string; relid: string | null; shape: ShapeColumn[] | null; excluded_attnums: number[] }>(
+    `SELECT table_schema, table_name, relid::int8::text AS relid, shape, excluded_attnums FROM ${q}.tracked_tables WHERE relid IS NOT NULL`,
+  )).rows;
+  const shapes = await readShapes(pool, rows.map((r) => r.relid!));
+  const drift = new Map<string, string[]>();
+  for (const row of rows) {
+    const now = shapes.get(row.relid!);
+    if (now) drift.set(`${row.table_schema}.${row.table_name}`, tableDrift(row, now).map(describeChange));
+  }
+  return drift;
+}
+
+export function describeChange(c: { kind: string; column?: string; from?: string; to?: string; type?: string }): string {
   switch (c.kind) {
     case 'add_column':
       return `+${c.column} ${c.type}`;

@@ -4,6 +4,7 @@ import { quoteIdent } from '../../sql/identifiers.js';
 import { quoteLiteral } from './capture-sql.js';
 import type { BackfillStatus, SourceStatus } from '../types.js';
 import { readMigrationState } from './migrate.js';
+import { readDrift } from './doctor.js';
 import { listTrackedTables } from './track.js';
 
 /** Tracked tables, backlog, the oldest unpublished change and the leader, for `outbox status`. */
@@ -16,6 +17,7 @@ export async function readStatus(pool: pg.Pool, schema: string): Promise<SourceS
   const leaderRow = installed && migration.databaseVersion >= 2 ? (await pool.query(`SELECT leader_id, epoch::text, leader_since FROM ${q}.relay_state`)).rows[0] : undefined;
   const backfills = installed && migration.databaseVersion >= 3 ? await readBackfills(pool, q, schema) : new Map<string, BackfillStatus>();
   const oldestTx = await oldestOpenTransactionAge(pool);
+  const drift = installed && migration.databaseVersion >= 4 ? await readDrift(pool, q) : new Map<string, string[]>();
   const perTable = new Map(backlogRows.map((r) => [`${r.table_schema}.${r.table_name}`, r]));
   const ages = backlogRows.map((r) => Number(r.oldest_age_seconds));
   return {
@@ -25,6 +27,7 @@ export async function readStatus(pool: pg.Pool, schema: string): Promise<SourceS
       ...t,
       backlog: perTable.get(`${t.table.schema}.${t.table.table}`)?.backlog ?? 0,
       backfill: backfills.get(`${t.table.schema}.${t.table.table}`) ?? null,
+      drift: drift.get(`${t.table.schema}.${t.table.table}`) ?? [],
     })),
     backlog: backlogRows.reduce((sum, r) => sum + Number(r.backlog), 0),
     oldestUnpublishedAgeSeconds: ages.length ? Math.max(...ages) : null,
