@@ -138,12 +138,25 @@ export class CaptureDecoder {
     await this.pool.query(`UPDATE ${this.quotedSchema}.tracked_tables SET schema_problem = $2 WHERE relid = $1::oid AND schema_problem IS DISTINCT FROM $2`, [relid, reason]);
   }
 
-  /** Persists a shape once its schema change is acknowledged (and the table's new name, after a rename). */
+  /**
+   * Persists a shape once its schema change is acknowledged (and the table's new name, after a
+   * rename). When another tracked table already has the new name, the shape is kept under the old
+   * name and the conflict is recorded for `outbox doctor`; the stream goes on either way.
+   */
   async persist(update: ShapeUpdate): Promise<void> {
-    await this.pool.query(
-      `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5 WHERE relid = $1::oid`,
-      [update.relid, JSON.stringify(update.to.shape), update.to.shape.map((c) => c.name), update.to.tableSchema, update.to.tableName],
-    );
+    const shape = JSON.stringify(update.to.shape);
+    const names = update.to.shape.map((c) => c.name);
+    try {
+      await this.pool.query(
+        `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5 WHERE relid = $1::oid`,
+        [update.relid, shape, names, update.to.tableSchema, update.to.tableName],
+      );
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+      const problem = `Table ${update.from.tableSchema}.${update.from.tableName} was renamed to ${update.to.tableSchema}.${update.to.tableName}, a name another tracked table has. Untrack one of them.`;
+      await this.pool.query(`UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, schema_problem = $4 WHERE relid = $1::oid`, [update.relid, shape, names, problem]);
+      this.logger.error({ table: `${update.to.tableSchema}.${update.to.tableName}` }, problem);
+    }
   }
 
   private async loadStates(rows: RawEventRow[]): Promise<Map<string, TableState>> {
