@@ -1,8 +1,9 @@
+import { canonicalJson } from '../envelope.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from '../targets/index.js';
 
 /**
  * What the demo's target saw, counted at the writer: each change the consumer applied (or skipped as
- * stale), by seq. A seq that comes back is a duplicate the version guard absorbed (SNS/SQS deliver at
+ * stale), by seq and key. One that comes back is a duplicate the version guard absorbed (SNS/SQS deliver at
  * least once); a stale first arrival is an older version overtaken by a newer one. The lag of a live
  * change is from its capture in the source (the trigger's clock) to its commit at the target.
  */
@@ -38,11 +39,14 @@ export class ApplyStats {
         this.rejected += 1;
         return;
       }
-      if (this.seen.has(change.seq)) {
+      // A key change is two changes with one seq (delete of the old key, insert of the new one); the
+      // two messages of a share move have the same key: seq and key tell changes apart.
+      const id = `${change.seq}/${canonicalJson(change.key)}`;
+      if (this.seen.has(id)) {
         this.duplicates += 1;
         return;
       }
-      this.seen.add(change.seq);
+      this.seen.add(id);
       if (outcome?.status === 'stale') this.superseded += 1;
       if (change.op === 'snapshot') return;
       const lag = Math.max(0, now - Date.parse(change.time));
