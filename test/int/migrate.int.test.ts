@@ -4,6 +4,7 @@ import { silentLogger } from '../../src/logger.js';
 import { PostgresSource } from '../../src/source/postgres/adapter.js';
 import { listMigrations } from '../../src/sql/files.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { readDecodedOutbox } from '../helpers/source.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -116,8 +117,10 @@ describe('outbox migrate', () => {
     await db.pool.query('CREATE TABLE public.items (id int PRIMARY KEY, name text)');
     await source.track({ table: { schema: 'public', table: 'items' } });
     await db.pool.query(`INSERT INTO items VALUES (1, 'a')`);
-    const events = await db.pool.query(`SELECT op, key FROM sync_out.events`);
-    expect(events.rows).toEqual([{ op: 'insert', key: { id: 1 } }]);
+    const raw = await db.pool.query(`SELECT op, new_row FROM sync_out.events`);
+    expect(raw.rows).toEqual([{ op: 'insert', new_row: { id: 1, name: 'a' } }]);
+    const events = (await readDecodedOutbox(db.pool, 'sync_out')).map((e) => ({ op: e.op, key: e.key }));
+    expect(events).toEqual([{ op: 'insert', key: { id: 1 } }]);
   });
 
   it('refuses an invalid schema name before touching the database', async () => {
