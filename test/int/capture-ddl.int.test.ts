@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEnvelope, SchemaChange } from '../../src/envelope.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -26,9 +26,13 @@ beforeAll(async () => {
   emulator = await startEmulator();
 });
 
-afterAll(async () => {
+// One relay at a time: two relays with their own lock keys on one outbox would fence each other.
+afterEach(async () => {
   while (relays.length) await relays.pop()!.close();
   while (queues.length) queues.pop()!.close();
+});
+
+afterAll(async () => {
   await env?.close();
   await emulator?.stop();
 });
