@@ -2,6 +2,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
+import { compileTemplate, fillTemplate, type TemplatePart } from './template.js';
 
 /** The package root: the nearest folder above this module that holds package.json and sql/. */
 function findRoot(): string {
@@ -41,25 +42,24 @@ export function listMigrations(dialect: Dialect): MigrationFile[] {
     .sort((a, b) => a.version - b.version);
 }
 
-/** A runtime SQL file (sql/<dialect>/runtime/<name>.sql) with its placeholders filled. */
-const runtimeCache = new Map<string, string>();
+/** A runtime SQL file (sql/<dialect>/runtime/<name>.sql) with its placeholders filled (src/sql/template.ts). */
+const runtimeCache = new Map<string, TemplatePart[]>();
 export function runtimeSql(dialect: Dialect, name: string, params: Record<string, string> = {}): string {
   const key = `${dialect}/${name}`;
-  let text = runtimeCache.get(key);
-  if (text === undefined) {
-    text = readFileSync(join(PACKAGE_ROOT, 'sql', dialect, 'runtime', `${name}.sql`), 'utf8');
-    runtimeCache.set(key, text);
+  let parts = runtimeCache.get(key);
+  if (parts === undefined) {
+    parts = compileTemplate(readFileSync(join(PACKAGE_ROOT, 'sql', dialect, 'runtime', `${name}.sql`), 'utf8'), dialect);
+    runtimeCache.set(key, parts);
   }
-  return fillPlaceholders(text, params);
+  return fillTemplate(parts, params, `sql/${dialect}/runtime/${name}.sql`);
 }
 
-/** Replaces {{name}} placeholders. Values must already be validated and quoted by the caller. */
-export function fillPlaceholders(text: string, params: Record<string, string>): string {
-  return text.replace(/\{\{(\w+)\}\}/g, (whole, name: string) => {
-    const value = params[name];
-    if (value === undefined) throw new Error(`SQL placeholder {{${name}}} has no value`);
-    return value;
-  });
+/**
+ * Replaces {{name}} placeholders where the text has code — never inside comments (see
+ * src/sql/template.ts). Values must already be validated and quoted by the caller.
+ */
+export function fillPlaceholders(text: string, params: Record<string, string>, dialect: Dialect): string {
+  return fillTemplate(compileTemplate(text, dialect), params);
 }
 
 export function sha256(text: string): string {

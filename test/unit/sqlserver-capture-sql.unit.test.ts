@@ -67,7 +67,7 @@ describe('SQL Server capture trigger SQL', () => {
     const batches = splitBatches(sql);
     expect(batches).toHaveLength(1);
     expect(batches[0]!.text.replace(/^(\s*--.*\n)*/, '')).toMatch(/^CREATE OR ALTER TRIGGER \[dbo\]\.\[outbox_capture_[0-9a-f]{8}_customers\] ON \[dbo\]\.\[customers\]\nAFTER INSERT, UPDATE, DELETE/);
-    expect(sql).not.toContain('{{');
+    expect(body).not.toContain('{{');
     expect(balanced(body)).toBe(true);
   });
 

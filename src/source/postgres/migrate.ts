@@ -27,7 +27,7 @@ export async function migratePostgres(pool: pg.Pool, schema: string, logger: Log
     checkLedger(applied, files, schema);
     const pending = files.filter((f) => !applied.some((a) => a.version === f.version));
     for (const file of pending) {
-      await client.query(fillPlaceholders(file.text, { schema: q }));
+      await client.query(fillPlaceholders(file.text, { schema: q }, 'postgres'));
       await client.query(`INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [file.version, file.name, file.checksum]);
       logger.info({ version: file.version, name: file.name }, 'migration applied');
     }

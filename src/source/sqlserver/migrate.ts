@@ -31,7 +31,7 @@ export async function migrateSqlServer(pool: Pool, schema: string, logger: Logge
     checkLedger(applied, files, schema);
     const pending = files.filter((f) => !applied.some((a) => a.version === f.version));
     for (const file of pending) {
-      for (const batch of splitBatches(fillPlaceholders(file.text, { schema: q }))) {
+      for (const batch of splitBatches(fillPlaceholders(file.text, { schema: q }, 'sqlserver'))) {
         try {
           await tx.request().batch(batch.text);
         } catch (err) {
