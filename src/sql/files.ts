@@ -48,10 +48,15 @@ export function runtimeSql(dialect: Dialect, name: string, params: Record<string
   const key = `${dialect}/${name}`;
   let parts = runtimeCache.get(key);
   if (parts === undefined) {
-    parts = compileTemplate(readFileSync(join(PACKAGE_ROOT, 'sql', dialect, 'runtime', `${name}.sql`), 'utf8'), dialect);
+    parts = compileTemplate(readRuntimeSql(dialect, name), dialect);
     runtimeCache.set(key, parts);
   }
   return fillTemplate(parts, params, `sql/${dialect}/runtime/${name}.sql`);
+}
+
+/** A runtime SQL file as written, placeholders and all. */
+export function readRuntimeSql(dialect: Dialect, name: string): string {
+  return readFileSync(join(PACKAGE_ROOT, 'sql', dialect, 'runtime', `${name}.sql`), 'utf8');
 }
 
 /**

@@ -62,7 +62,6 @@ describe('SQL templates: placeholders are filled only where the template has cod
       expect(places.filter((p) => !p.endsWith('@code') && p !== 'schema@string'), file.path).toEqual([]);
       // Whatever the values, nothing fills a comment: a header keeps its {{names}} as written.
       const values = Object.fromEntries(parts.flatMap((p) => ('placeholder' in p ? [[p.placeholder, p.place === 'code' ? HOSTILE : 'v']] : [])));
-      const filled = fill(file.text, values, file.dialect);
       const lines = new Set(fill(file.text, values, file.dialect).split('\n'));
       for (const line of file.text.split('\n').filter((l) => /^\s*--/.test(l))) expect(lines.has(line), `${file.path}: ${line}`).toBe(true);
     }

@@ -51,7 +51,7 @@ export class SqlServerSource implements SourceAdapter {
   async track(spec: TrackSpec) {
     const pool = await this.db();
     await requireInstalled(pool, this.schema);
-    return trackTable(pool, this.schema, spec);
+    return trackTable(pool, this.schema, spec, this.logger);
   }
 
   async untrack(table: TableName) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { OutboxError } from '../../errors.js';
-import { runtimeSql } from '../../sql/files.js';
+import { readRuntimeSql, runtimeSql } from '../../sql/files.js';
+import { compileTemplate } from '../../sql/template.js';
 import type { ColumnInfo } from './catalog.js';
 
 /**
@@ -165,6 +166,19 @@ const EQUALS_IS_IDENTITY = new Set([
   'date', 'time', 'datetime', 'smalldatetime', 'datetime2', 'datetimeoffset', 'binary', 'varbinary', 'timestamp', 'hierarchyid',
 ]);
 
+/** How an update tells that a value of this type changed (see distinct). */
+export function compareKind(typeName: string): 'equals' | 'binary' | 'json' {
+  const t = typeName.toLowerCase();
+  if (EQUALS_IS_IDENTITY.has(t)) return 'equals';
+  if (STRING_TYPES.has(t) || t === 'float' || t === 'real') return 'binary';
+  return 'json';
+}
+
+/** Whether a key of this type is matched on its binary form (see keyRef). */
+export function keyIsBinary(typeName: string): boolean {
+  return STRING_TYPES.has(typeName.toLowerCase());
+}
+
 /**
  * Whether a column's value changed, NULL-safe (NOT EXISTS … INTERSECT). "=" is not enough for every
  * type: a case- or accent-insensitive collation calls 'a' and 'A' equal, float -0 = 0, and xml,
@@ -172,19 +186,18 @@ const EQUALS_IS_IDENTITY = new Set([
  * target would store is never skipped.
  */
 export function distinct(col: ColumnInfo): string {
-  const t = col.typeName.toLowerCase();
   const o = ref('o', col);
   const n = ref('n', col);
-  if (EQUALS_IS_IDENTITY.has(t)) return `NOT EXISTS (SELECT ${o} INTERSECT SELECT ${n})`;
-  if (STRING_TYPES.has(t) || t === 'float' || t === 'real') return `NOT EXISTS (SELECT CAST(${o} AS varbinary(max)) INTERSECT SELECT CAST(${n} AS varbinary(max)))`;
+  const kind = compareKind(col.typeName);
+  if (kind === 'equals') return `NOT EXISTS (SELECT ${o} INTERSECT SELECT ${n})`;
+  if (kind === 'binary') return `NOT EXISTS (SELECT CAST(${o} AS varbinary(max)) INTERSECT SELECT CAST(${n} AS varbinary(max)))`;
   return `NOT EXISTS (SELECT CAST(${jsonValue('o', col)} AS varbinary(max)) INTERSECT SELECT CAST(${jsonValue('n', col)} AS varbinary(max)))`;
 }
 
 /** Key columns are matched on their binary form, so 'abc' → 'ABC' under a case-insensitive collation is a key change. */
 function keyRef(alias: string, col: ColumnInfo): string {
-  const t = col.typeName.toLowerCase();
   // Index keys are at most 1700 bytes: varbinary(1700) loses nothing and keeps the join hashable.
-  return STRING_TYPES.has(t) ? `CAST(${ref(alias, col)} AS varbinary(1700))` : ref(alias, col);
+  return keyIsBinary(col.typeName) ? `CAST(${ref(alias, col)} AS varbinary(1700))` : ref(alias, col);
 }
 
 /**
@@ -205,6 +218,11 @@ function updateAttributes(attrs: ColumnInfo[]): string {
 }
 
 export function buildCaptureTrigger(spec: CaptureSpec, quotedOutboxSchema: string, triggerName: string): string {
+  return runtimeSql('sqlserver', 'capture_trigger', captureTriggerParams(spec, quotedOutboxSchema, triggerName));
+}
+
+/** The values of capture_trigger.sql's placeholders for a table. */
+export function captureTriggerParams(spec: CaptureSpec, quotedOutboxSchema: string, triggerName: string): Record<string, string> {
   const byName = new Map(spec.captured.map((c) => [c.name, c]));
   const keys = spec.keyColumns.map((k) => byName.get(k)!);
   const attrs = spec.attributes.map((a) => byName.get(a)!);
@@ -213,7 +231,7 @@ export function buildCaptureTrigger(spec: CaptureSpec, quotedOutboxSchema: strin
   const changed = nonKey.length
     ? `N'[' + ISNULL(STUFF(${concatAll(nonKey.map((c) => `CASE WHEN ${distinct(c)} THEN ${quoteLiteral(`,${JSON.stringify(c.name)}`)} END`))}, 1, 1, N''), N'') + N']'`
     : `N'[]'`;
-  return runtimeSql('sqlserver', 'capture_trigger', {
+  return {
     trigger: `${quoteCatalogIdent(spec.tableSchema)}.${quoteCatalogIdent(triggerName)}`,
     table: `${quoteCatalogIdent(spec.tableSchema)}.${quoteCatalogIdent(spec.tableName)}`,
     schema: quotedOutboxSchema,
@@ -231,7 +249,7 @@ export function buildCaptureTrigger(spec: CaptureSpec, quotedOutboxSchema: strin
     changed,
     any_changed: nonKey.length ? `(${nonKey.map(distinct).join(' OR ')})` : '1 = 0',
     all_columns: nameArray(spec.captured.map((c) => c.name)),
-  });
+  };
 }
 
 /** A column's type as written in a CREATE TABLE, from the catalog (for the TRUNCATE guard). */
@@ -261,5 +279,47 @@ export function buildTruncateGuard(quotedOutboxSchema: string, guardName: string
     fk: quoteCatalogIdent(`FK_${guardName}`.slice(0, 128)),
     key_list: keyColumns.map((c) => quoteCatalogIdent(c.name)).join(', '),
     table: `${quoteCatalogIdent(tableSchema)}.${quoteCatalogIdent(tableName)}`,
+  });
+}
+
+/**
+ * A column's type as schema-change events spell it (docs/schema-changes.md): `nvarchar(40)`,
+ * `varbinary(max)`, `decimal(10,2)`, `datetime2(3)`, else the type name. The DDL trigger's procedure
+ * (sql/sqlserver/000003_schema_changes.sql) spells it the same way.
+ */
+export function columnTypeText(col: ColumnInfo): string {
+  const t = col.typeName.toLowerCase();
+  const length = (n: number) => (col.maxLength === -1 ? 'max' : String(n));
+  if (t === 'char' || t === 'varchar' || t === 'binary' || t === 'varbinary') return `${t}(${length(col.maxLength)})`;
+  if (t === 'nchar' || t === 'nvarchar') return `${t}(${length(Math.floor(col.maxLength / 2))})`;
+  if (t === 'decimal' || t === 'numeric') return `${t}(${col.precision},${col.scale})`;
+  if (t === 'datetime2' || t === 'time' || t === 'datetimeoffset') return `${t}(${col.scale})`;
+  return t;
+}
+
+/**
+ * The capture trigger template as the DDL trigger's procedure fills it: placeholders stand only in
+ * code (it fills in one pass, with no lexer), so a "{{" in a comment is written "{ {".
+ */
+export function captureTemplateForDatabase(): string {
+  return compileTemplate(readRuntimeSql('sqlserver', 'capture_trigger'), 'sqlserver')
+    .map((p) => {
+      if ('text' in p) return p.text.replaceAll('{{', '{ {');
+      if (p.place !== 'code') throw new Error(`sql/sqlserver/runtime/capture_trigger.sql: placeholder {{${p.placeholder}}} must stand in code`);
+      return `{{${p.placeholder}}}`;
+    })
+    .join('');
+}
+
+/** The name of an outbox schema's database DDL trigger (database triggers are not in a schema). */
+export function ddlTriggerName(outboxSchema: string): string {
+  return `outbox_ddl_${outboxSchema}`.slice(0, 128);
+}
+
+export function buildDdlTrigger(outboxSchema: string, quotedOutboxSchema: string): string {
+  return runtimeSql('sqlserver', 'ddl_trigger', {
+    trigger: quoteCatalogIdent(ddlTriggerName(outboxSchema)),
+    schema: quotedOutboxSchema,
+    procedure: quoteLiteral(`${quotedOutboxSchema}.capture_on_ddl`),
   });
 }

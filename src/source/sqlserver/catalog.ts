@@ -5,6 +5,8 @@ import type { Queryable } from './pool.js';
 
 export interface ColumnInfo {
   name: string;
+  /** sys.columns.column_id: stable across sp_rename (absent where no catalog was read). */
+  columnId?: number;
   /** Base system type (alias types resolved), e.g. bigint, decimal, nvarchar, datetimeoffset, geography. */
   typeName: string;
   /** Bytes (-1 for max), as sys.columns.max_length. */
@@ -31,7 +33,7 @@ SELECT o.object_id AS object_id, o.type AS type
  WHERE s.name = @schema AND o.name = @table`;
 
 const COLUMNS_SQL = `
-SELECT c.name AS name,
+SELECT c.column_id, c.name AS name,
        CASE WHEN t.is_assembly_type = 1 THEN t.name ELSE TYPE_NAME(c.system_type_id) END AS type_name,
        c.max_length, c.precision, c.scale, c.collation_name, c.is_nullable, c.is_computed
   FROM sys.columns c JOIN sys.types t ON t.user_type_id = c.user_type_id
@@ -64,7 +66,7 @@ export async function describeTable(db: Queryable, table: TableName): Promise<Ta
   const columns = await db
     .request()
     .input('object_id', mssql.Int, row.object_id)
-    .query<{ name: string; type_name: string; max_length: number; precision: number; scale: number; collation_name: string | null; is_nullable: boolean; is_computed: boolean }>(COLUMNS_SQL);
+    .query<{ column_id: number; name: string; type_name: string; max_length: number; precision: number; scale: number; collation_name: string | null; is_nullable: boolean; is_computed: boolean }>(COLUMNS_SQL);
   const keys = await db.request().input('object_id', mssql.Int, row.object_id).query<{ index_id: number; is_primary_key: boolean; column_name: string }>(UNIQUE_KEYS_SQL);
   const byIndex = new Map<number, { primary: boolean; columns: string[] }>();
   for (const k of keys.recordset) {
@@ -76,6 +78,7 @@ export async function describeTable(db: Queryable, table: TableName): Promise<Ta
     objectId: row.object_id,
     columns: columns.recordset.map((c) => ({
       name: c.name,
+      columnId: c.column_id,
       typeName: c.type_name,
       maxLength: c.max_length,
       precision: c.precision,

@@ -1,7 +1,8 @@
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdentMssql } from '../../sql/identifiers.js';
 import type { DoctorFinding } from '../types.js';
-import { quoteLiteral } from './capture-sql.js';
+import mssql from 'mssql';
+import { ddlTriggerName, quoteLiteral } from './capture-sql.js';
 import { readMigrationState } from './migrate.js';
 import { ledgerFindings } from '../ledger.js';
 import type { Pool } from './pool.js';
@@ -29,6 +30,14 @@ export async function diagnose(pool: Pool, schema: string): Promise<DoctorFindin
   const q = quoteIdentMssql(schema, 'Outbox schema');
   const rows = await pool.request().query<TriggerRow>(runtimeSql('sqlserver', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }));
   for (const row of rows.recordset) findings.push(...checkTable(row));
+  if (rows.recordset.length > 0) {
+    const ddl = await pool
+      .request()
+      .input('name', mssql.NVarChar(128), ddlTriggerName(schema))
+      .query<{ is_disabled: boolean }>(`SELECT is_disabled FROM sys.triggers WHERE parent_class = 0 AND name = @name`);
+    const finding = checkDdlTrigger(schema, ddl.recordset[0]);
+    if (finding) findings.push(finding);
+  }
   return findings;
 }
 
@@ -63,6 +72,16 @@ export function checkTable(row: TriggerRow): DoctorFinding[] {
     });
   }
   return findings;
+}
+
+/** Without the database DDL trigger, ALTER TABLE / sp_rename of a tracked table breaks capture until `outbox track`. */
+export function checkDdlTrigger(schema: string, row: { is_disabled: boolean } | undefined): DoctorFinding | null {
+  if (row && !row.is_disabled) return null;
+  return {
+    severity: 'warning',
+    check: 'schema-changes',
+    message: `The database DDL trigger ${ddlTriggerName(schema)} is ${row ? 'disabled' : 'missing'}: after ALTER TABLE or sp_rename on a tracked table, writes to it can fail or miss a new column until outbox track is re-run. Grant the tracking login ALTER ANY DATABASE DDL TRIGGER and run outbox track again (docs/sqlserver.md, "Schema changes").`,
+  };
 }
 
 export type { TriggerRow };

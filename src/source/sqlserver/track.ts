@@ -4,8 +4,21 @@ import { resolveCaptureColumns } from '../capture-columns.js';
 import { assertIdentifier, formatTableName, quoteIdentMssql, type TableName } from '../../sql/identifiers.js';
 import type { TrackSpec, TrackedTable } from '../types.js';
 import { describeTable, type ColumnInfo, type TableInfo } from './catalog.js';
-import { buildCaptureTrigger, buildTruncateGuard, captureTriggerName, encodingOf, quoteCatalogIdent, truncateGuardName } from './capture-sql.js';
+import {
+  buildCaptureTrigger,
+  buildDdlTrigger,
+  buildTruncateGuard,
+  captureTemplateForDatabase,
+  captureTriggerName,
+  columnTypeText,
+  ddlTriggerName,
+  encodingOf,
+  quoteCatalogIdent,
+  quoteLiteral,
+  truncateGuardName,
+} from './capture-sql.js';
 import { acquireAppLock, withTransaction, type Pool, type Queryable } from './pool.js';
+import type { Logger } from '../../logger.js';
 
 export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 
@@ -13,7 +26,7 @@ export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
  * Installs (or re-installs, after a column change) the capture trigger of one table, and its TRUNCATE
  * guard when the key columns are those of a unique index. One transaction, under one app lock.
  */
-export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSpec): Promise<TrackedTable> {
+export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSpec, logger?: Logger): Promise<TrackedTable> {
   const q = quoteIdentMssql(outboxSchema, 'Outbox schema');
   const name = formatTableName(spec.table);
   const given = {
@@ -22,6 +35,7 @@ export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSp
     key: spec.key?.map((c) => assertIdentifier(c, `Key column of ${name}`)),
   };
 
+  await installDdlTrigger(pool, outboxSchema, logger);
   return withTransaction(pool, async (tx) => {
     await acquireAppLock(tx, `outbox-relay:track:${outboxSchema}`);
     const info = await describeTable(tx, spec.table);
@@ -44,6 +58,8 @@ export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSp
 
     const triggerName = captureTriggerName(spec.table.schema, spec.table.table);
     await tx.request().batch(buildCaptureTrigger({ outboxSchema, tableSchema: spec.table.schema, tableName: spec.table.table, keyColumns, captured, attributes }, q, triggerName));
+
+    await recordShape(tx, q, spec.table, info.columns, { exclude, keyColumns, attributes });
 
     await dropGuard(tx, q, recorded?.guard_table ?? null);
     const guardKey = uniqueKeyOrder(info, keyColumns);
@@ -75,6 +91,59 @@ export async function trackTable(pool: Pool, outboxSchema: string, spec: TrackSp
       );
     return toTrackedTable(saved.recordset[0]!);
   });
+}
+
+/**
+ * Records every column as the capture trigger was built for it (migration 000003's tracked_columns),
+ * and the trigger template: what the DDL trigger needs to rebuild the trigger after ALTER TABLE.
+ * Values are literals quoted here; a table has at most 1,024 columns, a VALUES list takes 1,000 rows.
+ */
+async function recordShape(db: Queryable, q: string, table: TableName, columns: ColumnInfo[], roles: { exclude: string[]; keyColumns: string[]; attributes: string[] }): Promise<void> {
+  const where = `table_schema = ${quoteLiteral(table.schema)} AND table_name = ${quoteLiteral(table.table)}`;
+  await db.request().batch(`DELETE FROM ${q}.tracked_columns WHERE ${where}`);
+  const ordinal = (list: string[], name: string) => (list.includes(name) ? String(list.indexOf(name) + 1) : 'NULL');
+  const rows = columns.map(
+    (c) =>
+      `(${quoteLiteral(table.schema)}, ${quoteLiteral(table.table)}, ${c.columnId ?? 0}, ${quoteLiteral(c.name)}, ${quoteLiteral(c.typeName)}, ${quoteLiteral(columnTypeText(c))}, ` +
+      `${c.scale}, ${c.nullable ? 1 : 0}, ${roles.exclude.includes(c.name) ? 1 : 0}, ${ordinal(roles.keyColumns, c.name)}, ${ordinal(roles.attributes, c.name)})`,
+  );
+  for (let i = 0; i < rows.length; i += 500) {
+    await db
+      .request()
+      .batch(
+        `INSERT INTO ${q}.tracked_columns (table_schema, table_name, column_id, name, type_name, type_text, scale, nullable, excluded, key_ordinal, attr_ordinal) VALUES ${rows.slice(i, i + 500).join(', ')}`,
+      );
+  }
+  await db
+    .request()
+    .input('body', mssql.NVarChar(mssql.MAX), captureTemplateForDatabase())
+    .query(
+      `MERGE ${q}.capture_template WITH (HOLDLOCK) AS t USING (SELECT CAST(1 AS bit) AS singleton) AS s ON t.singleton = s.singleton
+        WHEN MATCHED THEN UPDATE SET body = @body WHEN NOT MATCHED THEN INSERT (singleton, body) VALUES (1, @body);`,
+    );
+}
+
+/**
+ * Creates (or updates) the outbox schema's database DDL trigger (sql/sqlserver/runtime/ddl_trigger.sql),
+ * in its own statement: a login without ALTER ANY DATABASE DDL TRIGGER still tracks tables, with a
+ * warning here and in `outbox doctor` that schema changes then break capture until `outbox track`.
+ */
+export async function installDdlTrigger(pool: Pool, outboxSchema: string, logger?: Logger): Promise<boolean> {
+  const q = quoteIdentMssql(outboxSchema, 'Outbox schema');
+  const res = await pool
+    .request()
+    .input('ddl', mssql.NVarChar(mssql.MAX), buildDdlTrigger(outboxSchema, q))
+    .query<{ error_number: number | null; error_message: string | null }>(
+      `BEGIN TRY EXEC sys.sp_executesql @ddl; SELECT CAST(NULL AS int) AS error_number, CAST(NULL AS nvarchar(4000)) AS error_message; END TRY
+       BEGIN CATCH SELECT ERROR_NUMBER() AS error_number, ERROR_MESSAGE() AS error_message; END CATCH`,
+    );
+  const row = res.recordset[0];
+  if (row?.error_number == null) return true;
+  logger?.warn(
+    { trigger: ddlTriggerName(outboxSchema), error: row.error_message },
+    'cannot create the database DDL trigger: ALTER TABLE / sp_rename on a tracked table will break capture until `outbox track` is re-run; grant ALTER ANY DATABASE DDL TRIGGER',
+  );
+  return false;
 }
 
 /** Every captured column must have a JSON encoding; all problems are listed at once. */
@@ -114,6 +183,11 @@ export async function untrackTable(pool: Pool, outboxSchema: string, table: Tabl
         `DELETE FROM ${q}.tracked_tables OUTPUT deleted.trigger_name, deleted.guard_table WHERE table_schema = @schema AND table_name = @table`,
       );
     const removed = row.recordset[0];
+    await tx
+      .request()
+      .input('schema', mssql.NVarChar(128), table.schema)
+      .input('table', mssql.NVarChar(128), table.table)
+      .query(`DELETE FROM ${q}.tracked_columns WHERE table_schema = @schema AND table_name = @table`);
     await dropGuard(tx, q, removed?.guard_table ?? truncateGuardName(table.schema, table.table));
     const trigger = removed?.trigger_name ?? captureTriggerName(table.schema, table.table);
     await tx.request().batch(`DROP TRIGGER IF EXISTS ${quoteCatalogIdent(table.schema)}.${quoteCatalogIdent(trigger)}`);
