@@ -3,16 +3,22 @@ import type { ColumnInfo } from '../../src/source/sqlserver/catalog.js';
 import {
   buildCaptureTrigger,
   buildTruncateGuard,
+  captureTemplateForDatabase,
   captureTriggerName,
+  columnTypeText,
+  compareKind,
   concatAll,
   encodingOf,
   formatColumnType,
   jsonObject,
+  keyIsBinary,
   quoteCatalogIdent,
   truncateGuardName,
 } from '../../src/source/sqlserver/capture-sql.js';
 import { splitBatches } from '../../src/source/sqlserver/batches.js';
 import { uniqueKeyOrder } from '../../src/source/sqlserver/track.js';
+import { checkDdlTrigger } from '../../src/source/sqlserver/doctor.js';
+import { listMigrations } from '../../src/sql/files.js';
 
 function col(name: string, typeName: string, extra: Partial<ColumnInfo> = {}): ColumnInfo {
   return { name, typeName, maxLength: 8, precision: 0, scale: 0, collation: null, nullable: true, computed: false, ...extra };
@@ -195,5 +201,59 @@ describe('SQL Server TRUNCATE guard', () => {
     expect(captureTriggerName('dbo', long).length).toBe(128);
     expect(truncateGuardName('dbo', long).length).toBe(128);
     expect(captureTriggerName('a', 't')).not.toBe(captureTriggerName('b', 't'));
+  });
+});
+
+describe('SQL Server capture rebuilt by the DDL trigger (migration 000003)', () => {
+  const migration = listMigrations('sqlserver').find((m) => m.version === 3)!.text;
+  const rows = [...migration.matchAll(/\(N'(\w+)', '(\w+)', '(\w+)', ([01]), N'((?:[^']|'')*)'\)/g)].map((m) => ({
+    type: m[1]!,
+    kind: m[2]!,
+    compare: m[3]!,
+    keyBinary: m[4] === '1',
+    expr: m[5]!.replace(/''/g, "'"),
+  }));
+
+  it('encodes every type exactly as outbox track does (capture_encodings = encodingOf, compareKind, keyIsBinary)', () => {
+    expect(rows.length).toBe(31);
+    for (const row of rows) {
+      const c = col('x', row.type, { scale: 5 });
+      const e = encodingOf(c);
+      if ('unsupported' in e) throw new Error(`${row.type} has no encoding in capture-sql.ts`);
+      expect(row.kind, row.type).toBe(e.kind);
+      expect(row.expr.replace('{s}', '5').replace('{r}', 'REF'), row.type).toBe(e.text('REF'));
+      expect(row.compare, row.type).toBe(compareKind(row.type));
+      expect(row.keyBinary, row.type).toBe(keyIsBinary(row.type));
+    }
+  });
+
+  it('knows no type that capture-sql.ts refuses, and refuses none it encodes', () => {
+    const known = new Set(rows.map((r) => r.type));
+    for (const t of ['text', 'ntext', 'image', 'vector']) expect(known.has(t)).toBe(false);
+    for (const t of ['bit', 'int', 'nvarchar', 'datetimeoffset', 'geography', 'json', 'timestamp']) expect(known.has(t)).toBe(true);
+  });
+
+  it('spells types for schema-change events as docs/schema-changes.md does', () => {
+    expect(columnTypeText(col('a', 'nvarchar', { maxLength: 80 }))).toBe('nvarchar(40)');
+    expect(columnTypeText(col('a', 'nvarchar', { maxLength: -1 }))).toBe('nvarchar(max)');
+    expect(columnTypeText(col('a', 'varbinary', { maxLength: 16 }))).toBe('varbinary(16)');
+    expect(columnTypeText(col('a', 'decimal', { precision: 10, scale: 2 }))).toBe('decimal(10,2)');
+    expect(columnTypeText(col('a', 'datetime2', { scale: 3 }))).toBe('datetime2(3)');
+    expect(columnTypeText(col('a', 'int'))).toBe('int');
+  });
+
+  it('the template stored for the DDL trigger has placeholders in code only, and no "{{" in its comments', () => {
+    const template = captureTemplateForDatabase();
+    const code = template.slice(template.indexOf('CREATE OR ALTER TRIGGER'));
+    const header = template.slice(0, template.indexOf('CREATE OR ALTER TRIGGER'));
+    expect(header).not.toContain('{{');
+    expect(header).toContain('{ {trigger}}');
+    expect(code).toContain('{{trigger}}');
+  });
+
+  it('doctor warns when the database DDL trigger is missing or disabled', () => {
+    expect(checkDdlTrigger('outbox', { is_disabled: false })).toBeNull();
+    expect(checkDdlTrigger('outbox', undefined)).toMatchObject({ severity: 'warning', check: 'schema-changes', message: expect.stringContaining('outbox_ddl_outbox is missing') });
+    expect(checkDdlTrigger('outbox', { is_disabled: true })?.message).toContain('is disabled');
   });
 });
