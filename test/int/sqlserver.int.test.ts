@@ -1,5 +1,6 @@
 /**
- * The SQL Server behaviour suite: migrate, capture and relay reading, mirroring the PostgreSQL tests.
+ * The SQL Server behaviour suite: migrate, capture, schema changes (the database DDL trigger) and relay
+ * reading, mirroring the PostgreSQL tests.
  * It runs only when MSSQL_URL points at a SQL Server 2016 SP1+ whose login may CREATE DATABASE
  * (mssql://sa:Passw0rd!@127.0.0.1:1433/master?encrypt=false&trustServerCertificate=true); otherwise
  * every test here reports as skipped. Each run creates and drops its own database.
@@ -227,6 +228,159 @@ describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
       expect(await source.untrack({ schema: 'dbo', table: 'tmp' })).toBe(true);
       await sql('TRUNCATE TABLE dbo.tmp');
       expect((await source.listTracked()).map((t) => t.table.table)).not.toContain('tmp');
+    });
+  });
+
+  describe('schema changes (database DDL trigger)', () => {
+    interface SchemaRow {
+      seq: string;
+      table_name: string;
+      change: { dialect: string; before: { name: string; type: string; nullable: boolean }[] | null; after: { name: string; type: string }[] | null; key: string[]; changes: Record<string, string>[] };
+    }
+    async function schemaRows(table: string, after = '0'): Promise<SchemaRow[]> {
+      const res = await db
+        .request()
+        .input('table', mssql.NVarChar(128), table)
+        .query<{ seq: string; table_name: string; schema_change: string }>(
+          `SELECT CAST(seq AS varchar(20)) AS seq, table_name, schema_change FROM [outbox].events WHERE op = 'schema' AND table_name = @table ORDER BY rv`,
+        );
+      return res.recordset.filter((r) => BigInt(r.seq) > BigInt(after)).map((r) => ({ seq: r.seq, table_name: r.table_name, change: JSON.parse(r.schema_change) }));
+    }
+    const rowsOf = async (table: string, after: string) => (await since(after)).filter((e) => e.table_name === table && e.op !== 'schema');
+
+    beforeAll(async () => {
+      await sql(`CREATE TABLE dbo.ddl (id int NOT NULL PRIMARY KEY, name nvarchar(40) NULL, pin nvarchar(10) NULL, tenant int NOT NULL DEFAULT 1, old_note nvarchar(20) NULL)`);
+      await source.track({ table: { schema: 'dbo', table: 'ddl' }, exclude: ['pin'], attributes: ['tenant'] });
+      await sql(`INSERT INTO dbo.ddl (id, name, pin) VALUES (1, N'one', N'1111')`);
+    });
+
+    it('is installed by track, and doctor has nothing to say', async () => {
+      const res = await db.request().query<{ n: number }>(`SELECT COUNT(*) AS n FROM sys.triggers WHERE parent_class = 0 AND name = N'outbox_ddl_outbox' AND is_disabled = 0`);
+      expect(res.recordset[0]!.n).toBe(1);
+      expect((await source.doctor()).filter((f) => f.check === 'schema-changes')).toEqual([]);
+    });
+
+    it('ADD COLUMN: a schema-change row, then the new column is captured from its first change', async () => {
+      const start = await lastSeq();
+      await sql(`ALTER TABLE dbo.ddl ADD note nvarchar(20) NULL`);
+      const [change] = await schemaRows('ddl', start);
+      expect(change!.change.dialect).toBe('sqlserver');
+      expect(change!.change.changes).toEqual([{ kind: 'add_column', column: 'note', type: 'nvarchar(20)' }]);
+      expect(change!.change.after!.map((c) => c.name)).toEqual(['id', 'name', 'tenant', 'old_note', 'note']);
+      expect(JSON.stringify(change!.change)).not.toContain('pin');
+      await sql(`UPDATE dbo.ddl SET note = N'new' WHERE id = 1`);
+      const [upd] = await rowsOf('ddl', change!.seq);
+      expect(upd!.changed).toEqual(['note']);
+      expect(upd!.after).toMatchObject({ id: 1, note: 'new' });
+      expect(BigInt(upd!.seq)).toBeGreaterThan(BigInt(change!.seq));
+    });
+
+    it('DROP COLUMN, sp_rename COLUMN, ALTER COLUMN type: no write fails, each change is described', async () => {
+      const start = await lastSeq();
+      await sql(`ALTER TABLE dbo.ddl DROP COLUMN old_note`);
+      await sql(`INSERT INTO dbo.ddl (id, name, note) VALUES (2, N'two', N'n2')`);
+      await sql(`EXEC sp_rename N'dbo.ddl.note', N'memo', N'COLUMN'`);
+      await sql(`UPDATE dbo.ddl SET memo = N'renamed' WHERE id = 2`);
+      await sql(`ALTER TABLE dbo.ddl ALTER COLUMN memo nvarchar(100) NULL`);
+      await sql(`UPDATE dbo.ddl SET memo = REPLICATE(N'x', 60) WHERE id = 2`);
+      const changes = (await schemaRows('ddl', start)).map((r) => r.change.changes);
+      expect(changes).toEqual([
+        [{ kind: 'drop_column', column: 'old_note' }],
+        [{ kind: 'rename_column', column: 'memo', from: 'note' }],
+        [{ kind: 'alter_type', column: 'memo', from: 'nvarchar(20)', to: 'nvarchar(100)' }],
+      ]);
+      const rows = await rowsOf('ddl', start);
+      expect(rows.map((e) => e.op)).toEqual(['insert', 'update', 'update']);
+      expect(rows[0]!.after).toEqual({ id: 2, name: 'two', tenant: 1, note: 'n2' });
+      expect(rows[1]!.after).toEqual({ id: 2, name: 'two', tenant: 1, memo: 'renamed' });
+      expect(rows[2]!.after!.memo).toBe('x'.repeat(60));
+      expect(await source.doctor()).toEqual([]);
+    });
+
+    it('an excluded column renamed stays excluded, and a column added under an excluded name is excluded', async () => {
+      const start = await lastSeq();
+      await sql(`EXEC sp_rename N'dbo.ddl.pin', N'pin_code', N'COLUMN'`);
+      await sql(`ALTER TABLE dbo.ddl ADD pin nvarchar(10) NULL`);
+      await sql(`UPDATE dbo.ddl SET pin_code = N'2222', pin = N'3333', name = N'uno' WHERE id = 1`);
+      expect(await schemaRows('ddl', start)).toEqual([]);
+      const rows = await rowsOf('ddl', start);
+      expect(rows).toHaveLength(1);
+      expect(JSON.stringify(rows)).not.toMatch(/pin|2222|3333/);
+      const tracked = (await source.listTracked()).find((t) => t.table.table === 'ddl')!;
+      expect(tracked.excludedColumns).toEqual(['pin', 'pin_code']);
+    });
+
+    it('refuses, at DDL time, to drop or rename a key or attribute column; writes go on', async () => {
+      await expect(sql(`EXEC sp_rename N'dbo.ddl.id', N'ident', N'COLUMN'`)).rejects.toThrow(/key column.*outbox untrack/s);
+      await expect(sql(`EXEC sp_rename N'dbo.ddl.tenant', N'tenant_id', N'COLUMN'`)).rejects.toThrow(/attribute column/);
+      const start = await lastSeq();
+      await sql(`INSERT INTO dbo.ddl (id, name) VALUES (3, N'three')`);
+      expect((await rowsOf('ddl', start)).map((e) => e.key)).toEqual([{ id: 3 }]);
+    });
+
+    it('refuses a column type capture cannot read, naming the fix', async () => {
+      await expect(sql(`ALTER TABLE dbo.ddl ADD notes ntext NULL`)).rejects.toThrow(/cannot capture.*--exclude notes/s);
+      await sql(`INSERT INTO dbo.ddl (id, name) VALUES (4, N'four')`);
+    });
+
+    it('sp_rename of the table: capture follows it under the new name', async () => {
+      const start = await lastSeq();
+      await sql(`EXEC sp_rename N'dbo.ddl', N'ddl_renamed'`);
+      const [change] = await schemaRows('ddl', start);
+      expect(change!.change.changes).toEqual([{ kind: 'rename_table', from: 'ddl', to: 'dbo.ddl_renamed' }]);
+      await sql(`UPDATE dbo.ddl_renamed SET name = N'ONE' WHERE id = 1`);
+      const rows = await rowsOf('ddl_renamed', start);
+      expect(rows.map((e) => [e.op, e.key])).toEqual([['update', { id: 1 }]]);
+      expect((await source.listTracked()).map((t) => t.table.table)).toContain('ddl_renamed');
+      expect((await source.doctor()).filter((f) => f.severity === 'error')).toEqual([]);
+    });
+
+    it('DROP TABLE of a table without a TRUNCATE guard: a drop_table change, and the table leaves the registry', async () => {
+      await sql(`CREATE TABLE dbo.ddl_heap (id int NOT NULL, v int NULL)`);
+      await source.track({ table: { schema: 'dbo', table: 'ddl_heap' }, key: ['id'] });
+      const start = await lastSeq();
+      await sql(`DROP TABLE dbo.ddl_heap`);
+      const [change] = await schemaRows('ddl_heap', start);
+      expect(change!.change.after).toBeNull();
+      expect(change!.change.changes).toEqual([{ kind: 'drop_table' }]);
+      expect((await source.listTracked()).map((t) => t.table.table)).not.toContain('ddl_heap');
+    });
+
+    it('every DDL kind while the application writes: no write fails, every write is captured', async () => {
+      await sql(`CREATE TABLE dbo.ddl_busy (id int NOT NULL PRIMARY KEY, a nvarchar(20) NULL, b int NULL)`);
+      await source.track({ table: { schema: 'dbo', table: 'ddl_busy' } });
+      const start = await lastSeq();
+      const writer = new mssql.ConnectionPool(parseConnectionConfig(url));
+      await writer.connect();
+      let stop = false;
+      let written = 0;
+      const failures: string[] = [];
+      const writes = (async () => {
+        while (!stop || written < 50) {
+          try {
+            await writer.request().batch(`INSERT INTO dbo.ddl_busy (id, a) VALUES (${written + 1}, N'w')`);
+            written++;
+          } catch (err) {
+            failures.push((err as Error).message);
+            if (failures.length > 5) break;
+          }
+        }
+      })();
+      for (const ddl of [
+        `ALTER TABLE dbo.ddl_busy ADD c datetime2(3) NULL`,
+        `EXEC sp_rename N'dbo.ddl_busy.a', N'a2', N'COLUMN'`,
+        `ALTER TABLE dbo.ddl_busy ALTER COLUMN a2 nvarchar(200) NULL`,
+        `ALTER TABLE dbo.ddl_busy DROP COLUMN b`,
+      ]) {
+        await sql(ddl);
+      }
+      stop = true;
+      await writes;
+      await writer.close();
+      expect(failures).toEqual([]);
+      const inserts = (await rowsOf('ddl_busy', start)).filter((e) => e.op === 'insert');
+      expect(inserts.map((e) => e.key!.id).sort((x, y) => Number(x) - Number(y))).toEqual(Array.from({ length: written }, (_, i) => i + 1));
+      expect((await schemaRows('ddl_busy', start)).map((r) => r.change.changes[0]!.kind)).toEqual(['add_column', 'rename_column', 'alter_type', 'drop_column']);
     });
   });
 
