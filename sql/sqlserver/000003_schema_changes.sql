@@ -155,7 +155,7 @@ GO
 CREATE FUNCTION {{schema}}.capture_part (@table_schema sysname, @table_name sysname, @what varchar(12), @alias nchar(1)) RETURNS nvarchar(max)
 AS
 BEGIN
-  DECLARE @cols TABLE (n int IDENTITY(1, 1) PRIMARY KEY, name sysname, type_name sysname, scale int);
+  DECLARE @cols TABLE (n int IDENTITY(1, 1) PRIMARY KEY, name sysname COLLATE DATABASE_DEFAULT, type_name sysname COLLATE DATABASE_DEFAULT, scale int);
   INSERT INTO @cols (name, type_name, scale)
   SELECT name, type_name, scale FROM {{schema}}.tracked_columns
    WHERE table_schema = @table_schema AND table_name = @table_name
@@ -258,9 +258,11 @@ BEGIN
   DECLARE @object_id int = OBJECT_ID(QUOTENAME(@table_schema) + N'.' + QUOTENAME(@new_table_name), N'U');
   DECLARE @excluded nvarchar(max), @trigger sysname, @message nvarchar(2048);
   SELECT @excluded = excluded_columns, @trigger = trigger_name FROM {{schema}}.tracked_tables WHERE table_schema = @table_schema AND table_name = @table_name;
-  IF @trigger IS NULL RETURN;
+  -- A table tracked before this migration has no recorded shape: it is left as it is (doctor asks
+  -- for `outbox track`), never a reason to fail the DDL.
+  IF @trigger IS NULL OR NOT EXISTS (SELECT 1 FROM {{schema}}.tracked_columns WHERE table_schema = @table_schema AND table_name = @table_name) RETURN;
 
-  DECLARE @now TABLE (column_id int PRIMARY KEY, name sysname, type_name sysname, type_text nvarchar(200), scale int, nullable bit, excluded bit, key_ordinal int, attr_ordinal int);
+  DECLARE @now TABLE (column_id int PRIMARY KEY, name sysname COLLATE DATABASE_DEFAULT, type_name sysname COLLATE DATABASE_DEFAULT, type_text nvarchar(200) COLLATE DATABASE_DEFAULT, scale int, nullable bit, excluded bit, key_ordinal int, attr_ordinal int);
   INSERT INTO @now (column_id, name, type_name, type_text, scale, nullable, excluded, key_ordinal, attr_ordinal)
   SELECT c.column_id, c.name, x.type_name,
          CASE WHEN x.type_name IN ('char', 'varchar', 'binary', 'varbinary') THEN x.type_name + N'(' + CASE WHEN c.max_length = -1 THEN N'max' ELSE CAST(c.max_length AS nvarchar(5)) END + N')'
@@ -283,33 +285,34 @@ BEGIN
        + CASE WHEN n.column_id IS NULL THEN N'dropping' ELSE N'renaming' END + N' it would break capture, so the change was rolled back. Run `outbox untrack '
        + @table_schema + N'.' + @table_name + N'` first, or re-track with other --key/--attributes.'
     FROM {{schema}}.tracked_columns r LEFT JOIN @now n ON n.column_id = r.column_id
-   WHERE r.table_schema = @table_schema AND r.table_name = @table_name AND (r.key_ordinal IS NOT NULL OR r.attr_ordinal IS NOT NULL) AND (n.column_id IS NULL OR n.name <> r.name);
+   WHERE r.table_schema = @table_schema AND r.table_name = @table_name AND (r.key_ordinal IS NOT NULL OR r.attr_ordinal IS NOT NULL) AND (n.column_id IS NULL OR n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2);
   IF @message IS NOT NULL THROW 51000, @message, 1;
   SELECT TOP (1) @message = N'Column ' + n.name + N' of ' + @full + N' has type ' + n.type_text + N', which outbox-relay cannot capture, so the change was rolled back. Exclude the column first: outbox track '
        + @table_schema + N'.' + @table_name + N' --exclude ' + n.name + N' (with the table''s other excluded columns).'
     FROM @now n WHERE n.excluded = 0 AND NOT EXISTS (SELECT 1 FROM {{schema}}.capture_encodings e WHERE e.type_name = n.type_name);
   IF @message IS NOT NULL THROW 51001, @message, 1;
 
-  -- The change, compared by column_id; excluded columns take no part.
+  -- The change, compared by column_id (names case-sensitively: a case-only rename is a rename);
+  -- excluded columns take no part. Table variables get the database's collation, not tempdb's.
   DECLARE @before nvarchar(max) = (SELECT name, type_text AS type, CAST(nullable AS bit) AS nullable FROM {{schema}}.tracked_columns
                                     WHERE table_schema = @table_schema AND table_name = @table_name AND excluded = 0 ORDER BY column_id FOR JSON PATH);
   DECLARE @after nvarchar(max) = (SELECT name, type_text AS type, nullable FROM @now WHERE excluded = 0 ORDER BY column_id FOR JSON PATH);
   DECLARE @changes nvarchar(max) = (
     SELECT kind, [column], [from], [to], [type] FROM (
       SELECT ISNULL(n.column_id, r.column_id) AS column_id,
-             CASE WHEN n.column_id IS NULL THEN 'drop_column' WHEN r.column_id IS NULL THEN 'add_column' WHEN n.name <> r.name THEN 'rename_column' ELSE 'alter_type' END AS kind,
+             CASE WHEN n.column_id IS NULL THEN 'drop_column' WHEN r.column_id IS NULL THEN 'add_column' WHEN n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2 THEN 'rename_column' ELSE 'alter_type' END AS kind,
              ISNULL(n.name, r.name) AS [column],
-             CASE WHEN r.column_id IS NOT NULL AND n.column_id IS NOT NULL THEN CASE WHEN n.name <> r.name THEN r.name ELSE r.type_text END END AS [from],
-             CASE WHEN r.column_id IS NOT NULL AND n.column_id IS NOT NULL AND n.name = r.name THEN n.type_text END AS [to],
+             CASE WHEN r.column_id IS NOT NULL AND n.column_id IS NOT NULL THEN CASE WHEN n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2 THEN r.name ELSE r.type_text END END AS [from],
+             CASE WHEN r.column_id IS NOT NULL AND n.column_id IS NOT NULL AND n.name COLLATE Latin1_General_BIN2 = r.name COLLATE Latin1_General_BIN2 THEN n.type_text END AS [to],
              CASE WHEN r.column_id IS NULL THEN n.type_text END AS [type]
         FROM (SELECT * FROM @now WHERE excluded = 0) n
         FULL JOIN (SELECT * FROM {{schema}}.tracked_columns WHERE table_schema = @table_schema AND table_name = @table_name AND excluded = 0) r ON r.column_id = n.column_id
-       WHERE n.column_id IS NULL OR r.column_id IS NULL OR n.name <> r.name OR n.type_text <> r.type_text
+       WHERE n.column_id IS NULL OR r.column_id IS NULL OR n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2 OR n.type_text <> r.type_text
       UNION ALL
       -- A column renamed and retyped by two statements shows as two changes; one DDL does one.
       SELECT n.column_id, 'alter_type', n.name, r.type_text, n.type_text, NULL
         FROM @now n JOIN {{schema}}.tracked_columns r ON r.table_schema = @table_schema AND r.table_name = @table_name AND r.column_id = n.column_id
-       WHERE n.excluded = 0 AND n.name <> r.name AND n.type_text <> r.type_text
+       WHERE n.excluded = 0 AND n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2 AND n.type_text <> r.type_text
       UNION ALL
       SELECT 0, 'rename_table', NULL, @table_name, @table_schema + N'.' + @new_table_name, NULL WHERE @new_table_name <> @table_name
     ) c ORDER BY column_id FOR JSON PATH);
@@ -319,10 +322,10 @@ BEGIN
      SET excluded_columns = CASE WHEN excluded_columns = N'[]' THEN N'[' ELSE LEFT(excluded_columns, LEN(excluded_columns) - 1) + N',' END
                           + (SELECT STUFF((SELECT N',' + {{schema}}.capture_json_name(n.name) FROM @now n
                                              JOIN {{schema}}.tracked_columns r ON r.table_schema = @table_schema AND r.table_name = @table_name AND r.column_id = n.column_id
-                                            WHERE n.excluded = 1 AND n.name <> r.name ORDER BY n.column_id FOR XML PATH(''), TYPE).value('.', 'nvarchar(max)'), 1, 1, N'')) + N']'
+                                            WHERE n.excluded = 1 AND n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2 ORDER BY n.column_id FOR XML PATH(''), TYPE).value('.', 'nvarchar(max)'), 1, 1, N'')) + N']'
    WHERE table_schema = @table_schema AND table_name = @table_name
      AND EXISTS (SELECT 1 FROM @now n JOIN {{schema}}.tracked_columns r ON r.table_schema = @table_schema AND r.table_name = @table_name AND r.column_id = n.column_id
-                  WHERE n.excluded = 1 AND n.name <> r.name);
+                  WHERE n.excluded = 1 AND n.name COLLATE Latin1_General_BIN2 <> r.name COLLATE Latin1_General_BIN2);
 
   IF @changes IS NULL
   BEGIN

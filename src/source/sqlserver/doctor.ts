@@ -19,6 +19,8 @@ interface TriggerRow {
   trigger_disabled: boolean;
   trigger_events: number;
   guard_exists: boolean;
+  /** Absent in rows built by older tests; false for a table tracked before migration 000003. */
+  shape_recorded?: boolean;
   columns: string | null;
 }
 
@@ -56,6 +58,13 @@ export function checkTable(row: TriggerRow): DoctorFinding[] {
       message: row.guard_table
         ? `Table ${name}: its TRUNCATE guard ${row.guard_table} is missing or disabled. SQL Server fires no trigger on TRUNCATE TABLE, so a truncate would not reach any target. Run: outbox track ${name}`
         : `Table ${name}: TRUNCATE TABLE is not blocked (its key columns are not those of a unique index), and SQL Server fires no trigger on TRUNCATE. Use DELETE on this table, or reconcile after a truncate with outbox backfill / outbox verify --repair (docs/sqlserver.md).`,
+    });
+  }
+  if (row.shape_recorded === false) {
+    findings.push({
+      severity: 'warning',
+      check: 'schema-changes',
+      message: `Table ${name} was tracked by an older outbox-relay: the DDL trigger cannot rebuild its capture after ALTER TABLE or sp_rename. Run: outbox track ${name}`,
     });
   }
   const columns = row.columns ? (JSON.parse(row.columns) as { name: string }[]).map((c) => c.name) : [];
