@@ -189,7 +189,7 @@ describe('outbox migrate upgrades an existing install', () => {
       const v1 = listMigrations('postgres').filter((m) => m.version <= 3);
       await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
       for (const m of v1) {
-        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }));
+        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
         await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
       }
       await db.pool.query(`
