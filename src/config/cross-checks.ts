@@ -39,6 +39,15 @@ export function crossCheck(doc: Doc, env: NodeJS.ProcessEnv): Problem[] {
       problems.push({ path: ['targets', name, 'urlEnv'], message: `is required for a ${String(raw.kind)} target: name the environment variable that holds its URL`, bare: true });
     }
     if (raw.dynamodb !== undefined && raw.kind !== 'dynamodb') problems.push({ path: ['targets', name, 'dynamodb'], message: `applies to dynamodb targets only (this one is ${String(raw.kind)})`, bare: true });
+    if (raw.kind === 'http' && raw.schemaChanges === 'stop') {
+      problems.push({ path: ['targets', name, 'schemaChanges'], message: 'is "stop", which an http target cannot hold (it has no version store to remember the halt): use "apply" (each schema change is POSTed to the endpoint) or "ignore"', bare: true });
+    }
+    if (raw.kind === 'dynamodb' && raw.schemaChanges === 'stop') {
+      problems.push({ path: ['targets', name, 'schemaChanges'], message: 'is "stop", but a dynamodb target is schemaless and acknowledges schema changes without work (docs/dynamodb.md): remove it', bare: true });
+    }
+    if ((raw.kind === 'http' || raw.kind === 'dynamodb') && raw.droppedColumns !== undefined) {
+      problems.push({ path: ['targets', name, 'droppedColumns'], message: `applies to PostgreSQL and MySQL targets only (a${raw.kind === 'http' ? 'n http target receives the schema change and decides itself' : ' dynamodb item has no columns to drop'}): remove it`, bare: true });
+    }
     if (raw.kind === 'http' && raw.http === undefined) problems.push({ path: ['targets', name, 'http'], message: 'is required for an http target: give at least { timeoutMs: 5000 }', bare: true });
     const tables = Array.isArray(raw.tables) ? raw.tables.map(String) : undefined;
     const mapping = objectAt(raw.mapping);

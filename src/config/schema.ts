@@ -207,6 +207,14 @@ export const targetSchema = z
     hashSaltEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),
     breaker: breakerSchema.default(breakerSchema.parse({})),
     metricsPort: z.number().int().min(0).max(65535).optional(),
+    /**
+     * What a schema change of a source table does here (docs/schema-changes.md, "At the targets"):
+     * apply it (database targets run the DDL; http targets receive it as a POST), ignore it, or stop
+     * the target until an operator resumes it. Default apply: nothing is lost and nothing waits.
+     */
+    schemaChanges: z.enum(['apply', 'ignore', 'stop']).default('apply'),
+    /** Under schemaChanges apply: a column dropped at the source is kept (made nullable, values stay) or dropped at the target. */
+    droppedColumns: z.enum(['keep', 'drop']).default('keep'),
   })
   .strict();
 export type TargetConfig = z.infer<typeof targetSchema>;

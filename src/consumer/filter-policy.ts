@@ -30,6 +30,13 @@ const ALL_OPERATIONS = operationSchema.options;
  */
 export const TABLE_OPERATIONS: readonly Operation[] = ['truncate'];
 
+/**
+ * The operation of a schema-change event (docs/schema-changes.md). It is not one of a target's
+ * `operations`: every built policy lets it through, like a truncate on its own `$or` branch, and the
+ * target's `schemaChanges` setting decides what it does (apply, ignore or stop).
+ */
+export const SCHEMA_OPERATION = 'schema';
+
 /** The message attributes that are not row attribute columns: conditions on them do not split a table into shares. */
 const EVENT_ATTRIBUTES = new Set(['source', 'table', 'operation']);
 
@@ -67,26 +74,26 @@ export function targetFilterPolicy(name: string, target: TargetConfig, numberAtt
  * The policy for the attributes the relay publishes: `table` (schema.table), `operation`, and one
  * key per attribute column in `where`, matched as text — or as numbers for a column published as a
  * Number attribute (publish.numberAttributes; both when the target's tables disagree). An
- * operations list naming all operations adds no key. With `where`, table-wide events (a truncate)
- * carry no attribute values, so they get a `$or` branch of their own:
- *   {"table": [...], "$or": [{"tenant_id": ["1", "2"]}, {"operation": ["truncate"]}]}
+ * operations list naming all operations adds no key; a shorter one also lists `schema`. With `where`,
+ * table-wide events (a truncate, a schema change) carry no attribute values, so they get a `$or`
+ * branch of their own:
+ *   {"table": [...], "$or": [{"tenant_id": ["1", "2"]}, {"operation": ["truncate", "schema"]}]}
  */
 export function buildFilterPolicy(target: Pick<TargetConfig, 'tables' | 'operations' | 'where'>, numberAttributes: NumberAttributes = {}): FilterPolicy {
   const policy: FilterPolicy = { table: unique(target.tables) };
   const operations = unique(target.operations);
   const where = Object.entries(target.where);
   if (where.length === 0) {
-    if (!ALL_OPERATIONS.every((op) => operations.includes(op))) policy.operation = operations;
+    if (!ALL_OPERATIONS.every((op) => operations.includes(op))) policy.operation = [...operations, SCHEMA_OPERATION];
     return policy;
   }
-  const tableOps = operations.filter((op) => TABLE_OPERATIONS.includes(op));
+  const tableOps: string[] = [...operations.filter((op) => TABLE_OPERATIONS.includes(op)), SCHEMA_OPERATION];
   const rowOps = operations.filter((op) => !TABLE_OPERATIONS.includes(op));
   if (rowOps.length === 0) return { ...policy, operation: tableOps };
   const rows: FilterPolicy = {};
   // Table-wide events never carry the `where` attributes, so they need no operation condition here.
   if (!ALL_OPERATIONS.filter((op) => !TABLE_OPERATIONS.includes(op)).every((op) => rowOps.includes(op))) rows.operation = rowOps;
   for (const [column, values] of where) rows[column] = whereValues(column, values, target.tables, numberAttributes);
-  if (tableOps.length === 0) return { ...policy, ...rows };
   return { ...policy, $or: [rows, { operation: tableOps }] };
 }
 

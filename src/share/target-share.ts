@@ -100,8 +100,8 @@ function lastElement(text: string | undefined): string | undefined {
 }
 
 /**
- * What a target's filter policy would silently miss, for subscribe to warn about: the truncates of a
- * table it subscribes to (a raw policy without a truncate branch), and conditions whose type cannot
+ * What a target's filter policy would silently miss, for subscribe to warn about: the truncates and
+ * schema changes of a table it subscribes to (a raw policy without a branch for them), and conditions whose type cannot
  * match the attribute's (numbers against a String attribute, strings against a Number one: real SNS
  * matches neither, the emulator is more lenient).
  */
@@ -110,6 +110,11 @@ export function policyWarnings(share: TargetShare, target: TargetConfig, sourceN
   if (target.operations.includes('truncate')) {
     for (const table of target.tables.filter((t) => !share.takes(baseAttributes(sourceName, t, 'truncate', null)))) {
       warnings.push(`the filter policy drops the truncates of ${table} (a truncate carries only source, table and operation): add a branch such as {"$or": [{…your conditions…}, {"operation": ["truncate"]}]}, or remove truncate from targets.${share.target}.operations`);
+    }
+  }
+  if (target.schemaChanges !== 'ignore') {
+    for (const table of target.tables.filter((t) => !share.takes(baseAttributes(sourceName, t, 'schema', null)))) {
+      warnings.push(`the filter policy drops the schema changes of ${table} (a schema change carries only source, table and operation "schema"), so rows with new columns would wait for a change that never comes: add a branch such as {"$or": [{…your conditions…}, {"operation": ["schema"]}]}, or set targets.${share.target}.schemaChanges to ignore`);
     }
   }
   const numberIn = (column: string) => target.tables.some((t) => numberAttributes[t]?.includes(column));

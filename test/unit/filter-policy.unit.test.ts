@@ -18,8 +18,8 @@ function refusal(fn: () => unknown): string {
 describe('buildFilterPolicy', () => {
   it('matches the attributes the relay sets: table, operation, attribute columns as strings', () => {
     const policy = buildFilterPolicy(target({ tables: ['public.orders', 'public.items'], operations: ['insert', 'update'], where: { tenant_id: [1, '2'], status: ['open'] } }));
-    expect(policy).toEqual({ table: ['public.orders', 'public.items'], operation: ['insert', 'update'], tenant_id: ['1', '2'], status: ['open'] });
-    expect(countCombinations(policy)).toBe(2 * 2 * 2 * 1);
+    expect(policy).toEqual({ table: ['public.orders', 'public.items'], $or: [{ operation: ['insert', 'update'], tenant_id: ['1', '2'], status: ['open'] }, { operation: ['schema'] }] });
+    expect(countCombinations(policy)).toBe(2 * 2 * 2 * 1 + 2 * 1);
   });
 
   it('adds no operation key when every operation is wanted', () => {
@@ -27,27 +27,26 @@ describe('buildFilterPolicy', () => {
   });
 
   it('drops duplicate values', () => {
-    expect(buildFilterPolicy(target({ tables: ['public.a', 'public.a'], operations: ['insert'], where: { t: ['1', 1] } }))).toEqual({ table: ['public.a'], operation: ['insert'], t: ['1'] });
+    expect(buildFilterPolicy(target({ tables: ['public.a', 'public.a'], operations: ['insert'], where: { t: ['1', 1] } }))).toEqual({ table: ['public.a'], $or: [{ operation: ['insert'], t: ['1'] }, { operation: ['schema'] }] });
   });
 
-  it('lets truncates of the tables through a target filtered by where (a truncate carries no attribute values)', () => {
+  it('lets truncates and schema changes of the tables through a target filtered by where (a truncate carries no attribute values)', () => {
     const policy = buildFilterPolicy(target({ where: { tenant_id: ['1', '2'] } }));
-    expect(policy).toEqual({ table: ['public.orders'], $or: [{ tenant_id: ['1', '2'] }, { operation: ['truncate'] }] });
-    expect(countCombinations(policy)).toBe(2 + 1);
+    expect(policy).toEqual({ table: ['public.orders'], $or: [{ tenant_id: ['1', '2'] }, { operation: ['truncate', 'schema'] }] });
+    expect(countCombinations(policy)).toBe(2 + 2);
     expect(checkFilterPolicy(policy)).toEqual([]);
     const some = buildFilterPolicy(target({ operations: ['insert', 'update', 'truncate'], where: { tenant_id: ['1'] } }));
-    expect(some).toEqual({ table: ['public.orders'], $or: [{ operation: ['insert', 'update'], tenant_id: ['1'] }, { operation: ['truncate'] }] });
-    expect(buildFilterPolicy(target({ operations: ['truncate'], where: { tenant_id: ['1'] } }))).toEqual({ table: ['public.orders'], operation: ['truncate'] });
-    expect(buildFilterPolicy(target({ operations: ['insert', 'truncate'] }))).toEqual({ table: ['public.orders'], operation: ['insert', 'truncate'] });
+    expect(some).toEqual({ table: ['public.orders'], $or: [{ operation: ['insert', 'update'], tenant_id: ['1'] }, { operation: ['truncate', 'schema'] }] });
+    expect(buildFilterPolicy(target({ operations: ['truncate'], where: { tenant_id: ['1'] } }))).toEqual({ table: ['public.orders'], operation: ['truncate', 'schema'] });
+    expect(buildFilterPolicy(target({ operations: ['insert', 'truncate'] }))).toEqual({ table: ['public.orders'], operation: ['insert', 'truncate', 'schema'] });
   });
 
   it('matches a Number attribute column (publish.numberAttributes) with numbers, and with both when the tables disagree', () => {
     const numbers = { 'public.orders': ['tenant_id'] };
-    expect(buildFilterPolicy(target({ operations: ['update'], where: { tenant_id: ['1', 2] } }), numbers)).toEqual({ table: ['public.orders'], operation: ['update'], tenant_id: [1, 2] });
+    expect(buildFilterPolicy(target({ operations: ['update'], where: { tenant_id: ['1', 2] } }), numbers)).toEqual({ table: ['public.orders'], $or: [{ operation: ['update'], tenant_id: [1, 2] }, { operation: ['schema'] }] });
     expect(buildFilterPolicy(target({ tables: ['public.orders', 'public.items'], operations: ['update'], where: { tenant_id: ['1'] } }), numbers)).toEqual({
       table: ['public.orders', 'public.items'],
-      operation: ['update'],
-      tenant_id: ['1', 1],
+      $or: [{ operation: ['update'], tenant_id: ['1', 1] }, { operation: ['schema'] }],
     });
   });
 });
@@ -65,7 +64,7 @@ describe('targetFilterPolicy', () => {
   it('accepts the built policy and reports its size', () => {
     const result = targetFilterPolicy('warehouse', target({ where: { tenant_id: ['1'] } }));
     expect(result.origin).toBe('built');
-    expect(result.combinations).toBe(2);
+    expect(result.combinations).toBe(1 + 2);
     expect(result.bytes).toBe(JSON.stringify(result.policy).length);
   });
 
@@ -86,13 +85,14 @@ describe('targetFilterPolicy', () => {
   it('refuses more than 150 value combinations', () => {
     const tables = Array.from({ length: 20 }, (_, i) => `public.t${i}`);
     const message = refusal(() => targetFilterPolicy('big', target({ tables, operations: ['insert', 'update'], where: { tenant: ['1', '2', '3', '4'] } })));
-    expect(message).toContain('160 value combinations');
+    expect(message).toContain('180 value combinations');
     expect(message).toContain('at most 150');
   });
 
   it('accepts exactly 150 combinations', () => {
     const tables = Array.from({ length: 25 }, (_, i) => `public.t${i}`);
-    expect(targetFilterPolicy('ok', target({ tables, operations: ['insert', 'update', 'delete'], where: { x: ['1', '2'] } })).combinations).toBe(150);
+    // 25 tables × 5 values of x, plus 25 × the schema-change branch.
+    expect(targetFilterPolicy('ok', target({ tables, operations: ['insert', 'update', 'delete', 'snapshot'], where: { x: ['1', '2', '3', '4', '5'] } })).combinations).toBe(150);
   });
 
   it('refuses a policy over 256 KB', () => {
