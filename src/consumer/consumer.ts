@@ -8,7 +8,7 @@ import { createMetrics, type Metrics } from '../observability/metrics.js';
 import type { HealthChecks } from '../observability/server.js';
 import { abortListeners, emitterListeners, type ListenerCounts } from '../listeners.js';
 import { sleep } from '../sleep.js';
-import type { ApplyOutcome, TargetChange, TargetWriter } from '../targets/types.js';
+import { hasSchemaAdmin, type ApplyOutcome, type TargetChange, type TargetWriter } from '../targets/types.js';
 import { createApplyBreaker, type ApplyBreaker } from './breaker.js';
 import { deadLetterMessage, type DeadLetter, type DeadLetterCode } from './dead-letter.js';
 import { decodeMessage, type ClaimCheckFetcher, type FullEnvelope } from './decode.js';
@@ -55,6 +55,10 @@ export interface ConsumerOptions {
   logger?: Logger;
   /** Pause after a failed receive, doubled up to 30 s while it keeps failing. */
   receiveRetryMs?: number;
+  /** The target's schemaChanges setting (labels the schema-change metric). */
+  schemaChanges?: TargetConfig['schemaChanges'];
+  /** While halted at a schema change: how often to look whether it was resumed. */
+  haltCheckMs?: number;
 }
 
 export interface BatchAppliedEvent {
@@ -64,7 +68,15 @@ export interface BatchAppliedEvent {
   skipped: number;
   deadLettered: number;
   deleted: number;
+  /** Row changes sent back to the queue to wait for their schema change. */
+  waiting: number;
   durationMs: number;
+}
+
+export interface HaltedEvent {
+  /** Names the table, the change, and how to resume. */
+  reason: string;
+  messageId: string;
 }
 
 export interface DeadLetteredEvent {
@@ -85,6 +97,10 @@ export interface ConsumerEvents {
   'breaker-open': [];
   'breaker-half-open': [];
   'breaker-close': [];
+  /** A schema change stopped the target: it receives nothing until resumed. */
+  halted: [HaltedEvent];
+  /** The halt was lifted (`outbox target resume`): receiving again. */
+  resumed: [];
   stopped: [];
 }
 
@@ -111,6 +127,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private lastReceiveOk = false;
   /** Whether the last receive came back full: the queue has a backlog, so the extra loops receive too. */
   private backlogged = false;
+  /** Set while the target is halted at a schema change. */
+  private halt: HaltedEvent | undefined;
+  private resumeCheck: Promise<void> | undefined;
 
   constructor(options: ConsumerOptions) {
     super();
@@ -121,6 +140,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.metrics = createConsumerMetrics(options.metrics ?? createMetrics());
     this.breaker = createApplyBreaker(options.target, options.writer, options.breaker);
     this.metrics.breakerState.set(this.labels, BREAKER_STATE.closed);
+    this.metrics.halted.set(this.labels, 0);
     this.breaker.on('open', () => {
       this.metrics.breakerState.set(this.labels, BREAKER_STATE.open);
       this.logger.warn({ resetTimeoutMs: options.breaker.resetTimeoutMs }, 'target breaker open: stopped receiving; messages wait in the queue');
@@ -163,6 +183,11 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     await this.running;
   }
 
+  /** The schema change the target is halted at, if any. */
+  get halted(): HaltedEvent | undefined {
+    return this.halt;
+  }
+
   get breakerState(): 'closed' | 'half-open' | 'open' {
     return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
   }
@@ -194,6 +219,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     let retryMs = this.options.receiveRetryMs ?? 1_000;
     while (!this.stopping) {
       this.lastTick = Date.now();
+      if (this.halt) {
+        await (this.resumeCheck ??= this.checkResumed().finally(() => (this.resumeCheck = undefined)));
+        continue;
+      }
       if (this.breaker.opened) {
         await this.waitForHalfOpen();
         continue;
@@ -281,22 +310,34 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       let applied = 0;
       let stale = 0;
       let applyFailed = false;
+      const waiting: { message: Message; reason: string }[] = [];
       if (work.length > 0) {
         const outcomes = await this.apply(work.map((w) => w.change));
         applyFailed = outcomes === undefined;
         if (outcomes) {
           const now = Date.now();
-          // A message that became several changes: rejected if one was, applied if one was, else stale.
+          // A message that became several changes: halted or waiting if one is (it stays in the queue),
+          // else rejected if one was, applied if one was, else stale.
           const byMessage = new Map<Message, { item: (typeof work)[number]; outcome: ApplyOutcome }>();
-          const rank = (o: ApplyOutcome) => (o.status === 'rejected' ? 2 : o.status === 'applied' ? 1 : 0);
+          const RANK: Record<ApplyOutcome['status'], number> = { halt: 4, wait: 3, rejected: 2, applied: 1, stale: 0 };
+          const rank = (o: ApplyOutcome) => RANK[o.status];
           outcomes.forEach((outcome, i) => {
             const item = work[i]!;
             const seen = byMessage.get(item.message);
             if (!seen || rank(outcome) > rank(seen.outcome)) byMessage.set(item.message, { item, outcome });
           });
           for (const { item, outcome } of byMessage.values()) {
+            if (item.change.op === 'schema') this.countSchemaChange(item.change.sourceTable, outcome.status);
             if (outcome.status === 'rejected') {
               deadLetters.push({ message: item.message, code: 'TARGET_REJECTED', reason: outcome.reason });
+              continue;
+            }
+            if (outcome.status === 'wait') {
+              waiting.push({ message: item.message, reason: outcome.reason });
+              continue;
+            }
+            if (outcome.status === 'halt') {
+              this.enterHalt({ reason: outcome.reason, messageId: item.message.MessageId ?? '' });
               continue;
             }
             if (outcome.status === 'applied') {
@@ -313,6 +354,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         }
       }
 
+      deadLetters.push(...(await this.sendBack(waiting)));
       const deadLettered = await this.deadLetter(deadLetters);
       const toDelete = [...done, ...deadLettered];
       const deleted = await deleteMessages(this.options.sqs, this.options.queueUrl, toDelete);
@@ -322,7 +364,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         this.emit('delete-failed', deleted.failed);
       }
       if (!applyFailed) {
-        this.emit('batch-applied', { messages: messages.length, applied, stale, skipped, deadLettered: deadLettered.length, deleted: deleted.succeeded.length, durationMs: Date.now() - started });
+        this.emit('batch-applied', { messages: messages.length, applied, stale, skipped, deadLettered: deadLettered.length, deleted: deleted.succeeded.length, waiting: waiting.length, durationMs: Date.now() - started });
       }
     } finally {
       extender.stop();
@@ -345,6 +387,64 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       this.emit('apply-failed', { error: err as Error, messages: changes.length });
       return undefined;
     }
+  }
+
+  /**
+   * Row changes that wait for their schema change go back to the queue (not deleted) and come back
+   * after a short delay that doubles with each receive; at the queue's maxReceiveCount they are
+   * dead-lettered with the reason instead, so a schema change that never comes cannot hold a row
+   * forever, nor let SQS move it to the DLQ without one. Returns the ones to dead-letter.
+   */
+  private async sendBack(waiting: { message: Message; reason: string }[]): Promise<DeadLetter[]> {
+    if (waiting.length === 0) return [];
+    const expired: DeadLetter[] = [];
+    const entries: { Id: string; ReceiptHandle: string | undefined; VisibilityTimeout: number }[] = [];
+    for (const [i, w] of waiting.entries()) {
+      const received = Number(w.message.Attributes?.ApproximateReceiveCount ?? '1');
+      if (received >= this.options.queue.maxReceiveCount) {
+        expired.push({ message: w.message, code: 'SCHEMA_WAIT_EXPIRED', reason: `received ${received} times and still waiting: ${w.reason}. Apply the schema change at the target (or check the subscription lets op schema through), then redrive the DLQ` });
+        continue;
+      }
+      entries.push({ Id: String(i), ReceiptHandle: w.message.ReceiptHandle, VisibilityTimeout: Math.min(2 ** received, this.options.queue.visibilityTimeoutSec) });
+    }
+    this.metrics.schemaWaits.inc(this.labels, waiting.length);
+    this.logger.info({ waiting: waiting.length, expired: expired.length, reason: waiting[0]!.reason }, 'row changes wait for their schema change; they come back from the queue shortly');
+    for (let i = 0; i < entries.length; i += 10) {
+      const chunk = entries.slice(i, i + 10);
+      await this.options.sqs.send(new ChangeMessageVisibilityBatchCommand({ QueueUrl: this.options.queueUrl, Entries: chunk })).catch((err: unknown) => this.logger.warn({ err: describeError(err) }, 'could not shorten the visibility of waiting messages; they come back after the visibility timeout'));
+    }
+    return expired;
+  }
+
+  private countSchemaChange(table: string, status: ApplyOutcome['status']): void {
+    const action = status === 'applied' ? (this.options.schemaChanges === 'ignore' ? 'ignored' : 'applied') : status === 'stale' ? 'duplicate' : status === 'halt' ? 'stopped' : status;
+    this.metrics.schemaChanges.inc({ ...this.labels, table, action });
+  }
+
+  private enterHalt(event: HaltedEvent): void {
+    if (!this.halt) {
+      this.logger.error({ reason: event.reason }, 'target halted at a schema change; receiving nothing until it is resumed');
+      this.metrics.halted.set(this.labels, 1);
+      this.halt = event;
+      this.emit('halted', event);
+    }
+  }
+
+  /** While halted: looks every haltCheckMs whether the target still has a halted schema change; resumes when none is left. */
+  private async checkResumed(): Promise<void> {
+    await sleep(this.options.haltCheckMs ?? 5_000, this.wake.signal);
+    if (this.stopping || !hasSchemaAdmin(this.options.writer)) return;
+    try {
+      const halts = await this.options.writer.schemaChanges(['halted']);
+      if (halts.length > 0) return;
+    } catch (err) {
+      this.logger.warn({ err: describeError(err) }, 'could not read the halted schema changes; looking again later');
+      return;
+    }
+    this.halt = undefined;
+    this.metrics.halted.set(this.labels, 0);
+    this.logger.info('schema-change halt resumed: receiving again');
+    this.emit('resumed');
   }
 
   /** Sends to the DLQ and returns the messages SQS accepted there (only those may be deleted from the queue). */

@@ -15,7 +15,9 @@ export type DeadLetterCode =
   /** The target's transform refused the change (e.g. a column the mapping quarantines). */
   | 'TRANSFORM_FAILED'
   /** The target refused the change for good (an HTTP 4xx, a constraint the row breaks). */
-  | 'TARGET_REJECTED';
+  | 'TARGET_REJECTED'
+  /** A row written with a shape the target never got (its schema change did not arrive in time); redrive it once the table has the columns. */
+  | 'SCHEMA_WAIT_EXPIRED';
 
 export const ERROR_CODE_ATTRIBUTE = 'outbox_error_code';
 export const ERROR_REASON_ATTRIBUTE = 'outbox_error_reason';

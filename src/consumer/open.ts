@@ -18,6 +18,8 @@ export interface OpenConsumerDeps {
   transform: ChangeTransform;
   metrics?: Metrics;
   logger?: Logger;
+  /** While halted at a schema change, how often to look for a resume (default 5 s). */
+  haltCheckMs?: number;
 }
 
 /**
@@ -38,6 +40,8 @@ export async function openConsumer(config: Config, name: string, deps: OpenConsu
     sqs: deps.sqs,
     writer: deps.writer,
     transform: shareAware(config, name, deps.transform),
+    schemaChanges: target.schemaChanges,
+    ...(deps.haltCheckMs !== undefined ? { haltCheckMs: deps.haltCheckMs } : {}),
     ...(deps.s3 ? { fetchClaimCheck: s3ClaimCheckFetcher(deps.s3) } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),

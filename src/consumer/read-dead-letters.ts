@@ -34,7 +34,7 @@ export interface DeadLetterRecord {
   messageId: string;
   /** Who put it in the DLQ: the consumer (with a reason) or SQS (after maxReceiveCount failed receives). */
   movedBy: 'consumer' | 'sqs';
-  /** UNPARSEABLE, SCHEMA_INVALID, CLAIMCHECK_MISSING, TRANSFORM_FAILED, TARGET_REJECTED; null when SQS moved it. */
+  /** UNPARSEABLE, SCHEMA_INVALID, CLAIMCHECK_MISSING, TRANSFORM_FAILED, TARGET_REJECTED, SCHEMA_WAIT_EXPIRED; null when SQS moved it. */
   code: string | null;
   reason: string | null;
   /** When the message was first sent to a queue (SentTimestamp), ISO 8601. */

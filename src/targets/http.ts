@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { TargetConfig } from '../config/index.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
+import type { ApplyOutcome, TargetChange, TargetSchemaItem, TargetWriter } from './types.js';
 
 /**
  * HTTP webhook target: one POST per change, in batch order, body = the transformed change as JSON.
@@ -32,7 +32,26 @@ export function signBody(body: string, secret: string): string {
 
 /** The JSON the endpoint receives: the change without the SQS message id. */
 export function webhookBody(change: TargetChange): string {
-  return JSON.stringify({ eventId: change.eventId, sourceTable: change.sourceTable, table: change.table, op: change.op, seq: change.seq, time: change.time, key: change.key, row: change.row });
+  const schemaChange = change.schemaChange ? { schemaChange: { dialect: change.schemaChange.dialect, changes: change.schemaChange.items.map(webhookItem) } } : {};
+  return JSON.stringify({ eventId: change.eventId, sourceTable: change.sourceTable, table: change.table, op: change.op, seq: change.seq, time: change.time, key: change.key, row: change.row, ...schemaChange });
+}
+
+/**
+ * A schema change as the endpoint receives it (op "schema", docs/targets.md): columns in the target's
+ * names, types as the source spells them with `as` when the mapping writes other values (text for a
+ * hashed column); what a database target could not follow (a renamed table) as the source item.
+ */
+function webhookItem(item: TargetSchemaItem): Record<string, unknown> {
+  switch (item.kind) {
+    case 'add_column':
+      return { kind: item.kind, column: item.column, type: item.type.type, ...(item.type.output ? { as: item.type.output } : {}), nullable: item.nullable };
+    case 'alter_type':
+      return { kind: item.kind, column: item.column, from: item.from.type, to: item.to.type };
+    case 'refuse':
+      return { ...item.change };
+    default:
+      return { ...item };
+  }
 }
 
 export class HttpTargetWriter implements TargetWriter {
@@ -63,7 +82,8 @@ export class HttpTargetWriter implements TargetWriter {
 
   async apply(changes: TargetChange[]): Promise<ApplyOutcome[]> {
     const outcomes: ApplyOutcome[] = [];
-    for (const change of changes) outcomes.push(await this.post(change));
+    // schemaChanges apply forwards a schema change like any change; ignore acknowledges it unsent (stop is refused by the config).
+    for (const change of changes) outcomes.push(change.op === 'schema' && this.options.target.schemaChanges === 'ignore' ? { status: 'applied' } : await this.post(change));
     return outcomes;
   }
 

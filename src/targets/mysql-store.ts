@@ -1,6 +1,8 @@
 import type { PoolConnection } from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2';
 import { quoteIdentMysql } from '../sql/identifiers.js';
+import { toSchemaState, type TableSchemaState } from './schema/decide.js';
+import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from './types.js';
 
 /**
  * The MySQL/MariaDB version store, in its own database (= the target's stateSchema), with the same
@@ -40,6 +42,18 @@ export function storeDdl(schema: string): string[] {
        truncated_at DATETIME(6) NULL,
        PRIMARY KEY (target_table, target)
      ) ENGINE=InnoDB`,
+    // Added with schema changes at targets (see postgres-store.ts).
+    `CREATE TABLE IF NOT EXISTS ${s}.schema_changes (
+       target VARCHAR(64) CHARACTER SET ascii NOT NULL,
+       target_table VARCHAR(130) CHARACTER SET ascii NOT NULL,
+       seq DECIMAL(38,0) NOT NULL,
+       source_table VARCHAR(300) CHARACTER SET utf8mb4 NOT NULL,
+       status VARCHAR(16) CHARACTER SET ascii NOT NULL,
+       items LONGTEXT CHARACTER SET utf8mb4 NOT NULL,
+       reason TEXT CHARACTER SET utf8mb4 NULL,
+       recorded_at DATETIME(6) NOT NULL,
+       PRIMARY KEY (target, target_table, seq)
+     ) ENGINE=InnoDB`,
   ];
 }
 
@@ -68,11 +82,11 @@ export class MysqlVersionStore {
 
   async exists(conn: PoolConnection): Promise<boolean> {
     const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('versions', 'truncations', 'share_truncations')) AS n,
+      `SELECT (SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('versions', 'truncations', 'share_truncations', 'schema_changes')) AS n,
               (SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'versions' AND COLUMN_NAME = 'owner') AS owner`,
       [this.schema, this.schema],
     );
-    return Number(rows[0]?.n) === 3 && Number(rows[0]?.owner) === 1;
+    return Number(rows[0]?.n) === 4 && Number(rows[0]?.owner) === 1;
   }
 
   /** DDL commits implicitly in MySQL; a named lock keeps several inits at once apart. */
@@ -85,6 +99,54 @@ export class MysqlVersionStore {
     } finally {
       await conn.query(`SELECT RELEASE_LOCK('outbox-relay target store')`);
     }
+  }
+
+  /**
+   * MySQL DDL commits on its own, so a schema change is not one transaction: a named lock per target
+   * keeps two consumers from applying the same change at once, and each DDL step checks the table
+   * first (a crash between the DDL and its record leaves it pending; the retry finds the work done).
+   */
+  async withSchemaLock<T>(conn: PoolConnection, work: () => Promise<T>): Promise<T> {
+    const name = `outbox-relay schema ${this.schema} ${this.scope.owner}`.slice(0, 64);
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS ok', [name]);
+    if (Number(rows[0]?.ok) !== 1) throw new Error(`could not take the schema-change lock "${name}" within 60 s`);
+    try {
+      return await work();
+    } finally {
+      await conn.query('SELECT RELEASE_LOCK(?)', [name]);
+    }
+  }
+
+  /** See PostgresVersionStore.claimSchemaChange; call under withSchemaLock. */
+  async claimSchemaChange(conn: PoolConnection, table: string, seq: string, sourceTable: string): Promise<{ status: SchemaChangeStatus; reason: string | null }> {
+    await conn.query(`INSERT IGNORE INTO ${this.s}.schema_changes (target, target_table, seq, source_table, status, items, recorded_at) VALUES (?, ?, ?, ?, 'pending', '[]', UTC_TIMESTAMP(6))`, [this.scope.owner, table, seq, sourceTable]);
+    const [rows] = await conn.query<RowDataPacket[]>(`SELECT status, reason FROM ${this.s}.schema_changes WHERE target = ? AND target_table = ? AND seq = ?`, [this.scope.owner, table, seq]);
+    return { status: (rows[0]?.status as SchemaChangeStatus | undefined) ?? 'pending', reason: (rows[0]?.reason as string | null | undefined) ?? null };
+  }
+
+  async recordSchemaChange(conn: PoolConnection, table: string, seq: string, status: SchemaChangeStatus, items: TargetSchemaItem[], reason: string | null): Promise<void> {
+    await conn.query(`UPDATE ${this.s}.schema_changes SET status = ?, items = ?, reason = ?, recorded_at = UTC_TIMESTAMP(6) WHERE target = ? AND target_table = ? AND seq = ?`, [status, JSON.stringify(items), reason, this.scope.owner, table, seq]);
+  }
+
+  async schemaState(conn: PoolConnection, table: string): Promise<TableSchemaState> {
+    const [rows] = await conn.query<RowDataPacket[]>(`SELECT CAST(seq AS CHAR) AS seq, status, items, reason FROM ${this.s}.schema_changes WHERE target = ? AND target_table = ? AND status <> 'pending' ORDER BY seq`, [this.scope.owner, table]);
+    return toSchemaState(rows.map((r) => ({ seq: r.seq as string, status: r.status as SchemaChangeStatus, items: JSON.parse(r.items as string) as TargetSchemaItem[], reason: r.reason as string | null })));
+  }
+
+  async schemaChanges(conn: PoolConnection, statuses: SchemaChangeStatus[]): Promise<SchemaChangeRecord[]> {
+    if (statuses.length === 0) return [];
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT target_table, source_table, CAST(seq AS CHAR) AS seq, status, items, reason, DATE_FORMAT(recorded_at, '%Y-%m-%dT%H:%i:%s.%fZ') AS recorded_at
+         FROM ${this.s}.schema_changes WHERE target = ? AND status IN (?) ORDER BY recorded_at, seq`,
+      [this.scope.owner, statuses],
+    );
+    return rows.map((r) => ({ targetTable: r.target_table as string, sourceTable: r.source_table as string, seq: r.seq as string, status: r.status as SchemaChangeStatus, items: JSON.parse(r.items as string) as TargetSchemaItem[], reason: r.reason as string | null, recordedAt: r.recorded_at as string }));
+  }
+
+  async resumeHalts(conn: PoolConnection): Promise<SchemaChangeRecord[]> {
+    const halted = await this.schemaChanges(conn, ['halted']);
+    await conn.query(`UPDATE ${this.s}.schema_changes SET status = 'resumed', recorded_at = UTC_TIMESTAMP(6) WHERE target = ? AND status = 'halted'`, [this.scope.owner]);
+    return halted;
   }
 
   /** See PostgresVersionStore.lockTable: the table's record, then a filtered target's own share record. */

@@ -8,8 +8,11 @@ import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';
 import { applyChangeByChange, checkSeq, orderEntries, scrubValues, storeScope, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
 import { MysqlVersionStore } from './mysql-store.js';
+import { decideSchemaChange, describeSchemaChange } from './schema/decide.js';
+import { describeMysqlColumns, mysqlStatements } from './schema/mysql-ddl.js';
+import { haltMessage, RowShaper } from './schema/row-shaper.js';
 import { toMysqlRow, toMysqlValue } from './mysql-values.js';
-import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
+import type { ApplyOutcome, SchemaChangeRecord, SchemaChangeStatus, TargetChange, TargetWriter } from './types.js';
 
 /**
  * MySQL / MariaDB target, with the semantics of the PostgreSQL one: a batch is one transaction, each
@@ -17,6 +20,8 @@ import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
  * the URL; "db.table" names another database.
  */
 const PURGE_EVERY_MS = 10 * 60_000;
+/** ER_BAD_FIELD_ERROR: unknown column. */
+const ER_BAD_FIELD = 1054;
 
 export interface MysqlWriterOptions {
   name: string;
@@ -37,6 +42,7 @@ export class MysqlTargetWriter implements TargetWriter {
   readonly kind = 'mysql' as const;
   private readonly pool: Pool;
   private readonly store: MysqlVersionStore;
+  private readonly shaper: RowShaper;
   private readonly log: Logger;
   private readonly database: string | undefined;
   private readonly prepared = new WeakSet<object>();
@@ -58,6 +64,7 @@ export class MysqlTargetWriter implements TargetWriter {
     });
     this.log = options.logger.child({ component: 'target', target: options.name, kind: 'mysql' });
     this.store = new MysqlVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
+    this.shaper = new RowShaper(options.target.schemaChanges);
   }
 
   async init(initOptions: InitOptions = {}): Promise<string[]> {
@@ -144,11 +151,103 @@ export class MysqlTargetWriter implements TargetWriter {
     return types;
   }
 
+  /** Schema changes first (in seq order), then the row changes shaped against what the target now has (see postgres.ts). */
   private async applyInTransaction(conn: PoolConnection, changes: TargetChange[]): Promise<ApplyOutcome[]> {
-    const entries = orderEntries(changes, (t) => this.resolve(t).qualified);
+    const all = orderEntries(changes, (t) => this.resolve(t).qualified);
+    const outcomes: ApplyOutcome[] = new Array(changes.length);
+    const schemaEntries = all.filter((e) => e.change.op === 'schema').sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+    for (const entry of schemaEntries) outcomes[entry.index] = await this.applySchemaChange(conn, entry);
+    const rows = await this.shaper.shape(all.filter((e) => e.change.op !== 'schema'), outcomes, {
+      state: (table) => this.store.schemaState(conn, table),
+      columns: async (entry) => {
+        const t = this.resolve(entry.change.table);
+        this.columnTypes.delete(t.qualified);
+        const types = await this.types(conn, t);
+        return types.size > 0 ? new Set(types.keys()) : undefined;
+      },
+    });
+    if (rows.length === 0) return outcomes;
+    const applied = await this.applyRows(conn, rows, changes.length);
+    for (const entry of rows) outcomes[entry.index] = applied[entry.index]!;
+    return outcomes;
+  }
+
+  /**
+   * One schema change by targets.<name>.schemaChanges. MySQL DDL commits by itself: the change is
+   * claimed and recorded under a named lock, and each DDL step checks the table first.
+   */
+  private async applySchemaChange(conn: PoolConnection, entry: BatchEntry): Promise<ApplyOutcome> {
+    const { change } = entry;
+    const schemaChange = change.schemaChange ?? { dialect: 'postgres', items: [] };
+    const table = this.resolve(change.table);
+    const log = { table: change.sourceTable, targetTable: entry.table, seq: change.seq };
+    try {
+      const outcome = await this.store.withSchemaLock(conn, async (): Promise<ApplyOutcome> => {
+        const claimed = await this.store.claimSchemaChange(conn, entry.table, change.seq, change.sourceTable);
+        if (claimed.status === 'applied' || claimed.status === 'ignored') return { status: 'stale' };
+        if (claimed.status === 'resumed') return { status: 'applied' };
+        const decision = decideSchemaChange(this.options.target, 'mysql', schemaChange);
+        const halt = async (reason: string): Promise<ApplyOutcome> => {
+          const message = haltMessage(this.options.name, change.sourceTable, change.seq, schemaChange, reason);
+          await this.store.recordSchemaChange(conn, entry.table, change.seq, 'halted', schemaChange.items, message);
+          return { status: 'halt', reason: message };
+        };
+        if (decision.action === 'ignore') {
+          await this.store.recordSchemaChange(conn, entry.table, change.seq, 'ignored', schemaChange.items, null);
+          return { status: 'applied' };
+        }
+        if (decision.action === 'halt') return halt(decision.reason);
+        const columns = await describeMysqlColumns(conn, table.database, table.table);
+        if (!columns) return halt(`the target table ${entry.table} does not exist; create it by hand`);
+        let planned;
+        try {
+          planned = mysqlStatements(table.sql, decision.steps, columns);
+        } catch (err) {
+          return halt((err as Error).message);
+        }
+        for (const warning of planned.warnings) this.log.warn({ ...log, warning }, 'schema change applied in part');
+        for (const sql of planned.statements) {
+          try {
+            await conn.query(sql);
+          } catch (err) {
+            if (!isPermanentMysqlError(err) && !isDdlRefusal(err)) throw err;
+            return halt(`the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`);
+          }
+        }
+        await this.store.recordSchemaChange(conn, entry.table, change.seq, 'applied', schemaChange.items, null);
+        this.log.info({ ...log, statements: planned.statements.length, change: describeSchemaChange(schemaChange) }, 'schema change applied at the target');
+        return { status: 'applied' };
+      });
+      if (outcome.status === 'halt') this.log.error({ ...log, reason: outcome.reason }, 'target halted at a schema change');
+      return outcome;
+    } finally {
+      this.columnTypes.delete(table.qualified);
+      this.shaper.forget(entry.table);
+    }
+  }
+
+  async schemaChanges(statuses: SchemaChangeStatus[]): Promise<SchemaChangeRecord[]> {
+    const conn = await this.connection();
+    try {
+      return (await this.store.exists(conn)) ? await this.store.schemaChanges(conn, statuses) : [];
+    } finally {
+      conn.release();
+    }
+  }
+
+  async resumeSchemaChanges(): Promise<SchemaChangeRecord[]> {
+    const conn = await this.connection();
+    try {
+      return (await this.store.exists(conn)) ? await this.store.resumeHalts(conn) : [];
+    } finally {
+      conn.release();
+    }
+  }
+
+  private async applyRows(conn: PoolConnection, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
     await conn.beginTransaction();
     try {
-      const outcomes = await applyChangeByChange(this.options.target, entries, changes.length, {
+      const outcomes = await applyChangeByChange(this.options.target, entries, count, {
         lockTable: (table, exclusive) => this.store.lockTable(conn, table, exclusive),
         applyOne: (entry) => this.applyOne(conn, entry),
       });
@@ -208,6 +307,13 @@ export class MysqlTargetWriter implements TargetWriter {
     if (!isPermanentMysqlError(err)) throw err;
     const e = err as { errno?: number; sqlState?: string; message: string };
     this.columnTypes.delete(table.qualified);
+    if (e.errno === ER_BAD_FIELD && change.op !== 'truncate') {
+      // The table changed under the batch (a schema change applied by another consumer, or by hand): try again shortly.
+      this.shaper.forget(table.qualified);
+      await conn.query('ROLLBACK TO SAVEPOINT change_sp');
+      await conn.query('RELEASE SAVEPOINT change_sp');
+      return { status: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (the target's columns changed; trying again)` };
+    }
     this.log.warn({ table: change.table, seq: change.seq, errno: e.errno }, 'change rejected by the target');
     return this.reject(conn, `${change.table}: ${scrubValues(e.message)} (error ${e.errno ?? '?'}, SQLSTATE ${e.sqlState ?? '?'})`);
   }
@@ -305,4 +411,10 @@ export function isPermanentMysqlError(err: unknown): boolean {
 
 function unavailable(name: string, what: string, cause: unknown): OutboxError {
   return new OutboxError('TARGET_UNAVAILABLE', `Target "${name}": ${what} (${scrubValues(describeError(cause))}); the batch will be retried.`, { cause, retryable: true, context: { target: name } });
+}
+
+/** DDL errors that belong to the statement (duplicate column, cannot drop, bad type): the target stops on them. */
+function isDdlRefusal(err: unknown): boolean {
+  const errno = (err as { errno?: unknown }).errno;
+  return typeof errno === 'number' && [1060, 1091, 1101, 1118, 1170, 1265, 1406, 4092].includes(errno);
 }

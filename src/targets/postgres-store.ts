@@ -1,5 +1,9 @@
 import type pg from 'pg';
 import { quoteIdent } from '../sql/identifiers.js';
+import { toSchemaState, type TableSchemaState } from './schema/decide.js';
+import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from './types.js';
+
+export type { SchemaChangeRecord, SchemaChangeStatus } from './types.js';
 
 /** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
 function quoteColumnName(name: string): string {
@@ -45,8 +49,21 @@ export function storeDdl(schema: string): string[] {
        truncated_at timestamptz,
        PRIMARY KEY (target_table, target)
      )`,
+    // Added with schema changes at targets (docs/schema-changes.md).
+    `CREATE TABLE IF NOT EXISTS ${s}.schema_changes (
+       target text NOT NULL,
+       target_table text NOT NULL,
+       seq numeric NOT NULL,
+       source_table text NOT NULL,
+       status text NOT NULL,
+       items jsonb NOT NULL DEFAULT '[]',
+       reason text,
+       recorded_at timestamptz NOT NULL DEFAULT now(),
+       PRIMARY KEY (target, target_table, seq)
+     )`,
   ];
 }
+
 
 /**
  * Who the store works for: the target's name (recorded as the owner of the versions it applies) and
@@ -78,9 +95,9 @@ export class PostgresVersionStore {
 
   async exists(client: pg.ClientBase): Promise<boolean> {
     const { rows } = await client.query<{ ok: boolean }>(
-      `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+      `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL AND to_regclass($4) IS NOT NULL
               AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'owner' AND NOT attisdropped) AS ok`,
-      [`${this.s}.versions`, `${this.s}.truncations`, `${this.s}.share_truncations`],
+      [`${this.s}.versions`, `${this.s}.truncations`, `${this.s}.share_truncations`, `${this.s}.schema_changes`],
     );
     return rows[0]?.ok === true;
   }
@@ -218,8 +235,49 @@ export class PostgresVersionStore {
     await client.query(`UPDATE ${this.s}.truncations SET seq = $2::numeric, truncated_at = now() WHERE target_table = $1`, [table, seq]);
   }
 
+  /**
+   * Claims a schema change for this target inside the caller's transaction: records it as pending if
+   * new, then locks its record. A consumer applying the same change at the same time waits here and
+   * then finds it decided. Returns the status found (pending when it is new or was never decided).
+   */
+  async claimSchemaChange(client: pg.ClientBase, table: string, seq: string, sourceTable: string): Promise<{ status: SchemaChangeStatus; reason: string | null }> {
+    await client.query(`INSERT INTO ${this.s}.schema_changes (target, target_table, seq, source_table, status) VALUES ($1, $2, $3::numeric, $4, 'pending') ON CONFLICT DO NOTHING`, [this.scope.owner, table, seq, sourceTable]);
+    const { rows } = await client.query<{ status: SchemaChangeStatus; reason: string | null }>(`SELECT status, reason FROM ${this.s}.schema_changes WHERE target = $1 AND target_table = $2 AND seq = $3::numeric FOR UPDATE`, [this.scope.owner, table, seq]);
+    return rows[0] ?? { status: 'pending', reason: null };
+  }
+
+  async recordSchemaChange(client: pg.ClientBase, table: string, seq: string, status: SchemaChangeStatus, items: TargetSchemaItem[], reason: string | null): Promise<void> {
+    await client.query(`UPDATE ${this.s}.schema_changes SET status = $4, items = $5::jsonb, reason = $6, recorded_at = now() WHERE target = $1 AND target_table = $2 AND seq = $3::numeric`, [this.scope.owner, table, seq, status, JSON.stringify(items), reason]);
+  }
+
+  /** The decided schema changes of a table in seq order, and the earliest halt not resumed. */
+  async schemaState(client: pg.ClientBase, table: string): Promise<TableSchemaState> {
+    const { rows } = await client.query<{ seq: string; status: SchemaChangeStatus; items: TargetSchemaItem[]; reason: string | null }>(
+      `SELECT seq::text AS seq, status, items, reason FROM ${this.s}.schema_changes WHERE target = $1 AND target_table = $2 AND status <> 'pending' ORDER BY seq`,
+      [this.scope.owner, table],
+    );
+    return toSchemaState(rows);
+  }
+
+  /** This target's schema changes in the given statuses, oldest first (halts for status and doctor). */
+  async schemaChanges(client: pg.ClientBase, statuses: SchemaChangeStatus[]): Promise<SchemaChangeRecord[]> {
+    const { rows } = await client.query<{ target_table: string; source_table: string; seq: string; status: SchemaChangeStatus; items: TargetSchemaItem[]; reason: string | null; recorded_at: Date }>(
+      `SELECT target_table, source_table, seq::text AS seq, status, items, reason, recorded_at FROM ${this.s}.schema_changes WHERE target = $1 AND status = ANY ($2::text[]) ORDER BY recorded_at, seq`,
+      [this.scope.owner, statuses],
+    );
+    return rows.map((r) => ({ targetTable: r.target_table, sourceTable: r.source_table, seq: r.seq, status: r.status, items: r.items, reason: r.reason, recordedAt: r.recorded_at.toISOString() }));
+  }
+
+  /** `outbox target resume`: the operator applied the halted changes by hand; returns them. */
+  async resumeHalts(client: pg.ClientBase): Promise<SchemaChangeRecord[]> {
+    const halted = await this.schemaChanges(client, ['halted']);
+    await client.query(`UPDATE ${this.s}.schema_changes SET status = 'resumed', recorded_at = now() WHERE target = $1 AND status = 'halted'`, [this.scope.owner]);
+    return halted;
+  }
+
   async purgeTombstones(client: pg.ClientBase, retentionHours: number): Promise<number> {
     const result = await client.query(`DELETE FROM ${this.s}.versions WHERE deleted AND updated_at < now() - make_interval(hours => $1)`, [retentionHours]);
     return result.rowCount ?? 0;
   }
 }
+

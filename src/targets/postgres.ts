@@ -6,7 +6,10 @@ import type { Logger } from '../logger.js';
 import { parseTableName, quoteIdent } from '../sql/identifiers.js';
 import { applyChangeByChange, orderEntries, scrubValues, storeScope, tablesToLock, checkSeq, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
-import { PostgresVersionStore } from './postgres-store.js';
+import { PostgresVersionStore, type SchemaChangeRecord, type SchemaChangeStatus } from './postgres-store.js';
+import { decideSchemaChange, describeSchemaChange } from './schema/decide.js';
+import { describePgColumns, pgStatements } from './schema/postgres-ddl.js';
+import { haltMessage, RowShaper } from './schema/row-shaper.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
 
 /**
@@ -16,6 +19,7 @@ import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
  * the target column types themselves and lands exactly.
  */
 const PURGE_EVERY_MS = 10 * 60_000;
+const UNDEFINED_COLUMN = '42703';
 
 export interface PostgresWriterOptions {
   name: string;
@@ -29,6 +33,7 @@ export class PostgresTargetWriter implements TargetWriter {
   readonly kind = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly store: PostgresVersionStore;
+  private readonly shaper: RowShaper;
   private readonly log: Logger;
   private storeReady = false;
   private lastPurge = 0;
@@ -38,6 +43,7 @@ export class PostgresTargetWriter implements TargetWriter {
     this.log = options.logger.child({ component: 'target', target: options.name, kind: 'postgres' });
     this.pool.on('error', (err) => this.log.warn({ err: describeError(err) }, 'idle target connection failed'));
     this.store = new PostgresVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
+    this.shaper = new RowShaper(options.target.schemaChanges);
   }
 
   /** Creates the version store and checks the mapped tables; returns the problems found (empty = ready). */
@@ -99,11 +105,119 @@ export class PostgresTargetWriter implements TargetWriter {
     this.storeReady = true;
   }
 
+  /**
+   * Schema changes first (each in its own transaction, in seq order), then the row changes shaped
+   * against what the target now has (src/targets/schema/row-shaper.ts): rows that must wait for a
+   * schema change are left out with a wait outcome.
+   */
   private async applyInTransaction(client: pg.PoolClient, changes: TargetChange[]): Promise<ApplyOutcome[]> {
-    const entries = orderEntries(changes, (t) => resolveTable(t).qualified);
+    const all = orderEntries(changes, (t) => resolveTable(t).qualified);
+    const outcomes: ApplyOutcome[] = new Array(changes.length);
+    const schemaEntries = all.filter((e) => e.change.op === 'schema').sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
+    for (const entry of schemaEntries) outcomes[entry.index] = await this.applySchemaChange(client, entry);
+    const rows = await this.shaper.shape(all.filter((e) => e.change.op !== 'schema'), outcomes, {
+      state: (table) => this.store.schemaState(client, table),
+      columns: async (entry) => {
+        const columns = await describePgColumns(client, resolveTable(entry.change.table).sql);
+        return columns && new Set(columns.keys());
+      },
+    });
+    if (rows.length === 0) return outcomes;
+    const applied = await this.applyRows(client, rows, changes.length);
+    for (const entry of rows) outcomes[entry.index] = applied[entry.index]!;
+    return outcomes;
+  }
+
+  /** One schema change by targets.<name>.schemaChanges, in its own transaction (PostgreSQL DDL is transactional). */
+  private async applySchemaChange(client: pg.PoolClient, entry: BatchEntry): Promise<ApplyOutcome> {
+    const { change } = entry;
+    const schemaChange = change.schemaChange ?? { dialect: 'postgres', items: [] };
+    const table = resolveTable(change.table);
+    const log = { table: change.sourceTable, targetTable: entry.table, seq: change.seq };
+    await client.query('BEGIN');
+    try {
+      const claimed = await this.store.claimSchemaChange(client, entry.table, change.seq, change.sourceTable);
+      let outcome: ApplyOutcome;
+      if (claimed.status === 'applied' || claimed.status === 'ignored') outcome = { status: 'stale' };
+      else if (claimed.status === 'resumed') outcome = { status: 'applied' };
+      else {
+        const decision = decideSchemaChange(this.options.target, 'postgres', schemaChange);
+        const halt = async (reason: string): Promise<ApplyOutcome> => {
+          const message = haltMessage(this.options.name, change.sourceTable, change.seq, schemaChange, reason);
+          await this.store.recordSchemaChange(client, entry.table, change.seq, 'halted', schemaChange.items, message);
+          return { status: 'halt', reason: message };
+        };
+        if (decision.action === 'ignore') {
+          await this.store.recordSchemaChange(client, entry.table, change.seq, 'ignored', schemaChange.items, null);
+          outcome = { status: 'applied' };
+        } else if (decision.action === 'halt') outcome = await halt(decision.reason);
+        else {
+          const columns = await describePgColumns(client, table.sql);
+          let statements: string[] | undefined;
+          let problem: string | undefined;
+          if (!columns) problem = `the target table ${entry.table} does not exist; create it by hand`;
+          else {
+            try {
+              statements = pgStatements(table.sql, decision.steps, columns);
+            } catch (err) {
+              problem = (err as Error).message;
+            }
+          }
+          if (statements) {
+            await client.query('SAVEPOINT schema_change');
+            try {
+              for (const sql of statements) await client.query(sql);
+              await client.query('RELEASE SAVEPOINT schema_change');
+            } catch (err) {
+              if (!isPermanentPgError(err)) throw err;
+              await client.query('ROLLBACK TO SAVEPOINT schema_change');
+              problem = `the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`;
+            }
+          }
+          if (problem) outcome = await halt(problem);
+          else {
+            await this.store.recordSchemaChange(client, entry.table, change.seq, 'applied', schemaChange.items, null);
+            outcome = { status: 'applied' };
+            this.log.info({ ...log, statements: statements?.length ?? 0, change: describeSchemaChange(schemaChange) }, 'schema change applied at the target');
+          }
+        }
+      }
+      await client.query('COMMIT');
+      if (outcome.status === 'halt') this.log.error({ ...log, reason: outcome.reason }, 'target halted at a schema change');
+      return outcome;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      this.shaper.forget(entry.table);
+    }
+  }
+
+  async schemaChanges(statuses: SchemaChangeStatus[]): Promise<SchemaChangeRecord[]> {
+    return this.withClient(async (client) => ((await this.store.exists(client)) ? this.store.schemaChanges(client, statuses) : []));
+  }
+
+  async resumeSchemaChanges(): Promise<SchemaChangeRecord[]> {
+    return this.withClient(async (client) => ((await this.store.exists(client)) ? this.store.resumeHalts(client) : []));
+  }
+
+  private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const onError = (err: Error) => this.log.warn({ err: describeError(err) }, 'target connection lost');
+    client.on('error', onError);
+    try {
+      return await work(client);
+    } finally {
+      client.off('error', onError);
+      client.release();
+    }
+  }
+
+  /** The row changes of a batch (no schema changes): set-based when it can, change by change otherwise. */
+  private async applyRows(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
     if (entries.every(fitsSetBased)) {
       try {
-        return await this.applySetBased(client, entries, changes.length);
+        return await this.applySetBased(client, entries, count);
       } catch (err) {
         // A row the target refuses fails the whole set-based statement: apply the batch again change by
         // change, where that row is rejected on its own and the rest commit.
@@ -111,7 +225,7 @@ export class PostgresTargetWriter implements TargetWriter {
         this.log.debug({ code: (err as { code?: string }).code }, 'set-based apply refused a row; applying the batch change by change');
       }
     }
-    return this.applyEach(client, entries, changes.length);
+    return this.applyEach(client, entries, count);
   }
 
   /**
@@ -215,6 +329,13 @@ export class PostgresTargetWriter implements TargetWriter {
   private async rejectOrThrow(client: pg.PoolClient, err: unknown, change: TargetChange): Promise<ApplyOutcome> {
     if (!isPermanentPgError(err)) throw err;
     const e = err as pg.DatabaseError;
+    if (e.code === UNDEFINED_COLUMN && change.op !== 'truncate') {
+      // The table changed under the batch (a schema change applied by another consumer, or by hand): try again shortly.
+      this.shaper.forget(resolveTable(change.table).qualified);
+      await client.query('ROLLBACK TO SAVEPOINT change');
+      await client.query('RELEASE SAVEPOINT change');
+      return { status: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (the target's columns changed; trying again)` };
+    }
     const reason = `${change.table}: ${scrubValues(e.message)} (SQLSTATE ${e.code}${e.column ? `, column ${e.column}` : ''}${e.constraint ? `, constraint ${e.constraint}` : ''})`;
     this.log.warn({ table: change.table, seq: change.seq, code: e.code }, 'change rejected by the target');
     return this.reject(client, reason);

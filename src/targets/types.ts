@@ -1,5 +1,6 @@
 import type { ChangeOperation } from '../source/types.js';
-import type { RowImage } from '../envelope.js';
+import type { RowImage, SchemaChangeItem } from '../envelope.js';
+import type { ColumnType } from './schema/column-types.js';
 
 /**
  * The contract between a consumer (SQS, breaker, DLQ) and a target writer (a database or an HTTP
@@ -12,7 +13,7 @@ export interface TargetChange {
   sourceTable: string;
   /** Target table after the mapping (table or schema.table). */
   table: string;
-  op: ChangeOperation;
+  op: ChangeOperation | 'schema';
   /** Decimal string. For one key, a later change has a larger seq: the version guard compares it. */
   seq: string;
   /** Key columns after renames. Null for truncate. */
@@ -31,14 +32,40 @@ export interface TargetChange {
   part?: string[];
   /** DynamoDB only, from a user transform: update the item's attributes instead of replacing the item (parts are kept). */
   merge?: boolean;
+  /** Only on op schema: the schema change in the target's names (after the mapping). */
+  schemaChange?: TargetSchemaChange;
 }
+
+/**
+ * A schema change as it concerns one target: columns named as the target's mapping writes them,
+ * columns the mapping does not write left out, and what the target cannot follow by itself (a table
+ * renamed or dropped, a rename the mapping would turn into a leak) as a `refuse` item with the reason.
+ */
+export interface TargetSchemaChange {
+  dialect: ColumnType['dialect'];
+  items: TargetSchemaItem[];
+}
+
+export type TargetSchemaItem =
+  | { kind: 'add_column'; column: string; type: ColumnType; nullable: boolean }
+  | { kind: 'drop_column'; column: string }
+  | { kind: 'rename_column'; from: string; column: string }
+  | { kind: 'alter_type'; column: string; from: ColumnType; to: ColumnType }
+  | { kind: 'refuse'; change: SchemaChangeItem; reason: string };
 
 export type ApplyOutcome =
   | { status: 'applied' }
   /** Older than, or the same as, what the target already has: nothing changed. */
   | { status: 'stale' }
   /** The target refused this change for good (an HTTP 4xx, a constraint the row breaks): send to the DLQ. */
-  | { status: 'rejected'; reason: string };
+  | { status: 'rejected'; reason: string }
+  /**
+   * Not now: a row written with a shape the target does not have yet (its schema change has not been
+   * applied). Nothing changed; the message goes back to the queue and is tried again shortly.
+   */
+  | { status: 'wait'; reason: string }
+  /** A schema change the target stops on (schemaChanges stop, or one apply cannot do): nothing changed, the target halts. */
+  | { status: 'halt'; reason: string };
 
 export interface TargetWriter {
   readonly kind: 'postgres' | 'mysql' | 'http' | 'dynamodb';
@@ -61,4 +88,32 @@ export interface InitOptions {
   keyColumns?: Readonly<Record<string, readonly string[]>>;
   /** Create what is missing where the target can (DynamoDB: tables, on-demand billing, with TTL). */
   create?: boolean;
+}
+
+/**
+ * What the store knows of a schema change: pending (claimed, not decided), applied, ignored, halted
+ * (the target stopped on it) or resumed (an operator applied it by hand: `outbox target resume`).
+ */
+export type SchemaChangeStatus = 'pending' | 'applied' | 'ignored' | 'halted' | 'resumed';
+
+export interface SchemaChangeRecord {
+  targetTable: string;
+  sourceTable: string;
+  seq: string;
+  status: SchemaChangeStatus;
+  items: TargetSchemaItem[];
+  reason: string | null;
+  recordedAt: string;
+}
+
+/** What a database writer offers for schema changes (status, doctor, `outbox target resume`). */
+export interface SchemaChangeAdmin {
+  /** This target's recorded schema changes in the given statuses (e.g. the halts). */
+  schemaChanges(statuses: SchemaChangeStatus[]): Promise<SchemaChangeRecord[]>;
+  /** Marks the halted schema changes as applied by hand; returns them. */
+  resumeSchemaChanges(): Promise<SchemaChangeRecord[]>;
+}
+
+export function hasSchemaAdmin(writer: TargetWriter): writer is TargetWriter & SchemaChangeAdmin {
+  return typeof (writer as Partial<SchemaChangeAdmin>).schemaChanges === 'function';
 }

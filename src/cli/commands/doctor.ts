@@ -13,12 +13,13 @@ function runtimeFindings(): DoctorFinding[] {
 export function registerDoctor(program: Command, getContext: GetContext): void {
   program
     .command('doctor')
-    .description('check that capture is intact; exits 1 when a trigger is missing or disabled, the ledger drifted or the schema is newer than the code')
+    .description('check that capture is intact; exits 1 when a trigger is missing or disabled, the ledger drifted, the schema is newer than the code or a target is halted at a schema change')
     .option('--json', 'print the findings as JSON')
     .action((opts: { json?: boolean }) =>
       withContext(getContext, async (ctx) => {
         const source = await ctx.source();
-        const findings = [...(await source.doctor()), ...runtimeFindings()];
+        const { haltFindings, readTargetHalts } = await import('./target-halts.js');
+        const findings = [...(await source.doctor()), ...runtimeFindings(), ...haltFindings(await readTargetHalts(ctx.config, ctx.logger))];
         const errors = findings.filter((f) => f.severity === 'error').length;
         if (errors > 0) process.exitCode = 1;
         if (opts.json) {

@@ -31,10 +31,13 @@ export function registerStatus(program: Command, getContext: GetContext): void {
       withContext(getContext, async (ctx) => {
         const source = await ctx.source();
         const status = await source.status();
+        const { readTargetHalts } = await import('./target-halts.js');
+        const targets = await readTargetHalts(ctx.config, ctx.logger);
         if (opts.json) {
-          printJson(status);
+          printJson({ ...status, targetHalts: targets });
           return;
         }
+        for (const t of targets) for (const h of t.halts) print(`HALTED ${h.reason ?? `target "${t.target}" at a schema change of ${h.sourceTable} (seq ${h.seq})`}`);
         const m = status.migration;
         print(`Outbox schema "${status.schema}": version ${m.databaseVersion} (code ${m.codeVersion})${m.pending.length ? ` — ${m.pending.length} migration(s) pending: run outbox migrate` : ''}`);
         print(`Leader: ${status.leader.id ?? 'none yet'} (epoch ${status.leader.epoch})`);

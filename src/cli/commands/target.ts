@@ -66,4 +66,28 @@ export function registerTarget(program: Command, getContext: GetContext): void {
         }
       }),
     );
+  target
+    .command('resume')
+    .description('lift a halt at a schema change (schemaChanges stop, or one apply could not do) after applying it at the target by hand; the running consumer goes on within seconds')
+    .argument('<target>', 'target name from the config')
+    .option('--json', 'print the resumed schema changes as JSON')
+    .action((name: string, opts: { json?: boolean }) =>
+      withContext(getContext, async (ctx) => {
+        const [{ targetOf }, { createTargetWriter }, { hasSchemaAdmin }] = await Promise.all([import('../../consumer/resources.js'), import('../../targets/index.js'), import('../../targets/types.js')]);
+        const config = targetOf(ctx.config, name);
+        const writer = createTargetWriter(name, config, ctx.config.targetSecrets(name), ctx.logger);
+        try {
+          if (!hasSchemaAdmin(writer)) throw new ConfigError([`targets.${name}.kind: is ${config.kind}, which never halts at a schema change (nothing to resume)`], 'the command line');
+          const resumed = await writer.resumeSchemaChanges();
+          if (opts.json) {
+            printJson({ target: name, resumed });
+            return;
+          }
+          for (const r of resumed) print(`RESUMED ${r.sourceTable} seq ${r.seq} (${r.targetTable})`);
+          print(resumed.length === 0 ? `Target "${name}" is not halted at a schema change.` : `Target "${name}": ${resumed.length} schema change(s) marked as applied by hand; the consumer goes on.`);
+        } finally {
+          await writer.close();
+        }
+      }),
+    );
 }

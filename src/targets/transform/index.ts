@@ -3,6 +3,7 @@ import type { ChangeData, RowImage } from '../../envelope.js';
 import { ConfigError, OutboxError } from '../../errors.js';
 import type { TargetChange } from '../types.js';
 import { encryptValue, hashValue } from './crypto.js';
+import { mapSchemaChange } from '../schema/map-change.js';
 import { compileTablePlan, keyProblems, protectionsOf, type ColumnRule, type TablePlan } from './plan.js';
 import { convertValue, kindOf, maskValue, textOf, ValueError } from './values.js';
 
@@ -50,8 +51,12 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     if (!plan) throw fail(`the table is not listed in targets.${targetName}.tables; fix the subscription filter or add the table`);
     if (!/^\d+$/.test(data.seq)) throw fail('the change has no valid seq (a decimal string is required)');
     const op = data.op;
-    if (op === 'schema') throw fail('a schema change is not a row change; the consumer applies it by the target\'s schemaChanges policy before transforms run');
     const base = { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq };
+    if (op === 'schema') {
+      // Mapped like the row images, never through value transforms; the writer applies it by targets.<name>.schemaChanges.
+      if (!data.schemaChange) throw fail('the schema-change event has no data.schemaChange');
+      return { ...base, key: null, row: null, schemaChange: mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName }) };
+    }
     if (data.op === 'truncate') return { ...base, key: null, row: null };
 
     if (!data.key || Object.keys(data.key).length === 0) throw fail(`the ${data.op} change has no key`);
