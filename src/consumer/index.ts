@@ -1,4 +1,4 @@
-export { Consumer, type ChangeTransform, type ConsumerEvents, type ConsumerOptions, type BatchAppliedEvent, type DeadLetteredEvent } from './consumer.js';
+export { Consumer, type ChangeTransform, type ConsumerEvents, type ConsumerOptions, type BatchAppliedEvent, type DeadLetteredEvent, type HaltedEvent } from './consumer.js';
 export { openConsumer, type OpenConsumerDeps } from './open.js';
 export { targetFilterPolicy, buildFilterPolicy, checkFilterPolicy, summarizeFilterPolicy, FILTER_POLICY_LIMITS, type FilterPolicy, type TargetFilterPolicy } from './filter-policy.js';
 export { planSubscription, applySubscription, unsubscribe, listSubscriptions, type SubscriptionPlan, type SubscriptionResult, type TargetSubscriptionStatus } from './subscribe.js';

@@ -22,6 +22,8 @@ import type { ApplyOutcome, SchemaChangeRecord, SchemaChangeStatus, TargetChange
 const PURGE_EVERY_MS = 10 * 60_000;
 /** ER_BAD_FIELD_ERROR: unknown column. */
 const ER_BAD_FIELD = 1054;
+/** Out of range, data too long: what a row written after a widening alter_type meets before it. */
+const VALUE_DOES_NOT_FIT = new Set([1264, 1406]);
 
 export interface MysqlWriterOptions {
   name: string;
@@ -307,12 +309,13 @@ export class MysqlTargetWriter implements TargetWriter {
     if (!isPermanentMysqlError(err)) throw err;
     const e = err as { errno?: number; sqlState?: string; message: string };
     this.columnTypes.delete(table.qualified);
-    if (e.errno === ER_BAD_FIELD && change.op !== 'truncate') {
-      // The table changed under the batch (a schema change applied by another consumer, or by hand): try again shortly.
+    const wait = change.op === 'truncate' ? undefined : e.errno === ER_BAD_FIELD ? "the target's columns changed; trying again" : this.options.target.schemaChanges !== 'ignore' && VALUE_DOES_NOT_FIT.has(e.errno ?? 0) ? 'the value does not fit the target column; a type change may be on its way' : undefined;
+    if (wait) {
+      // See postgres.ts: the row waits (bounded by the consumer) instead of failing.
       this.shaper.forget(table.qualified);
       await conn.query('ROLLBACK TO SAVEPOINT change_sp');
       await conn.query('RELEASE SAVEPOINT change_sp');
-      return { status: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (the target's columns changed; trying again)` };
+      return { status: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (${wait})` };
     }
     this.log.warn({ table: change.table, seq: change.seq, errno: e.errno }, 'change rejected by the target');
     return this.reject(conn, `${change.table}: ${scrubValues(e.message)} (error ${e.errno ?? '?'}, SQLSTATE ${e.sqlState ?? '?'})`);

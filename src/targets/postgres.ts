@@ -20,6 +20,8 @@ import type { ApplyOutcome, TargetChange, TargetWriter } from './types.js';
  */
 const PURGE_EVERY_MS = 10 * 60_000;
 const UNDEFINED_COLUMN = '42703';
+/** string_data_right_truncation, numeric_value_out_of_range: what a row written after a widening alter_type meets before it. */
+const VALUE_DOES_NOT_FIT = new Set(['22001', '22003']);
 
 export interface PostgresWriterOptions {
   name: string;
@@ -329,12 +331,14 @@ export class PostgresTargetWriter implements TargetWriter {
   private async rejectOrThrow(client: pg.PoolClient, err: unknown, change: TargetChange): Promise<ApplyOutcome> {
     if (!isPermanentPgError(err)) throw err;
     const e = err as pg.DatabaseError;
-    if (e.code === UNDEFINED_COLUMN && change.op !== 'truncate') {
-      // The table changed under the batch (a schema change applied by another consumer, or by hand): try again shortly.
+    const wait = change.op === 'truncate' ? undefined : e.code === UNDEFINED_COLUMN ? "the target's columns changed; trying again" : this.options.target.schemaChanges !== 'ignore' && VALUE_DOES_NOT_FIT.has(e.code ?? '') ? 'the value does not fit the target column; a type change may be on its way' : undefined;
+    if (wait) {
+      // The table changed under the batch (a schema change applied by another consumer, or by hand), or
+      // a widening alter_type has not arrived yet: the row waits (bounded by the consumer) instead of failing.
       this.shaper.forget(resolveTable(change.table).qualified);
       await client.query('ROLLBACK TO SAVEPOINT change');
       await client.query('RELEASE SAVEPOINT change');
-      return { status: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (the target's columns changed; trying again)` };
+      return { status: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (${wait})` };
     }
     const reason = `${change.table}: ${scrubValues(e.message)} (SQLSTATE ${e.code}${e.column ? `, column ${e.column}` : ''}${e.constraint ? `, constraint ${e.constraint}` : ''})`;
     this.log.warn({ table: change.table, seq: change.seq, code: e.code }, 'change rejected by the target');
