@@ -50,8 +50,10 @@ export function mysqlStatements(tableSql: string, steps: DdlStep[], current: Map
       case 'keep': {
         const column = columns.get(step.column);
         if (!column || column.nullable) break;
-        if (PLAIN_COLUMN_TYPE.test(column.columnType)) statements.push(`ALTER TABLE ${tableSql} MODIFY ${quoteMysqlColumn(step.column)} ${column.columnType} NULL`);
-        else warnings.push(`column "${step.column}" is kept NOT NULL (its type ${column.columnType.slice(0, 40)} is not re-declared automatically): make it nullable by hand if new rows fail`);
+        if (PLAIN_COLUMN_TYPE.test(column.columnType)) {
+          statements.push(`ALTER TABLE ${tableSql} MODIFY ${quoteMysqlColumn(step.column)} ${column.columnType} NULL`);
+          columns.set(step.column, { ...column, nullable: true });
+        } else warnings.push(`column "${step.column}" is kept NOT NULL (its type ${column.columnType.slice(0, 40)} is not re-declared automatically): make it nullable by hand if new rows fail`);
         break;
       }
       case 'rename': {
