@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
-import type { SchemaChange } from '../../src/envelope.js';
+import type { ChangeData, SchemaChange } from '../../src/envelope.js';
+import { baseAttributes } from '../../src/relay/publisher/attributes.js';
+import { decideShare, policyWarnings, targetShare } from '../../src/share/target-share.js';
+import { buildTransformer } from '../../src/targets/transform/index.js';
 import { isWidening, parseSourceType, targetColumnType } from '../../src/targets/schema/column-types.js';
 import { decideSchemaChange, describeSchemaChange, shapeRow, type TableSchemaState } from '../../src/targets/schema/decide.js';
 import { mapSchemaChange } from '../../src/targets/schema/map-change.js';
@@ -238,5 +241,45 @@ describe('DDL at the targets', () => {
   it('refuses a rename the table cannot take', () => {
     expect(() => pgStatements('t', [{ kind: 'rename', from: 'a', to: 'b' }], new Map([['a', { nullable: true }], ['b', { nullable: true }]]))).toThrow(/has both "a" and "b"/);
     expect(() => pgStatements('t', [{ kind: 'rename', from: 'a', to: 'b' }], new Map())).toThrow(/has no column "a"/);
+  });
+});
+
+describe('subscriptions and schema changes', () => {
+  const config = parseConfig(
+    {
+      source: { url: 'postgres://x@h/db' },
+      targets: {
+        eu: { kind: 'postgres', urlEnv: 'U', tables: ['public.customers'], where: { tenant_id: ['1'] } },
+        raw: { kind: 'postgres', urlEnv: 'U', tables: ['public.customers'], filterPolicy: { table: ['public.customers'], tenant_id: ['1'] } },
+        rawIgnore: { kind: 'postgres', urlEnv: 'U', tables: ['public.customers'], schemaChanges: 'ignore', filterPolicy: { table: ['public.customers'], tenant_id: ['1'] } },
+      },
+    },
+    { U: 'postgres://t@h/db' },
+  );
+  const schemaAttributes = baseAttributes('shop', 'public.customers', 'schema', null);
+
+  it('a where-filtered built policy takes schema changes, and the share rule applies them', () => {
+    const share = targetShare('eu', config.targets.eu!);
+    expect(share.takes(schemaAttributes)).toBe(true);
+    const data: ChangeData = { schema: 'public', table: 'customers', op: 'schema', seq: '9', key: null, schemaChange: { dialect: 'postgres', before: null, after: [], key: ['id'], changes: [] } };
+    expect(decideShare(share, config.targets.eu!.operations, data, { source: 'outbox-relay:shop', attributes: schemaAttributes })).toBe('apply');
+  });
+
+  it('subscribe warns when a raw policy drops schema changes, unless the target ignores them', () => {
+    const warnings = (name: string) => policyWarnings(targetShare(name, config.targets[name]!), config.targets[name]!, 'shop').join('\n');
+    expect(warnings('eu')).not.toMatch(/schema changes/);
+    expect(warnings('raw')).toMatch(/the filter policy drops the schema changes of public\.customers .*\{"operation": \["schema"\]\}.*targets\.raw\.schemaChanges to ignore/);
+    expect(warnings('rawIgnore')).not.toMatch(/schema changes/);
+  });
+
+  it('the transform maps a schema change and never runs value transforms on it', () => {
+    const t = target({}, { hash: ['card'] });
+    const transform = buildTransformer('wh', t, { hashSalt: 's' });
+    const change = transform(
+      { schema: 'public', table: 'items', op: 'schema', seq: '12', key: null, schemaChange: { dialect: 'postgres', before: null, after: null, key: ['id'], changes: [{ kind: 'add_column', column: 'card', type: 'integer' }] } },
+      { messageId: 'm', eventId: 'src:12:schema', time: '2024-01-01T00:00:00Z' },
+    );
+    expect(change).toMatchObject({ op: 'schema', seq: '12', key: null, row: null, table: 'public.items', schemaChange: { items: [{ kind: 'add_column', column: 'card', type: { output: 'text' } }] } });
+    expect(() => transform({ schema: 'public', table: 'items', op: 'schema', seq: '13', key: null }, { messageId: 'm', eventId: 'e', time: 't' })).toThrow(/has no data.schemaChange/);
   });
 });
