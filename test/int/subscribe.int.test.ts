@@ -60,7 +60,7 @@ describe('subscribe', () => {
     const sub = (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: first.subscriptionArn }))).Attributes!;
     expect(sub.RawMessageDelivery).toBe('true');
     // The truncates of the table carry no tenant attribute: they get a branch of their own.
-    expect(JSON.parse(sub.FilterPolicy!)).toEqual({ table: ['public.orders'], $or: [{ tenant: ['7'] }, { operation: ['truncate'] }] });
+    expect(JSON.parse(sub.FilterPolicy!)).toEqual({ table: ['public.orders'], $or: [{ tenant: ['7'] }, { operation: ['truncate', 'schema'] }] });
 
     const second = await applySubscription(planSubscription(config, 'orders'), sns, sqs);
     expect(second.created).toEqual({ queue: false, dlq: false, subscription: false });

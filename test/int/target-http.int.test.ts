@@ -116,3 +116,35 @@ describe('HTTP webhook target', () => {
     expect(await writer().init()).toEqual([]);
   });
 });
+
+describe('HTTP webhook target and schema changes', () => {
+  const schemaChange: TargetChange = {
+    ...change(30),
+    eventId: 'src:30:schema',
+    op: 'schema',
+    key: null,
+    row: null,
+    schemaChange: {
+      dialect: 'postgres',
+      items: [
+        { kind: 'add_column', column: 'card', type: { dialect: 'postgres', type: 'integer', output: 'text' }, nullable: true },
+        { kind: 'rename_column', from: 'name', column: 'full_name' },
+        { kind: 'refuse', change: { kind: 'rename_table', from: 'public.items', to: 'public.goods' }, reason: 'keyed by the source name' },
+      ],
+    },
+  };
+
+  it('forwards a schema change under apply (op schema, in the target names), and acknowledges it unsent under ignore', async () => {
+    expect(await writer().apply([schemaChange])).toEqual([{ status: 'applied' }]);
+    expect(received).toHaveLength(1);
+    expect(received[0]!.signatureValid).toBe(true);
+    expect(JSON.parse(received[0]!.body)).toEqual({
+      eventId: 'src:30:schema', sourceTable: 'public.items', table: 'public.items', op: 'schema', seq: '30', time: '2024-03-05T10:11:12.000Z', key: null, row: null,
+      schemaChange: { dialect: 'postgres', changes: [{ kind: 'add_column', column: 'card', type: 'integer', as: 'text', nullable: true }, { kind: 'rename_column', from: 'name', column: 'full_name' }, { kind: 'rename_table', from: 'public.items', to: 'public.goods' }] },
+    });
+    received.length = 0;
+    const ignoring = createTargetWriter('hook', { ...target, schemaChanges: 'ignore' }, { url, httpSecret: SECRET }, silentLogger);
+    expect(await ignoring.apply([schemaChange, change(31)])).toEqual([{ status: 'applied' }, { status: 'applied' }]);
+    expect(received.map((r) => JSON.parse(r.body).op)).toEqual(['update']);
+  });
+});
