@@ -74,3 +74,40 @@ describe('outbox target init', () => {
     expect(result.stderr).toMatch(/Target "nope" is not in the config/);
   });
 });
+
+describe('outbox target resume, status and doctor after a halt at a schema change', () => {
+  it('status and doctor show the halt (doctor exits 1); target resume lifts it', async () => {
+    const { parseConfig } = await import('../../src/config/index.js');
+    const { createTargetWriter } = await import('../../src/targets/index.js');
+    const { silentLogger } = await import('../../src/logger.js');
+    const config = parseConfig({ source: { url: ctx.db.url }, targets: { copy: { kind: 'postgres', urlEnv: 'TARGET_URL', tables: ['public.customers'], schemaChanges: 'stop', mapping: { 'public.customers': { table: 'replica.clients', rename: { id: 'client_id' } } } } } }, { TARGET_URL: ctx.db.url });
+    const writer = createTargetWriter('copy', config.targets.copy!, config.targetSecrets('copy'), silentLogger);
+    try {
+      await ctx.db.pool.query(`CREATE SCHEMA IF NOT EXISTS replica; CREATE TABLE IF NOT EXISTS replica.clients (client_id bigint PRIMARY KEY, name text, email text)`);
+      const halt = await writer.apply([
+        {
+          messageId: 'm1', eventId: 'src:77:schema', sourceTable: 'public.customers', table: 'replica.clients', op: 'schema', seq: '77', key: null, row: null, time: new Date().toISOString(),
+          schemaChange: { dialect: 'postgres', items: [{ kind: 'add_column', column: 'phone', type: { dialect: 'postgres', type: 'text' }, nullable: true }] },
+        },
+      ]);
+      expect(halt).toEqual([{ status: 'halt', reason: expect.stringContaining('Target "copy" stopped at a schema change of public.customers (seq 77: add column "phone" (text))') }]);
+    } finally {
+      await writer.close();
+    }
+    const status = await outbox(['status']);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^HALTED Target "copy" stopped at a schema change of public\.customers \(seq 77/m);
+    const statusJson = JSON.parse((await outbox(['status', '--json'])).stdout);
+    expect(statusJson.targetHalts).toMatchObject([{ target: 'copy', halts: [{ sourceTable: 'public.customers', seq: '77', status: 'halted' }] }]);
+    const doctor = await outbox(['doctor']);
+    expect(doctor.code).toBe(1);
+    expect(doctor.stdout).toMatch(/^ERROR \[target-schema\] Target "copy" stopped at a schema change .*outbox target resume copy/m);
+
+    const resumed = await outbox(['target', 'resume', 'copy']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stdout).toMatch(/RESUMED public\.customers seq 77 \(replica\.clients\)/);
+    expect(resumed.stdout).toMatch(/1 schema change\(s\) marked as applied by hand/);
+    expect((await outbox(['target', 'resume', 'copy'])).stdout).toMatch(/is not halted at a schema change/);
+    expect((await outbox(['doctor'])).stdout).not.toMatch(/target-schema/);
+  });
+});
