@@ -145,6 +145,10 @@ describe('a schema change through the target mapping', () => {
     expect(kinds(mapped({ key: [], changes: [{ kind: 'drop_table' }] }))[0]).toContain('was dropped');
   });
 
+  it('follows a table rename published under the new name that the target lists', () => {
+    expect(mapped({ key: ['id'], changes: [{ kind: 'rename_table', from: 'public.old_items', to: 'public.items' }] }).items).toEqual([]);
+  });
+
   it('treats a rename to a name the mapping does not write (include) as a drop', () => {
     expect(mapped({ key: ['id'], changes: [{ kind: 'rename_column', from: 'a', column: 'b' }] }, { include: ['a'] }).items).toEqual([{ kind: 'drop_column', column: 'a' }]);
   });

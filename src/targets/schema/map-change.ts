@@ -36,6 +36,8 @@ function mapItem(plan: TablePlan, item: SchemaChangeItem, keys: ReadonlySet<stri
   const refuse = (reason: string): TargetSchemaItem[] => [{ kind: 'refuse', change: item, reason }];
   switch (item.kind) {
     case 'rename_table':
+      // Published under the new name: a target that lists the new name (and maps it) already follows it.
+      if (item.to === plan.sourceTable) return [];
       return refuse(`the source table ${plan.sourceTable} was renamed to ${item.to ?? '?'}; the target's mapping is keyed by the source name. Rename the target table ${plan.targetTable} by hand if wanted, list ${item.to ?? 'the new name'} in targets.${ctx.target}.tables (move its mapping), run \`outbox subscribe ${ctx.target}\`, then \`outbox target resume ${ctx.target}\``);
     case 'drop_table':
       return refuse(`the source table ${plan.sourceTable} was dropped; drop or keep the target table ${plan.targetTable} by hand, remove the table from targets.${ctx.target}.tables, then \`outbox target resume ${ctx.target}\``);
