@@ -38,9 +38,9 @@ function mapItem(plan: TablePlan, item: SchemaChangeItem, keys: ReadonlySet<stri
     case 'rename_table':
       // Published under the new name: a target that lists the new name (and maps it) already follows it.
       if (item.to === plan.sourceTable) return [];
-      return refuse(`the source table ${plan.sourceTable} was renamed to ${item.to ?? '?'}; the target's mapping is keyed by the source name. Rename the target table ${plan.targetTable} by hand if wanted, list ${item.to ?? 'the new name'} in targets.${ctx.target}.tables (move its mapping), run \`outbox subscribe ${ctx.target}\`, then \`outbox target resume ${ctx.target}\``);
+      return refuse(`the source table ${plan.sourceTable} was renamed to ${item.to ?? '?'}; the target's mapping is keyed by the source name. Rename the target table ${plan.targetTable} by hand if wanted, list ${item.to ?? 'the new name'} in targets.${ctx.target}.tables (move its mapping), run \`outbox subscribe ${ctx.target}\``);
     case 'drop_table':
-      return refuse(`the source table ${plan.sourceTable} was dropped; drop or keep the target table ${plan.targetTable} by hand, remove the table from targets.${ctx.target}.tables, then \`outbox target resume ${ctx.target}\``);
+      return refuse(`the source table ${plan.sourceTable} was dropped; drop or keep the target table ${plan.targetTable} by hand, remove the table from targets.${ctx.target}.tables`);
     case 'add_column': {
       const column = item.column ?? '';
       const written = writtenAs(plan, column, keys);
@@ -61,17 +61,17 @@ function mapItem(plan: TablePlan, item: SchemaChangeItem, keys: ReadonlySet<stri
       const from = item.from ?? '';
       const column = item.column ?? '';
       if (keys.has(column)) {
-        return refuse(`key column "${from}" of ${plan.sourceTable} was renamed to "${column}"; the version store identifies rows by their key. Rename the target column by hand, add rename { ${column}: <target name> } to ${ctx.at} if the target keeps the old name, then \`outbox target resume ${ctx.target}\``);
+        return refuse(`key column "${from}" of ${plan.sourceTable} was renamed to "${column}"; the version store identifies rows by their key. Rename the target column by hand, add rename { ${column}: <target name> } to ${ctx.at} if the target keeps the old name`);
       }
       const before = writtenAs(plan, from, keys);
       const now = writtenAs(plan, column, keys);
       if (!before && !now) return [];
       if (!before) {
-        return refuse(`column "${from}" of ${plan.sourceTable} is excluded by ${ctx.at}, and its new name "${column}" is not: add "${column}" to ${ctx.at}.exclude (the mapping matches names), then \`outbox target resume ${ctx.target}\``);
+        return refuse(`column "${from}" of ${plan.sourceTable} is excluded by ${ctx.at}, and its new name "${column}" is not: add "${column}" to ${ctx.at}.exclude (the mapping matches names)`);
       }
       if (!now) return [{ kind: 'drop_column', column: before.target }];
       if (before.treatment !== now.treatment) {
-        return refuse(`column "${from}" of ${plan.sourceTable} was renamed to "${column}", and ${ctx.at} treats the two names differently (${before.treatment} / ${now.treatment}): give "${column}" the same rule as "${from}" in the mapping, then \`outbox target resume ${ctx.target}\``);
+        return refuse(`column "${from}" of ${plan.sourceTable} was renamed to "${column}", and ${ctx.at} treats the two names differently (${before.treatment} / ${now.treatment}): give "${column}" the same rule as "${from}" in the mapping`);
       }
       if (before.target === now.target) return [];
       return [{ kind: 'rename_column', from: before.target, column: now.target }];
