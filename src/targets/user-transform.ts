@@ -101,7 +101,7 @@ export function withUserTransforms(targetName: string, transform: Transformer, f
     if (data.op === 'schema' && target.kind === 'dynamodb') return null;
     const change = transform(data, meta);
     const fn = functions.get(change.sourceTable);
-    if (!fn || change.op === 'truncate' || change.key === null) return change;
+    if (!fn || change.op === 'truncate' || change.op === 'schema' || change.key === null) return change;
     const fail = (message: string, cause?: unknown) =>
       new OutboxError('TRANSFORM_FAILED', `Target "${targetName}", table ${change.sourceTable}: the transform ${target.mapping[change.sourceTable]?.transform ?? ''} ${message}`, { cause, context: { target: targetName, table: change.sourceTable } });
     let result: ReturnType<UserTransform>;
