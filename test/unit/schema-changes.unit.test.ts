@@ -191,7 +191,7 @@ describe('the schemaChanges policy', () => {
     const t = target();
     expect([t.schemaChanges, t.droppedColumns]).toEqual(['apply', 'keep']);
     expect(() => parseConfig({ source: { url: 'postgres://x@h/db' }, targets: { hook: { kind: 'http', urlEnv: 'U', tables: ['public.a'], http: {}, schemaChanges: 'stop', droppedColumns: 'drop' } } }, { U: 'http://h' })).toThrow(
-      /targets\.hook\.schemaChanges: is "stop", which an http target cannot hold[\s\S]*targets\.hook\.droppedColumns: applies to database targets only/,
+      /targets\.hook\.schemaChanges: is "stop", which an http target cannot hold[\s\S]*targets\.hook\.droppedColumns: applies to PostgreSQL and MySQL targets only/,
     );
     expect(() => target({ schemaChanges: 'sometimes' })).toThrow(/targets\.wh\.schemaChanges/);
   });
