@@ -18,7 +18,7 @@
  *
  *   npx tsx bench/trigger-cost.ts [--seconds 8] [--rounds 3] [--clients 4] [--rows 100000] [--bulk-runs 3] [--keep]
  * or npm run bench:trigger. Needs PostgreSQL (TEST_PG_URL, as for the tests) and pgbench on PATH.
- * Run it under the bench lock: flock /work/locks/bench npx tsx bench/trigger-cost.ts
+ * Run it on a machine doing nothing else (other load skews every figure): npx tsx bench/trigger-cost.ts
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
