@@ -171,6 +171,12 @@ describe('CloudFormation templates', () => {
     expect(JSON.stringify(resources.Queue!.Properties.RedrivePolicy)).toContain('DeadLetterQueue');
     const alarms = Object.values(resources).filter((r) => r.Type === 'AWS::CloudWatch::Alarm').map((r) => r.Properties.MetricName);
     expect(alarms.sort()).toEqual(['ApproximateAgeOfOldestMessage', 'ApproximateNumberOfMessagesVisible']);
+    // a DynamoDB target's consumer may write its own tables, and only when they are named
+    const policy = JSON.stringify(resources.ConsumerPolicy!.Properties);
+    expect(policy).toContain('HasDynamoDbTables');
+    for (const action of ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:Scan', 'dynamodb:DescribeTable']) expect(policy).toContain(action);
+    expect(policy).not.toContain('dynamodb:*');
+    expect(policy).toContain('table/${DynamoDbTablePrefix}*');
   });
 });
 
