@@ -123,6 +123,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private readonly abort = new AbortController();
   /** Aborted by any stop: ends pauses (breaker open, receive retry). */
   private readonly wake = new AbortController();
+  private writerRetriesSeen = 0;
   private lastTick = Date.now();
   private lastReceiveOk = false;
   /** Whether the last receive came back full: the queue has a backlog, so the extra loops receive too. */
@@ -374,6 +375,22 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /** One call to the writer through the breaker; undefined when it failed (then nothing is deleted). */
   private async apply(changes: TargetChange[]): Promise<ApplyOutcome[] | undefined> {
     const stopTimer = this.metrics.applySeconds.startTimer(this.labels);
+    try {
+      return await this.applyThroughBreaker(changes, stopTimer);
+    } finally {
+      this.countWriterRetries();
+    }
+  }
+
+  /** Counts the retries the writer made since the last look (its own running count). */
+  private countWriterRetries(): void {
+    const retries = this.options.writer.stats?.retries;
+    if (typeof retries !== 'number' || retries <= this.writerRetriesSeen) return;
+    this.metrics.targetRetries.inc(this.labels, retries - this.writerRetriesSeen);
+    this.writerRetriesSeen = retries;
+  }
+
+  private async applyThroughBreaker(changes: TargetChange[], stopTimer: () => void): Promise<ApplyOutcome[] | undefined> {
     try {
       const outcomes = await this.breaker.fire(changes);
       if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {

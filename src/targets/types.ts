@@ -80,6 +80,11 @@ export interface TargetWriter {
    * deletes nothing and the messages come back.
    */
   apply(changes: TargetChange[]): Promise<ApplyOutcome[]>;
+  /**
+   * Running counts a writer keeps of its own work (DynamoDB: calls retried after throttling or a
+   * reset connection); the consumer turns their growth into counters after each apply.
+   */
+  readonly stats?: Readonly<{ retries?: number }>;
   close(): Promise<void>;
 }
 

@@ -88,10 +88,10 @@ afterAll(async () => {
 });
 
 /** A consumer with its own SQS client (so its calls can be counted) and the real writer and transform. */
-async function startConsumer(name: string, metrics: Metrics = createMetrics()) {
+async function startConsumer(name: string, metrics: Metrics = createMetrics(), wrap: (w: TargetWriter) => TargetWriter = (w) => w) {
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
-  const writer = createTargetWriter(name, target, secrets, silentLogger);
+  const writer = wrap(createTargetWriter(name, target, secrets, silentLogger));
   const client = createSqsClient(config);
   const calls = countCommands(client);
   const s3 = createS3Client(config);
@@ -158,6 +158,28 @@ describe('consumer', () => {
     }
     await alpha.consumer.stop();
     expect(alpha.consumer.health().ready()).toBe(false);
+  });
+
+  it("counts the retries a writer reports in its stats as outbox_consumer_target_retries_total", async () => {
+    const metrics = createMetrics();
+    // the real PostgreSQL writer, with a running retry count beside it (as the DynamoDB writer keeps one): two per apply
+    const stats = { retries: 0 };
+    const withStats = (w: TargetWriter): TargetWriter =>
+      Object.assign(Object.create(w) as TargetWriter, {
+        stats,
+        apply: async (changes: Parameters<TargetWriter['apply']>[0]) => {
+          stats.retries += 2;
+          return w.apply(changes);
+        },
+      });
+    await startConsumer('beta', metrics, withStats);
+    const events = [900, 902, 904].map((id) => outboxEvent(customer(id, 'b')));
+    await publishEvents(sns, subscriptions.beta!.topicArn, events);
+    await waitFor(async () => (await rows('customers_b', 900, 904)).length === 3, { what: 'beta rows 900-904' });
+    await waitFor(async () => {
+      const counted = await metrics.registry.getSingleMetric('outbox_consumer_target_retries_total')!.get();
+      return stats.retries > 0 && counted.values.reduce((sum, v) => sum + v.value, 0) === stats.retries;
+    }, { what: 'the retry counter to equal the writer count' });
   });
 
   it('sends poison messages to the DLQ with their reason, counts them, and redrive moves them back', async () => {
