@@ -12,7 +12,7 @@ import * as tracker from './tracker.js';
 
 /*
  * Why a snapshot event never carries older content with a newer seq than a live change
- * (DESIGN §8; the long form is docs/backfill.md).
+ * (docs/backfill.md).
  *
  * The table is tracked before the backfill starts, so every committed change of a row also has a
  * live event. A batch is one READ COMMITTED transaction running one statement,

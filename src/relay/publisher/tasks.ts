@@ -24,7 +24,7 @@ export function laneOf(groupId: string, lanes: number): number {
  * message group; a lane's batches are one task, sent in order, so two calls in flight never
  * reorder one group. (Within one call SNS keeps entry order; if it rejects an entry but accepts a
  * later one of the same group, the retry lands after it — targets still converge through their
- * per-key seq guard, DESIGN §2.4.)
+ * per-key seq guard, docs/targets.md.)
  */
 export function planTasks(messages: readonly PreparedMessage[], lanes: number, limits: BatchLimits = SNS_BATCH_LIMITS): PublishTask[] {
   const byQueue = new Map<string, PreparedMessage[]>();

@@ -7,7 +7,7 @@ import { quarantineEvent } from './quarantine.js';
 import type { CaptureDecoder, RawEventRow, ShapeUpdate } from './relay-decode.js';
 import { reclaimPartition } from './relay-rotate.js';
 
-/** Where a leader is: PgQ-style snapshot windows (DESIGN §4). Snapshots are kept as their text form. */
+/** Where a leader is: PgQ-style snapshot windows (docs/capture.md, "Guarantees kept"). Snapshots are kept as their text form. */
 export interface SnapshotCursor {
   /** Every event whose xid is visible in it is published. */
   done: string;

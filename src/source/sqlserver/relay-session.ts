@@ -44,7 +44,7 @@ export function toEvent(row: EventRow): OutboxEvent {
 }
 
 /**
- * One leadership term on SQL Server (DESIGN §4): the cursor is the rowversion of the last published
+ * One leadership term on SQL Server (docs/sqlserver.md): the cursor is the rowversion of the last published
  * event; each page is read above it and below MIN_ACTIVE_ROWVERSION(), fetched in its own statement
  * just before, in rv order. The cursor lives in memory and is written, fenced by the epoch, at each
  * advance or checkpoint.
