@@ -33,7 +33,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { applySubscription, planSubscription } from '../src/consumer/index.js';
+import { applySubscription, planSubscription } from '../src/subscriptions/index.js';
 import { silentLogger } from '../src/logger.js';
 import { sleep } from '../src/sleep.js';
 import { createTargetWriter } from '../src/targets/index.js';

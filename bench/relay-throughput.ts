@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { CreateTopicCommand, PublishBatchCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
 import { createSnsClient } from '../src/aws/clients.js';
 import { parseConfig, type Config } from '../src/config/index.js';
-import { buildEnvelope, type OutboxEvent } from '../src/envelope.js';
+import { buildEnvelope, type OutboxEvent } from '../src/wire/envelope.js';
 import { silentLogger } from '../src/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { startRelay } from '../src/relay/start.js';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { describeError, OutboxError } from '../errors.js';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { formatTableName, quoteIdent, type TableName } from '../sql/identifiers.js';

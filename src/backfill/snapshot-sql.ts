@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { OutboxError } from '../errors.js';
 import { runtimeSql } from '../sql/files.js';
+import { captureSettingsSql } from '../wire/capture-settings.js';
 import { formatTableName, quoteIdent, type TableName } from '../sql/identifiers.js';
 import { describeTable, type ColumnInfo } from '../source/postgres/catalog.js';
 import { jsonObject, quoteCatalogIdent, quoteLiteral } from '../source/postgres/capture-sql.js';
@@ -19,8 +20,7 @@ export interface SnapshotTable {
 }
 
 /** The capture function's session settings; the images depend on them (docs/encoding.md). */
-export const CAPTURE_SETTINGS_SQL =
-  "SET LOCAL TimeZone = 'UTC'; SET LOCAL IntervalStyle = 'iso_8601'; SET LOCAL bytea_output = 'hex'; SET LOCAL extra_float_digits = 1";
+export const CAPTURE_SETTINGS_SQL = captureSettingsSql('transaction');
 
 /** Reads a tracked table's capture spec and its current columns; fails with what to run when they disagree. */
 export async function loadSnapshotTable(db: pg.Pool | pg.ClientBase, outboxSchema: string, table: TableName): Promise<SnapshotTable> {

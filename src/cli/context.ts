@@ -69,3 +69,16 @@ function attributeErrors(adapter: SourceAdapter): SourceAdapter {
     },
   });
 }
+
+/** How a command gets its context: opened when the command runs, after the options are parsed. */
+export type GetContext = () => CommandContext;
+
+/** Runs a command body with the context and always closes it. */
+export async function withContext<T>(getContext: GetContext, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
+  const ctx = getContext();
+  try {
+    return await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}

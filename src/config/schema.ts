@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { IDENTIFIER_PATTERN, QUALIFIED_TABLE_PATTERN } from '../sql/identifiers.js';
+import { CHANGE_OPERATIONS } from '../wire/operations.js';
 
 /**
  * The shape of outbox.config.yaml. Every setting has a default where a sensible one exists; the
@@ -10,8 +11,7 @@ const identifier = z.string().regex(IDENTIFIER_PATTERN, 'must be a plain SQL ide
 const qualifiedTable = z.string().regex(QUALIFIED_TABLE_PATTERN, 'must be "schema.table" made of plain SQL identifiers');
 const durationMs = z.number().int().positive();
 
-export const operationSchema = z.enum(['insert', 'update', 'delete', 'truncate', 'snapshot']);
-export type Operation = z.infer<typeof operationSchema>;
+export const operationSchema = z.enum(CHANGE_OPERATIONS);
 
 const breakerSchema = z
   .object({
@@ -171,7 +171,7 @@ export const targetSchema = z
     urlEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must name an environment variable').optional(),
     topic: identifier.default('default'),
     tables: z.array(qualifiedTable).min(1),
-    operations: z.array(operationSchema).default(['insert', 'update', 'delete', 'truncate', 'snapshot']),
+    operations: z.array(operationSchema).default([...CHANGE_OPERATIONS]),
     /** Attribute conditions: attribute column → allowed values. */
     where: z.record(identifier, z.array(z.union([z.string(), z.number()], { error: 'must be a string or a number' })).min(1)).default({}),
     /** A raw SNS filter policy; replaces the one built from tables/operations/where. */

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { TargetConfig } from '../config/index.js';
-import type { ChangeData } from '../envelope.js';
+import type { ChangeData } from '../wire/envelope.js';
 import { describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -13,7 +13,7 @@ import { createApplyBreaker, type ApplyBreaker } from './breaker.js';
 import { deadLetterMessage, type DeadLetter, type DeadLetterCode } from './dead-letter.js';
 import { decodeMessage, type ClaimCheckFetcher, type FullEnvelope } from './decode.js';
 import { BREAKER_STATE, createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
-import { deleteMessages, sendMessages, type EntryFailure } from './sqs-batch.js';
+import { deleteMessages, sendMessages, type EntryFailure } from '../aws/sqs-batch.js';
 
 /**
  * The consumer of one target: long-polls the target's queue, turns each message into a change

@@ -1,5 +1,6 @@
 import type { Message, MessageAttributeValue } from '@aws-sdk/client-sqs';
-import { copyAttributes, fifoIds, SQS_MAX_MESSAGE_ATTRIBUTES, type OutgoingMessage } from './sqs-batch.js';
+import { copyAttributes, fifoIds, type OutgoingMessage } from '../aws/sqs-batch.js';
+import { MAX_MESSAGE_ATTRIBUTES } from '../wire/limits.js';
 
 /**
  * Why a message went to the dead-letter queue. It travels with the message as attributes, so an
@@ -42,7 +43,7 @@ export function deadLetterMessage(letter: DeadLetter, fifo: boolean): OutgoingMe
   };
   const names = [...KEEP_FIRST.filter((n) => n in original), ...Object.keys(original).filter((n) => !KEEP_FIRST.includes(n)).sort()];
   for (const name of names) {
-    if (Object.keys(attributes).length >= SQS_MAX_MESSAGE_ATTRIBUTES) break;
+    if (Object.keys(attributes).length >= MAX_MESSAGE_ATTRIBUTES) break;
     attributes[name] = original[name] as MessageAttributeValue;
   }
   return { body: letter.message.Body ?? '', attributes, ...(fifo ? fifoIds(letter.message) : {}) };

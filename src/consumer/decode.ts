@@ -1,5 +1,5 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { validateEnvelope, type ChangeData, type ChangeEnvelope } from '../envelope.js';
+import { validateEnvelope, type ChangeData, type ChangeEnvelope } from '../wire/envelope.js';
 import { OutboxError } from '../errors.js';
 import type { DeadLetterCode } from './dead-letter.js';
 

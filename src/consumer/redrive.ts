@@ -1,7 +1,7 @@
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { redrivenMessage } from './dead-letter.js';
-import { queueDepth } from './resources.js';
-import { deleteMessages, sendMessages } from './sqs-batch.js';
+import { queueDepth } from '../subscriptions/resources.js';
+import { deleteMessages, sendMessages } from '../aws/sqs-batch.js';
 
 /**
  * `outbox redrive`: moves a target's dead-lettered messages back to its queue after a fix. Each

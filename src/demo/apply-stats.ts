@@ -1,4 +1,4 @@
-import { canonicalJson } from '../envelope.js';
+import { canonicalJson } from '../wire/envelope.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from '../targets/index.js';
 
 /**

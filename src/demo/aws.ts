@@ -2,8 +2,8 @@ import { DeleteTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../aws/clients.js';
 import type { AmbientSettings, Config } from '../config/index.js';
-import { unsubscribe } from '../consumer/index.js';
-import { lookupTopicArn, targetOf, topicOf } from '../consumer/resources.js';
+import { unsubscribe } from '../subscriptions/index.js';
+import { lookupTopicArn, targetOf, topicOf } from '../subscriptions/resources.js';
 import { OutboxError } from '../errors.js';
 
 /**

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { runBackfill } from '../backfill/index.js';
 import type { AmbientSettings, Config } from '../config/index.js';
-import { applySubscription, openConsumer, planSubscription, summarizeFilterPolicy } from '../consumer/index.js';
+import { openConsumer } from '../consumer/index.js';
+import { applySubscription, planSubscription, summarizeFilterPolicy } from '../subscriptions/index.js';
 import { describeError, OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMetrics } from '../observability/metrics.js';

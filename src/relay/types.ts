@@ -1,4 +1,4 @@
-import type { OutboxEvent } from '../envelope.js';
+import type { OutboxEvent } from '../wire/envelope.js';
 
 /**
  * The contract between the relay loop (reads the outbox, leads, fences) and the publisher (SNS).

@@ -1,8 +1,8 @@
 import type { Config, TargetConfig } from '../config/index.js';
-import type { ChangeData } from '../envelope.js';
+import type { ChangeData } from '../wire/envelope.js';
 import { OutboxError } from '../errors.js';
-import { isRowFiltered, targetFilterPolicy, type FilterPolicy } from '../consumer/filter-policy.js';
-import { RESERVED_ATTRIBUTES, baseAttributes, columnAttribute } from '../relay/publisher/attributes.js';
+import { isRowFiltered, targetFilterPolicy, type FilterPolicy } from './filter-policy.js';
+import { baseAttributes, columnAttribute, isReservedAttribute } from '../wire/attributes.js';
 import { matchesFilterPolicy, type WireAttribute, type WireAttributes } from './match.js';
 
 /**
@@ -80,7 +80,7 @@ function newSideAttributes(data: ChangeData, message: MessageContext): WireAttri
   const attributes: Record<string, WireAttribute> = {};
   for (const [name, value] of Object.entries(received)) {
     if (!value) continue;
-    if (value.DataType === 'String.Array' && !(RESERVED_ATTRIBUTES as readonly string[]).includes(name)) {
+    if (value.DataType === 'String.Array' && !isReservedAttribute(name)) {
       moved = true;
       const last = lastElement(value.StringValue);
       if (last !== undefined) attributes[name] = { DataType: 'String', StringValue: last };
@@ -119,7 +119,7 @@ export function policyWarnings(share: TargetShare, target: TargetConfig, sourceN
   }
   const numberIn = (column: string) => target.tables.some((t) => numberAttributes[t]?.includes(column));
   for (const [column, conditions] of policyConditions(share.policy)) {
-    if ((RESERVED_ATTRIBUTES as readonly string[]).includes(column)) continue;
+    if (isReservedAttribute(column)) continue;
     const numeric = conditions.some((c) => typeof c === 'number' || (c !== null && typeof c === 'object' && 'numeric' in c));
     const textual = conditions.some((c) => typeof c === 'string' || (c !== null && typeof c === 'object' && ['prefix', 'suffix', 'equals-ignore-case', 'cidr'].some((op) => op in c)));
     if (numeric && !numberIn(column)) warnings.push(`"${column}" has numeric conditions, but it is sent as a String attribute, which SNS does not compare as a number: list it in publish.numberAttributes for ${target.tables.join(', ')}`);

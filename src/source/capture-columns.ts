@@ -1,9 +1,9 @@
 import { OutboxError } from '../errors.js';
+import { isReservedAttribute, RESERVED_ATTRIBUTES } from '../wire/attributes.js';
+import { MAX_MESSAGE_ATTRIBUTES } from '../wire/limits.js';
 
 /** SNS allows 10 message attributes; source, table, operation and changed columns take four. */
-export const MAX_ATTRIBUTE_COLUMNS = 6;
-/** Message attributes every event carries: an attribute column cannot have one of these names. */
-export const RESERVED_ATTRIBUTE_NAMES = ['source', 'table', 'operation', 'changed'];
+export const MAX_ATTRIBUTE_COLUMNS = MAX_MESSAGE_ATTRIBUTES - RESERVED_ATTRIBUTES.length;
 
 export interface CaptureColumnsInput {
   /** schema.table, for messages. */
@@ -53,11 +53,11 @@ export function resolveCaptureColumns(input: CaptureColumnsInput): string[] {
       context: { table: name },
     });
   }
-  const reserved = attributes.filter((a) => RESERVED_ATTRIBUTE_NAMES.includes(a.toLowerCase()));
+  const reserved = attributes.filter((a) => isReservedAttribute(a.toLowerCase()));
   if (reserved.length > 0) {
     throw new OutboxError(
       'CONFIG_INVALID',
-      `Column ${reserved.join(', ')} of ${name} cannot be an attribute column: every event already carries the message attributes ${RESERVED_ATTRIBUTE_NAMES.join(', ')}. Filter on those (table, operation…) instead.`,
+      `Column ${reserved.join(', ')} of ${name} cannot be an attribute column: every event already carries the message attributes ${RESERVED_ATTRIBUTES.join(', ')}. Filter on those (table, operation…) instead.`,
       { context: { table: name } },
     );
   }

@@ -94,8 +94,3 @@ export interface DoctorFinding {
   check: string;
   message: string;
 }
-
-/** Operations a captured row event can carry. */
-export type ChangeOperation = 'insert' | 'update' | 'delete' | 'truncate' | 'snapshot';
-/** Every `data.op` on the wire: the row operations and `schema` (a schema change, docs/schema-changes.md). */
-export type WireOperation = ChangeOperation | 'schema';

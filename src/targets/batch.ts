@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type RowImage } from '../envelope.js';
+import { canonicalJson, type RowImage } from '../wire/envelope.js';
 import type { TableMapping, TargetConfig } from '../config/index.js';
-import { buildFilterPolicy, isRowFiltered } from '../consumer/filter-policy.js';
+import { buildFilterPolicy, isRowFiltered } from '../share/filter-policy.js';
 import type { ApplyOutcome, TargetChange } from './types.js';
 
 /**

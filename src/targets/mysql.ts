@@ -1,7 +1,7 @@
 import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2';
 import type { TargetConfig } from '../config/index.js';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';

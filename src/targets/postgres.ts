@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { TargetConfig } from '../config/index.js';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseTableName, quoteIdent } from '../sql/identifiers.js';

@@ -1,5 +1,5 @@
-import type { ChangeOperation } from '../source/types.js';
-import type { RowImage, SchemaChangeItem } from '../envelope.js';
+import type { ChangeOperation } from '../wire/operations.js';
+import type { RowImage, SchemaChangeItem } from '../wire/envelope.js';
 import type { ColumnType } from './schema/column-types.js';
 
 /**

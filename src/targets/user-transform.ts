@@ -2,7 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TargetConfig } from '../config/index.js';
-import type { ChangeData, RowImage } from '../envelope.js';
+import type { ChangeData, RowImage } from '../wire/envelope.js';
 import { ConfigError, OutboxError, describeError } from '../errors.js';
 import type { ChangeMeta, Transformer } from './transform/index.js';
 import type { TargetChange } from './types.js';

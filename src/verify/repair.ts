@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 import type { Logger } from '../logger.js';
 import { sleep } from '../sleep.js';
 import { runtimeSql } from '../sql/files.js';

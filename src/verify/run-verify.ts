@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { tableMappingSchema, writtenTable, type Config, type TargetConfig, type TargetSecrets } from '../config/index.js';
-import { canonicalJson, type ChangeData, type RowImage } from '../envelope.js';
+import { canonicalJson, type ChangeData, type RowImage } from '../wire/envelope.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -9,7 +9,8 @@ import { formatTableName, parseTableName, type TableName } from '../sql/identifi
 import { quotedTable } from '../source/postgres/track.js';
 import { buildTransformer, compileTablePlan, type Transformer } from '../targets/transform/index.js';
 import { attributesImage, keyAfter, keyImage, keyIn, loadSnapshotTable, rowImage, type SnapshotTable } from '../backfill/snapshot-sql.js';
-import { buildMessageAttributes } from '../relay/publisher/attributes.js';
+import { buildMessageAttributes } from '../wire/attributes.js';
+import { captureSettingsSql } from '../wire/capture-settings.js';
 import { assertRowShare, targetShare, type TargetShare } from '../share/target-share.js';
 import { estimateRows } from '../backfill/tracker.js';
 import { emitRepairs, type RepairKey, type RepairResult } from './repair.js';
@@ -173,7 +174,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
   let released = false;
   try {
     // Session settings of the capture function: the images must be what a consumer receives.
-    await source.query("SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'; SET extra_float_digits = 1");
+    await source.query(captureSettingsSql('session'));
     const estimate = await estimateRows(source, quotedTable(table));
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     const found: Divergence[] = [];

@@ -1,6 +1,6 @@
 import { DynamoDBClient, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamodbSchema, type TargetConfig } from '../config/index.js';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { reasonOf, withThrottlingRetry } from '../targets/dynamodb/errors.js';

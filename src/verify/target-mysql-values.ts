@@ -1,4 +1,4 @@
-import { canonicalJson } from '../envelope.js';
+import { canonicalJson } from '../wire/envelope.js';
 import { toMysqlValue, toUtcDatetime } from '../targets/mysql-values.js';
 
 /**

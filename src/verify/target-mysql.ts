@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import mysql, { type RowDataPacket } from 'mysql2';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';

@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
+import { captureSettingsSql } from '../wire/capture-settings.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runtimeSql } from '../sql/files.js';
@@ -23,7 +24,7 @@ export async function openPostgresTargetReader(url: string, spec: TargetTableSpe
     throw new OutboxError('TARGET_UNAVAILABLE', `Cannot connect to the target database of ${spec.table} (${describeError(err)}). Check its URL variable and that it is up.`, { cause: err, retryable: true });
   }
   // Text output of row values depends on these; both sides are rendered in this one session.
-  await client.query("SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'; SET extra_float_digits = 1");
+  await client.query(captureSettingsSql('session'));
   const described = await client.query<{ name: string; formatted: string }>(
     `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS formatted
        FROM pg_catalog.pg_attribute a

@@ -1,4 +1,4 @@
-import type { RowImage } from '../envelope.js';
+import type { RowImage } from '../wire/envelope.js';
 
 /** What verify needs to know about one mapped target table. Column names are target names. */
 export interface TargetTableSpec {

@@ -2,8 +2,8 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { buildEnvelope, type OutboxEvent } from '../../src/envelope.js';
-import { buildMessageAttributes } from '../../src/relay/publisher/attributes.js';
+import { buildEnvelope, type OutboxEvent } from '../../src/wire/envelope.js';
+import { buildMessageAttributes } from '../../src/wire/attributes.js';
 
 /**
  * Helpers for the consumer and subscribe tests: publishing changes the way the relay does, a TCP

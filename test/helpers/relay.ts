@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { parseConfig, type Config } from '../../src/config/index.js';
-import type { ChangeEnvelope } from '../../src/envelope.js';
+import type { ChangeEnvelope } from '../../src/wire/envelope.js';
 import { waitFor } from './wait.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };

@@ -1,6 +1,6 @@
 import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { buildEnvelope, eventId, SCHEMA_EVENT_TYPE, validateEnvelope, type ChangeEnvelope, type ColumnShape, type OutboxEvent, type SchemaChange, type SchemaChangeItem } from '../../src/envelope.js';
-import { baseAttributes, buildMessageAttributes } from '../../src/relay/publisher/attributes.js';
+import { buildEnvelope, eventId, SCHEMA_EVENT_TYPE, validateEnvelope, type ChangeEnvelope, type ColumnShape, type OutboxEvent, type SchemaChange, type SchemaChangeItem } from '../../src/wire/envelope.js';
+import { baseAttributes, buildMessageAttributes } from '../../src/wire/attributes.js';
 import { SOURCE_NAME } from './consumer-fixtures.js';
 
 /**

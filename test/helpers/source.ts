@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { OutboxEvent } from '../../src/envelope.js';
+import type { OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresSource } from '../../src/source/postgres/adapter.js';
 import { createPool } from '../../src/source/postgres/pool.js';

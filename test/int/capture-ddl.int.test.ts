@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ChangeEnvelope, SchemaChange } from '../../src/envelope.js';
+import type { ChangeEnvelope, SchemaChange } from '../../src/wire/envelope.js';
 import { createLogger, silentLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { startRelay, type RelayProcess } from '../../src/relay/start.js';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPTURE_SETTINGS_SQL, loadSnapshotTable, snapshotSql } from '../../src/backfill/snapshot-sql.js';
-import type { OutboxEvent } from '../../src/envelope.js';
+import type { OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPool } from '../../src/source/postgres/pool.js';
 import { CaptureDecoder, DECODE_SESSION_OPTIONS } from '../../src/source/postgres/relay-decode.js';

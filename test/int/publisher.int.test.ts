@@ -4,12 +4,12 @@ import { CreateTopicCommand, SNSClient, SubscribeCommand, type PublishBatchComma
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
 import { parseConfig, type Config } from '../../src/config/index.js';
-import { validateEnvelope, type OutboxEvent } from '../../src/envelope.js';
+import { validateEnvelope, type OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createPublisher, type PublisherOptions } from '../../src/relay/publisher/index.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from '../../src/relay/publisher/limits.js';
-import { messageBytes } from '../../src/relay/publisher/message-size.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from '../../src/wire/limits.js';
+import { messageBytes } from '../../src/wire/message-size.js';
 import type { QuarantineSink } from '../../src/relay/types.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Config } from '../../src/config/index.js';
-import type { ChangeEnvelope } from '../../src/envelope.js';
+import type { ChangeEnvelope } from '../../src/wire/envelope.js';
 import { main } from '../../src/cli/main.js';
 import { runReplay } from '../../src/cli/commands/replay.js';
 import { silentLogger } from '../../src/logger.js';

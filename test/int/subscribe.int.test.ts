@@ -6,7 +6,7 @@ import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand,
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSnsClient, createSqsClient } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
-import { applySubscription, listSubscriptions, planSubscription, unsubscribe } from '../../src/consumer/subscribe.js';
+import { applySubscription, listSubscriptions, planSubscription, unsubscribe } from '../../src/subscriptions/subscribe.js';
 import { isOutboxError } from '../../src/errors.js';
 import { countCommands, outboxEvent, publishEvents } from '../helpers/consumer-fixtures.js';
 import { startEmulator, type Emulator } from '../helpers/fauxqs.js';

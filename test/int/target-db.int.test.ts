@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
-import type { ChangeData } from '../../src/envelope.js';
+import type { ChangeData } from '../../src/wire/envelope.js';
 import { OutboxError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { buildTransformer, createTargetWriter, decryptValue, type TargetChange, type TargetWriter, type ApplyOutcome } from '../../src/targets/index.js';

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { DescribeTableCommand, DescribeTimeToLiveCommand, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
-import type { ChangeData } from '../../src/envelope.js';
+import type { ChangeData } from '../../src/wire/envelope.js';
 import { OutboxError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { DynamodbTargetWriter } from '../../src/targets/dynamodb/writer.js';

@@ -2,7 +2,7 @@ import { DeleteItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/c
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/index.js';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
-import type { ChangeData } from '../../src/envelope.js';
+import type { ChangeData } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { DynamodbTargetWriter } from '../../src/targets/dynamodb/writer.js';
 import { buildTransformer } from '../../src/targets/transform/index.js';

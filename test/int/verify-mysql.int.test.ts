@@ -6,7 +6,7 @@ import mysql, { type Connection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/index.js';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
-import type { ChangeData } from '../../src/envelope.js';
+import type { ChangeData } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { MysqlTargetWriter } from '../../src/targets/mysql.js';
 import { buildTransformer } from '../../src/targets/transform/index.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildEnvelope, validateEnvelope, type OutboxEvent } from '../../src/envelope.js';
+import { buildEnvelope, validateEnvelope, type OutboxEvent } from '../../src/wire/envelope.js';
 import { diffShapes } from '../../src/source/postgres/relay-decode.js';
 import type { ShapeColumn } from '../../src/source/postgres/table-shape.js';
 

@@ -3,11 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { isPermanent } from '../../src/consumer/breaker.js';
 import { deadLetterMessage, redrivenMessage } from '../../src/consumer/dead-letter.js';
 import { decodeMessage } from '../../src/consumer/decode.js';
-import { queueNames } from '../../src/consumer/resources.js';
-import { queuePolicy } from '../../src/consumer/subscribe.js';
-import { deleteMessages, sendMessages } from '../../src/consumer/sqs-batch.js';
+import { queueNames } from '../../src/subscriptions/resources.js';
+import { queuePolicy } from '../../src/subscriptions/subscribe.js';
+import { deleteMessages, sendMessages } from '../../src/aws/sqs-batch.js';
 import { targetSchema } from '../../src/config/index.js';
-import { buildEnvelope } from '../../src/envelope.js';
+import { buildEnvelope } from '../../src/wire/envelope.js';
 import { OutboxError } from '../../src/errors.js';
 import { outboxEvent } from '../helpers/consumer-fixtures.js';
 

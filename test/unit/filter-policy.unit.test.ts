@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { targetSchema } from '../../src/config/index.js';
-import { buildFilterPolicy, checkFilterPolicy, countCombinations, isRowFiltered, summarizeFilterPolicy, targetFilterPolicy } from '../../src/consumer/filter-policy.js';
+import { buildFilterPolicy, checkFilterPolicy, countCombinations, isRowFiltered, summarizeFilterPolicy, targetFilterPolicy } from '../../src/share/filter-policy.js';
 import { isOutboxError } from '../../src/errors.js';
 
 const target = (over: Record<string, unknown> = {}) => targetSchema.parse({ kind: 'postgres', urlEnv: 'T_URL', tables: ['public.orders'], ...over });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildFilterPolicy } from '../../src/consumer/filter-policy.js';
-import { filterPolicyWarnings } from '../../src/consumer/filter-warnings.js';
+import { buildFilterPolicy } from '../../src/share/filter-policy.js';
+import { filterPolicyWarnings } from '../../src/subscriptions/filter-warnings.js';
 
 const ALL = ['insert', 'update', 'delete', 'truncate', 'snapshot'] as ('insert' | 'update' | 'delete' | 'truncate' | 'snapshot')[];
 

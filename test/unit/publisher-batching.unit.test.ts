@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { planBatches } from '../../src/relay/publisher/batches.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from '../../src/relay/publisher/limits.js';
-import { messageBytes } from '../../src/relay/publisher/message-size.js';
+import { planBatches } from '../../src/wire/batches.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_ENTRIES } from '../../src/wire/limits.js';
+import { messageBytes } from '../../src/wire/message-size.js';
 import { acknowledgedPrefix } from '../../src/relay/publisher/prefix.js';
 import { laneOf, planTasks } from '../../src/relay/publisher/tasks.js';
 import type { PreparedMessage } from '../../src/relay/publisher/prepare.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
-import type { ChangeData, SchemaChange } from '../../src/envelope.js';
-import { baseAttributes } from '../../src/relay/publisher/attributes.js';
+import type { ChangeData, SchemaChange } from '../../src/wire/envelope.js';
+import { baseAttributes } from '../../src/wire/attributes.js';
 import { decideShare, policyWarnings, targetShare } from '../../src/share/target-share.js';
 import { buildTransformer } from '../../src/targets/transform/index.js';
 import { isWidening, parseSourceType, targetColumnType } from '../../src/targets/schema/column-types.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/index.js';
 import { shareAware } from '../../src/consumer/open.js';
-import type { ChangeData } from '../../src/envelope.js';
-import { baseAttributes } from '../../src/relay/publisher/attributes.js';
+import type { ChangeData } from '../../src/wire/envelope.js';
+import { baseAttributes } from '../../src/wire/attributes.js';
 import { assertRowShare, decideShare, policyWarnings, targetShare } from '../../src/share/target-share.js';
 import { buildTransformer } from '../../src/targets/index.js';
 

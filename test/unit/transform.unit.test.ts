@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
-import type { ChangeData } from '../../src/envelope.js';
+import type { ChangeData } from '../../src/wire/envelope.js';
 import { ConfigError, OutboxError } from '../../src/errors.js';
 import { buildTransformer, decryptValue, encryptValue, hashValue, maskValue, convertValue } from '../../src/targets/transform/index.js';
 

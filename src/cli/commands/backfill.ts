@@ -4,7 +4,7 @@ import { createProgress, formatDuration, type ProgressReporter } from '../../bac
 import { parseTableName } from '../../sql/identifiers.js';
 import { hostName, portNumber, wholeNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 interface BackfillFlags {
   batchSize?: number;

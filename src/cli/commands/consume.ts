@@ -3,7 +3,7 @@ import type { Consumer } from '../../consumer/index.js';
 import { nodeSupport } from '../../config/index.js';
 import { hostName, portNumber } from '../options.js';
 import { note, printError } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 export function registerConsume(program: Command, getContext: GetContext): void {
   program
@@ -14,9 +14,10 @@ export function registerConsume(program: Command, getContext: GetContext): void 
     .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
     .action((name: string, opts: { metricsPort?: number; metricsHost?: string }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createS3Client, createSqsClient }, { openConsumer, targetOf }, { createMetrics }, { startObservabilityServer }, { buildTargetTransform, buildTransformer, createTargetWriter }] = await Promise.all([
+        const [{ createS3Client, createSqsClient }, { openConsumer }, { targetOf }, { createMetrics }, { startObservabilityServer }, { buildTargetTransform, buildTransformer, createTargetWriter }] = await Promise.all([
           import('../../aws/clients.js'),
           import('../../consumer/index.js'),
+          import('../../subscriptions/index.js'),
           import('../../observability/metrics.js'),
           import('../../observability/server.js'),
           import('../../targets/index.js'),

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { DeadLetterRecord } from '../../consumer/index.js';
 import { wholeNumber } from '../options.js';
 import { print, printJson } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 function describe(m: DeadLetterRecord): string[] {
   const event = m.event;

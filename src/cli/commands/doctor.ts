@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { nodeSupport } from '../../config/index.js';
 import type { DoctorFinding } from '../../source/types.js';
 import { print, printJson } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 /** What doctor checks outside the source database: the Node.js this process runs on. */
 function runtimeFindings(): DoctorFinding[] {

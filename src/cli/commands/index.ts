@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { CommandContext } from '../context.js';
+import type { GetContext } from '../context.js';
 import { registerMigrate } from './migrate.js';
 import { registerTrack } from './track.js';
 import { registerStatus } from './status.js';
@@ -14,8 +14,6 @@ import { registerTarget } from './target.js';
 import { registerReplay } from './replay.js';
 import { registerDemo } from './demo.js';
 import { registerDlq } from './dlq.js';
-
-export type GetContext = () => CommandContext;
 
 /** Commands that run until stopped: they log JSON lines at log.level; every other command prints a result and logs only warnings. */
 export const SERVICE_COMMANDS: ReadonlySet<string> = new Set(['relay', 'consume']);
@@ -36,14 +34,4 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerTarget(program, ctx);
   registerReplay(program, ctx);
   registerDemo(program);
-}
-
-/** Runs a command body with the context and always closes it. */
-export async function withContext<T>(getContext: GetContext, fn: (ctx: CommandContext) => Promise<T>): Promise<T> {
-  const ctx = getContext();
-  try {
-    return await fn(ctx);
-  } finally {
-    await ctx.close();
-  }
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { print, printJson } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 export function registerMigrate(program: Command, getContext: GetContext): void {
   program

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Command } from 'commander';
 import { nodeSupport } from '../../config/index.js';
 import { hostName, portNumber } from '../options.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 export function registerRelay(program: Command, getContext: GetContext): void {
   program

@@ -8,7 +8,7 @@ import type { ReplayFilter, ReplaySource } from '../../source/postgres/replay-st
 import { formatTableName, parseTableName } from '../../sql/identifiers.js';
 import { isoInstant, sequenceNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 export interface ReplayOptions extends ReplayFilter {
   config: Config;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { formatTableName } from '../../sql/identifiers.js';
 import type { BackfillStatus } from '../../source/types.js';
 import { print, printJson, table } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 function age(seconds: number | null): string {
   if (seconds === null) return '-';

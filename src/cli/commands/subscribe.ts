@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import type { SubscriptionPlan } from '../../consumer/index.js';
+import type { SubscriptionPlan } from '../../subscriptions/index.js';
 import { describeError } from '../../errors.js';
 import { formatTableName } from '../../sql/identifiers.js';
-import type { CommandContext } from '../context.js';
+import { withContext, type CommandContext, type GetContext } from '../context.js';
 import { explainError } from '../explain-error.js';
 import { note, print, printJson, table } from '../output.js';
-import { withContext, type GetContext } from './index.js';
 
 /**
  * Warnings about the plan's filter policy (keys no tracked table sets, truncates it would block). The
@@ -20,7 +19,7 @@ async function planWarnings(ctx: CommandContext, plan: SubscriptionPlan): Promis
   } catch (err) {
     note(`Note: filter keys not checked against the tracked attribute columns: the source could not be read (${explainError(err, ctx.config) || describeError(err)}).`);
   }
-  const { filterPolicyWarnings } = await import('../../consumer/filter-warnings.js');
+  const { filterPolicyWarnings } = await import('../../subscriptions/filter-warnings.js');
   const warnings = filterPolicyWarnings({ target: plan.target, config: ctx.config.targets[plan.target]!, policy: plan.filter.policy, sourceName: ctx.config.source.name, ...(tracked ? { tracked } : {}) });
   return { warnings, checkedAttributes: tracked !== undefined };
 }
@@ -47,7 +46,7 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
     .option('--json', 'print JSON')
     .action((name: string, opts: { dryRun?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createSnsClient, createSqsClient }, { applySubscription, planSubscription, summarizeFilterPolicy }] = await Promise.all([import('../../aws/clients.js'), import('../../consumer/index.js')]);
+        const [{ createSnsClient, createSqsClient }, { applySubscription, planSubscription, summarizeFilterPolicy }] = await Promise.all([import('../../aws/clients.js'), import('../../subscriptions/index.js')]);
         const plan = planSubscription(ctx.config, name);
         const { warnings, checkedAttributes } = await planWarnings(ctx, plan);
         if (!opts.json) for (const w of warnings) note(`WARNING ${w}`);
@@ -90,7 +89,7 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
     .option('--json', 'print the result as JSON')
     .action((name: string, opts: { deleteQueues?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createSnsClient, createSqsClient }, { unsubscribe }] = await Promise.all([import('../../aws/clients.js'), import('../../consumer/index.js')]);
+        const [{ createSnsClient, createSqsClient }, { unsubscribe }] = await Promise.all([import('../../aws/clients.js'), import('../../subscriptions/index.js')]);
         const sns = createSnsClient(ctx.config);
         const sqs = createSqsClient(ctx.config);
         try {
@@ -115,7 +114,7 @@ export function registerSubscribe(program: Command, getContext: GetContext): voi
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createSnsClient, createSqsClient }, { listSubscriptions, summarizeFilterPolicy }] = await Promise.all([import('../../aws/clients.js'), import('../../consumer/index.js')]);
+        const [{ createSnsClient, createSqsClient }, { listSubscriptions, summarizeFilterPolicy }] = await Promise.all([import('../../aws/clients.js'), import('../../subscriptions/index.js')]);
         const sns = createSnsClient(ctx.config);
         const sqs = createSqsClient(ctx.config);
         try {

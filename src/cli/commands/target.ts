@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { ConfigError, describeError } from '../../errors.js';
 import { formatTableName } from '../../sql/identifiers.js';
 import { note, print, printJson } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 export function registerTarget(program: Command, getContext: GetContext): void {
   const target = program.command('target').description('manage targets');
@@ -15,7 +15,7 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .option('--json', 'print the problems found as JSON')
     .action((name: string, opts: { source: boolean; create?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { buildTransformer, createTargetWriter, loadUserTransforms }] = await Promise.all([import('../../consumer/resources.js'), import('../../targets/index.js')]);
+        const [{ targetOf }, { buildTransformer, createTargetWriter, loadUserTransforms }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../targets/index.js')]);
         const config = targetOf(ctx.config, name);
         const secrets = ctx.config.targetSecrets(name);
         const problems: string[] = [];
@@ -73,7 +73,7 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .option('--json', 'print the resumed schema changes as JSON')
     .action((name: string, opts: { json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { createTargetWriter }, { hasSchemaAdmin }] = await Promise.all([import('../../consumer/resources.js'), import('../../targets/index.js'), import('../../targets/types.js')]);
+        const [{ targetOf }, { createTargetWriter }, { hasSchemaAdmin }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../targets/index.js'), import('../../targets/types.js')]);
         const config = targetOf(ctx.config, name);
         const writer = createTargetWriter(name, config, ctx.config.targetSecrets(name), ctx.logger);
         try {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parseTableName, formatTableName } from '../../sql/identifiers.js';
 import { print, printJson, splitList } from '../output.js';
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 export function registerTrack(program: Command, getContext: GetContext): void {
   program

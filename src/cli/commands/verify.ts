@@ -6,7 +6,7 @@ import { runVerify, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/in
 import { wholeNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
 
-import { withContext, type GetContext } from './index.js';
+import { withContext, type GetContext } from '../context.js';
 
 function describe(t: TableReport): string[] {
   const whose = t.sharedWith.length ? `the share of this target and ${t.sharedWith.join(', ')} (they write one table)` : "the target's share";
@@ -37,7 +37,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
     .option('--json', 'print the report as JSON (progress still goes to standard error)')
     .action((targetName: string, opts: { table?: string; repair?: boolean; chunkSize?: number; sample?: number; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { createMetrics }] = await Promise.all([import('../../consumer/resources.js'), import('../../observability/metrics.js')]);
+        const [{ targetOf }, { createMetrics }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../observability/metrics.js')]);
         const target = targetOf(ctx.config, targetName);
         const table = opts.table ? parseTableName(opts.table) : undefined;
         const pool = postgresPoolOf(await ctx.source(), 'outbox verify');

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { subjectOf, type OutboxEvent } from '../../envelope.js';
-import { MAX_FIFO_ID_LENGTH } from './limits.js';
+import { subjectOf, type OutboxEvent } from '../../wire/envelope.js';
+import { MAX_FIFO_ID_LENGTH } from '../../wire/limits.js';
 
 /** Characters SNS accepts in MessageGroupId and MessageDeduplicationId: printable ASCII without space. */
 const FIFO_ID_PATTERN = /^[\x21-\x7e]+$/;

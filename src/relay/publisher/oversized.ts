@@ -1,9 +1,9 @@
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../config/index.js';
-import type { ChangeEnvelope } from '../../envelope.js';
+import type { ChangeEnvelope } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import type { QuarantineSink } from '../types.js';
-import { MAX_MESSAGE_BYTES } from './limits.js';
+import { MAX_MESSAGE_BYTES } from '../../wire/limits.js';
 import type { PublisherMetrics } from './metrics.js';
 import { withBody, type PreparedMessage } from './prepare.js';
 

@@ -1,8 +1,8 @@
 import type { MessageAttributeValue, PublishBatchRequestEntry } from '@aws-sdk/client-sns';
-import { buildEnvelope, type ChangeEnvelope, type OutboxEvent, type ShareSide } from '../../envelope.js';
-import { messageSides, type DroppedAttribute } from './attributes.js';
+import { buildEnvelope, type ChangeEnvelope, type OutboxEvent, type ShareSide } from '../../wire/envelope.js';
+import { messageSides, type DroppedAttribute } from '../../wire/attributes.js';
 import { deduplicationId, messageGroupId } from './fifo-ids.js';
-import { messageBytes } from './message-size.js';
+import { messageBytes } from '../../wire/message-size.js';
 import type { ResolvedTopic } from './topics.js';
 
 /**

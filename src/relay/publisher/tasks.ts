@@ -1,4 +1,4 @@
-import { planBatches, SNS_BATCH_LIMITS, type BatchLimits } from './batches.js';
+import { planBatches, SNS_BATCH_LIMITS, type BatchLimits } from '../../wire/batches.js';
 import type { PreparedMessage } from './prepare.js';
 
 /** Batches that run one after the other; different tasks run concurrently. */

@@ -1,7 +1,7 @@
 import { CreateTopicCommand, type CreateTopicCommandOutput } from '@aws-sdk/client-sns';
 import type { Config } from '../../config/index.js';
 import { OutboxError } from '../../errors.js';
-import type { OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 
 export interface ResolvedTopic {
   /** The key in publish.topics (used in metrics and logs). */

@@ -6,7 +6,7 @@ import { quoteLiteral } from './capture-sql.js';
 import { readMigrationState } from './migrate.js';
 import { ledgerFindings } from '../ledger.js';
 import { diffShapes } from './relay-decode.js';
-import type { SchemaChangeItem } from '../../envelope.js';
+import type { SchemaChangeItem } from '../../wire/envelope.js';
 import { capturedShape, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
 import { GENERIC_FUNCTION } from './track.js';
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 import { runtimeSql } from '../../sql/files.js';
 
 /** Puts an event that cannot be published into the quarantine table (idempotent per event). */

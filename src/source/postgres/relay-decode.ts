@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import type { OutboxEvent, SchemaChange, SchemaChangeItem } from '../../envelope.js';
+import type { OutboxEvent, SchemaChange, SchemaChangeItem } from '../../wire/envelope.js';
+import { captureSettingsOptions } from '../../wire/capture-settings.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
 import { decodeExpressions } from './capture-sql.js';
@@ -314,8 +315,7 @@ interface DecodedRow {
 }
 
 /** The session settings the decode runs with (the values are rendered in them; docs/encoding.md). */
-export const DECODE_SESSION_OPTIONS =
-  '-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=iso_8601 -c bytea_output=hex -c extra_float_digits=1 -c search_path=pg_catalog,pg_temp';
+export const DECODE_SESSION_OPTIONS = captureSettingsOptions({ search_path: 'pg_catalog,pg_temp' });
 
 /**
  * The shape a row was written with: its image's columns, each as the catalog has it now when the

@@ -1,5 +1,5 @@
-import type { ChangeOperation } from '../types.js';
-import type { OutboxEvent } from '../../envelope.js';
+import type { ChangeOperation } from '../../wire/operations.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 
 /** An outbox row as read from the events table. */
 export interface EventRow {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { buildEnvelope } from '../../envelope.js';
+import { buildEnvelope } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import type { LeaderSession, OutboxPage, ReclaimResult } from '../../relay/types.js';
 import { runtimeSql } from '../../sql/files.js';

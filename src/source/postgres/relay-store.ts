@@ -1,5 +1,5 @@
 import type { Logger } from '../../logger.js';
-import type { OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 import type { LeaderSession, OutboxStats, OutboxStore } from '../../relay/types.js';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';

@@ -1,4 +1,4 @@
-import type { OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent, type TableName } from '../../sql/identifiers.js';

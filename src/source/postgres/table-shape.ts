@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ColumnShape } from '../../envelope.js';
+import type { ColumnShape } from '../../wire/envelope.js';
 import { runtimeSql } from '../../sql/files.js';
 import type { ColumnInfo } from './catalog.js';
 

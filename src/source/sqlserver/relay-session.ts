@@ -1,8 +1,8 @@
 import mssql from 'mssql';
-import type { OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 import type { LeaderSession, OutboxPage, ReclaimResult } from '../../relay/types.js';
 import { runtimeSql } from '../../sql/files.js';
-import type { ChangeOperation } from '../types.js';
+import type { ChangeOperation } from '../../wire/operations.js';
 import type { Pool } from './pool.js';
 
 /** At most this many rows per reclaim DELETE: below SQL Server's 5,000-lock escalation threshold. */

@@ -1,5 +1,5 @@
 import mssql from 'mssql';
-import type { OutboxEvent } from '../../envelope.js';
+import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import type { OutboxStats, OutboxStore } from '../../relay/types.js';
 import { runtimeSql } from '../../sql/files.js';

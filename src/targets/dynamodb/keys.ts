@@ -1,5 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { canonicalJson, type RowImage } from '../../envelope.js';
+import { canonicalJson, type RowImage } from '../../wire/envelope.js';
 import { ValueMappingError } from './values.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { RowImage } from '../../envelope.js';
+import type { RowImage } from '../../wire/envelope.js';
 
 /**
  * Column values (as the event encodes them, docs/encoding.md) to DynamoDB attribute values, written

@@ -8,7 +8,7 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { dynamodbSchema, type DynamodbConfig, type TargetConfig } from '../../config/index.js';
-import { canonicalJson } from '../../envelope.js';
+import { canonicalJson } from '../../wire/envelope.js';
 import { OutboxError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { checkSeq, storeScope, truncateClears } from '../batch.js';

@@ -1,5 +1,5 @@
 import type { TargetConfig } from '../../config/index.js';
-import type { RowImage } from '../../envelope.js';
+import type { RowImage } from '../../wire/envelope.js';
 import type { TargetSchemaChange, TargetSchemaItem } from '../types.js';
 import { isWidening, targetColumnType, type TargetDialect, type TargetType } from './column-types.js';
 

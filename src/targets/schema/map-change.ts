@@ -1,4 +1,4 @@
-import type { SchemaChange, SchemaChangeItem } from '../../envelope.js';
+import type { SchemaChange, SchemaChangeItem } from '../../wire/envelope.js';
 import type { Conversion } from '../transform/values.js';
 import type { ColumnRule, TablePlan } from '../transform/plan.js';
 import type { TargetSchemaChange, TargetSchemaItem } from '../types.js';

@@ -1,5 +1,5 @@
 import { tableMappingSchema, type TargetConfig, type TargetSecrets } from '../../config/index.js';
-import type { ChangeData, RowImage } from '../../envelope.js';
+import type { ChangeData, RowImage } from '../../wire/envelope.js';
 import { ConfigError, OutboxError } from '../../errors.js';
 import type { TargetChange } from '../types.js';
 import { encryptValue, hashValue } from './crypto.js';

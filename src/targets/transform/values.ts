@@ -1,4 +1,4 @@
-import { canonicalJson } from '../../envelope.js';
+import { canonicalJson } from '../../wire/envelope.js';
 
 /**
  * Value-level transforms. Each takes one column value (as the capture encodes it: int8/numeric as

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { PACKAGE_ROOT } from './sql/files.js';
-import type { WireOperation } from './source/types.js';
+import { PACKAGE_ROOT } from '../sql/files.js';
+import type { WireOperation } from './operations.js';
 
 /**
  * The wire format: a CloudEvents 1.0 JSON envelope around one row change, described by a versioned

@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { DeleteMessageBatchCommand, SendMessageBatchCommand, type Message, type MessageAttributeValue, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import { packBatches } from '../wire/batches.js';
+import { messageBytes } from '../wire/message-size.js';
 
 /**
  * SQS batch calls answer HTTP 200 with per-entry failures: these helpers check every entry and
  * return which messages succeeded and which did not, never assuming the whole batch went through.
  */
-export const SQS_MAX_BATCH_ENTRIES = 10;
-export const SQS_MAX_BATCH_BYTES = 256 * 1024;
-export const SQS_MAX_MESSAGE_ATTRIBUTES = 10;
 
 export interface EntryFailure<T> {
   item: T;
@@ -31,7 +30,7 @@ export interface OutgoingMessage {
 /** Deletes messages (by receipt handle), in calls of at most 10 entries; a call that throws fails all its entries. */
 export async function deleteMessages(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<BatchResult<Message>> {
   const result: BatchResult<Message> = { succeeded: [], failed: [] };
-  for (const chunk of chunks(messages, () => 0)) {
+  for (const chunk of packBatches(messages, () => 0)) {
     const entries = chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle }));
     try {
       const reply = await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
@@ -47,7 +46,7 @@ export async function deleteMessages(sqs: SQSClient, queueUrl: string, messages:
 export async function sendMessages<T>(sqs: SQSClient, queueUrl: string, items: T[], toMessage: (item: T) => OutgoingMessage): Promise<BatchResult<T>> {
   const result: BatchResult<T> = { succeeded: [], failed: [] };
   const prepared = items.map((item) => ({ item, message: toMessage(item) }));
-  for (const chunk of chunks(prepared, (p) => messageBytes(p.message))) {
+  for (const chunk of packBatches(prepared, (p) => messageBytes(p.message.body, p.message.attributes))) {
     const entries: SendMessageBatchRequestEntry[] = chunk.map(({ message }, i) => ({
       Id: String(i),
       MessageBody: message.body,
@@ -86,14 +85,6 @@ export function fifoIds(message: Message): { groupId: string; deduplicationId: s
   return { groupId, deduplicationId };
 }
 
-function messageBytes(message: OutgoingMessage): number {
-  let bytes = Buffer.byteLength(message.body, 'utf8');
-  for (const [name, value] of Object.entries(message.attributes)) {
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? '') + Buffer.byteLength(value.StringValue ?? '') + (value.BinaryValue?.length ?? 0);
-  }
-  return bytes;
-}
-
 function collect<T>(items: T[], successful: { Id?: string }[] | undefined, failed: { Id?: string; Code?: string; Message?: string }[] | undefined, into: BatchResult<T>): void {
   const ok = new Set((successful ?? []).map((s) => s.Id));
   const bad = new Map((failed ?? []).map((f) => [f.Id, f]));
@@ -105,22 +96,4 @@ function collect<T>(items: T[], successful: { Id?: string }[] | undefined, faile
       into.failed.push({ item, code: failure?.Code ?? 'NoReply', message: failure?.Message ?? 'the batch reply did not mention this entry' });
     }
   });
-}
-
-function chunks<T>(items: T[], size: (item: T) => number): T[][] {
-  const out: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const item of items) {
-    const n = size(item);
-    if (current.length > 0 && (current.length >= SQS_MAX_BATCH_ENTRIES || bytes + n > SQS_MAX_BATCH_BYTES)) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(item);
-    bytes += n;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
 }

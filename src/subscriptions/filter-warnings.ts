@@ -1,6 +1,6 @@
 import type { TargetConfig } from '../config/index.js';
-import { RESERVED_ATTRIBUTES } from '../relay/publisher/attributes.js';
-import type { FilterPolicy } from './filter-policy.js';
+import { isReservedAttribute } from '../wire/attributes.js';
+import type { FilterPolicy } from '../share/filter-policy.js';
 
 /**
  * What a filter policy SNS accepts can still get wrong: conditions on an attribute the relay never
@@ -29,7 +29,7 @@ export function filterPolicyWarnings(input: FilterWarningInput): string[] {
       if (!tracked.has(table)) warnings.push(`${table} is not tracked, so no change of it is published: run outbox track ${table}`);
     }
     for (const key of conditionKeys(policy)) {
-      if ((RESERVED_ATTRIBUTES as readonly string[]).includes(key.name) || key.onlyAbsent) continue;
+      if (isReservedAttribute(key.name) || key.onlyAbsent) continue;
       const trackedTables = config.tables.filter((t) => tracked.has(t));
       const lacking = trackedTables.filter((t) => !tracked.get(t)!.includes(key.name));
       if (lacking.length === 0) continue;

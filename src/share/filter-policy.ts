@@ -1,6 +1,7 @@
 import { OutboxError } from '../errors.js';
-import { operationSchema, type Operation, type PublishConfig, type TargetConfig } from '../config/index.js';
-import { isValidAttributeName } from '../relay/publisher/attributes.js';
+import type { PublishConfig, TargetConfig } from '../config/index.js';
+import { isValidAttributeName } from '../wire/attributes.js';
+import { CHANGE_OPERATIONS, SCHEMA_OPERATION, TABLE_OPERATIONS } from '../wire/operations.js';
 
 /**
  * The SNS filter policy of a target's subscription: built from its tables, operations and `where`
@@ -21,21 +22,7 @@ export const FILTER_POLICY_LIMITS = {
 
 const OPERATORS = new Set(['exists', 'prefix', 'suffix', 'anything-but', 'numeric', 'equals-ignore-case', 'cidr']);
 const NUMERIC_OPERATORS = new Set(['=', '<', '<=', '>', '>=']);
-const ALL_OPERATIONS = operationSchema.options;
-
-/**
- * Operations of events about a whole table, which carry no row attribute values (a truncate): a
- * target filtered by `where` must receive them all the same, so the built policy lets them through
- * on their own `$or` branch. Add any new table-wide operation here.
- */
-export const TABLE_OPERATIONS: readonly Operation[] = ['truncate'];
-
-/**
- * The operation of a schema-change event (docs/schema-changes.md). It is not one of a target's
- * `operations`: every built policy lets it through, like a truncate on its own `$or` branch, and the
- * target's `schemaChanges` setting decides what it does (apply, ignore or stop).
- */
-export const SCHEMA_OPERATION = 'schema';
+const ALL_OPERATIONS = CHANGE_OPERATIONS;
 
 /** The message attributes that are not row attribute columns: conditions on them do not split a table into shares. */
 const EVENT_ATTRIBUTES = new Set(['source', 'table', 'operation']);

@@ -2,7 +2,7 @@ import { GetSubscriptionAttributesCommand, ListSubscriptionsByTopicCommand, SetS
 import { DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
 import { policyWarnings, targetShare } from '../share/target-share.js';
-import { targetFilterPolicy, type FilterPolicy, type TargetFilterPolicy } from './filter-policy.js';
+import { targetFilterPolicy, type FilterPolicy, type TargetFilterPolicy } from '../share/filter-policy.js';
 import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from './resources.js';
 
 /**

@@ -1,9 +1,14 @@
 import type { MessageAttributeValue } from '@aws-sdk/client-sns';
-import type { AttributeValue, OutboxEvent, ShareSide } from '../../envelope.js';
+import type { AttributeValue, OutboxEvent, ShareSide } from './envelope.js';
 import { MAX_MESSAGE_ATTRIBUTES } from './limits.js';
 
 /** The attributes every message carries, for filter policies. */
 export const RESERVED_ATTRIBUTES = ['source', 'table', 'operation', 'changed'] as const;
+
+/** Whether a name is one of the attributes every message carries (an attribute column cannot use it). */
+export function isReservedAttribute(name: string): boolean {
+  return (RESERVED_ATTRIBUTES as readonly string[]).includes(name);
+}
 
 export interface DroppedAttribute {
   name: string;
@@ -82,7 +87,7 @@ export function buildMessageAttributes(sourceName: string, event: OutboxEvent, o
   const extra = event.attributes ?? {};
   for (const name of Object.keys(extra).sort()) {
     const value = valueFor(extra[name], options.side);
-    if ((RESERVED_ATTRIBUTES as readonly string[]).includes(name)) dropped.push({ name, reason: 'reserved-name' });
+    if (isReservedAttribute(name)) dropped.push({ name, reason: 'reserved-name' });
     else if (!isValidAttributeName(name)) dropped.push({ name, reason: 'invalid-name' });
     // SNS rejects an empty String value; a NULL column simply has no attribute (filter with "exists": false).
     else if (value === null || value === '') dropped.push({ name, reason: 'empty-value' });
@@ -129,7 +134,7 @@ function valueFor(value: AttributeValue | [AttributeValue, AttributeValue] | Att
 function sentColumns(built: BuiltAttributes): SentColumns {
   const columns: SentColumns = {};
   for (const [name, value] of Object.entries(built.attributes)) {
-    if ((RESERVED_ATTRIBUTES as readonly string[]).includes(name)) continue;
+    if (isReservedAttribute(name)) continue;
     columns[name] = value.DataType === 'Number' ? Number(value.StringValue) : (value.StringValue ?? '');
   }
   return columns;
