@@ -3,9 +3,8 @@ import type { RowImage } from '../../envelope.js';
 import type { Logger } from '../../logger.js';
 import { sleep } from '../../sleep.js';
 import { runtimeSql } from '../../sql/files.js';
-import { quoteIdent } from '../../sql/identifiers.js';
+import { quoteCatalogIdent, quoteIdent, quoteLiteral } from '../../sql/identifiers.js';
 import type { RepairKey, RepairResult } from '../capabilities.js';
-import { quoteCatalogIdent, quoteLiteral } from './capture-sql.js';
 import { CAPTURE_SETTINGS_SQL, attributesImage, keyImage, keyIn, rowImage, snapshotSql, type SnapshotTable } from './snapshot-sql.js';
 import { quotedTable } from './track.js';
 

@@ -1,8 +1,8 @@
 import type pg from 'pg';
 import { OutboxError } from '../../errors.js';
 import { runtimeSql } from '../../sql/files.js';
-import { formatTableName, quoteIdent, type TableName } from '../../sql/identifiers.js';
-import { jsonObject, quoteCatalogIdent, quoteLiteral } from './capture-sql.js';
+import { formatTableName, quoteCatalogIdent, quoteIdent, quoteLiteral, type TableName } from '../../sql/identifiers.js';
+import { jsonObject } from './capture-sql.js';
 import { describeTable, type ColumnInfo } from './catalog.js';
 import { quotedTable } from './track.js';
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { RowImage } from '../../envelope.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
-import type { TableName } from '../../sql/identifiers.js';
+import { quoteCatalogIdent, type TableName } from '../../sql/identifiers.js';
 import type { RepairKey, SourceImage, SourceTableReader } from '../capabilities.js';
 import { estimateRows } from './backfill-tracker.js';
 import { emitRepairs } from './repair.js';
@@ -80,6 +80,6 @@ function sourceSql(spec: SnapshotTable, where: string): string {
     image: rowImage(spec),
     attrs: attributesImage(spec),
     where,
-    order: spec.keyColumns.map((c) => `n."${c.name.replace(/"/g, '""')}"`).join(', '),
+    order: spec.keyColumns.map((c) => `n.${quoteCatalogIdent(c.name)}`).join(', '),
   });
 }
