@@ -22,7 +22,7 @@ try {
   await ctx.source.track({ table: { schema: 'public', table: 'big' } });
 
   let t = performance.now();
-  const result = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table: 'big' }, batchSize, logger: silentLogger });
+  const result = await runBackfill({ source: ctx.source, table: { schema: 'public', table: 'big' }, batchSize, logger: silentLogger });
   const outboxSecs = (performance.now() - t) / 1000;
   console.log(`backfill into the outbox: ${result.rows} rows in ${result.batches} batches of ${batchSize}: ${outboxSecs.toFixed(1)} s = ${Math.round(result.rows / outboxSecs)} rows/s`);
 

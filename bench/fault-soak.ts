@@ -321,7 +321,7 @@ async function main(): Promise<void> {
     const stoppedAt = Date.now();
     say(`writers stopped: ${transactions} transactions, ${rowChanges} row changes, ${writeErrors} failed transactions`);
     const verifyTarget = (name: string) =>
-      runVerify({ pool: source.db.pool, schema: 'outbox', targetName: name, target: config.targets[name]!, secrets: config.targetSecrets(name), sourceName: config.source.name, logger: silentLogger });
+      runVerify({ source: source.source, targetName: name, target: config.targets[name]!, secrets: config.targetSecrets(name), sourceName: config.source.name, logger: silentLogger });
     const diverged = (r: VerifyReport) => r.tables.reduce((n, t) => n + t.missing.count + t.extra.count + t.different.count, 0);
     const convergedAt: Record<string, number> = {};
     let reports: VerifyReport[] = [];

@@ -28,7 +28,7 @@ try {
   await target.pool.query('VACUUM ANALYZE public.big_share');
   await ctx.source.track({ table: { schema: 'public', table: 'big' }, attributes: ['qty'] });
   const config = targetSchema.parse({ kind: 'postgres', urlEnv: 'BENCH_URL', tables: ['public.big'] });
-  const run = () => runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'bench', target: config, secrets: { url: target.url }, chunkSize, logger: silentLogger });
+  const run = () => runVerify({ source: ctx.source, targetName: 'bench', target: config, secrets: { url: target.url }, chunkSize, logger: silentLogger });
 
   let t = performance.now();
   let report = await run();
@@ -46,7 +46,7 @@ try {
   const share = targetSchema.parse({ kind: 'postgres', urlEnv: 'BENCH_URL', tables: ['public.big'], where: { qty: Array.from({ length: 50 }, (_, i) => String(i)) }, mapping: { 'public.big': { table: 'big_share' } } });
   await target.pool.query(`UPDATE public.big SET qty = qty - 1 WHERE id % ${Math.max(1, Math.floor(rows / 100))} = 0`);
   t = performance.now();
-  report = await runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'share', target: share, secrets: { url: target.url }, chunkSize, logger: silentLogger });
+  report = await runVerify({ source: ctx.source, targetName: 'share', target: share, secrets: { url: target.url }, chunkSize, logger: silentLogger });
   const shareSecs = (performance.now() - t) / 1000;
   const s = report.tables[0]!;
   t = performance.now();

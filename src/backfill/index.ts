@@ -1,14 +1,18 @@
-import type pg from 'pg';
-import { OutboxError } from '../errors.js';
+import type { BackfillRequest, BackfillResult } from '../source/capabilities.js';
 import type { SourceAdapter } from '../source/types.js';
-import { PostgresSource } from '../source/postgres/adapter.js';
 
-export { runBackfill, DEFAULT_BATCH_SIZE, type BackfillOptions, type BackfillProgress, type BackfillResult } from './run-backfill.js';
+export { DEFAULT_BATCH_SIZE, type BackfillProgress, type BackfillRequest, type BackfillResult } from '../source/capabilities.js';
 
-/** Backfill and repair write through the source's own pool; PostgreSQL is the dialect that has them so far. */
-export function postgresPoolOf(source: SourceAdapter, what: string): pg.Pool {
-  if (source instanceof PostgresSource) return source.pool;
-  throw new OutboxError('NOT_SUPPORTED', `${what} is available for PostgreSQL sources only in this version of outbox-relay (source.dialect is "${source.dialect}").`, {
-    context: { dialect: source.dialect },
-  });
+export interface BackfillOptions extends BackfillRequest {
+  /** The source whose tracked table is backfilled; its dialect writes the snapshot events. */
+  source: SourceAdapter;
+}
+
+/**
+ * Initial full sync of a tracked table: snapshot events for every row in resumable keyset batches,
+ * recorded in the source's backfill tracker (docs/backfill.md). The dialect's adapter does the work
+ * (backfill.ts in its folder under src/source); a dialect without it fails with NOT_SUPPORTED.
+ */
+export function runBackfill({ source, ...request }: BackfillOptions): Promise<BackfillResult> {
+  return source.backfill(request);
 }

@@ -124,7 +124,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
     let backfilledRows = 0;
     for (const table of [tables.customers, tables.orders]) {
-      const result = await runBackfill({ pool: source.pool, schema: names.outboxSchema, table: parseTableName(table), batchSize: 250, logger, signal: options.signal });
+      const result = await runBackfill({ source, table: parseTableName(table), batchSize: 250, logger, signal: options.signal });
       backfilledRows += result.rowsThisRun;
     }
     step(`outbox backfill: ${backfilledRows} existing rows sent as snapshots; once they are in, ${options.changes} changes at about ${options.ratePerSec}/s (inserts, updates, tenant moves, deletes, key changes)…`);
@@ -161,7 +161,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const elapsedMs = Date.now() - started;
     step(caughtUp ? `Target caught up: ${stats.delivered} of ${written} changes applied or absorbed` : `Target did not catch up within ${Math.round(catchUpMs / 1000)} s (${stats.delivered} of ${written} changes seen)`);
 
-    const verify = await runVerify({ pool: source.pool, schema: names.outboxSchema, targetName: names.target, target: targetConfig, secrets, sourceName: config.source.name, logger, metrics: createMetrics() });
+    const verify = await runVerify({ source, targetName: names.target, target: targetConfig, secrets, sourceName: config.source.name, logger, metrics: createMetrics() });
     step(`outbox verify ${names.target}: ${verify.tables.map((t) => `${t.sourceTable} ${t.sourceRows} rows`).join(', ')} — ${verify.drift ? 'DRIFT' : 'in sync'}`);
     return {
       names,

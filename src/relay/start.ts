@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import { componentLogger, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
 import { startObservabilityServer } from '../observability/server.js';
-import { PostgresOutboxStore } from '../source/postgres/relay-store.js';
+import { openSource } from '../source/index.js';
 import { LeaderElector } from './leader.js';
 import { createPublisher } from './publisher/index.js';
 import { createRelayMetrics } from './relay-metrics.js';
@@ -42,13 +42,14 @@ export function leaderLockKey(config: Config): string {
   return `${config.redis.keyPrefix}:relay-leader:${config.source.name}:${config.source.schema}`;
 }
 
+/** The source dialect's outbox store, on connections of its own; the adapter that made it is closed at once. */
 async function openStore(config: Config, logger: Logger): Promise<OutboxStore> {
-  const options = { url: config.source.url, schema: config.source.schema, poolSize: Math.min(config.source.poolSize, 4), logger };
-  if (config.source.dialect === 'sqlserver') {
-    const { SqlServerOutboxStore } = await import('../source/sqlserver/relay-store.js');
-    return SqlServerOutboxStore.open(options);
+  const source = await openSource(config, logger);
+  try {
+    return await source.openOutboxStore({ sourceName: config.source.name, poolSize: Math.min(config.source.poolSize, 4), logger });
+  } finally {
+    await source.close();
   }
-  return PostgresOutboxStore.open({ ...options, sourceName: config.source.name });
 }
 
 /** Builds and starts a relay instance from the config: store, leader election, publisher, loop, metrics. */

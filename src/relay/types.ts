@@ -25,8 +25,9 @@ export interface EventPublisher {
 export type QuarantineSink = (event: OutboxEvent, envelope: string, reason: string) => Promise<void>;
 
 /**
- * The source side of the relay, one implementation per dialect (PostgreSQL: snapshot windows in
- * source/postgres/relay-store.ts). The relay loop speaks only this interface.
+ * The source side of the relay, one implementation per source dialect (PostgreSQL: snapshot windows;
+ * SQL Server: rowversion), opened by the source adapter (src/source/types.ts). The relay loop speaks
+ * only this interface.
  */
 export interface OutboxStore {
   /** Becomes the fenced leader: bumps the epoch and returns a session positioned at the stored cursor. */

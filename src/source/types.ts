@@ -1,11 +1,17 @@
+import type { OutboxStore } from '../relay/types.js';
 import type { TableName } from '../sql/identifiers.js';
+import type { BackfillRequest, BackfillResult, OutboxStoreOptions, ReplaySource, SourceTableReader } from './capabilities.js';
+
+export type SourceDialect = 'postgres' | 'sqlserver';
 
 /**
  * The port every source dialect implements. PostgreSQL specifics stay in source/postgres, SQL Server
- * specifics in source/sqlserver; commands and the relay speak only this interface.
+ * specifics in source/sqlserver (the same file names in both); the rest of the code speaks only this
+ * interface and opens an adapter through openSource (index.ts). A capability a dialect does not have
+ * yet fails with NOT_SUPPORTED, naming the capability and the dialect (adapter-base.ts).
  */
 export interface SourceAdapter {
-  readonly dialect: 'postgres' | 'sqlserver';
+  readonly dialect: SourceDialect;
   readonly schema: string;
   migrate(): Promise<MigrateResult>;
   migrationState(): Promise<MigrationState>;
@@ -14,6 +20,14 @@ export interface SourceAdapter {
   listTracked(): Promise<TrackedTable[]>;
   status(): Promise<SourceStatus>;
   doctor(): Promise<DoctorFinding[]>;
+  /** Initial full sync of a tracked table into the outbox, resumable (docs/backfill.md). */
+  backfill(request: BackfillRequest): Promise<BackfillResult>;
+  /** Verify's reader of a tracked table, with repair (docs/operations.md). */
+  openTableReader(table: TableName): Promise<SourceTableReader>;
+  /** Reads retained, published events for `outbox replay`. */
+  openReplay(): Promise<ReplaySource>;
+  /** The relay's side of the outbox: fenced reading, quarantine, stats (src/relay/types.ts). */
+  openOutboxStore(options: OutboxStoreOptions): Promise<OutboxStore>;
   close(): Promise<void>;
 }
 

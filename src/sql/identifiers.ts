@@ -23,6 +23,19 @@ export function quoteIdent(value: string, what = 'identifier'): string {
   return `"${assertIdentifier(value, what)}"`;
 }
 
+/**
+ * PostgreSQL quoting of a name read from the catalog (any text, so not validated): embedded double
+ * quotes are doubled. Names typed by a user go through quoteIdent instead.
+ */
+export function quoteCatalogIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A PostgreSQL string literal (standard_conforming_strings on): embedded single quotes are doubled. */
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
 /** SQL Server quoting of a validated identifier. */
 export function quoteIdentMssql(value: string, what = 'identifier'): string {
   return `[${assertIdentifier(value, what)}]`;

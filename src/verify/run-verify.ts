@@ -1,19 +1,14 @@
-import type pg from 'pg';
 import { tableMappingSchema, writtenTable, type Config, type TargetConfig, type TargetSecrets } from '../config/index.js';
 import { canonicalJson, type ChangeData, type RowImage } from '../wire/envelope.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { runtimeSql } from '../sql/files.js';
 import { formatTableName, parseTableName, type TableName } from '../sql/identifiers.js';
-import { quotedTable } from '../source/postgres/track.js';
+import type { RepairKey, RepairResult, SourceImage, SourceTableReader } from '../source/capabilities.js';
+import type { SourceAdapter } from '../source/types.js';
 import { buildTransformer, compileTablePlan, type Transformer } from '../targets/transform/index.js';
-import { attributesImage, keyAfter, keyImage, keyIn, loadSnapshotTable, rowImage, type SnapshotTable } from '../backfill/snapshot-sql.js';
 import { buildMessageAttributes } from '../wire/attributes.js';
-import { captureSettingsSql } from '../wire/capture-settings.js';
 import { assertRowShare, targetShare, type TargetShare } from '../share/target-share.js';
-import { estimateRows } from '../backfill/tracker.js';
-import { emitRepairs, type RepairKey, type RepairResult } from './repair.js';
 import { assertVerifiable, openTargetReader, type VerifiableKind } from './target-reader.js';
 import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
 
@@ -26,7 +21,8 @@ import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from './typ
  * pass the target's filter policy (src/share/target-share.ts); rows outside it are expected absent.
  * The keys found are checked once more by key (this removes false reports from changes that were in
  * flight and from key ranges that collate differently at the target), then reported, and with
- * repair re-emitted into the outbox (repair.ts).
+ * repair re-emitted into the outbox (the source dialect's repair.ts). The source side is read
+ * through the source adapter's table reader (src/source/capabilities.ts).
  *
  * What a target's operations mean for verify: without insert or update it cannot follow the
  * source's rows, so it cannot be verified; without delete or truncate it legitimately keeps rows
@@ -34,9 +30,8 @@ import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from './typ
  * drift; repair needs snapshot (it re-emits snapshot events).
  */
 export interface VerifyOptions {
-  pool: pg.Pool;
-  /** Outbox schema (unquoted). */
-  schema: string;
+  /** The source whose tracked tables are compared; its dialect reads them (and writes repairs). */
+  source: SourceAdapter;
   targetName: string;
   target: TargetConfig;
   secrets: TargetSecrets;
@@ -145,8 +140,9 @@ function sameTableWriters(options: VerifyOptions, sourceTable: string): Record<s
 async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: TableName, shares: TargetShare[], writers: TargetConfig[]): Promise<TableReport> {
   const name = formatTableName(table);
   const log = options.logger.child({ component: 'verify', target: options.targetName, table: name });
-  const spec = await loadSnapshotTable(options.pool, options.schema, table);
-  const keyNames = spec.keyColumns.map((c) => c.name);
+  // The reader takes its session on the first read, inside the try below.
+  const source = await options.source.openTableReader(table);
+  const keyNames = source.keyColumns;
   const transform = buildTransformer(options.targetName, options.target, options.secrets, { keyColumns: { [name]: keyNames } });
   const { plan } = compileTablePlan({ targetName: options.targetName, sourceTable: name, mapping: options.target.mapping[name] ?? tableMappingSchema.parse({}), target: options.target, secrets: options.secrets, keyColumns: keyNames });
   const targetKey = new Map<string, string>();
@@ -169,13 +165,10 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
   };
   const tolerateExtra = writers.some((t) => !t.operations.includes('delete') || !t.operations.includes('truncate'));
 
-  const source = await options.pool.connect();
   let reader: TargetReader | undefined;
   let released = false;
   try {
-    // Session settings of the capture function: the images must be what a consumer receives.
-    await source.query(captureSettingsSql('session'));
-    const estimate = await estimateRows(source, quotedTable(table));
+    const estimate = await source.estimateRows();
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     const found: Divergence[] = [];
     let chunks = 0;
@@ -185,15 +178,15 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     let cursor: RowImage | null = null;
     let after: RowImage | null = null;
     for (;;) {
-      const images = await readChunk(source, spec, cursor, chunkSize);
-      const changes = images.map((img) => transformRow(transform, spec, img));
+      const images = await source.readChunk(cursor, chunkSize);
+      const changes = images.map((img) => transformRow(transform, table, img));
       if (!reader) {
         const columns = changes[0] ? Object.keys(changes[0].row) : [...targetKey.values()];
         const ttSpec: TargetTableSpec = {
           table: plan.targetTable,
           keyColumns: keyNames.map((k) => targetKey.get(k)!),
           columns,
-          attributeColumns: spec.attributes.map((a) => ({ source: a.name, target: plan.rules.get(a.name)?.target ?? a.name })).filter((a) => !plan.excluded.has(a.source)),
+          attributeColumns: source.attributeColumns.map((a) => ({ source: a, target: plan.rules.get(a)?.target ?? a })).filter((a) => !plan.excluded.has(a.source)),
         };
         reader = await openTargetReader(kind, options.secrets.url, ttSpec, log, { target: options.target, sourceTable: name, ...(options.awsRegion ? { region: options.awsRegion } : {}) });
       }
@@ -220,15 +213,15 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     const confirmed: Divergence[] = [];
     for (let i = 0; i < found.length; i += chunkSize) {
       const keys = found.slice(i, i + chunkSize).map((d) => d.key);
-      const images = (await readKeys(source, spec, keys.map(sourceKeyOf))).filter(inShare);
-      const rows = images.map((img) => transformRow(transform, spec, img).row);
+      const images = (await source.readKeys(keys.map(sourceKeyOf))).filter(inShare);
+      const rows = images.map((img) => transformRow(transform, table, img).row);
       confirmed.push(...(await reader.diff(rows, { keys })));
     }
     const unique = new Map(confirmed.map((d) => [canonicalJson(d.key), d]));
     const all = [...unique.values()];
     const divergent = tolerateExtra ? all.filter((d) => d.kind !== 'extra') : all;
     const kept = tolerateExtra ? all.filter((d) => d.kind === 'extra') : [];
-    source.release();
+    await source.close();
     released = true;
 
     const report = summarize(name, plan.targetTable, rowsDone, chunks, mismatched, divergent, kept, outsideShare, options.sampleSize ?? 10);
@@ -239,25 +232,18 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
 
     if (options.repair && divergent.length > 0) {
       const keys: RepairKey[] = divergent.map((d) =>
-        d.kind === 'extra' ? { key: sourceKeyOf(d.key), evict: true, attributes: d.attributes ?? shareAttributes(options.target, spec) } : { key: sourceKeyOf(d.key), evict: false, attributes: null },
+        d.kind === 'extra' ? { key: sourceKeyOf(d.key), evict: true, attributes: d.attributes ?? shareAttributes(options.target, source) } : { key: sourceKeyOf(d.key), evict: false, attributes: null },
       );
       const unroutable = keys.filter((k) => k.evict && k.attributes === null && rowFiltered).length;
       if (unroutable > 0) log.warn({ keys: unroutable }, 'extra rows whose attribute columns the target table lacks: their repair events carry no attribute values, which this filtered target\'s policy may not take. Keep the share columns in the target table, or delete those rows by hand');
-      report.repair = await emitRepairs(options.pool, options.schema, spec, keys, log);
+      report.repair = await source.repair(keys, log);
       log.info({ ...report.repair }, 'repair events written to the outbox');
     }
     return report;
   } finally {
-    if (!released) source.release(true);
+    if (!released) await source.close(true);
     await reader?.close();
   }
-}
-
-interface SourceImage {
-  key: RowImage;
-  after: RowImage;
-  /** Attribute column texts, as the capture writes them for the message attributes. */
-  attributes: Record<string, string | null> | null;
 }
 
 /**
@@ -265,38 +251,16 @@ interface SourceImage {
  * columns: the first value `where` allows for each of them (source column names). Null when the
  * target has no `where` or the table tracks none of its columns.
  */
-function shareAttributes(target: TargetConfig, spec: SnapshotTable): Record<string, string> | null {
-  const tracked = new Set(spec.attributes.map((a) => a.name));
+function shareAttributes(target: TargetConfig, source: SourceTableReader): Record<string, string> | null {
+  const tracked = new Set(source.attributeColumns);
   const entries = Object.entries(target.where).filter(([column]) => tracked.has(column));
   return entries.length > 0 ? Object.fromEntries(entries.map(([column, values]) => [column, String(values[0])])) : null;
 }
 
-function transformRow(transform: Transformer, spec: SnapshotTable, img: SourceImage): { key: RowImage; row: RowImage } {
-  const data: ChangeData = { schema: spec.table.schema, table: spec.table.table, op: 'snapshot', seq: '0', key: img.key, after: img.after };
+function transformRow(transform: Transformer, table: TableName, img: SourceImage): { key: RowImage; row: RowImage } {
+  const data: ChangeData = { schema: table.schema, table: table.table, op: 'snapshot', seq: '0', key: img.key, after: img.after };
   const change = transform(data, { messageId: 'verify', eventId: 'verify', time: new Date(0).toISOString() });
   return { key: change.key!, row: change.row! };
-}
-
-async function readChunk(client: pg.ClientBase, spec: SnapshotTable, cursor: RowImage | null, limit: number): Promise<SourceImage[]> {
-  const sql = sourceSql(spec, cursor === null ? 'true' : keyAfter(spec, '$2'));
-  const res = await client.query<SourceImage>(sql, cursor === null ? [limit] : [limit, JSON.stringify(cursor)]);
-  return res.rows;
-}
-
-async function readKeys(client: pg.ClientBase, spec: SnapshotTable, keys: RowImage[]): Promise<SourceImage[]> {
-  const res = await client.query<SourceImage>(sourceSql(spec, keyIn(spec, '$2')), [keys.length, JSON.stringify(keys)]);
-  return res.rows;
-}
-
-function sourceSql(spec: SnapshotTable, where: string): string {
-  return runtimeSql('postgres', 'verify_source_chunk', {
-    table: quotedTable(spec.table),
-    key_image: keyImage(spec),
-    image: rowImage(spec),
-    attrs: attributesImage(spec),
-    where,
-    order: spec.keyColumns.map((c) => `n."${c.name.replace(/"/g, '""')}"`).join(', '),
-  });
 }
 
 function summarize(sourceTable: string, targetTable: string, sourceRows: number, chunks: number, mismatchedChunks: number, divergent: Divergence[], kept: Divergence[], outsideShare: number, sampleSize: number): TableReport {

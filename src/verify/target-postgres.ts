@@ -4,7 +4,7 @@ import { captureSettingsSql } from '../wire/capture-settings.js';
 import { OutboxError, describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { runtimeSql } from '../sql/files.js';
-import { quoteLiteral } from '../source/postgres/capture-sql.js';
+import { quoteLiteral } from '../sql/identifiers.js';
 import { quoteColumn, resolveTable } from '../targets/postgres.js';
 import type { ChunkDigest, Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
 

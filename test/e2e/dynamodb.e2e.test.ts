@@ -142,7 +142,7 @@ describe('end to end into DynamoDB', () => {
     const normalized = expected.map((r) => ({ ...r, balance: normalizeNumber(r.balance), card: undefined })).sort((a, b) => Number(a.id) - Number(b.id));
     await waitFor(async () => JSON.stringify(await copy()) === JSON.stringify(normalized), { timeoutMs: 90_000, intervalMs: 500, what: 'the DynamoDB copy to equal the source' }).catch(async () => expect(await copy()).toEqual(normalized));
     expect(expected.length).toBeGreaterThan(10);
-    const report = await runVerify({ pool: source.db.pool, schema: 'outbox', targetName: 'ddb_copy', target: config.targets.ddb_copy!, secrets: config.targetSecrets('ddb_copy'), awsRegion: 'us-east-1', logger: silentLogger });
+    const report = await runVerify({ source: source.source, targetName: 'ddb_copy', target: config.targets.ddb_copy!, secrets: config.targetSecrets('ddb_copy'), awsRegion: 'us-east-1', logger: silentLogger });
     expect(report.drift).toBe(false);
     expect(report.tables[0]!.sourceRows).toBe(expected.length);
   });

@@ -201,7 +201,7 @@ describe('end to end', () => {
         else await source.db.pool.query(`INSERT INTO legacy (id, payload) VALUES ($1, 'new') ON CONFLICT (id) DO UPDATE SET payload = 'upsert', version = legacy.version + 1`, [id]);
       }
     })();
-    const result = await runBackfill({ pool: source.db.pool, schema: 'outbox', table: { schema: 'public', table: 'legacy' }, batchSize: 250, logger: silentLogger });
+    const result = await runBackfill({ source: source.source, table: { schema: 'public', table: 'legacy' }, batchSize: 250, logger: silentLogger });
     stop.abort();
     await churn;
     expect(result.status).toBe('completed');

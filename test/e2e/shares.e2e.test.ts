@@ -294,8 +294,7 @@ describe('filtered targets', () => {
 
 function verifyTarget(name: string, repair = false) {
   return runVerify({
-    pool: source.db.pool,
-    schema: 'outbox',
+    source: source.source,
     targetName: name,
     target: config.targets[name]!,
     secrets: config.targetSecrets(name),

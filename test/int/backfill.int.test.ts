@@ -106,7 +106,7 @@ describe('backfill', () => {
     };
     const writers = [writer(7), writer(11)];
     const metrics = createMetrics();
-    const result = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table: 'items' }, batchSize: 1000, logger: silentLogger, metrics });
+    const result = await runBackfill({ source: ctx.source, table: { schema: 'public', table: 'items' }, batchSize: 1000, logger: silentLogger, metrics });
     const writesDuringBackfill = writes;
     stop = true;
     await Promise.all(writers);
@@ -149,7 +149,7 @@ describe('backfill', () => {
     expect(done).toBeGreaterThanOrEqual(10);
 
     // While it runs, a second backfill of the same table is refused.
-    const second = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table: 'killed' }, logger: silentLogger }).catch((e: unknown) => e);
+    const second = await runBackfill({ source: ctx.source, table: { schema: 'public', table: 'killed' }, logger: silentLogger }).catch((e: unknown) => e);
     expect(isOutboxError(second, 'BACKFILL_RUNNING')).toBe(true);
     expect((second as Error).message).toMatch(/already running/);
 
@@ -192,7 +192,7 @@ describe('backfill', () => {
       END $$;
       CREATE TRIGGER fail_snapshot BEFORE INSERT ON outbox.events FOR EACH ROW EXECUTE FUNCTION public.fail_snapshot();`);
     const table = { schema: 'public', table: 'flaky' };
-    const failed = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table, batchSize: 1000, logger: silentLogger }).catch((e: unknown) => e);
+    const failed = await runBackfill({ source: ctx.source, table, batchSize: 1000, logger: silentLogger }).catch((e: unknown) => e);
     expect(isOutboxError(failed, 'BACKFILL_FAILED')).toBe(true);
     expect((failed as Error).message).toMatch(/batch 3 .*injected failure.*run outbox backfill public\.flaky again/);
     const rows = await batches('flaky');
@@ -204,23 +204,23 @@ describe('backfill', () => {
     expect((await snapshotCounts('flaky')).keys).toBe(2000);
 
     await ctx.db.pool.query('DROP TRIGGER fail_snapshot ON outbox.events');
-    const result = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table, logger: silentLogger });
+    const result = await runBackfill({ source: ctx.source, table, logger: silentLogger });
     expect(result).toMatchObject({ status: 'completed', rows: 5000, batches: 5, retriedBatches: 1, resumedAtBatch: 3 });
     const final = await batches('flaky');
     expectContiguous(final);
     expect(final[2]).toMatchObject({ attempts: 2, rows: 1000 });
     expect(await snapshotCounts('flaky')).toEqual({ keys: 5000, duplicates: 0 });
 
-    const again = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table, logger: silentLogger });
+    const again = await runBackfill({ source: ctx.source, table, logger: silentLogger });
     expect(again.status).toBe('already-completed');
-    const restarted = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table, restart: true, batchSize: 2500, logger: silentLogger });
+    const restarted = await runBackfill({ source: ctx.source, table, restart: true, batchSize: 2500, logger: silentLogger });
     expect(restarted).toMatchObject({ status: 'completed', rows: 5000, batches: 2 });
     expect(restarted.runId).not.toBe(result.runId);
   });
 
   it('refuses an untracked table with what to run', async () => {
     await ctx.db.pool.query('CREATE TABLE public.loose (id int PRIMARY KEY)');
-    const err = await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table: 'loose' }, logger: silentLogger }).catch((e: unknown) => e);
+    const err = await runBackfill({ source: ctx.source, table: { schema: 'public', table: 'loose' }, logger: silentLogger }).catch((e: unknown) => e);
     expect(isOutboxError(err, 'TABLE_NOT_TRACKED')).toBe(true);
     expect((err as Error).message).toMatch(/outbox track public\.loose/);
   });

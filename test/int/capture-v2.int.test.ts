@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAPTURE_SETTINGS_SQL, loadSnapshotTable, snapshotSql } from '../../src/backfill/snapshot-sql.js';
+import { CAPTURE_SETTINGS_SQL, loadSnapshotTable, snapshotSql } from '../../src/source/postgres/snapshot-sql.js';
 import type { OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPool } from '../../src/source/postgres/pool.js';

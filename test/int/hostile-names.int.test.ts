@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { quoteCatalogIdent, quoteLiteral } from '../../src/source/postgres/capture-sql.js';
+import { quoteCatalogIdent, quoteLiteral } from '../../src/sql/identifiers.js';
 import { createMigratedSource } from '../helpers/source.js';
 
 type Ctx = Awaited<ReturnType<typeof createMigratedSource>>;

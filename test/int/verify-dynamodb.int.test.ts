@@ -50,7 +50,7 @@ beforeAll(async () => {
   writer = new DynamodbTargetWriter({ name: 'copy', target, endpoint: ddb.endpoint, region: 'us-east-1', logger: silentLogger });
   const problems = await writer.init({ keyColumns: { 'public.things': ['id'], 'public.codes': ['tenant', 'code'] }, create: true });
   if (problems.length) throw new Error(`target init: ${problems.join('; ')}`);
-  for (const table of ['things', 'codes']) await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table }, logger: silentLogger });
+  for (const table of ['things', 'codes']) await runBackfill({ source: ctx.source, table: { schema: 'public', table }, logger: silentLogger });
   expect(await replay()).toBe(1501 + 600);
 }, 180_000);
 
@@ -78,7 +78,7 @@ async function replay(): Promise<number> {
 }
 
 const verify = (options: { repair?: boolean } = {}) =>
-  runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'copy', target, secrets: { url: ddb.endpoint }, awsRegion: 'us-east-1', chunkSize: 400, repair: options.repair, logger: silentLogger });
+  runVerify({ source: ctx.source, targetName: 'copy', target, secrets: { url: ddb.endpoint }, awsRegion: 'us-east-1', chunkSize: 400, repair: options.repair, logger: silentLogger });
 
 describe('verify against DynamoDB', () => {
   it('finds no drift on equal data (38-digit numbers, bytes, json, timestamps, a partition + sort key)', async () => {

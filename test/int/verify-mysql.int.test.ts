@@ -83,7 +83,7 @@ beforeAll(async () => {
   writer = new MysqlTargetWriter({ name: 'copy', target, url: targetUrl, logger: silentLogger });
   const problems = await writer.init();
   if (problems.length) throw new Error(`target init: ${problems.join('; ')}`);
-  for (const table of ['things', 'codes']) await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table }, logger: silentLogger });
+  for (const table of ['things', 'codes']) await runBackfill({ source: ctx.source, table: { schema: 'public', table }, logger: silentLogger });
   expect(await replay()).toBe(3001 + 1200);
 
   const dir = mkdtempSync(join(tmpdir(), 'outbox-verify-mysql-'));
@@ -118,8 +118,7 @@ async function replay(): Promise<number> {
 
 const verify = (options: { repair?: boolean; table?: string } = {}) =>
   runVerify({
-    pool: ctx.db.pool,
-    schema: 'outbox',
+    source: ctx.source,
     targetName: 'copy',
     target,
     secrets: { url: targetUrl },

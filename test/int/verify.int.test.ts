@@ -30,7 +30,7 @@ beforeAll(async () => {
     INSERT INTO public.accounts SELECT g, 'user' || g || '@example.com', g * 1.25, g % 3, timestamptz '2024-01-01 00:00:00+00' + g * interval '1 minute', 'n' FROM generate_series(1, 5000) g;`);
   await ctx.source.track({ table: { schema: 'public', table: 'accounts' }, attributes: ['tenant_id'] });
   await target.pool.query(`CREATE SCHEMA copy; CREATE TABLE copy.accounts (id bigint PRIMARY KEY, email_address text, balance numeric(14, 2), tenant_id int, opened timestamptz)`);
-  await runBackfill({ pool: ctx.db.pool, schema: 'outbox', table: { schema: 'public', table: 'accounts' }, logger: silentLogger });
+  await runBackfill({ source: ctx.source, table: { schema: 'public', table: 'accounts' }, logger: silentLogger });
   replayer = await createReplayer(ctx.db.pool, 'outbox', target.url, TARGET);
   await replayer.replay();
   const dir = mkdtempSync(join(tmpdir(), 'outbox-verify-'));
@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 const verify = (repair = false) =>
-  runVerify({ pool: ctx.db.pool, schema: 'outbox', targetName: 'copy', target: replayer.target, secrets: { url: target.url }, chunkSize: 700, repair, logger: silentLogger });
+  runVerify({ source: ctx.source, targetName: 'copy', target: replayer.target, secrets: { url: target.url }, chunkSize: 700, repair, logger: silentLogger });
 
 describe('verify', () => {
   it('finds no drift on equal data and exits 0', async () => {

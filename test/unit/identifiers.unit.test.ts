@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isOutboxError } from '../../src/errors.js';
-import { assertIdentifier, formatTableName, parseTableName, quoteIdent, quoteIdentMssql, quoteIdentMysql } from '../../src/sql/identifiers.js';
-import { captureFunctionName, quoteCatalogIdent, quoteLiteral } from '../../src/source/postgres/capture-sql.js';
+import { captureFunctionName } from '../../src/source/postgres/capture-sql.js';
+import { assertIdentifier, formatTableName, parseTableName, quoteCatalogIdent, quoteIdent, quoteIdentMssql, quoteIdentMysql, quoteLiteral } from '../../src/sql/identifiers.js';
 
 function codeOf(fn: () => unknown): string | undefined {
   try {

@@ -53,6 +53,21 @@ describe('SQL Server connection config', () => {
   });
 });
 
+describe('SQL Server capabilities', () => {
+  it('refuses backfill, verify and replay with NOT_SUPPORTED naming the capability and the dialect, without connecting', async () => {
+    const source = new SqlServerSource({ url: 'mssql://u:p@127.0.0.1:1/db', schema: 'outbox', logger: silentLogger });
+    const table = { schema: 'dbo', table: 'orders' };
+    const refusals = await Promise.all([
+      source.backfill({ table, logger: silentLogger }).catch((e: unknown) => e),
+      source.openTableReader(table).catch((e: unknown) => e),
+      source.openReplay().catch((e: unknown) => e),
+    ]);
+    expect(refusals.map((e) => isOutboxError(e, 'NOT_SUPPORTED'))).toEqual([true, true, true]);
+    expect(refusals.map((e) => (e as Error).message)).toEqual(['outbox backfill', 'outbox verify', 'outbox replay'].map((c) => `${c} is not available for SQL Server sources in this version of outbox-relay (source.dialect is "sqlserver").`));
+    await source.close();
+  });
+});
+
 describe('SQL Server identifiers', () => {
   it('bracket-quotes plain identifiers and rejects everything else', () => {
     expect(quoteIdentMssql('outbox')).toBe('[outbox]');

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { postgresPoolOf, runBackfill, DEFAULT_BATCH_SIZE } from '../../backfill/index.js';
+import { runBackfill, DEFAULT_BATCH_SIZE } from '../../backfill/index.js';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
 import { parseTableName } from '../../sql/identifiers.js';
 import { hostName, portNumber, wholeNumber } from '../options.js';
@@ -27,7 +27,7 @@ export function registerBackfill(program: Command, getContext: GetContext): void
     .action((tableArg: string, opts: BackfillFlags) =>
       withContext(getContext, async (ctx) => {
         const table = parseTableName(tableArg);
-        const pool = postgresPoolOf(await ctx.source(), 'outbox backfill');
+        const source = await ctx.source();
         const [{ createMetrics }, { startObservabilityServer }] = await Promise.all([import('../../observability/metrics.js'), import('../../observability/server.js')]);
         const metrics = createMetrics({ labels: { source: ctx.config.source.name } });
         const server = opts.metricsPort !== undefined ? await startObservabilityServer(opts.metricsPort, metrics, { live: () => true, ready: () => true }, opts.metricsHost ?? ctx.config.metrics.host) : undefined;
@@ -41,8 +41,7 @@ export function registerBackfill(program: Command, getContext: GetContext): void
         let progress: ProgressReporter | undefined;
         try {
           const result = await runBackfill({
-            pool,
-            schema: ctx.config.source.schema,
+            source,
             table,
             batchSize: opts.batchSize,
             restart: opts.restart,

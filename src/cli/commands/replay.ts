@@ -4,7 +4,8 @@ import { createProgress, formatDuration, type ProgressReporter } from '../../bac
 import type { Config } from '../../config/index.js';
 import { OutboxError, describeError } from '../../errors.js';
 import { componentLogger, type Logger } from '../../logger.js';
-import type { ReplayFilter, ReplaySource } from '../../source/postgres/replay-store.js';
+import type { ReplayFilter, ReplaySource } from '../../source/capabilities.js';
+import { openSource } from '../../source/index.js';
 import { formatTableName, parseTableName } from '../../sql/identifiers.js';
 import { isoInstant, sequenceNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
@@ -45,19 +46,10 @@ export interface ReplayResult {
 export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
   const { config } = options;
   const logger = componentLogger(options.logger, { component: 'replay' });
-  if (config.source.dialect !== 'postgres') {
-    throw new OutboxError('NOT_SUPPORTED', `outbox replay is available for PostgreSQL sources only in this version of outbox-relay (source.dialect is "${config.source.dialect}").`, {
-      context: { dialect: config.source.dialect },
-    });
-  }
   const started = performance.now();
   const filter: ReplayFilter = { ...(options.since ? { since: options.since } : {}), ...(options.fromSeq ? { fromSeq: options.fromSeq } : {}), ...(options.tables ? { tables: options.tables } : {}) };
-  const [{ createMetrics }, { createPublisher }, { PostgresReplayStore }] = await Promise.all([
-    import('../../observability/metrics.js'),
-    import('../../relay/publisher/index.js'),
-    import('../../source/postgres/replay-store.js'),
-  ]);
-  const source: ReplaySource = await PostgresReplayStore.open({ url: config.source.url, schema: config.source.schema, logger });
+  const [{ createMetrics }, { createPublisher }] = await Promise.all([import('../../observability/metrics.js'), import('../../relay/publisher/index.js')]);
+  const source: ReplaySource = await openReplay(config, logger);
   try {
     const counted = await source.count(filter);
     const result: ReplayResult = { matched: counted.events, published: 0, firstSeq: counted.firstSeq, lastSeq: counted.lastSeq, resumeFromSeq: null, elapsedMs: 0 };
@@ -109,6 +101,16 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
     return result;
   } finally {
     await source.close();
+  }
+}
+
+/** The source's replay reader; the adapter that made it is closed at once (the reader has its own connections). */
+async function openReplay(config: Config, logger: Logger): Promise<ReplaySource> {
+  const adapter = await openSource(config, logger);
+  try {
+    return await adapter.openReplay();
+  } finally {
+    await adapter.close();
   }
 }
 

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { postgresPoolOf } from '../../backfill/index.js';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
 import { parseTableName } from '../../sql/identifiers.js';
 import { runVerify, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/index.js';
@@ -40,11 +39,10 @@ export function registerVerify(program: Command, getContext: GetContext): void {
         const [{ targetOf }, { createMetrics }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../observability/metrics.js')]);
         const target = targetOf(ctx.config, targetName);
         const table = opts.table ? parseTableName(opts.table) : undefined;
-        const pool = postgresPoolOf(await ctx.source(), 'outbox verify');
+        const source = await ctx.source();
         const bars = new Map<string, ProgressReporter>();
         const report = await runVerify({
-          pool,
-          schema: ctx.config.source.schema,
+          source,
           targetName,
           target,
           secrets: ctx.config.targetSecrets(targetName),

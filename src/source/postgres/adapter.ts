@@ -1,12 +1,18 @@
 import type { Logger } from '../../logger.js';
 import { quoteIdent, type TableName } from '../../sql/identifiers.js';
-import type { SourceAdapter, TrackSpec } from '../types.js';
+import { SourceAdapterBase } from '../adapter-base.js';
+import type { BackfillRequest, OutboxStoreOptions } from '../capabilities.js';
+import type { TrackSpec } from '../types.js';
+import { backfillTable } from './backfill.js';
 import { diagnose } from './doctor.js';
 import { migratePostgres, readMigrationState } from './migrate.js';
 import { createPool, type Pool } from './pool.js';
-import { readStatus } from './status.js';
-import { listTrackedTables, trackTable, untrackTable } from './track.js';
+import { PostgresOutboxStore } from './relay-store.js';
+import { PostgresReplayStore } from './replay-store.js';
 import { requireInstalled } from './require-installed.js';
+import { readStatus } from './status.js';
+import { openTableReader } from './table-reader.js';
+import { listTrackedTables, trackTable, untrackTable } from './track.js';
 
 export interface PostgresSourceOptions {
   url: string;
@@ -15,15 +21,18 @@ export interface PostgresSourceOptions {
   logger: Logger;
 }
 
-export class PostgresSource implements SourceAdapter {
+export class PostgresSource extends SourceAdapterBase {
   readonly dialect = 'postgres' as const;
   readonly schema: string;
   readonly pool: Pool;
+  private readonly url: string;
   private readonly logger: Logger;
 
   constructor(options: PostgresSourceOptions) {
+    super();
     quoteIdent(options.schema, 'Outbox schema');
     this.schema = options.schema;
+    this.url = options.url;
     this.logger = options.logger;
     this.pool = createPool({ url: options.url, max: options.poolSize ?? 5, logger: options.logger, applicationName: 'outbox-relay' });
   }
@@ -57,6 +66,23 @@ export class PostgresSource implements SourceAdapter {
 
   doctor() {
     return diagnose(this.pool, this.schema);
+  }
+
+  override backfill(request: BackfillRequest) {
+    return backfillTable({ ...request, pool: this.pool, schema: this.schema });
+  }
+
+  override async openTableReader(table: TableName) {
+    await requireInstalled(this.pool, this.schema);
+    return openTableReader(this.pool, this.schema, table);
+  }
+
+  override openReplay() {
+    return PostgresReplayStore.open({ url: this.url, schema: this.schema, logger: this.logger });
+  }
+
+  openOutboxStore(options: OutboxStoreOptions) {
+    return PostgresOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger, sourceName: options.sourceName });
   }
 
   async close() {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { quoteCatalogIdent, quoteLiteral } from '../../sql/identifiers.js';
 import type { ColumnInfo } from './catalog.js';
 
 /**
@@ -18,13 +19,6 @@ export interface CaptureSpec {
   attributes: string[];
 }
 
-export function quoteCatalogIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
-}
 
 /** Stable, collision-safe function name for a tracked table (PostgreSQL names are ≤ 63 bytes). */
 export function captureFunctionName(tableSchema: string, tableName: string): string {

@@ -1,8 +1,7 @@
 import type pg from 'pg';
 import { runtimeSql } from '../../sql/files.js';
-import { quoteIdent } from '../../sql/identifiers.js';
+import { quoteIdent, quoteLiteral } from '../../sql/identifiers.js';
 import type { DoctorFinding } from '../types.js';
-import { quoteLiteral } from './capture-sql.js';
 import { readMigrationState } from './migrate.js';
 import { ledgerFindings } from '../ledger.js';
 import { diffShapes } from './relay-decode.js';

@@ -1,41 +1,12 @@
 import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
-import { quoteIdent, type TableName } from '../../sql/identifiers.js';
+import { quoteIdent } from '../../sql/identifiers.js';
+import type { ReplayCount, ReplayFilter, ReplaySource } from '../capabilities.js';
 import { createPool, type Pool } from './pool.js';
 import { quarantineEvent } from './quarantine.js';
 import { CaptureDecoder, DECODE_SESSION_OPTIONS, type RawEventRow } from './relay-decode.js';
 import { requireInstalled } from './require-installed.js';
-
-/** Which retained, published events `outbox replay` re-sends. Every condition left out matches all. */
-export interface ReplayFilter {
-  /** Changes made at or after this instant (the events' changed_at). */
-  since?: Date;
-  /** Events with seq at or above this (decimal string). */
-  fromSeq?: string;
-  /** Only these tables. */
-  tables?: TableName[];
-}
-
-export interface ReplayCount {
-  events: number;
-  firstSeq: string | null;
-  lastSeq: string | null;
-}
-
-/**
- * What replay reads from the outbox. It only reads: no leader lock, no epoch, the relay's cursor is
- * never written. The bound is the relay's cursor when the store was opened, so a replay re-sends a
- * fixed set — events the relay had published by then — however far the relay moves meanwhile.
- */
-export interface ReplaySource {
-  count(filter: ReplayFilter): Promise<ReplayCount>;
-  /** The next page of matching events with seq > afterSeq, in seq order. */
-  readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<OutboxEvent[]>;
-  /** The relay's quarantine (an oversized event with no claim-check bucket): idempotent per event. */
-  quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void>;
-  close(): Promise<void>;
-}
 
 export interface PostgresReplayStoreOptions {
   url: string;

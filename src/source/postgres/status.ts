@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import { runtimeSql } from '../../sql/files.js';
-import { quoteIdent } from '../../sql/identifiers.js';
-import { quoteLiteral } from './capture-sql.js';
+import { quoteIdent, quoteLiteral } from '../../sql/identifiers.js';
 import type { BackfillStatus, SourceStatus } from '../types.js';
 import { readMigrationState } from './migrate.js';
 import { readDrift } from './doctor.js';

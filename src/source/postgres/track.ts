@@ -2,10 +2,10 @@ import type pg from 'pg';
 import { OutboxError } from '../../errors.js';
 import { resolveCaptureColumns } from '../capture-columns.js';
 import { runtimeSql } from '../../sql/files.js';
-import { assertIdentifier, formatTableName, quoteIdent, type TableName } from '../../sql/identifiers.js';
+import { assertIdentifier, formatTableName, quoteCatalogIdent, quoteIdent, quoteLiteral, type TableName } from '../../sql/identifiers.js';
 import type { TrackSpec, TrackedTable } from '../types.js';
 import { describeTable, type TableInfo } from './catalog.js';
-import { captureFunctionName, notifyChannel, quoteCatalogIdent, quoteLiteral, wakeSetting } from './capture-sql.js';
+import { captureFunctionName, notifyChannel, wakeSetting } from './capture-sql.js';
 import { capturedShape, readShapes } from './table-shape.js';
 import { withTransaction } from './pool.js';
 

@@ -1,9 +1,12 @@
 import type { Logger } from '../../logger.js';
 import { quoteIdentMssql, type TableName } from '../../sql/identifiers.js';
-import type { SourceAdapter, TrackSpec } from '../types.js';
+import { SourceAdapterBase } from '../adapter-base.js';
+import type { OutboxStoreOptions } from '../capabilities.js';
+import type { TrackSpec } from '../types.js';
 import { diagnose } from './doctor.js';
 import { migrateSqlServer, readMigrationState } from './migrate.js';
 import { createPool, type Pool } from './pool.js';
+import { SqlServerOutboxStore } from './relay-store.js';
 import { requireInstalled } from './require-installed.js';
 import { readStatus } from './status.js';
 import { listTrackedTables, trackTable, untrackTable } from './track.js';
@@ -16,17 +19,24 @@ export interface SqlServerSourceOptions {
   logger: Logger;
 }
 
-/** The SQL Server source: the same port as PostgresSource, on triggers, rowversion and sp_getapplock. */
-export class SqlServerSource implements SourceAdapter {
+/**
+ * The SQL Server source: the same port as PostgresSource, on triggers, rowversion and sp_getapplock.
+ * Backfill, verify and replay are not written for SQL Server yet: the base adapter refuses them with
+ * NOT_SUPPORTED (docs/sqlserver.md).
+ */
+export class SqlServerSource extends SourceAdapterBase {
   readonly dialect = 'sqlserver' as const;
   readonly schema: string;
   private readonly pool: Pool;
+  private readonly url: string;
   private readonly logger: Logger;
   private connecting: Promise<Pool> | undefined;
 
   constructor(options: SqlServerSourceOptions) {
+    super();
     quoteIdentMssql(options.schema, 'Outbox schema');
     this.schema = options.schema;
+    this.url = options.url;
     this.logger = options.logger;
     this.pool = createPool({ url: options.url, max: options.poolSize ?? 5, logger: options.logger, applicationName: 'outbox-relay' });
   }
@@ -72,6 +82,10 @@ export class SqlServerSource implements SourceAdapter {
 
   async doctor() {
     return diagnose(await this.db(), this.schema);
+  }
+
+  openOutboxStore(options: OutboxStoreOptions) {
+    return SqlServerOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger });
   }
 
   async close() {

@@ -1,12 +1,14 @@
 import type pg from 'pg';
-import type { RowImage } from '../wire/envelope.js';
-import type { Logger } from '../logger.js';
-import { sleep } from '../sleep.js';
-import { runtimeSql } from '../sql/files.js';
-import { quoteIdent } from '../sql/identifiers.js';
-import { quoteCatalogIdent, quoteLiteral } from '../source/postgres/capture-sql.js';
-import { quotedTable } from '../source/postgres/track.js';
-import { CAPTURE_SETTINGS_SQL, attributesImage, keyImage, keyIn, rowImage, snapshotSql, type SnapshotTable } from '../backfill/snapshot-sql.js';
+import type { RowImage } from '../../wire/envelope.js';
+import type { Logger } from '../../logger.js';
+import { sleep } from '../../sleep.js';
+import { runtimeSql } from '../../sql/files.js';
+import { quoteCatalogIdent, quoteIdent, quoteLiteral } from '../../sql/identifiers.js';
+import type { RepairKey, RepairResult } from '../capabilities.js';
+import { CAPTURE_SETTINGS_SQL, attributesImage, keyImage, keyIn, rowImage, snapshotSql, type SnapshotTable } from './snapshot-sql.js';
+import { quotedTable } from './track.js';
+
+const BATCH = 500;
 
 /**
  * Repair re-emits the *current* source state of divergent keys into the outbox, so it flows through
@@ -22,22 +24,6 @@ import { CAPTURE_SETTINGS_SQL, attributesImage, keyImage, keyIn, rowImage, snaps
  *   commits we wait until every transaction that had an xid then has ended, and snapshot any of those
  *   keys that exist by now: the snapshot's seq is larger than the delete's.
  */
-export interface RepairKey {
-  /** Source key image (source column names). */
-  key: RowImage;
-  /** The target holds the key but its share of the source does not (an extra row). */
-  evict: boolean;
-  /** Attribute texts of the target row (source column names), to route an evicting event to the target. */
-  attributes: Record<string, string> | null;
-}
-
-export interface RepairResult {
-  snapshots: number;
-  deletes: number;
-}
-
-const BATCH = 500;
-
 export async function emitRepairs(pool: pg.Pool, schema: string, spec: SnapshotTable, keys: RepairKey[], logger: Logger, options: { horizonTimeoutMs?: number } = {}): Promise<RepairResult> {
   const result: RepairResult = { snapshots: 0, deletes: 0 };
   for (let i = 0; i < keys.length; i += BATCH) {

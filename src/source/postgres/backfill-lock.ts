@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { OutboxError } from '../errors.js';
-import { formatTableName, type TableName } from '../sql/identifiers.js';
+import { OutboxError } from '../../errors.js';
+import { formatTableName, type TableName } from '../../sql/identifiers.js';
 
 /**
  * One backfill per table at a time: a session-level advisory lock held by the backfill's own

@@ -1,14 +1,14 @@
 import type pg from 'pg';
-import { describeError, OutboxError } from '../errors.js';
-import type { RowImage } from '../wire/envelope.js';
-import type { Logger } from '../logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import { formatTableName, quoteIdent, type TableName } from '../sql/identifiers.js';
-import { requireInstalled } from '../source/postgres/require-installed.js';
-import { quotedTable } from '../source/postgres/track.js';
-import { backfillRunningError, describeLockHolder, tryLockBackfill, unlockBackfill } from './lock.js';
+import { describeError, OutboxError } from '../../errors.js';
+import type { RowImage } from '../../wire/envelope.js';
+import type { Logger } from '../../logger.js';
+import { formatTableName, quoteIdent } from '../../sql/identifiers.js';
+import { DEFAULT_BATCH_SIZE, type BackfillRequest, type BackfillResult } from '../capabilities.js';
+import { backfillRunningError, describeLockHolder, tryLockBackfill, unlockBackfill } from './backfill-lock.js';
+import * as tracker from './backfill-tracker.js';
+import { requireInstalled } from './require-installed.js';
 import { CAPTURE_SETTINGS_SQL, keyAfter, keyAtMost, loadSnapshotTable, nextBoundSql, snapshotSql, type SnapshotTable } from './snapshot-sql.js';
-import * as tracker from './tracker.js';
+import { quotedTable } from './track.js';
 
 /*
  * Why a snapshot event never carries older content with a newer seq than a live change
@@ -42,56 +42,15 @@ import * as tracker from './tracker.js';
  * during the wait are handled by their own delete + insert events, never skipped by the cursor.
  */
 
-export interface BackfillOptions {
+/** A backfill on the adapter's pool and outbox schema (unquoted). */
+export interface BackfillOptions extends BackfillRequest {
   pool: pg.Pool;
-  /** Outbox schema (unquoted). */
   schema: string;
-  table: TableName;
-  /** Rows per batch for new batches (a resumed run keeps its size unless this is given). */
-  batchSize?: number;
-  /** Start a new run even when the last one completed (or abandon an unfinished one). */
-  restart?: boolean;
-  /** Attempts per batch within this process for transient errors (deadlock, serialization, lock timeout). */
-  maxAttempts?: number;
-  logger: Logger;
-  metrics?: Metrics;
-  /** Stops between batches; the run stays IN_PROGRESS and the next run resumes it. */
-  signal?: AbortSignal;
-  onProgress?: (progress: BackfillProgress) => void;
 }
 
-export interface BackfillProgress {
-  table: string;
-  runId: string;
-  batchNo: number;
-  batchRows: number;
-  rowsDone: number;
-  rowsEstimate: number | null;
-  batchesDone: number;
-}
-
-export interface BackfillResult {
-  status: 'completed' | 'already-completed' | 'stopped';
-  table: string;
-  runId: string;
-  /** Rows and batches of the whole run, including batches done by earlier processes. */
-  rows: number;
-  batches: number;
-  /** Rows and batches written by this process. */
-  rowsThisRun: number;
-  batchesThisRun: number;
-  /** Whether this process resumed an unfinished run, and from which batch. */
-  resumedAtBatch: number | null;
-  /** Batches that failed (or were interrupted) and were done again. */
-  retriedBatches: number;
-  elapsedMs: number;
-  finishedAt: Date | null;
-}
-
-export const DEFAULT_BATCH_SIZE = 1000;
 const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '55P03']);
 
-export async function runBackfill(options: BackfillOptions): Promise<BackfillResult> {
+export async function backfillTable(options: BackfillOptions): Promise<BackfillResult> {
   const { pool, schema, table, logger } = options;
   const q = quoteIdent(schema, 'Outbox schema');
   const name = formatTableName(table);

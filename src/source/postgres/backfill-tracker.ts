@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import type { TableName } from '../sql/identifiers.js';
-import type { RowImage } from '../wire/envelope.js';
+import type { TableName } from '../../sql/identifiers.js';
+import type { RowImage } from '../../wire/envelope.js';
 
 /**
  * The backfill tracker (sql/postgres/000003_backfill.sql): one run per backfill of a table, one row

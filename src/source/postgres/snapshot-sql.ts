@@ -1,11 +1,11 @@
 import type pg from 'pg';
-import { OutboxError } from '../errors.js';
-import { runtimeSql } from '../sql/files.js';
-import { captureSettingsSql } from '../wire/capture-settings.js';
-import { formatTableName, quoteIdent, type TableName } from '../sql/identifiers.js';
-import { describeTable, type ColumnInfo } from '../source/postgres/catalog.js';
-import { jsonObject, quoteCatalogIdent, quoteLiteral } from '../source/postgres/capture-sql.js';
-import { quotedTable } from '../source/postgres/track.js';
+import { OutboxError } from '../../errors.js';
+import { runtimeSql } from '../../sql/files.js';
+import { captureSettingsSql } from '../../wire/capture-settings.js';
+import { formatTableName, quoteCatalogIdent, quoteIdent, quoteLiteral, type TableName } from '../../sql/identifiers.js';
+import { jsonObject } from './capture-sql.js';
+import { describeTable, type ColumnInfo } from './catalog.js';
+import { quotedTable } from './track.js';
 
 /**
  * What backfill and repair need to know about a tracked table to write snapshot events that are
