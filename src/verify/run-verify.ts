@@ -10,13 +10,13 @@ import { buildTransformer, compileTablePlan, type Transformer } from '../targets
 import { buildMessageAttributes } from '../wire/attributes.js';
 import { assertRowShare, targetShare, type TargetShare } from '../share/target-share.js';
 import { assertVerifiable, openTargetReader, type VerifiableKind } from './target-reader.js';
-import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
+import type { Divergence, KeyFilter, TargetReader, TargetTableSpec } from '../targets/index.js';
 
 /**
  * Verify compares a target's share of a source table, after the target's transform, with the target
  * table, chunk by chunk along the source key: for each chunk the counts and hashes of both sides (by
- * the target's reader: target-postgres.ts computes them in the target database, typed by the target
- * table; target-mysql.ts from canonical texts of both sides); a chunk that differs is narrowed down
+ * the target's reader: src/targets/postgres/verify-reader.ts computes them in the target database,
+ * typed by the target table; src/targets/mysql/verify-reader.ts from canonical texts of both sides); a chunk that differs is narrowed down
  * to keys. A source row is in the share when the message attributes a snapshot of it would carry
  * pass the target's filter policy (src/share/target-share.ts); rows outside it are expected absent.
  * The keys found are checked once more by key (this removes false reports from changes that were in

@@ -1,9 +1,9 @@
 import type { TargetConfig } from '../config/index.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { TargetReader, TargetTableSpec } from './types.js';
+import type { TargetReader, TargetTableSpec } from '../targets/index.js';
 
-/** Target kinds verify can read: one reader per database kind, with mirrored names (target-postgres.ts, target-mysql.ts). */
+/** Target kinds verify can read: each has a reader in its folder (src/targets/<kind>/verify-reader.ts), reached through the folder's index.ts. */
 export type VerifiableKind = 'postgres' | 'mysql' | 'dynamodb';
 
 export function assertVerifiable(targetName: string, kind: TargetConfig['kind']): asserts kind is VerifiableKind {
@@ -23,12 +23,12 @@ export interface ReaderContext {
 export async function openTargetReader(kind: VerifiableKind, url: string, spec: TargetTableSpec, logger: Logger, context?: ReaderContext): Promise<TargetReader> {
   switch (kind) {
     case 'postgres':
-      return (await import('./target-postgres.js')).openPostgresTargetReader(url, spec, logger);
+      return (await import('../targets/postgres/index.js')).openVerifyReader(url, spec, logger);
     case 'mysql':
-      return (await import('./target-mysql.js')).openMysqlTargetReader(url, spec, logger);
+      return (await import('../targets/mysql/index.js')).openVerifyReader(url, spec, logger);
     case 'dynamodb': {
       if (!context) throw new Error('a DynamoDB reader needs the target settings');
-      return (await import('./target-dynamodb.js')).openDynamodbTargetReader(spec, { ...(url ? { endpoint: url } : {}), ...(context.region ? { region: context.region } : {}), target: context.target, sourceTable: context.sourceTable }, logger);
+      return (await import('../targets/dynamodb/index.js')).openVerifyReader(spec, { ...(url ? { endpoint: url } : {}), ...(context.region ? { region: context.region } : {}), target: context.target, sourceTable: context.sourceTable }, logger);
     }
   }
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
 import type { ChangeData } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
-import { PostgresTargetWriter } from '../../src/targets/postgres.js';
+import { PostgresTargetWriter } from '../../src/targets/index.js';
 import { buildTransformer, type Transformer } from '../../src/targets/transform/index.js';
 import { readDecodedOutbox } from './source.js';
 

@@ -8,7 +8,7 @@ import { runBackfill } from '../../src/backfill/index.js';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
 import type { ChangeData } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
-import { MysqlTargetWriter } from '../../src/targets/mysql.js';
+import { MysqlTargetWriter } from '../../src/targets/index.js';
 import { buildTransformer } from '../../src/targets/transform/index.js';
 import { runVerify } from '../../src/verify/index.js';
 import { MYSQL_URL } from '../helpers/env.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mysqlColumn, roundDecimal, sourceCanonical, targetCanonical, type DescribedColumn } from '../../src/verify/target-mysql-values.js';
+import { mysqlColumn, roundDecimal, sourceCanonical, targetCanonical, type DescribedColumn } from '../../src/targets/mysql/verify-values.js';
 
 /** Canonical texts for verify against MySQL/MariaDB: a source value and the stored value must meet. */
 const col = (dataType: string, extra: Partial<DescribedColumn> = {}) =>

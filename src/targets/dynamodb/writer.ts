@@ -11,7 +11,7 @@ import { dynamodbSchema, type DynamodbConfig, type TargetConfig } from '../../co
 import { canonicalJson } from '../../wire/envelope.js';
 import { OutboxError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { checkSeq, storeScope, truncateClears } from '../batch.js';
+import { checkSeq, storeScope, truncateClears } from '../base/batch.js';
 import type { ApplyOutcome, InitOptions, TargetChange, TargetWriter } from '../types.js';
 import { classify, reasonOf, withThrottlingRetry, type RetryStats } from './errors.js';
 import { isSystemAttribute, itemKey, keyNames, SYSTEM, type KeySchema } from './keys.js';

@@ -1,5 +1,5 @@
 import type { TargetConfig } from '../../config/index.js';
-import type { BatchEntry } from '../batch.js';
+import type { BatchEntry } from '../base/batch.js';
 import type { ApplyOutcome, TargetSchemaChange } from '../types.js';
 import { describeSchemaChange, shapeRow, type TableSchemaState } from './decide.js';
 

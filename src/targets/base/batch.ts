@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type RowImage } from '../wire/envelope.js';
-import type { TableMapping, TargetConfig } from '../config/index.js';
-import { buildFilterPolicy, isRowFiltered } from '../share/filter-policy.js';
-import type { ApplyOutcome, TargetChange } from './types.js';
+import { canonicalJson, type RowImage } from '../../wire/envelope.js';
+import type { TableMapping, TargetConfig } from '../../config/index.js';
+import { buildFilterPolicy, isRowFiltered } from '../../share/filter-policy.js';
+import type { ApplyOutcome, TargetChange } from '../types.js';
 
 /**
  * What the database writers share: how a batch is ordered, how keys are identified in the version
@@ -94,15 +94,4 @@ export async function applyChangeByChange(target: TargetConfig, entries: BatchEn
 
 export function checkSeq(changes: TargetChange[]): void {
   for (const c of changes) if (!/^\d+$/.test(c.seq)) throw new TypeError(`change ${c.messageId} has an invalid seq`);
-}
-
-export type Outcomes = ApplyOutcome[];
-
-/** Removes quoted values from a database error message, so a rejection reason never carries row data. */
-export function scrubValues(message: string): string {
-  return message
-    .replace(/: ".*"$/s, '')
-    .replace(/(value|entry|syntax)(:?) '(?:[^'\\]|\\.)*'/gi, '$1$2 …')
-    .replace(/\s+/g, ' ')
-    .slice(0, 300);
 }

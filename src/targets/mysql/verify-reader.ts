@@ -1,25 +1,24 @@
 import { createHash } from 'node:crypto';
 import mysql, { type RowDataPacket } from 'mysql2';
-import type { RowImage } from '../wire/envelope.js';
-import { OutboxError, describeError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { assertIdentifier, quoteIdentMysql } from '../sql/identifiers.js';
-import { quoteColumnMysql } from '../targets/mysql.js';
-import { toMysqlValue } from '../targets/mysql-values.js';
-import { attributeText, mysqlColumn, reportKeyValue, sourceCanonical, targetCanonical, type FractionRule, type MysqlColumn } from './target-mysql-values.js';
-import type { ChunkDigest, Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
+import type { RowImage } from '../../wire/envelope.js';
+import { OutboxError, describeError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ChunkDigest, Divergence, KeyFilter, TargetReader, TargetTableSpec } from '../base/verify-reader.js';
+import { databaseOf, quoteColumnMysql, resolveTable } from './sql.js';
+import { toMysqlValue } from './values.js';
+import { attributeText, mysqlColumn, reportKeyValue, sourceCanonical, targetCanonical, type FractionRule, type MysqlColumn } from './verify-values.js';
 
 /**
  * Reads a MySQL/MariaDB target for verify. PostgreSQL and MariaDB cannot render a value as the same
  * text, so the comparison happens here: the target rows of a range are streamed out of the target
  * (never all held), and each value of both sides is turned into one canonical text per target column
- * type (target-mysql-values.ts: what the MySQL writer would store for a source value, and what the
+ * type (verify-values.ts: what the MySQL writer would store for a source value, and what the
  * column holds). A chunk's digest is the count and the sum of per-row md5s (order-free, so the two
  * databases' key orders need not agree); a diff holds the chunk's source rows by key and streams the
  * target's rows against them. Memory stays bounded by the chunk size (plus the keys found).
  */
 export async function openMysqlTargetReader(url: string, spec: TargetTableSpec, logger: Logger): Promise<TargetReader> {
-  const table = resolveTable(spec.table, decodeURIComponent(new URL(url).pathname.replace(/^\//, '')) || undefined);
+  const table = resolveTable(undefined, spec.table, databaseOf(url));
   // The callback connection streams a range's rows; its promise wrapper runs everything else.
   const streaming = mysql.createConnection({ uri: url, timezone: 'Z', dateStrings: true, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4' });
   streaming.on('error', (err: unknown) => logger.warn({ err: describeError(err) }, 'target connection failed'));
@@ -146,24 +145,6 @@ class RowDigest {
     const md5 = createHash('md5').update(row.key).update('\n').update(JSON.stringify(row.values)).digest('hex');
     this.sum = (this.sum + BigInt(`0x${md5}`)) & ((1n << 128n) - 1n);
   }
-}
-
-interface ResolvedTable {
-  database: string;
-  table: string;
-  qualified: string;
-  sql: string;
-}
-
-/** As the MySQL writer resolves a mapping's table: "table" in the URL's database, or "database.table". */
-function resolveTable(name: string, urlDatabase: string | undefined): ResolvedTable {
-  const parts = name.split('.');
-  const database = parts.length === 2 ? parts[0]! : urlDatabase;
-  const table = parts.at(-1)!;
-  if (!database) throw new OutboxError('CONFIG_INVALID', `Target table "${name}" has no database, and the target URL names none. Write "database.table" in the mapping or add the database to the URL.`);
-  assertIdentifier(database, 'Database');
-  assertIdentifier(table, 'Table');
-  return { database, table, qualified: `${database}.${table}`, sql: `${quoteIdentMysql(database)}.${quoteIdentMysql(table)}` };
 }
 
 /**

@@ -1,26 +1,12 @@
 import type pg from 'pg';
-import { quoteIdent } from '../sql/identifiers.js';
-import { toSchemaState, type TableSchemaState } from './schema/decide.js';
-import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from './types.js';
+import { quoteIdent } from '../../sql/identifiers.js';
+import type { StoreScope, VersionStore } from '../base/version-store.js';
+import { toSchemaState, type TableSchemaState } from '../schema/decide.js';
+import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from '../types.js';
+import { quoteColumn } from './sql.js';
+import { inTransaction } from './transaction.js';
 
-export type { SchemaChangeRecord, SchemaChangeStatus } from './types.js';
-
-/** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
-function quoteColumnName(name: string): string {
-  if (name.length === 0 || name.includes('\0')) throw new Error('a key column name in the version store is empty or holds a NUL character');
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/**
- * The PostgreSQL version store, in the target database (schema = the target's stateSchema):
- *   versions(target_table, key_hash, key, seq, deleted, updated_at, owner)  one row per key ever applied
- *   truncations(target_table, seq, truncated_at)                            the last whole-table truncate
- *   share_truncations(target_table, target, seq, truncated_at)              the last truncate of a filtered
- *                                                                           target's share of the table
- * A delete keeps its version row as a tombstone (deleted = true); tombstones older than
- * tombstoneRetentionHours are purged. `owner` names the target that applied the key's version: a
- * filtered target's truncate removes the rows it owns (docs/targets.md, "Shares").
- */
+/** The PostgreSQL version store, in the target database (schema = the target's stateSchema); its tables are described in src/targets/base/version-store.ts. */
 export function storeDdl(schema: string): string[] {
   const s = quoteIdent(schema, 'stateSchema');
   return [
@@ -65,24 +51,10 @@ export function storeDdl(schema: string): string[] {
 }
 
 
-/**
- * Who the store works for: the target's name (recorded as the owner of the versions it applies) and
- * whether the target holds a share of its tables (a row-filtered policy) or whole tables.
- */
-export interface StoreScope {
-  owner: string;
-  share: boolean;
-}
-
-/**
- * The version guard's order of two changes of one key: a larger seq wins; at an equal seq an upsert
- * wins over a delete. Equal seqs meet only on the two messages of a share move, where the old side
- * became a delete for a target the row left and the new side is an upsert for one it entered: when
- * both targets write one table, the row must stay.
- */
+/** isNewer (src/targets/base/version-store.ts) in SQL: v is the stored row, EXCLUDED the change. */
 const NEWER = `v.seq < EXCLUDED.seq OR (v.seq = EXCLUDED.seq AND v.deleted AND NOT EXCLUDED.deleted)`;
 
-export class PostgresVersionStore {
+export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
 
@@ -104,15 +76,10 @@ export class PostgresVersionStore {
 
   /** Creates the store if missing; one transaction under an advisory lock, so several inits at once are fine. */
   async create(client: pg.ClientBase): Promise<void> {
-    await client.query('BEGIN');
-    try {
+    await inTransaction(client, async () => {
       await client.query(`SELECT pg_advisory_xact_lock(hashtext('outbox-relay target store'))`);
       for (const statement of storeDdl(this.schema)) await client.query(statement);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+    });
   }
 
   /**
@@ -212,7 +179,7 @@ export class PostgresVersionStore {
     );
     const keyColumns = Object.keys(sample.rows[0]?.key ?? {});
     if (keyColumns.length > 0) {
-      const match = keyColumns.map((c) => `t.${quoteColumnName(c)} = k.${quoteColumnName(c)}`).join(' AND ');
+      const match = keyColumns.map((c) => `t.${quoteColumn(c)} = k.${quoteColumn(c)}`).join(' AND ');
       await client.query(
         `WITH gone AS (
            DELETE FROM ${this.s}.versions

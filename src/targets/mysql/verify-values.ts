@@ -1,5 +1,5 @@
-import { canonicalJson } from '../wire/envelope.js';
-import { toMysqlValue, toUtcDatetime } from '../targets/mysql-values.js';
+import { canonicalJson } from '../../wire/envelope.js';
+import { toMysqlValue, toUtcDatetime } from './values.js';
 
 /**
  * Canonical text of a value for one MySQL/MariaDB column, for verify. The same function reads both

@@ -1,13 +1,13 @@
 import { DynamoDBClient, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
-import { dynamodbSchema, type TargetConfig } from '../config/index.js';
-import type { RowImage } from '../wire/envelope.js';
-import { OutboxError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { reasonOf, withThrottlingRetry } from '../targets/dynamodb/errors.js';
-import { itemKey, keyNames, SYSTEM, type KeySchema } from '../targets/dynamodb/keys.js';
-import { describeKeySchema } from '../targets/dynamodb/tables.js';
-import { canonicalAttribute, toAttributeValue, type AttributeType } from '../targets/dynamodb/values.js';
-import type { ChunkDigest, Divergence, KeyFilter, TargetReader, TargetTableSpec } from './types.js';
+import { dynamodbSchema, type TargetConfig } from '../../config/index.js';
+import type { RowImage } from '../../wire/envelope.js';
+import { OutboxError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import type { ChunkDigest, Divergence, KeyFilter, TargetReader, TargetTableSpec } from '../base/verify-reader.js';
+import { reasonOf, withThrottlingRetry } from './errors.js';
+import { itemKey, keyNames, SYSTEM, type KeySchema } from './keys.js';
+import { describeKeySchema } from './tables.js';
+import { canonicalAttribute, toAttributeValue, type AttributeType } from './values.js';
 
 /**
  * Reads a DynamoDB target for verify. DynamoDB cannot read a key range in the source's order (items

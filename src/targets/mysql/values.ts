@@ -1,4 +1,4 @@
-import type { RowImage } from '../wire/envelope.js';
+import type { RowImage } from '../../wire/envelope.js';
 
 /**
  * From the capture's JSON encoding to values mysql2 sends exactly, driven by the target column type:

@@ -1,4 +1,4 @@
-import type { RowImage } from '../wire/envelope.js';
+import type { RowImage } from '../../wire/envelope.js';
 
 /** What verify needs to know about one mapped target table. Column names are target names. */
 export interface TargetTableSpec {
@@ -32,7 +32,7 @@ export interface Divergence {
   attributes: Record<string, string> | null;
 }
 
-/** Reads one target table; one per DB kind (target-postgres.ts, target-mysql.ts), opened by target-reader.ts. */
+/** Reads one target table for verify; each database kind has one (src/targets/<kind>/verify-reader.ts), opened through its folder's index.ts. */
 export interface TargetReader {
   readonly comparedColumns: string[];
   /** Counts and hashes of the transformed source rows of a range and of the target's rows in it. */

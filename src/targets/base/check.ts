@@ -1,12 +1,12 @@
-import { tableMappingSchema, type TargetConfig } from '../config/index.js';
-import type { InitOptions } from './types.js';
+import { tableMappingSchema, type TargetConfig } from '../../config/index.js';
+import type { InitOptions } from '../types.js';
 
 /**
  * The checks of `outbox target init`, the same for every database dialect: each mapped table exists,
  * has a primary key or unique index on its (renamed) key columns for upserts, and has the columns the
  * mapping names. Each problem names the table and column and says what to create.
  */
-export type { InitOptions } from './types.js';
+export type { InitOptions } from '../types.js';
 
 export interface TableShape {
   exists: boolean;

@@ -1,18 +1,16 @@
 import type { PoolConnection } from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2';
-import { quoteIdentMysql } from '../sql/identifiers.js';
-import { toSchemaState, type TableSchemaState } from './schema/decide.js';
-import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from './types.js';
+import { quoteIdentMysql } from '../../sql/identifiers.js';
+import { isNewer, type StoreScope, type VersionStore } from '../base/version-store.js';
+import { toSchemaState, type TableSchemaState } from '../schema/decide.js';
+import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from '../types.js';
+import { ER_DUP_ENTRY } from './errors.js';
 
 /**
- * The MySQL/MariaDB version store, in its own database (= the target's stateSchema), with the same
- * tables and meaning as the PostgreSQL one (see postgres-store.ts). Connections run with
- * time_zone '+00:00' and READ COMMITTED, so version rows are locked without gap locks.
+ * The MySQL/MariaDB version store, in its own database (= the target's stateSchema), with the tables
+ * and meaning of src/targets/base/version-store.ts. Connections run with time_zone '+00:00' and
+ * READ COMMITTED, so version rows are locked without gap locks.
  */
-export interface StoreScope {
-  owner: string;
-  share: boolean;
-}
 
 /** Keys deleted per statement by a share truncate. */
 const SHARE_PAGE = 500;
@@ -42,7 +40,7 @@ export function storeDdl(schema: string): string[] {
        truncated_at DATETIME(6) NULL,
        PRIMARY KEY (target_table, target)
      ) ENGINE=InnoDB`,
-    // Added with schema changes at targets (see postgres-store.ts).
+    // Added with schema changes at targets (docs/schema-changes.md).
     `CREATE TABLE IF NOT EXISTS ${s}.schema_changes (
        target VARCHAR(64) CHARACTER SET ascii NOT NULL,
        target_table VARCHAR(130) CHARACTER SET ascii NOT NULL,
@@ -62,14 +60,7 @@ function ownerColumnDdl(schema: string): string {
   return `ALTER TABLE ${quoteIdentMysql(schema, 'stateSchema')}.versions ADD COLUMN owner VARCHAR(64) CHARACTER SET ascii NULL`;
 }
 
-/** See postgres-store.ts: a larger seq wins; at an equal seq an upsert wins over a delete. */
-function isNewer(stored: { seq: bigint; deleted: boolean }, seq: bigint, deleted: boolean): boolean {
-  return stored.seq < seq || (stored.seq === seq && stored.deleted && !deleted);
-}
-
-const ER_DUP_ENTRY = 1062;
-
-export class MysqlVersionStore {
+export class MysqlVersionStore implements VersionStore<PoolConnection> {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
 

@@ -1,0 +1,198 @@
+import mysql, { type Pool, type PoolConnection } from 'mysql2/promise';
+import type { RowDataPacket } from 'mysql2';
+import type { RowImage } from '../../wire/envelope.js';
+import { describeError } from '../../errors.js';
+import { storeScope, type BatchEntry } from '../base/batch.js';
+import type { TableShape } from '../base/check.js';
+import { scrubValues, type RowError } from '../base/errors.js';
+import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
+import type { DdlStep } from '../schema/decide.js';
+import type { ApplyOutcome, TargetChange } from '../types.js';
+import { describeMysqlColumns, mysqlStatements } from './ddl.js';
+import { classifyMysqlError, isDdlRefusal, isPermanentMysqlError } from './errors.js';
+import { clearStatement, databaseOf, deleteKeysStatement, deleteStatement, resolveTable, upsertStatement, type ResolvedTable } from './sql.js';
+import { toMysqlRow } from './values.js';
+import { MysqlVersionStore } from './version-store.js';
+
+/**
+ * MySQL / MariaDB target, following the shared apply rules (src/targets/base/sql-writer.ts): a batch
+ * is one transaction, each change a savepoint, the version store guards every key. MySQL DDL commits
+ * by itself: a schema change is claimed and recorded under a named lock, and each DDL step checks the
+ * table first.
+ */
+export type MysqlWriterOptions = SqlWriterOptions;
+
+export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
+  readonly kind = 'mysql' as const;
+  protected readonly store: MysqlVersionStore;
+  private readonly pool: Pool;
+  private readonly database: string | undefined;
+  private readonly prepared = new WeakSet<object>();
+  private readonly columnTypes = new Map<string, Map<string, string>>();
+
+  constructor(options: MysqlWriterOptions) {
+    super(options, 'mysql');
+    this.database = databaseOf(options.url);
+    this.pool = mysql.createPool({
+      uri: options.url,
+      connectionLimit: options.poolSize ?? 2,
+      timezone: 'Z',
+      dateStrings: true,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      charset: 'utf8mb4',
+    });
+    this.store = new MysqlVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** A pooled connection set up once: UTC session time zone, READ COMMITTED. */
+  protected async connect(): Promise<PoolConnection> {
+    const conn = await this.pool.getConnection();
+    const core = (conn as unknown as { connection: object }).connection;
+    if (!this.prepared.has(core)) {
+      await conn.query(`SET time_zone = '+00:00'`);
+      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      this.prepared.add(core);
+    }
+    return conn;
+  }
+
+  protected release(conn: PoolConnection, broken: boolean): void {
+    if (broken) conn.destroy();
+    else conn.release();
+  }
+
+  private resolve(name: string): ResolvedTable {
+    return resolveTable(this.options.name, name, this.database);
+  }
+
+  protected qualified(table: string): string {
+    return this.resolve(table).qualified;
+  }
+
+  protected override forget(table: string): void {
+    this.columnTypes.delete(table);
+    super.forget(table);
+  }
+
+  private async types(conn: PoolConnection, t: ResolvedTable): Promise<Map<string, string>> {
+    let types = this.columnTypes.get(t.qualified);
+    if (!types) {
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [t.database, t.table]);
+      types = new Map(rows.map((r) => [r.name as string, r.type as string]));
+      if (types.size > 0) this.columnTypes.set(t.qualified, types);
+    }
+    return types;
+  }
+
+  protected async currentColumns(conn: PoolConnection, entry: BatchEntry): Promise<ReadonlySet<string> | undefined> {
+    const t = this.resolve(entry.change.table);
+    this.columnTypes.delete(t.qualified);
+    const types = await this.types(conn, t);
+    return types.size > 0 ? new Set(types.keys()) : undefined;
+  }
+
+  protected async inTransaction<T>(conn: PoolConnection, work: () => Promise<T>): Promise<T> {
+    await conn.beginTransaction();
+    try {
+      const result = await work();
+      await conn.commit();
+      return result;
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * MySQL DDL commits on its own, so a schema change is not one transaction: the store's named lock
+   * keeps two consumers from applying it at once (src/targets/mysql/version-store.ts).
+   */
+  protected inSchemaChange<T>(conn: PoolConnection, work: () => Promise<T>): Promise<T> {
+    return this.store.withSchemaLock(conn, work);
+  }
+
+  protected async runDdl(conn: PoolConnection, entry: BatchEntry, steps: DdlStep[]): Promise<{ problem?: string; statements: number }> {
+    const table = this.resolve(entry.change.table);
+    const columns = await describeMysqlColumns(conn, table.database, table.table);
+    if (!columns) return { problem: `the target table ${entry.table} does not exist; create it by hand`, statements: 0 };
+    let planned;
+    try {
+      planned = mysqlStatements(table.sql, steps, columns);
+    } catch (err) {
+      return { problem: (err as Error).message, statements: 0 };
+    }
+    for (const warning of planned.warnings) this.log.warn({ table: entry.change.sourceTable, targetTable: entry.table, seq: entry.change.seq, warning }, 'schema change applied in part');
+    for (const sql of planned.statements) {
+      try {
+        await conn.query(sql);
+      } catch (err) {
+        if (!isPermanentMysqlError(err) && !isDdlRefusal(err)) throw err;
+        return { problem: `the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`, statements: 0 };
+      }
+    }
+    return { statements: planned.statements.length };
+  }
+
+  protected applyRows(conn: PoolConnection, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+    return this.applyEach(conn, entries, count);
+  }
+
+  protected async savepoint(conn: PoolConnection, verb: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT'): Promise<void> {
+    await conn.query(`${verb} change_sp`);
+  }
+
+  protected async truncate(conn: PoolConnection, entry: BatchEntry): Promise<void> {
+    const table = this.resolve(entry.change.table);
+    const types = await this.types(conn, table);
+    if (this.store.scope.share) {
+      await this.store.truncateShare(conn, entry.table, entry.seq, async (keys) => {
+        const statement = deleteKeysStatement(table.sql, keys, types);
+        await conn.query(statement.sql, statement.params);
+      });
+    } else {
+      const keep = await this.store.keysNewerThan(conn, entry.table, entry.seq);
+      const clear = clearStatement(table.sql, keep as RowImage[], types);
+      await conn.query(clear.sql, clear.params);
+      await this.store.recordTruncate(conn, entry.table, entry.seq);
+    }
+  }
+
+  protected advance(conn: PoolConnection, entry: BatchEntry): Promise<boolean> {
+    return this.store.advance(conn, entry.table, entry.keyHash, entry.change.key, entry.seq, entry.change.op === 'delete');
+  }
+
+  protected async write(conn: PoolConnection, entry: BatchEntry): Promise<string | undefined> {
+    const { change } = entry;
+    const table = this.resolve(change.table);
+    const types = await this.types(conn, table);
+    if (types.size === 0) return `${change.table}: the table does not exist at the target (run \`outbox target init ${this.options.name}\`)`;
+    const statement = change.op === 'delete' ? deleteStatement(table.sql, toMysqlRow(change.key!, types)) : upsertStatement(table.sql, toMysqlRow(change.row!, types), Object.keys(change.key!));
+    await conn.query(statement.sql, statement.params);
+    return undefined;
+  }
+
+  protected classify(err: unknown, change: TargetChange): RowError | undefined {
+    const sorted = classifyMysqlError(err, change, this.options.target.schemaChanges);
+    // A row error may mean the columns changed: read them again next time.
+    if (sorted) this.columnTypes.delete(this.resolve(change.table).qualified);
+    return sorted;
+  }
+
+  protected async describeTable(conn: PoolConnection, name: string): Promise<TableShape> {
+    const t = this.resolve(name);
+    const types = await this.types(conn, t);
+    if (types.size === 0) return { exists: false, columns: [], uniqueKeys: [] };
+    const [rows] = await conn.query<RowDataPacket[]>(
+      'SELECT INDEX_NAME AS idx, COLUMN_NAME AS col FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX',
+      [t.database, t.table],
+    );
+    const unique = new Map<string, string[]>();
+    for (const r of rows) unique.set(r.idx as string, [...(unique.get(r.idx as string) ?? []), r.col as string]);
+    return { exists: true, columns: [...types.keys()], uniqueKeys: [...unique.values()] };
+  }
+}

@@ -1,0 +1,30 @@
+import type pg from 'pg';
+import type { TargetConfig } from '../../config/index.js';
+import { scrubValues, WAIT_COLUMNS_CHANGED, WAIT_VALUE_DOES_NOT_FIT, type RowError } from '../base/errors.js';
+import type { TargetChange } from '../types.js';
+
+const UNDEFINED_COLUMN = '42703';
+/** string_data_right_truncation, numeric_value_out_of_range: what a row written after a widening alter_type meets before it. */
+const VALUE_DOES_NOT_FIT = new Set(['22001', '22003']);
+
+/**
+ * Errors that belong to one row and will not go away by retrying: data exceptions (22), integrity
+ * violations (23), undefined/invalid objects (42, but not missing privileges), program limits (54),
+ * a trigger's RAISE (P0001). Connection loss, deadlocks (40P01), serialization (40001), lock timeouts
+ * and shutdowns are retryable.
+ */
+export function isPermanentPgError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || code.length !== 5) return false;
+  if (code === '42501') return false;
+  return ['22', '23', '42', '44', '54'].includes(code.slice(0, 2)) || code === 'P0001';
+}
+
+/** The error of one change's statement: wait (the table changed under it), reject, or undefined (retryable: fail the batch). */
+export function classifyPgError(err: unknown, change: TargetChange, schemaChanges: TargetConfig['schemaChanges']): RowError | undefined {
+  if (!isPermanentPgError(err)) return undefined;
+  const e = err as pg.DatabaseError;
+  const wait = change.op === 'truncate' ? undefined : e.code === UNDEFINED_COLUMN ? WAIT_COLUMNS_CHANGED : schemaChanges !== 'ignore' && VALUE_DOES_NOT_FIT.has(e.code ?? '') ? WAIT_VALUE_DOES_NOT_FIT : undefined;
+  if (wait) return { kind: 'wait', reason: `${change.table}: ${scrubValues(e.message)} (${wait})` };
+  return { kind: 'reject', code: e.code, reason: `${change.table}: ${scrubValues(e.message)} (SQLSTATE ${e.code}${e.column ? `, column ${e.column}` : ''}${e.constraint ? `, constraint ${e.constraint}` : ''})` };
+}

@@ -1,0 +1,68 @@
+import { OutboxError } from '../../errors.js';
+import type { RowImage } from '../../wire/envelope.js';
+import { parseTableName, quoteIdent } from '../../sql/identifiers.js';
+
+/**
+ * The SQL the PostgreSQL target writes rows with. Values go through jsonb_populate_record(set), so
+ * the JSON encoding of the capture (numeric and int8 as text, bytea as \x hex, timestamptz as ISO
+ * text, json nested) is cast by the target column types themselves and lands exactly. Table names
+ * come from config (plain identifiers, quoted here); column names as the source catalog spelled them.
+ */
+export interface ResolvedTable {
+  /** "schema.table", as the version store names it. */
+  qualified: string;
+  /** Quoted for SQL. */
+  sql: string;
+}
+
+/** "schema.table" or "table" (schema public). Names come from config, so they are plain identifiers. */
+export function resolveTable(name: string): ResolvedTable {
+  const t = parseTableName(name, 'public');
+  return { qualified: `${t.schema}.${t.table}`, sql: `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` };
+}
+
+/** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
+export function quoteColumn(name: string): string {
+  if (name.length === 0 || name.includes('\0')) throw new OutboxError('IDENTIFIER_INVALID', 'A column name is empty or holds a NUL character.');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+const sqlCache = new Map<string, string>();
+function cached(key: string, build: () => string): string {
+  let sql = sqlCache.get(key);
+  if (sql === undefined) {
+    if (sqlCache.size > 1000) sqlCache.clear();
+    sqlCache.set(key, (sql = build()));
+  }
+  return sql;
+}
+
+/** $1 is one row as JSON (`many` false) or an array of rows with distinct keys (`many` true). */
+function rowsOf(table: string, many: boolean): string {
+  return many ? `jsonb_populate_recordset(NULL::${table}, $1::jsonb)` : `jsonb_populate_record(NULL::${table}, $1::jsonb)`;
+}
+
+export function upsertSql(table: string, columns: string[], keys: string[], many = false): string {
+  return cached(`u\0${many}\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
+    const cols = columns.map(quoteColumn).join(', ');
+    const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumn(c)} = EXCLUDED.${quoteColumn(c)}`);
+    return `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${rowsOf(table, many)}
+            ON CONFLICT (${keys.map(quoteColumn).join(', ')}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
+  });
+}
+
+export function deleteSql(table: string, keys: string[], many = false): string {
+  return cached(`d\0${many}\0${table}\0${keys.join('\0')}`, () => `DELETE FROM ${table} AS t USING ${rowsOf(table, many)} AS k WHERE ${keys.map((c) => `t.${quoteColumn(c)} = k.${quoteColumn(c)}`).join(' AND ')}`);
+}
+
+/** Deletes every row of the table except the keys in `keep` (changes applied after the truncate). */
+export function clearSql(table: string, keep: unknown[]): string {
+  if (keep.length === 0) return `DELETE FROM ${table}`;
+  const keys = Object.keys(keep[0] as RowImage);
+  const match = keys.map((c) => `k.${quoteColumn(c)} = t.${quoteColumn(c)}`).join(' AND ');
+  return `DELETE FROM ${table} AS t WHERE NOT EXISTS (SELECT 1 FROM ${rowsOf(table, true)} AS k WHERE ${match})`;
+}

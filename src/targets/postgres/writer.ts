@@ -1,0 +1,206 @@
+import pg from 'pg';
+import type { RowImage } from '../../wire/envelope.js';
+import { describeError } from '../../errors.js';
+import { storeScope, tablesToLock, type BatchEntry } from '../base/batch.js';
+import type { TableShape } from '../base/check.js';
+import { scrubValues, type RowError } from '../base/errors.js';
+import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
+import type { DdlStep } from '../schema/decide.js';
+import type { ApplyOutcome, TargetChange } from '../types.js';
+import { describePgColumns, pgStatements } from './ddl.js';
+import { classifyPgError, isPermanentPgError } from './errors.js';
+import { clearSql, deleteSql, resolveTable, upsertSql } from './sql.js';
+import { inTransaction } from './transaction.js';
+import { PostgresVersionStore } from './version-store.js';
+
+/**
+ * PostgreSQL target, following the shared apply rules (src/targets/base/sql-writer.ts). A batch is
+ * applied set-based when it can (one version-guard statement, one upsert or delete per table and
+ * column set); a batch with a truncate or a row the target refuses goes change by change, each in a
+ * savepoint. PostgreSQL DDL is transactional, so a schema change is one transaction.
+ */
+export type PostgresWriterOptions = SqlWriterOptions;
+
+export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
+  readonly kind = 'postgres' as const;
+  protected readonly store: PostgresVersionStore;
+  private readonly pool: pg.Pool;
+  private readonly onClientError = new WeakMap<pg.PoolClient, (err: Error) => void>();
+
+  constructor(options: PostgresWriterOptions) {
+    super(options, 'postgres');
+    this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 2 });
+    this.pool.on('error', (err) => this.log.warn({ err: describeError(err) }, 'idle target connection failed'));
+    this.store = new PostgresVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  protected async connect(): Promise<pg.PoolClient> {
+    const client = await this.pool.connect();
+    // A checked-out client whose connection drops emits 'error' besides failing its query: listen, or the process dies.
+    const onError = (err: Error) => this.log.warn({ err: describeError(err) }, 'target connection lost');
+    client.on('error', onError);
+    this.onClientError.set(client, onError);
+    return client;
+  }
+
+  protected release(client: pg.PoolClient, broken: boolean): void {
+    const onError = this.onClientError.get(client);
+    if (onError) client.off('error', onError);
+    client.release(broken || undefined);
+  }
+
+  protected qualified(table: string): string {
+    return resolveTable(table).qualified;
+  }
+
+  protected describeTable(client: pg.PoolClient, name: string): Promise<TableShape> {
+    return describePostgresTable(client, name);
+  }
+
+  protected async currentColumns(client: pg.PoolClient, entry: BatchEntry): Promise<ReadonlySet<string> | undefined> {
+    const columns = await describePgColumns(client, resolveTable(entry.change.table).sql);
+    return columns && new Set(columns.keys());
+  }
+
+  protected inTransaction<T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> {
+    return inTransaction(client, work);
+  }
+
+  /** PostgreSQL DDL is transactional: claim, DDL and record commit together. */
+  protected inSchemaChange<T>(client: pg.PoolClient, work: () => Promise<T>): Promise<T> {
+    return inTransaction(client, work);
+  }
+
+  protected async runDdl(client: pg.PoolClient, entry: BatchEntry, steps: DdlStep[]): Promise<{ problem?: string; statements: number }> {
+    const table = resolveTable(entry.change.table);
+    const columns = await describePgColumns(client, table.sql);
+    if (!columns) return { problem: `the target table ${entry.table} does not exist; create it by hand`, statements: 0 };
+    let statements: string[];
+    try {
+      statements = pgStatements(table.sql, steps, columns);
+    } catch (err) {
+      return { problem: (err as Error).message, statements: 0 };
+    }
+    await client.query('SAVEPOINT schema_change');
+    try {
+      for (const sql of statements) await client.query(sql);
+      await client.query('RELEASE SAVEPOINT schema_change');
+    } catch (err) {
+      if (!isPermanentPgError(err)) throw err;
+      await client.query('ROLLBACK TO SAVEPOINT schema_change');
+      return { problem: `the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`, statements: 0 };
+    }
+    return { statements: statements.length };
+  }
+
+  /** The row changes of a batch (no schema changes): set-based when it can, change by change otherwise. */
+  protected async applyRows(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+    if (entries.every(fitsSetBased)) {
+      try {
+        return await inTransaction(client, () => this.applySetBased(client, entries, count));
+      } catch (err) {
+        // A row the target refuses fails the whole set-based statement: apply the batch again change by
+        // change, where that row is rejected on its own and the rest commit.
+        if (!isPermanentPgError(err)) throw err;
+        this.log.debug({ code: (err as { code?: string }).code }, 'set-based apply refused a row; applying the batch change by change');
+      }
+    }
+    return this.applyEach(client, entries, count);
+  }
+
+  /**
+   * The fast path for a batch without truncates: one statement advances the versions of all keys
+   * (newest change per key; older ones in the batch are stale), then one upsert or delete per table
+   * and column set. Same outcomes as applyEach when no row is refused.
+   */
+  private async applySetBased(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+    const outcomes: ApplyOutcome[] = new Array(count);
+    const truncatedAt = new Map<string, bigint>();
+    for (const { table } of tablesToLock(entries, () => false)) truncatedAt.set(table, await this.store.lockTable(client, table, false));
+    const candidates: BatchEntry[] = [];
+    for (const entry of entries) {
+      const previous = candidates.at(-1);
+      const sameKey = previous !== undefined && previous.table === entry.table && previous.keyHash.equals(entry.keyHash);
+      if (sameKey || entry.seq <= truncatedAt.get(entry.table)!) outcomes[entry.index] = { status: 'stale' };
+      else candidates.push(entry);
+    }
+    const newer = candidates.length
+      ? await this.store.advanceMany(client, candidates.map((e) => ({ table: e.table, keyHash: e.keyHash, key: e.change.key, seq: e.change.seq, deleted: e.change.op === 'delete' })))
+      : new Set<number>();
+    const groups = new Map<string, RowImage[]>();
+    candidates.forEach((entry, i) => {
+      if (!newer.has(i)) {
+        outcomes[entry.index] = { status: 'stale' };
+        return;
+      }
+      outcomes[entry.index] = { status: 'applied' };
+      const { change } = entry;
+      const table = resolveTable(change.table).sql;
+      const keys = Object.keys(change.key!);
+      const sql = change.op === 'delete' ? deleteSql(table, keys, true) : upsertSql(table, Object.keys(change.row!), keys, true);
+      let rows = groups.get(sql);
+      if (!rows) groups.set(sql, (rows = []));
+      rows.push(change.op === 'delete' ? change.key! : change.row!);
+    });
+    for (const [sql, rows] of groups) await client.query(sql, [JSON.stringify(rows)]);
+    return outcomes;
+  }
+
+  protected async savepoint(client: pg.PoolClient, verb: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT'): Promise<void> {
+    await client.query(`${verb} change`);
+  }
+
+  protected async truncate(client: pg.PoolClient, entry: BatchEntry): Promise<void> {
+    const table = resolveTable(entry.change.table);
+    if (this.store.scope.share) await this.store.truncateShare(client, entry.table, table.sql, entry.change.seq);
+    else {
+      const keep = await this.store.keysNewerThan(client, entry.table, entry.change.seq);
+      await client.query(clearSql(table.sql, keep), keep.length ? [JSON.stringify(keep)] : []);
+      await this.store.recordTruncate(client, entry.table, entry.change.seq);
+    }
+  }
+
+  protected advance(client: pg.PoolClient, entry: BatchEntry): Promise<boolean> {
+    const { change } = entry;
+    return this.store.advance(client, entry.table, entry.keyHash, change.key, change.seq, change.op === 'delete');
+  }
+
+  protected async write(client: pg.PoolClient, entry: BatchEntry): Promise<undefined> {
+    const { change } = entry;
+    const table = resolveTable(change.table).sql;
+    if (change.op === 'delete') await client.query(deleteSql(table, Object.keys(change.key!)), [JSON.stringify(change.key)]);
+    else await client.query(upsertSql(table, Object.keys(change.row!), Object.keys(change.key!)), [JSON.stringify(change.row)]);
+    return undefined;
+  }
+
+  protected classify(err: unknown, change: TargetChange): RowError | undefined {
+    return classifyPgError(err, change, this.options.target.schemaChanges);
+  }
+}
+
+/** A batch entry the set-based path can take: no truncate, a key, and a row unless it is a delete. */
+function fitsSetBased(entry: BatchEntry): boolean {
+  const { change } = entry;
+  return change.op !== 'truncate' && change.key !== null && (change.op === 'delete' || change.row !== null);
+}
+
+/** What `target init` needs to know about a target table. */
+async function describePostgresTable(client: pg.ClientBase, name: string): Promise<TableShape> {
+  const table = resolveTable(name);
+  const found = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [table.sql]);
+  const oid = found.rows[0]?.oid;
+  if (!oid) return { exists: false, columns: [], uniqueKeys: [] };
+  const columns = await client.query<{ name: string }>('SELECT attname AS name FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum', [oid]);
+  const unique = await client.query<{ cols: string[] }>(
+    `SELECT array_agg(a.attname::text ORDER BY a.attname) AS cols
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL
+      GROUP BY i.indexrelid`,
+    [oid],
+  );
+  return { exists: true, columns: columns.rows.map((r) => r.name), uniqueKeys: unique.rows.map((r) => r.cols) };
+}
