@@ -211,7 +211,7 @@ class Term {
   /** Releases the lock so a standby takes over at once; harmless when it already expired. */
   async release(): Promise<void> {
     const timeout = this.elector.settings.commandTimeoutMs;
-    await Promise.race([this.lock.release().catch(() => undefined), new Promise((r) => setTimeout(r, timeout).unref())]);
+    await Promise.race([this.lock.release().catch(() => undefined), sleep(timeout, undefined, { ref: false })]);
   }
 
   private schedule(): void {
