@@ -1,4 +1,4 @@
-import type { OutboxStore } from '../relay/types.js';
+import type { OutboxStore } from './outbox-store.js';
 import type { TableName } from '../sql/identifiers.js';
 import type { BackfillRequest, BackfillResult, OutboxStoreOptions, ReplaySource, SourceTableReader } from './capabilities.js';
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ReclaimResult } from '../../relay/types.js';
+import type { ReclaimResult } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
 import { withTransaction } from '../../sql/pg-transaction.js';
 
