@@ -26,7 +26,7 @@ export interface SourceAdapter {
   openTableReader(table: TableName): Promise<SourceTableReader>;
   /** Reads retained, published events for `outbox replay`. */
   openReplay(): Promise<ReplaySource>;
-  /** The relay's side of the outbox: fenced reading, quarantine, stats (src/relay/types.ts). */
+  /** The relay's side of the outbox: fenced reading, quarantine, stats (outbox-store.ts). */
   openOutboxStore(options: OutboxStoreOptions): Promise<OutboxStore>;
   close(): Promise<void>;
 }
