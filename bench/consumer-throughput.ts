@@ -20,7 +20,7 @@ import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
 import { parseConfig } from '../src/config/index.js';
 import { openConsumer, type Consumer } from '../src/consumer/index.js';
-import { queueDepth } from '../src/subscriptions/resources.js';
+import { queueDepth } from '../src/aws/resources.js';
 import { deleteMessages } from '../src/aws/sqs-batch.js';
 import { applySubscription, planSubscription } from '../src/subscriptions/subscribe.js';
 import { silentLogger } from '../src/logger.js';

@@ -32,7 +32,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type pg from 'pg';
 import { applySubscription, planSubscription } from '../src/subscriptions/index.js';
-import { queueDepth } from '../src/subscriptions/resources.js';
+import { queueDepth } from '../src/aws/resources.js';
 import { silentLogger } from '../src/logger.js';
 import { createTargetWriter } from '../src/targets/index.js';
 import { createTestDatabase } from '../test/helpers/db.js';

@@ -55,6 +55,24 @@ export function componentLogger(parent: Logger, bindings: Record<string, unknown
   return child;
 }
 
+/** Writes a warning unless one was written in the last interval. */
+export type ThrottledWarn = (fields: Record<string, unknown>, message: string) => void;
+
+/**
+ * A warning that repeats every poll while an outage lasts (Redis unreachable, a failing step) is
+ * written at most once per `intervalMs`; the lines in between are dropped. One throttle covers
+ * every message given to it.
+ */
+export function throttledWarn(logger: Logger, intervalMs = 5_000): ThrottledWarn {
+  let last = -Infinity;
+  return (fields, message) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    logger.warn(fields, message);
+  };
+}
+
 /** A logger that writes nothing, for library use and tests that do not look at logs. */
 export const silentLogger: Logger = pino({ level: 'silent' });
 roots.set(silentLogger, silentLogger);

@@ -1,4 +1,5 @@
-import CircuitBreaker from 'opossum';
+import type CircuitBreaker from 'opossum';
+import { createBreaker, type BreakerWiring } from '../breaker.js';
 import type { TargetConfig } from '../config/index.js';
 import { isOutboxError } from '../errors.js';
 import type { ApplyOutcome, TargetChange, TargetWriter } from '../targets/types.js';
@@ -13,15 +14,11 @@ export type ApplyBreaker = CircuitBreaker<[TargetChange[]], ApplyOutcome[]>;
  * A timeout does not cancel the apply; its messages are not deleted and come back (harmless:
  * the version guard skips what did commit).
  */
-export function createApplyBreaker(name: string, writer: TargetWriter, options: TargetConfig['breaker']): ApplyBreaker {
-  return new CircuitBreaker((changes: TargetChange[]) => writer.apply(changes), {
+export function createApplyBreaker(name: string, writer: TargetWriter, options: TargetConfig['breaker'], wiring: Pick<BreakerWiring<[TargetChange[]]>, 'gauge' | 'onChange'>): ApplyBreaker {
+  return createBreaker((changes: TargetChange[]) => writer.apply(changes), options, {
     name: `target:${name}`,
-    timeout: options.timeoutMs,
-    errorThresholdPercentage: options.errorThresholdPercentage,
-    resetTimeout: options.resetTimeoutMs,
-    volumeThreshold: options.volumeThreshold,
-    rollingCountTimeout: options.rollingCountTimeoutMs,
     errorFilter: (err: unknown) => isPermanent(err),
+    ...wiring,
   });
 }
 

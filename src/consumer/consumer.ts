@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { breakerStateOf, type BreakerState } from '../breaker.js';
 import type { TargetConfig } from '../config/index.js';
 import type { ChangeData } from '../wire/envelope.js';
 import { describeError } from '../errors.js';
@@ -12,7 +13,7 @@ import { hasSchemaAdmin, type ApplyOutcome, type TargetChange, type TargetWriter
 import { createApplyBreaker, type ApplyBreaker } from './breaker.js';
 import { deadLetterMessage, type DeadLetter, type DeadLetterCode } from './dead-letter.js';
 import { decodeMessage, type ClaimCheckFetcher, type FullEnvelope } from './decode.js';
-import { BREAKER_STATE, createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
+import { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 import { deleteMessages, sendMessages, type EntryFailure } from '../aws/sqs-batch.js';
 
 /**
@@ -139,24 +140,22 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     this.labels = { target: options.target };
     this.logger = (options.logger ?? silentLogger).child({ component: 'consumer', target: options.target });
     this.metrics = createConsumerMetrics(options.metrics ?? createMetrics());
-    this.breaker = createApplyBreaker(options.target, options.writer, options.breaker);
-    this.metrics.breakerState.set(this.labels, BREAKER_STATE.closed);
+    this.breaker = createApplyBreaker(options.target, options.writer, options.breaker, {
+      gauge: (value) => this.metrics.breakerState.set(this.labels, value),
+      onChange: (state) => {
+        if (state === 'open') {
+          this.logger.warn({ resetTimeoutMs: options.breaker.resetTimeoutMs }, 'target breaker open: stopped receiving; messages wait in the queue');
+          this.emit('breaker-open');
+        } else if (state === 'half-open') {
+          this.logger.info('target breaker half-open: trying one batch');
+          this.emit('breaker-half-open');
+        } else {
+          this.logger.info('target breaker closed: consuming again');
+          this.emit('breaker-close');
+        }
+      },
+    });
     this.metrics.halted.set(this.labels, 0);
-    this.breaker.on('open', () => {
-      this.metrics.breakerState.set(this.labels, BREAKER_STATE.open);
-      this.logger.warn({ resetTimeoutMs: options.breaker.resetTimeoutMs }, 'target breaker open: stopped receiving; messages wait in the queue');
-      this.emit('breaker-open');
-    });
-    this.breaker.on('halfOpen', () => {
-      this.metrics.breakerState.set(this.labels, BREAKER_STATE.halfOpen);
-      this.logger.info('target breaker half-open: trying one batch');
-      this.emit('breaker-half-open');
-    });
-    this.breaker.on('close', () => {
-      this.metrics.breakerState.set(this.labels, BREAKER_STATE.closed);
-      this.logger.info('target breaker closed: consuming again');
-      this.emit('breaker-close');
-    });
   }
 
   /** Starts the receive loop; the returned promise settles when the consumer has stopped. */
@@ -189,8 +188,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return this.halt;
   }
 
-  get breakerState(): 'closed' | 'half-open' | 'open' {
-    return this.breaker.opened ? 'open' : this.breaker.halfOpen ? 'half-open' : 'closed';
+  get breakerState(): BreakerState {
+    return breakerStateOf(this.breaker);
   }
 
   /** Listeners on the consumer's long-lived signals and emitters: constant while it runs (bench/soak.ts). */

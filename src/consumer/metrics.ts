@@ -3,9 +3,6 @@ import { LATENCY_BUCKETS, type Metrics } from '../observability/metrics.js';
 /** Commit → apply lag buckets in seconds, from 10 ms to 1 hour. */
 export const LAG_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
-/** Breaker state as a number, for the gauge and alerts: 0 closed, 1 half-open, 2 open. */
-export const BREAKER_STATE = { closed: 0, halfOpen: 1, open: 2 } as const;
-
 export type ConsumerMetrics = ReturnType<typeof createConsumerMetrics>;
 
 /** The consumer's metrics, labelled by target so one process (or dashboard) can show several. */

@@ -9,7 +9,7 @@ import { Consumer, type ChangeTransform } from './consumer.js';
 import { s3ClaimCheckFetcher } from './decode.js';
 import { createConsumerMetrics } from './metrics.js';
 import { startQueueGauges } from './queue-gauges.js';
-import { queueNames, requireQueueUrl, targetOf, topicOf } from '../subscriptions/resources.js';
+import { queueNames, requireQueueUrl, targetOf, topicOf } from '../aws/resources.js';
 
 export interface OpenConsumerDeps {
   sqs: SQSClient;

@@ -2,7 +2,7 @@ import type { SQSClient } from '@aws-sdk/client-sqs';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerMetrics } from './metrics.js';
-import { queueDepth } from '../subscriptions/resources.js';
+import { queueDepth } from '../aws/resources.js';
 
 /** How often a consumer samples its queue and DLQ depth. */
 export const QUEUE_SAMPLE_INTERVAL_MS = 30_000;

@@ -1,7 +1,7 @@
 import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Config } from '../config/index.js';
 import { ERROR_CODE_ATTRIBUTE, ERROR_REASON_ATTRIBUTE } from './dead-letter.js';
-import { queueDepth, queueNames, requireQueueUrl, targetOf, topicOf, type QueueDepth } from '../subscriptions/resources.js';
+import { queueDepth, queueNames, requireQueueUrl, targetOf, topicOf, type QueueDepth } from '../aws/resources.js';
 
 /**
  * Reads a target's dead letters without consuming them (`outbox dlq`, and the console): why each one

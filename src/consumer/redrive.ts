@@ -1,6 +1,6 @@
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { redrivenMessage } from './dead-letter.js';
-import { queueDepth } from '../subscriptions/resources.js';
+import { queueDepth } from '../aws/resources.js';
 import { deleteMessages, sendMessages } from '../aws/sqs-batch.js';
 
 /**

@@ -3,7 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../aws/clients.js';
 import type { AmbientSettings, Config } from '../config/index.js';
 import { unsubscribe } from '../subscriptions/index.js';
-import { lookupTopicArn, targetOf, topicOf } from '../subscriptions/resources.js';
+import { lookupTopicArn, targetOf, topicOf } from '../aws/resources.js';
 import { OutboxError } from '../errors.js';
 
 /**

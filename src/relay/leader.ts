@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import Redlock, { type Lock } from 'redlock';
 import { describeError, OutboxError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { throttledWarn, type Logger, type ThrottledWarn } from '../logger.js';
 import { sleep } from '../sleep.js';
 
 /**
@@ -50,10 +50,11 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
   private readonly clients: Redis[];
   private readonly redlock: Redlock;
   private reachableNow = false;
-  private lastErrorLog = 0;
+  private readonly throttledWarn: ThrottledWarn;
 
   constructor(private readonly options: LeaderOptions) {
     super();
+    this.throttledWarn = throttledWarn(options.logger);
     if (options.commandTimeoutMs * 2 >= options.ttlMs * options.renewAtFraction) {
       throw new OutboxError(
         'CONFIG_INVALID',
@@ -165,10 +166,7 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
   }
 
   private logThrottled(message: string, err: unknown): void {
-    const now = Date.now();
-    if (now - this.lastErrorLog < 5_000) return;
-    this.lastErrorLog = now;
-    this.options.logger.warn({ err: describeError(err) }, message);
+    this.throttledWarn({ err: describeError(err) }, message);
   }
 }
 
@@ -211,7 +209,7 @@ class Term {
   /** Releases the lock so a standby takes over at once; harmless when it already expired. */
   async release(): Promise<void> {
     const timeout = this.elector.settings.commandTimeoutMs;
-    await Promise.race([this.lock.release().catch(() => undefined), new Promise((r) => setTimeout(r, timeout).unref())]);
+    await Promise.race([this.lock.release().catch(() => undefined), sleep(timeout, undefined, { ref: false })]);
   }
 
   private schedule(): void {

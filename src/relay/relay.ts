@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { describeError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { throttledWarn, type Logger, type ThrottledWarn } from '../logger.js';
 import type { LeaderElector, Lease } from './leader.js';
 import type { RelayMetrics } from './relay-metrics.js';
-import type { EventPublisher, LeaderSession, OutboxStore } from './types.js';
+import type { LeaderSession, OutboxStore } from '../source/outbox-store.js';
+import type { EventPublisher } from './types.js';
 import { abortListeners, emitterListeners, type ListenerCounts } from '../listeners.js';
 import { sleep } from '../sleep.js';
 import { Waker } from './waker.js';
@@ -61,10 +62,11 @@ export class Relay extends EventEmitter<RelayEvents> {
   private currentEpoch: string | undefined;
   private term: { lease: AbortSignal; wake: AbortSignal } | undefined;
   private crashed = false;
-  private lastLoopError = 0;
+  private readonly throttledWarn: ThrottledWarn;
 
   constructor(private readonly options: RelayOptions) {
     super();
+    this.throttledWarn = throttledWarn(options.logger);
     // 'error' events are for observers; without one, an EventEmitter would throw.
     this.on('error', () => undefined);
   }
@@ -253,9 +255,6 @@ export class Relay extends EventEmitter<RelayEvents> {
   }
 
   private logThrottled(fields: Record<string, unknown>, message: string): void {
-    const now = Date.now();
-    if (now - this.lastLoopError < 5_000) return;
-    this.lastLoopError = now;
-    this.options.logger.warn(fields, message);
+    this.throttledWarn(fields, message);
   }
 }

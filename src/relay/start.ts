@@ -9,7 +9,7 @@ import { LeaderElector } from './leader.js';
 import { createPublisher } from './publisher/index.js';
 import { createRelayMetrics } from './relay-metrics.js';
 import { DEFAULT_RELAY_TIMINGS, Relay, type RelaySettings } from './relay.js';
-import type { OutboxStore } from './types.js';
+import type { OutboxStore } from '../source/outbox-store.js';
 
 export interface StartRelayOptions {
   config: Config;

@@ -1,5 +1,5 @@
 import { OutboxError } from '../errors.js';
-import type { OutboxStore } from '../relay/types.js';
+import type { OutboxStore } from './outbox-store.js';
 import type { TableName } from '../sql/identifiers.js';
 import type { BackfillRequest, BackfillResult, OutboxStoreOptions, ReplaySource, SourceTableReader } from './capabilities.js';
 import type { DoctorFinding, MigrateResult, MigrationState, SourceAdapter, SourceDialect, SourceStatus, TrackedTable, TrackSpec } from './types.js';

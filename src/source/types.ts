@@ -1,4 +1,4 @@
-import type { OutboxStore } from '../relay/types.js';
+import type { OutboxStore } from './outbox-store.js';
 import type { TableName } from '../sql/identifiers.js';
 import type { BackfillRequest, BackfillResult, OutboxStoreOptions, ReplaySource, SourceTableReader } from './capabilities.js';
 
@@ -26,7 +26,7 @@ export interface SourceAdapter {
   openTableReader(table: TableName): Promise<SourceTableReader>;
   /** Reads retained, published events for `outbox replay`. */
   openReplay(): Promise<ReplaySource>;
-  /** The relay's side of the outbox: fenced reading, quarantine, stats (src/relay/types.ts). */
+  /** The relay's side of the outbox: fenced reading, quarantine, stats (outbox-store.ts). */
   openOutboxStore(options: OutboxStoreOptions): Promise<OutboxStore>;
   close(): Promise<void>;
 }

@@ -3,7 +3,7 @@ import { DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesComman
 import type { Config } from '../config/index.js';
 import { policyWarnings, targetShare } from '../share/target-share.js';
 import { targetFilterPolicy, type FilterPolicy, type TargetFilterPolicy } from '../share/filter-policy.js';
-import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from './resources.js';
+import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from '../aws/resources.js';
 
 /**
  * `outbox subscribe`: a target's queue and DLQ (redrive policy), the queue policy that lets its topic

@@ -7,7 +7,7 @@ import { createS3Client, createSnsClient, createSqsClient } from '../../src/aws/
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer, type DeadLetteredEvent } from '../../src/consumer/index.js';
 import { redriveMessages } from '../../src/consumer/redrive.js';
-import { queueDepth } from '../../src/subscriptions/resources.js';
+import { queueDepth } from '../../src/aws/resources.js';
 import { applySubscription, planSubscription, type SubscriptionResult } from '../../src/subscriptions/subscribe.js';
 import { buildEnvelope } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSnsClient, createSqsClient } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer, type HaltedEvent } from '../../src/consumer/index.js';
-import { queueDepth } from '../../src/subscriptions/resources.js';
+import { queueDepth } from '../../src/aws/resources.js';
 import { applySubscription, planSubscription, type SubscriptionResult } from '../../src/subscriptions/subscribe.js';
 import type { ColumnShape } from '../../src/wire/envelope.js';
 import { createLogger, silentLogger } from '../../src/logger.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isPermanent } from '../../src/consumer/breaker.js';
 import { deadLetterMessage, redrivenMessage } from '../../src/consumer/dead-letter.js';
 import { decodeMessage } from '../../src/consumer/decode.js';
-import { queueNames } from '../../src/subscriptions/resources.js';
+import { queueNames } from '../../src/aws/resources.js';
 import { queuePolicy } from '../../src/subscriptions/subscribe.js';
 import { deleteMessages, sendMessages } from '../../src/aws/sqs-batch.js';
 import { targetSchema } from '../../src/config/index.js';

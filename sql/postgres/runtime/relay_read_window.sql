@@ -1,4 +1,4 @@
--- Purpose: one page of a snapshot window (PgQ style, DESIGN §4): committed events visible in the
+-- Purpose: one page of a snapshot window (PgQ style; README.md, "How it works"): committed events visible in the
 --          window snapshot and not visible in the done snapshot, after a seq, in seq order.
 --          Every event of a window is committed, and inside a window seq order is per-key commit
 --          order; so no late commit is skipped and no key is reordered.

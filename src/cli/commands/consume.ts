@@ -17,7 +17,7 @@ export function registerConsume(program: Command, getContext: GetContext): void 
         const [{ createS3Client, createSqsClient }, { openConsumer }, { targetOf }, { createMetrics }, { startObservabilityServer }, { buildTargetTransform, buildTransformer, createTargetWriter }] = await Promise.all([
           import('../../aws/clients.js'),
           import('../../consumer/index.js'),
-          import('../../subscriptions/index.js'),
+          import('../../aws/resources.js'),
           import('../../observability/metrics.js'),
           import('../../observability/server.js'),
           import('../../targets/index.js'),

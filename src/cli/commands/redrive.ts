@@ -12,7 +12,7 @@ export function registerRedrive(program: Command, getContext: GetContext): void 
     .option('--json', 'print the result as JSON')
     .action((name: string, opts: { limit?: number; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createSqsClient }, { redriveMessages }, { queueNames, requireQueueUrl, targetOf, topicOf }] = await Promise.all([import('../../aws/clients.js'), import('../../consumer/index.js'), import('../../subscriptions/index.js')]);
+        const [{ createSqsClient }, { redriveMessages }, { queueNames, requireQueueUrl, targetOf, topicOf }] = await Promise.all([import('../../aws/clients.js'), import('../../consumer/index.js'), import('../../aws/resources.js')]);
         const limit = opts.limit;
         const target = targetOf(ctx.config, name);
         const names = queueNames(name, target, topicOf(ctx.config, target));

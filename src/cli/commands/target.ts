@@ -15,7 +15,7 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .option('--json', 'print the problems found as JSON')
     .action((name: string, opts: { source: boolean; create?: boolean; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { buildTransformer, createTargetWriter, loadUserTransforms }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../targets/index.js')]);
+        const [{ targetOf }, { buildTransformer, createTargetWriter, loadUserTransforms }] = await Promise.all([import('../../aws/resources.js'), import('../../targets/index.js')]);
         const config = targetOf(ctx.config, name);
         const secrets = ctx.config.targetSecrets(name);
         const problems: string[] = [];
@@ -73,7 +73,7 @@ export function registerTarget(program: Command, getContext: GetContext): void {
     .option('--json', 'print the resumed schema changes as JSON')
     .action((name: string, opts: { json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { createTargetWriter }, { hasSchemaAdmin }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../targets/index.js'), import('../../targets/types.js')]);
+        const [{ targetOf }, { createTargetWriter }, { hasSchemaAdmin }] = await Promise.all([import('../../aws/resources.js'), import('../../targets/index.js'), import('../../targets/types.js')]);
         const config = targetOf(ctx.config, name);
         const writer = createTargetWriter(name, config, ctx.config.targetSecrets(name), ctx.logger);
         try {

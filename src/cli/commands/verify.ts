@@ -36,7 +36,7 @@ export function registerVerify(program: Command, getContext: GetContext): void {
     .option('--json', 'print the report as JSON (progress still goes to standard error)')
     .action((targetName: string, opts: { table?: string; repair?: boolean; chunkSize?: number; sample?: number; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
-        const [{ targetOf }, { createMetrics }] = await Promise.all([import('../../subscriptions/resources.js'), import('../../observability/metrics.js')]);
+        const [{ targetOf }, { createMetrics }] = await Promise.all([import('../../aws/resources.js'), import('../../observability/metrics.js')]);
         const target = targetOf(ctx.config, targetName);
         const table = opts.table ? parseTableName(opts.table) : undefined;
         const source = await ctx.source();

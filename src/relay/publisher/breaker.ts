@@ -1,6 +1,5 @@
-import CircuitBreaker from 'opossum';
 import type { CreateTopicCommand, CreateTopicCommandOutput, PublishBatchCommand, PublishBatchCommandOutput, SNSClient } from '@aws-sdk/client-sns';
-import type { Config } from '../../config/index.js';
+import { breakerStateOf, createBreaker, type BreakerSettings, type BreakerState } from '../../breaker.js';
 import type { Logger } from '../../logger.js';
 import type { PublisherMetrics } from './metrics.js';
 
@@ -10,8 +9,6 @@ export interface SnsCall {
   (command: PublishBatchCommand, signal?: AbortSignal): Promise<PublishBatchCommandOutput>;
 }
 
-export type BreakerState = 'closed' | 'half-open' | 'open';
-
 export interface SnsBreaker {
   call: SnsCall;
   /** False while open; true when closed or half-open (one trial call may go through). */
@@ -19,8 +16,6 @@ export interface SnsBreaker {
   state(): BreakerState;
   shutdown(): void;
 }
-
-const STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 /** The breaker rejected the call without trying (open, or half-open with its trial already running). */
 export function isBreakerOpenError(err: unknown): boolean {
@@ -33,7 +28,7 @@ export function isBreakerOpenError(err: unknown): boolean {
  * own signal aborts it shortly after the breaker gave up, so sockets do not pile up. No fallback:
  * a rejected call is always an error to the caller.
  */
-export function createSnsBreaker(sns: SNSClient, options: Config['relay']['breaker'], metrics: PublisherMetrics, logger: Logger): SnsBreaker {
+export function createSnsBreaker(sns: SNSClient, options: BreakerSettings, metrics: PublisherMetrics, logger: Logger): SnsBreaker {
   // One controller per request, aborted by the caller's signal or shortly after the breaker's
   // timeout (not AbortSignal.any: on Node 20 it accumulates listeners on a long-lived signal).
   const send = async (command: CreateTopicCommand | PublishBatchCommand, signal?: AbortSignal): Promise<unknown> => {
@@ -48,27 +43,17 @@ export function createSnsBreaker(sns: SNSClient, options: Config['relay']['break
       signal?.removeEventListener('abort', abort);
     }
   };
-  const breaker = new CircuitBreaker(send, {
-    timeout: options.timeoutMs,
-    errorThresholdPercentage: options.errorThresholdPercentage,
-    resetTimeout: options.resetTimeoutMs,
-    volumeThreshold: options.volumeThreshold,
-    rollingCountTimeout: options.rollingCountTimeoutMs,
+  const breaker = createBreaker(send, options, {
     // A call the relay itself aborted (shutdown, lost leadership) says nothing about SNS's health.
-    // opossum passes the call's arguments after the error; its types do not say so.
-    errorFilter: ((_err: unknown, _command: unknown, signal?: AbortSignal) => Boolean(signal?.aborted)) as (err: unknown) => boolean,
+    errorFilter: (_err, _command, signal) => Boolean(signal?.aborted),
+    gauge: (value) => metrics.breakerState.set(value),
+    onChange: (next) => {
+      const log = { breaker: 'sns', state: next };
+      if (next === 'open') logger.error(log, 'SNS circuit breaker opened: publishing paused, the backlog waits in the outbox');
+      else logger.info(log, next === 'closed' ? 'SNS circuit breaker closed: publishing resumed' : 'SNS circuit breaker half-open: trying one call');
+    },
   });
-  const state = (): BreakerState => (breaker.opened ? 'open' : breaker.halfOpen ? 'half-open' : 'closed');
-  const report = (next: BreakerState) => () => {
-    metrics.breakerState.set(STATE_VALUE[next]);
-    const log = { breaker: 'sns', state: next };
-    if (next === 'open') logger.error(log, 'SNS circuit breaker opened: publishing paused, the backlog waits in the outbox');
-    else logger.info(log, next === 'closed' ? 'SNS circuit breaker closed: publishing resumed' : 'SNS circuit breaker half-open: trying one call');
-  };
-  breaker.on('open', report('open'));
-  breaker.on('halfOpen', report('half-open'));
-  breaker.on('close', report('closed'));
-  metrics.breakerState.set(0);
+  const state = (): BreakerState => breakerStateOf(breaker);
   return {
     call: ((command: CreateTopicCommand | PublishBatchCommand, signal?: AbortSignal) => breaker.fire(command, signal)) as SnsCall,
     available: () => !breaker.opened,

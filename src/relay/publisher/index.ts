@@ -1,3 +1,2 @@
 export { createPublisher, type PublisherOptions, type SnsPublisher } from './publisher.js';
-export type { BreakerState } from './breaker.js';
 export type { RetryPolicy } from './send-batch.js';

@@ -4,7 +4,7 @@ import { fillPlaceholders, listMigrations } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
 import type { MigrationState, MigrateResult } from '../types.js';
 import { checkLedger, compareLedger, type LedgerRow } from '../ledger.js';
-import { withTransaction } from './pool.js';
+import { withTransaction } from '../../sql/pg-transaction.js';
 
 /**
  * Applies sql/postgres/NNNNNN_name.sql in one transaction under one advisory lock. Refuses a released

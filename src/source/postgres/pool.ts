@@ -28,19 +28,3 @@ export function createPool(options: PoolOptions): pg.Pool {
   pool.on('error', (err) => options.logger.warn({ err: err.message }, 'idle PostgreSQL connection failed; it will be replaced'));
   return pool;
 }
-
-/** Runs fn in one transaction on one checked-out client. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
-}

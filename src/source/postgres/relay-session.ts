@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { buildEnvelope } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
-import type { LeaderSession, OutboxPage, ReclaimResult } from '../../relay/types.js';
+import type { LeaderSession, OutboxPage, ReclaimResult } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
 import { quarantineEvent } from './quarantine.js';
 import type { CaptureDecoder, RawEventRow, ShapeUpdate } from './relay-decode.js';

@@ -1,6 +1,6 @@
 import type { Logger } from '../../logger.js';
 import type { OutboxEvent } from '../../wire/envelope.js';
-import type { LeaderSession, OutboxStats, OutboxStore } from '../../relay/types.js';
+import type { LeaderSession, OutboxStats, OutboxStore } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdent } from '../../sql/identifiers.js';
 import { createPool, type Pool } from './pool.js';

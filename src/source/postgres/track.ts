@@ -7,7 +7,7 @@ import type { TrackSpec, TrackedTable } from '../types.js';
 import { describeTable, type TableInfo } from './catalog.js';
 import { captureFunctionName, notifyChannel, wakeSetting } from './capture-sql.js';
 import { capturedShape, readShapes } from './table-shape.js';
-import { withTransaction } from './pool.js';
+import { withTransaction } from '../../sql/pg-transaction.js';
 
 export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 

@@ -1,6 +1,6 @@
 import mssql from 'mssql';
 import type { OutboxEvent } from '../../wire/envelope.js';
-import type { LeaderSession, OutboxPage, ReclaimResult } from '../../relay/types.js';
+import type { LeaderSession, OutboxPage, ReclaimResult } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
 import type { ChangeOperation } from '../../wire/operations.js';
 import type { Pool } from './pool.js';

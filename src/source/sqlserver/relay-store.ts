@@ -1,7 +1,7 @@
 import mssql from 'mssql';
 import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
-import type { OutboxStats, OutboxStore } from '../../relay/types.js';
+import type { OutboxStats, OutboxStore } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
 import { quoteIdentMssql } from '../../sql/identifiers.js';
 import { createPool, type Pool } from './pool.js';

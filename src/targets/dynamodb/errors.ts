@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../../sleep.js';
 
 /**
  * What a DynamoDB error means for one write:
@@ -52,7 +52,8 @@ export async function withThrottlingRetry<T>(call: () => Promise<T>, maxAttempts
       if (classify(err) !== 'throttled' || attempt >= maxAttempts) throw err;
       stats.retries += 1;
       const cap = Math.min(2_000, 25 * 2 ** (attempt - 1));
-      await sleep(Math.random() * cap, undefined, signal ? { signal } : undefined);
+      // Aborted while waiting: no further attempt, the throttling error stands.
+      if (!(await sleep(Math.random() * cap, signal))) throw err;
     }
   }
 }

@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { tableMappingSchema, type DynamodbConfig, type TargetConfig } from '../../config/index.js';
 import { describeError } from '../../errors.js';
+import { sleep } from '../../sleep.js';
 import type { InitOptions } from '../types.js';
 import { keyNames, keySchemaFor, type KeySchema, type ScalarKeyType } from './keys.js';
 
@@ -36,7 +37,7 @@ async function waitActive(client: DynamoDBClient, table: string): Promise<void> 
   for (let i = 0; i < 600; i++) {
     const reply = await client.send(new DescribeTableCommand({ TableName: table })).catch(() => undefined);
     if (reply?.Table?.TableStatus === 'ACTIVE') return;
-    await new Promise((r) => setTimeout(r, i < 10 ? 50 : 500));
+    await sleep(i < 10 ? 50 : 500);
   }
   throw new Error(`table ${table} did not become ACTIVE`);
 }
