@@ -5,7 +5,7 @@ import { openSourceAdapter } from '../../src/source/index.js';
 import type { SourceAdapter, SourceDialect } from '../../src/source/types.js';
 import { parseConnectionConfig } from '../../src/source/sqlserver/pool.js';
 import { MSSQL_URL } from './env.js';
-import { createMigratedSource } from './source.js';
+import { createMigratedSource, type CapturedEvent as SourceCapturedEvent } from './source.js';
 
 /**
  * The source dialects the behaviour suite runs on (the kysely DIALECTS model): PostgreSQL always;
@@ -47,16 +47,8 @@ export interface OpenTransaction {
   rollback(): Promise<void>;
 }
 
-export interface CapturedEvent {
-  seq: string;
-  op: string;
-  table_name: string;
-  key: Record<string, unknown> | null;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  changed: string[] | null;
-  attributes: Record<string, unknown> | null;
-}
+/** An outbox row event as a test reads it (the table's schema left out: each dialect has one here). */
+export type CapturedEvent = Omit<SourceCapturedEvent, 'table_schema'>;
 
 const postgres: TestDialect = {
   name: 'postgres',
@@ -130,6 +122,25 @@ export async function createSqlServerDatabase(): Promise<{ name: string; url: st
   };
 }
 
+/** The outbox rows of a SQL Server test database in rowversion order, images parsed; schema-change rows only when asked. */
+export async function readSqlServerEvents(db: mssql.ConnectionPool, options: { schemaChanges: boolean }): Promise<CapturedEvent[]> {
+  const where = options.schemaChanges ? '' : " WHERE op <> 'schema'";
+  const res = await db
+    .request()
+    .query<Record<string, string | null>>(`SELECT CAST(seq AS varchar(20)) AS seq, op, table_name, [key], [before], [after], changed, attributes FROM [outbox].events${where} ORDER BY rv`);
+  const parse = (v: string | null) => (v === null ? null : JSON.parse(v));
+  return res.recordset.map((r) => ({
+    seq: r.seq!,
+    op: r.op!,
+    table_name: r.table_name!,
+    key: parse(r.key!),
+    before: parse(r.before!),
+    after: parse(r.after!),
+    changed: parse(r.changed!),
+    attributes: parse(r.attributes!),
+  }));
+}
+
 const sqlserver: TestDialect = {
   name: 'sqlserver',
   label: 'SQL Server',
@@ -157,23 +168,8 @@ const sqlserver: TestDialect = {
         const tx = await new mssql.Transaction(db).begin();
         return { exec: async (sql) => void (await new mssql.Request(tx).batch(sql)), commit: () => tx.commit(), rollback: () => tx.rollback() };
       },
-      async events() {
-        const res = await db
-          .request()
-          .query<Record<string, string | null>>(
-            "SELECT CAST(seq AS varchar(20)) AS seq, op, table_name, [key], [before], [after], changed, attributes FROM [outbox].events WHERE op <> 'schema' ORDER BY rv",
-          );
-        const parse = (v: string | null) => (v === null ? null : JSON.parse(v));
-        return res.recordset.map((r) => ({
-          seq: r.seq!,
-          op: r.op!,
-          table_name: r.table_name!,
-          key: parse(r.key!),
-          before: parse(r.before!),
-          after: parse(r.after!),
-          changed: parse(r.changed!),
-          attributes: parse(r.attributes!),
-        }));
+      events() {
+        return readSqlServerEvents(db, { schemaChanges: false });
       },
       async openSource(schema) {
         const other = await openSourceAdapter({ dialect: 'sqlserver', url, schema, logger: silentLogger });

@@ -11,18 +11,7 @@ import { silentLogger } from '../../src/logger.js';
 import { SqlServerSource } from '../../src/source/sqlserver/adapter.js';
 import { parseConnectionConfig } from '../../src/source/sqlserver/pool.js';
 import { SqlServerOutboxStore } from '../../src/source/sqlserver/relay-store.js';
-import { createSqlServerDatabase, dialect } from '../helpers/dialects.js';
-
-interface CapturedEvent {
-  seq: string;
-  op: string;
-  table_name: string;
-  key: Record<string, unknown> | null;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  changed: string[] | null;
-  attributes: Record<string, string> | null;
-}
+import { createSqlServerDatabase, dialect, readSqlServerEvents } from '../helpers/dialects.js';
 
 describe.skipIf(dialect('sqlserver').skip !== null)('SQL Server source', () => {
   let database: Awaited<ReturnType<typeof createSqlServerDatabase>>;
@@ -31,22 +20,7 @@ describe.skipIf(dialect('sqlserver').skip !== null)('SQL Server source', () => {
   let source: SqlServerSource;
 
   const sql = (text: string) => db.request().batch(text);
-  async function events(): Promise<CapturedEvent[]> {
-    const res = await db.request().query<Record<string, string | null>>(
-      'SELECT CAST(seq AS varchar(20)) AS seq, op, table_name, [key], [before], [after], changed, attributes FROM [outbox].events ORDER BY rv',
-    );
-    const parse = (v: string | null) => (v === null ? null : JSON.parse(v));
-    return res.recordset.map((r) => ({
-      seq: r.seq!,
-      op: r.op!,
-      table_name: r.table_name!,
-      key: parse(r.key!),
-      before: parse(r.before!),
-      after: parse(r.after!),
-      changed: parse(r.changed!),
-      attributes: parse(r.attributes!),
-    }));
-  }
+  const events = () => readSqlServerEvents(db, { schemaChanges: true });
   async function since(seq: string) {
     return (await events()).filter((e) => BigInt(e.seq) > BigInt(seq));
   }
