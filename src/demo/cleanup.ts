@@ -4,7 +4,7 @@ import type { Consumer } from '../consumer/index.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { RelayProcess } from '../relay/start.js';
-import type { PostgresSource } from '../source/postgres/adapter.js';
+import type { SourceAdapter } from '../source/index.js';
 import type { TargetWriter } from '../targets/index.js';
 import type { DemoAws } from './aws.js';
 import type { DemoNames } from './names.js';
@@ -17,7 +17,7 @@ export interface Opened {
   target?: DemoTargetDatabase;
   aws?: DemoAws;
   config?: Config;
-  source?: PostgresSource;
+  source?: SourceAdapter;
   writer?: TargetWriter;
   relay?: RelayProcess;
   consumer?: { consumer: Consumer; done: Promise<void> };

@@ -7,9 +7,9 @@ import { describeError, OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { startRelay, type RelayProcess } from '../relay/start.js';
-import { PostgresSource } from '../source/postgres/adapter.js';
+import { openSourceAdapter } from '../source/index.js';
 import { sleep } from '../sleep.js';
-import { createPool } from '../source/postgres/pool.js';
+import { createPgPool } from '../sql/pg-pool.js';
 import { formatTableName, parseTableName } from '../sql/identifiers.js';
 import { buildTransformer, createTargetWriter } from '../targets/index.js';
 import { runVerify, type VerifyReport } from '../verify/index.js';
@@ -75,7 +75,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const opened: Opened = { createdSchemas: false };
   const started = Date.now();
   try {
-    const pool = (opened.pool = createPool({ url: options.sourceUrl, max: 3, logger, applicationName: 'outbox-relay demo' }));
+    const pool = (opened.pool = createPgPool({ url: options.sourceUrl, max: 3, logger, applicationName: 'outbox-relay demo' }));
     const version = await checkSource(pool, options.sourceUrl);
     step(`Source: PostgreSQL ${version} at ${describeUrl(options.sourceUrl)}`);
 
@@ -88,7 +88,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const config = (opened.config = demoConfig({ sourceUrl: options.sourceUrl, targetUrl: target.url, names, ambient: options.ambient, aws: aws.settings }));
     step(`SNS/SQS: ${aws.description}`);
 
-    const source = (opened.source = new PostgresSource({ url: options.sourceUrl, schema: names.outboxSchema, poolSize: 4, logger }));
+    const source = (opened.source = await openSourceAdapter({ dialect: 'postgres', url: options.sourceUrl, schema: names.outboxSchema, poolSize: 4, logger }));
     const migrated = await source.migrate();
     step(`outbox migrate: schema ${names.outboxSchema}, ${migrated.applied.length} migration(s) applied (version ${migrated.current})`);
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createPool } from '../source/postgres/pool.js';
+import { createPgPool } from '../sql/pg-pool.js';
 import { quoteIdent } from '../sql/identifiers.js';
 import type { DemoNames } from './names.js';
 import { dropSchema } from './tables.js';
@@ -33,7 +33,7 @@ export function describeUrl(url: string): string {
 export async function prepareTargetDatabase(options: { sourceUrl: string; targetUrl?: string; names: DemoNames; logger: Logger }): Promise<DemoTargetDatabase> {
   const { names, logger } = options;
   const inSchemas = (url: string, description: string): DemoTargetDatabase => {
-    const pool = createPool({ url, max: 2, logger, applicationName: 'outbox-relay demo' });
+    const pool = createPgPool({ url, max: 2, logger, applicationName: 'outbox-relay demo' });
     return {
       url,
       description,
@@ -59,7 +59,7 @@ export async function prepareTargetDatabase(options: { sourceUrl: string; target
   }
   await admin.end();
   const url = withDatabase(options.sourceUrl, names.targetDatabase);
-  const pool = createPool({ url, max: 2, logger, applicationName: 'outbox-relay demo' });
+  const pool = createPgPool({ url, max: 2, logger, applicationName: 'outbox-relay demo' });
   return {
     url,
     description: `database ${names.targetDatabase}, schema ${names.targetSchema}`,

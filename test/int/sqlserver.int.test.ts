@@ -1,66 +1,26 @@
 /**
- * The SQL Server behaviour suite: migrate, capture, schema changes (the database DDL trigger) and relay
- * reading, mirroring the PostgreSQL tests.
- * It runs only when MSSQL_URL points at a SQL Server 2016 SP1+ whose login may CREATE DATABASE
- * (mssql://sa:Passw0rd!@127.0.0.1:1433/master?encrypt=false&trustServerCertificate=true); otherwise
- * every test here reports as skipped. Each run creates and drops its own database.
+ * The SQL Server behaviour that has no PostgreSQL counterpart: the TRUNCATE guard, value encoding,
+ * doctor, the database DDL trigger and rowversion reading. The cases both dialects share run from the
+ * dialect list in source-dialects.int.test.ts. Like them, these run only when MSSQL_URL points at a
+ * SQL Server 2016 SP1+ whose login may CREATE DATABASE (test/helpers/dialects.ts); otherwise every
+ * test here reports as skipped. Each run creates and drops its own database.
  */
-import { randomBytes } from 'node:crypto';
 import mssql from 'mssql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOutboxError } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
 import { SqlServerSource } from '../../src/source/sqlserver/adapter.js';
 import { parseConnectionConfig } from '../../src/source/sqlserver/pool.js';
 import { SqlServerOutboxStore } from '../../src/source/sqlserver/relay-store.js';
-import { MSSQL_URL } from '../helpers/env.js';
+import { createSqlServerDatabase, dialect, readSqlServerEvents } from '../helpers/dialects.js';
 
-interface CapturedEvent {
-  seq: string;
-  op: string;
-  table_name: string;
-  key: Record<string, unknown> | null;
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  changed: string[] | null;
-  attributes: Record<string, string> | null;
-}
-
-/** The same server URL with another database. */
-function withDatabase(url: string, database: string): string {
-  if (/^(mssql|sqlserver):\/\//i.test(url)) {
-    const u = new URL(url);
-    u.pathname = `/${database}`;
-    return u.toString();
-  }
-  const parts = url.split(';').filter((p) => p.trim() && !/^\s*(database|initial catalog)\s*=/i.test(p));
-  return [...parts, `Database=${database}`].join(';');
-}
-
-describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
-  const dbName = `outbox_test_${randomBytes(5).toString('hex')}`;
-  let admin: mssql.ConnectionPool;
+describe.skipIf(dialect('sqlserver').skip !== null)('SQL Server source', () => {
+  let database: Awaited<ReturnType<typeof createSqlServerDatabase>>;
   let db: mssql.ConnectionPool;
   let url: string;
   let source: SqlServerSource;
 
   const sql = (text: string) => db.request().batch(text);
-  async function events(): Promise<CapturedEvent[]> {
-    const res = await db.request().query<Record<string, string | null>>(
-      'SELECT CAST(seq AS varchar(20)) AS seq, op, table_name, [key], [before], [after], changed, attributes FROM [outbox].events ORDER BY rv',
-    );
-    const parse = (v: string | null) => (v === null ? null : JSON.parse(v));
-    return res.recordset.map((r) => ({
-      seq: r.seq!,
-      op: r.op!,
-      table_name: r.table_name!,
-      key: parse(r.key!),
-      before: parse(r.before!),
-      after: parse(r.after!),
-      changed: parse(r.changed!),
-      attributes: parse(r.attributes!),
-    }));
-  }
+  const events = () => readSqlServerEvents(db, { schemaChanges: true });
   async function since(seq: string) {
     return (await events()).filter((e) => BigInt(e.seq) > BigInt(seq));
   }
@@ -70,10 +30,8 @@ describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
   }
 
   beforeAll(async () => {
-    admin = await new mssql.ConnectionPool(parseConnectionConfig(MSSQL_URL!)).connect();
-    await admin.request().batch(`CREATE DATABASE [${dbName}]`);
-    url = withDatabase(MSSQL_URL!, dbName);
-    db = await new mssql.ConnectionPool(parseConnectionConfig(url)).connect();
+    database = await createSqlServerDatabase();
+    ({ db, url } = database);
     source = new SqlServerSource({ url, schema: 'outbox', logger: silentLogger });
     await source.migrate();
     await sql(`
@@ -90,64 +48,10 @@ describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
 
   afterAll(async () => {
     await source?.close();
-    await db?.close();
-    if (admin) {
-      await admin.request().batch(`IF DB_ID(N'${dbName}') IS NOT NULL BEGIN ALTER DATABASE [${dbName}] SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE [${dbName}]; END`);
-      await admin.close();
-    }
-  });
-
-  describe('migrate', () => {
-    it('is idempotent and reports the state', async () => {
-      expect((await source.migrate()).applied).toEqual([]);
-      const state = await source.migrationState();
-      expect(state.databaseVersion).toBe(state.codeVersion);
-      expect(state.pending).toEqual([]);
-    });
-
-    it('many migrations at once serialize on the app lock', async () => {
-      const fresh = Array.from({ length: 5 }, () => new SqlServerSource({ url, schema: 'outbox_many', logger: silentLogger }));
-      const results = await Promise.all(fresh.map((s) => s.migrate()));
-      expect(results.filter((r) => r.applied.length > 0)).toHaveLength(1);
-      await Promise.all(fresh.map((s) => s.close()));
-    });
-
-    it('refuses a changed released file and a newer schema', async () => {
-      const other = new SqlServerSource({ url, schema: 'outbox_drift', logger: silentLogger });
-      await other.migrate();
-      await sql(`UPDATE [outbox_drift].schema_migrations SET checksum = REPLICATE('0', 64) WHERE version = 1`);
-      await expect(other.migrate()).rejects.toSatisfy((e: unknown) => isOutboxError(e, 'MIGRATION_CHANGED'));
-      await sql(`UPDATE [outbox_drift].schema_migrations SET checksum = (SELECT checksum FROM [outbox].schema_migrations WHERE version = 1) WHERE version = 1`);
-      await sql(`INSERT INTO [outbox_drift].schema_migrations (version, name, checksum) VALUES (999, 'future', REPLICATE('f', 64))`);
-      await expect(other.migrate()).rejects.toSatisfy((e: unknown) => isOutboxError(e, 'SCHEMA_NEWER_THAN_CODE'));
-      await other.close();
-    });
+    await database?.drop();
   });
 
   describe('capture', () => {
-    it('captures insert, update and delete with images and changed columns', async () => {
-      const start = await lastSeq();
-      await sql(`INSERT INTO dbo.customers (id, name, email, secret, balance) VALUES (1, N'Ann', N'ann@example.com', N's3cr3t', 12.3400)`);
-      await sql(`UPDATE dbo.customers SET email = N'ann@new.example' WHERE id = 1`);
-      await sql(`DELETE FROM dbo.customers WHERE id = 1`);
-      const list = await since(start);
-      expect(list.map((e) => e.op)).toEqual(['insert', 'update', 'delete']);
-      const [ins, upd, del] = list;
-      expect(ins!.key).toEqual({ id: '1' });
-      expect(ins!.after).toEqual({ id: '1', name: 'Ann', email: 'ann@example.com', tenant_id: 1, balance: '12.3400' });
-      expect(ins!.before).toBeNull();
-      expect(ins!.attributes).toEqual({ tenant_id: '1' });
-      expect(upd!.before).toMatchObject({ email: 'ann@example.com' });
-      expect(upd!.after).toMatchObject({ email: 'ann@new.example' });
-      expect(upd!.changed).toEqual(['email']);
-      expect(del!.before).toMatchObject({ id: '1', name: 'Ann' });
-      expect(del!.after).toBeNull();
-      for (const e of list) {
-        expect(JSON.stringify(e)).not.toContain('s3cr3t');
-        expect(JSON.stringify(e)).not.toContain('secret');
-      }
-    });
-
     it('writes nothing when only excluded columns change, and sees a case-only change', async () => {
       await sql(`INSERT INTO dbo.customers (id, name, secret) VALUES (2, N'Bob', N'a')`);
       const start = await lastSeq();
@@ -155,23 +59,6 @@ describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
       expect(await since(start)).toEqual([]);
       await sql(`UPDATE dbo.customers SET name = N'BOB' WHERE id = 2`);
       expect((await since(start)).map((e) => e.changed)).toEqual([['name']]);
-    });
-
-    it('captures every row of a multi-row statement, and a key change as delete + insert', async () => {
-      const start = await lastSeq();
-      await sql(`INSERT INTO dbo.customers (id, name) SELECT v, CONCAT(N'n', v) FROM (VALUES (10), (11), (12), (13), (14)) AS t(v)`);
-      await sql(`UPDATE dbo.customers SET name = name + N'!' WHERE id BETWEEN 10 AND 14`);
-      await sql(`UPDATE dbo.customers SET id = 20 WHERE id = 10`);
-      const list = await since(start);
-      expect(list.filter((e) => e.op === 'insert' && Number(e.key!.id) < 20)).toHaveLength(5);
-      expect(list.filter((e) => e.op === 'update')).toHaveLength(5);
-      expect(list.slice(-2).map((e) => [e.op, e.key])).toEqual(expect.arrayContaining([['delete', { id: '10' }], ['insert', { id: '20' }]]));
-    });
-
-    it('leaves nothing for a rolled-back transaction', async () => {
-      const start = await lastSeq();
-      await sql(`BEGIN TRAN; INSERT INTO dbo.customers (id, name) VALUES (99, N'ghost'); ROLLBACK;`);
-      expect(await since(start)).toEqual([]);
     });
 
     it('blocks TRUNCATE TABLE with the guard (no trigger could capture it); DELETE still works', async () => {
@@ -201,22 +88,6 @@ describe.skipIf(!MSSQL_URL)('SQL Server source', () => {
         ratio: 0.1,
         'odd.name] x': 'q"\\',
       });
-    });
-
-    it('a re-track without options keeps the recorded excluded and attribute columns', async () => {
-      await sql(`CREATE TABLE dbo.retrack (id int NOT NULL PRIMARY KEY, v int, pin nvarchar(10), tenant int)`);
-      const table = { schema: 'dbo', table: 'retrack' };
-      await source.track({ table, exclude: ['pin'], attributes: ['tenant'] });
-      await sql(`ALTER TABLE dbo.retrack ADD note nvarchar(20) NULL`);
-      const again = await source.track({ table });
-      expect(again.excludedColumns).toEqual(['pin']);
-      expect(again.attributeColumns).toEqual(['tenant']);
-      expect(again.capturedColumns).toEqual(['id', 'v', 'tenant', 'note']);
-      const start = await lastSeq();
-      await sql(`INSERT INTO dbo.retrack (id, v, pin, tenant, note) VALUES (1, 2, N'1234', 3, N'hi')`);
-      const [ins] = await since(start);
-      expect(ins!.after).toEqual({ id: 1, v: 2, tenant: 3, note: 'hi' });
-      await source.untrack(table);
     });
 
     it('doctor reports a disabled trigger; untrack removes trigger and guard', async () => {
