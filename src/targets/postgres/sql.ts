@@ -1,6 +1,6 @@
 import { OutboxError } from '../../errors.js';
 import type { RowImage } from '../../wire/envelope.js';
-import { parseTableName, quoteIdent } from '../../sql/identifiers.js';
+import { parseTableName, quoteCatalogIdent, quoteIdent } from '../../sql/identifiers.js';
 
 /**
  * The SQL the PostgreSQL target writes rows with. Values go through jsonb_populate_record(set), so
@@ -24,11 +24,7 @@ export function resolveTable(name: string): ResolvedTable {
 /** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
 export function quoteColumn(name: string): string {
   if (name.length === 0 || name.includes('\0')) throw new OutboxError('IDENTIFIER_INVALID', 'A column name is empty or holds a NUL character.');
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
+  return quoteCatalogIdent(name);
 }
 
 const sqlCache = new Map<string, string>();
