@@ -105,6 +105,9 @@ export interface ConsumerEvents {
   stopped: [];
 }
 
+/** A receive's result: the batch (its visibility kept up until it is acknowledged), or why the receive failed. */
+type Received = { ok: true; messages: Message[]; extender: { stop(): void } } | { ok: false; error: Error };
+
 /** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
 const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
 
@@ -213,41 +216,70 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /**
    * One receive-apply loop. Loop 0 always receives; the others only while the queue has a backlog
    * (the last receive came back full), so a quiet queue is drained in full batches by one loop and a
-   * busy one by all of them.
+   * busy one by all of them. While backlogged a loop also receives its next batch while it applies
+   * the current one, and acknowledges a batch (DLQ, deletes) while it applies the next: a batch's
+   * messages are deleted only after its own apply returned, and one acknowledgement is in flight
+   * per loop.
    */
   private async loop(index: number): Promise<void> {
     let retryMs = this.options.receiveRetryMs ?? 1_000;
-    while (!this.stopping) {
-      this.lastTick = Date.now();
-      if (this.halt) {
-        await (this.resumeCheck ??= this.checkResumed().finally(() => (this.resumeCheck = undefined)));
-        continue;
-      }
-      if (this.breaker.opened) {
-        await this.waitForHalfOpen();
-        continue;
-      }
-      if (index > 0 && !this.backlogged) {
-        await sleep(IDLE_LOOP_CHECK_MS, this.wake.signal);
-        continue;
-      }
-      let messages: Message[];
-      try {
-        messages = await this.receive();
+    let acknowledging: Promise<void> = Promise.resolve();
+    let prefetched: Promise<Received> | undefined;
+    const handle = async (batch: Received & { ok: true }) => {
+      const acknowledge = await this.processBatch(batch.messages, batch.extender);
+      await acknowledging;
+      acknowledging = acknowledge();
+    };
+    try {
+      while (!this.stopping) {
+        this.lastTick = Date.now();
+        if (!prefetched) {
+          if (this.halt) {
+            await (this.resumeCheck ??= this.checkResumed().finally(() => (this.resumeCheck = undefined)));
+            continue;
+          }
+          if (this.breaker.opened) {
+            await this.waitForHalfOpen();
+            continue;
+          }
+          if (index > 0 && !this.backlogged) {
+            await sleep(IDLE_LOOP_CHECK_MS, this.wake.signal);
+            continue;
+          }
+        }
+        const batch = await (prefetched ?? this.tryReceive());
+        prefetched = undefined;
+        if (!batch.ok) {
+          if (this.stopping) break;
+          this.lastReceiveOk = false;
+          this.logger.warn({ err: describeError(batch.error), retryMs }, 'receive failed; retrying');
+          this.emit('receive-failed', batch.error);
+          await sleep(retryMs, this.wake.signal);
+          retryMs = Math.min(retryMs * 2, 30_000);
+          continue;
+        }
         this.lastReceiveOk = true;
         retryMs = this.options.receiveRetryMs ?? 1_000;
-      } catch (err) {
-        if (this.stopping) break;
-        this.lastReceiveOk = false;
-        this.logger.warn({ err: describeError(err), retryMs }, 'receive failed; retrying');
-        this.emit('receive-failed', err as Error);
-        await sleep(retryMs, this.wake.signal);
-        retryMs = Math.min(retryMs * 2, 30_000);
-        continue;
+        if (batch.messages.length === 0) continue;
+        if (this.backlogged && !this.stopping && !this.halt && !this.breaker.opened) prefetched = this.tryReceive();
+        await handle(batch);
       }
-      if (messages.length === 0) continue;
-      await this.processBatch(messages);
+      // Graceful stop: a receive under way finishes, and its batch is the batch in hand.
+      if (prefetched && !this.abort.signal.aborted) {
+        const batch = await prefetched;
+        if (batch.ok && batch.messages.length > 0) await handle(batch);
+      }
+    } finally {
+      await acknowledging;
     }
+  }
+
+  /** A receive whose failure is a value (a prefetched one may fail before it is awaited), with the batch's visibility kept up from the start. */
+  private tryReceive(): Promise<Received> {
+    return this.receive().then(
+      (messages) => ({ ok: true as const, messages, extender: messages.length > 0 ? this.extendVisibility(messages, Date.now()) : { stop() {} } }),
+      (error: unknown) => ({ ok: false as const, error: error as Error }),
+    );
   }
 
   private async receive(): Promise<Message[]> {
@@ -269,9 +301,12 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     return messages;
   }
 
-  private async processBatch(messages: Message[]): Promise<void> {
+  /**
+   * Decodes, transforms and applies a batch; returns its acknowledgement (waiting rows back to the
+   * queue, dead letters, deletes), which the loop runs while it applies the next batch.
+   */
+  private async processBatch(messages: Message[], extender: { stop(): void }): Promise<() => Promise<void>> {
     const started = Date.now();
-    const extender = this.extendVisibility(messages, started);
     try {
       const deadLetters: DeadLetter[] = [];
       const done: Message[] = [];
@@ -354,20 +389,30 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
         }
       }
 
-      deadLetters.push(...(await this.sendBack(waiting)));
-      const deadLettered = await this.deadLetter(deadLetters);
-      const toDelete = [...done, ...deadLettered];
-      const deleted = await deleteMessages(this.options.sqs, this.options.queueUrl, toDelete);
-      if (deleted.failed.length > 0) {
-        this.metrics.deleteFailures.inc(this.labels, deleted.failed.length);
-        this.logger.warn({ failed: deleted.failed.length, codes: [...new Set(deleted.failed.map((f) => f.code))] }, 'SQS did not delete some applied messages; they will come back and be skipped as stale');
-        this.emit('delete-failed', deleted.failed);
-      }
-      if (!applyFailed) {
-        this.emit('batch-applied', { messages: messages.length, applied, stale, skipped, deadLettered: deadLettered.length, deleted: deleted.succeeded.length, waiting: waiting.length, durationMs: Date.now() - started });
-      }
-    } finally {
+      return async () => {
+        try {
+          deadLetters.push(...(await this.sendBack(waiting)));
+          const deadLettered = await this.deadLetter(deadLetters);
+          const toDelete = [...done, ...deadLettered];
+          const deleted = await deleteMessages(this.options.sqs, this.options.queueUrl, toDelete);
+          if (deleted.failed.length > 0) {
+            this.metrics.deleteFailures.inc(this.labels, deleted.failed.length);
+            this.logger.warn({ failed: deleted.failed.length, codes: [...new Set(deleted.failed.map((f) => f.code))] }, 'SQS did not delete some applied messages; they will come back and be skipped as stale');
+            this.emit('delete-failed', deleted.failed);
+          }
+          if (!applyFailed) {
+            this.emit('batch-applied', { messages: messages.length, applied, stale, skipped, deadLettered: deadLettered.length, deleted: deleted.succeeded.length, waiting: waiting.length, durationMs: Date.now() - started });
+          }
+        } catch (err) {
+          // Nothing here should throw (the SQS helpers report failed entries); if it does, the messages come back.
+          this.logger.warn({ err: describeError(err) }, 'could not acknowledge a batch; its messages come back after the visibility timeout');
+        } finally {
+          extender.stop();
+        }
+      };
+    } catch (err) {
       extender.stop();
+      throw err;
     }
   }
 

@@ -312,6 +312,25 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
     expect((await items()).map((r) => [r.id, r.qty])).toEqual([['1', '1'], ['2', '2'], ['3', '3']]);
   });
 
+  it('applies a batch over two tables together; a row refused in one table is rejected alone, the rest of both commit', async () => {
+    await reset();
+    await h.exec('DROP TABLE IF EXISTS items2');
+    await h.exec(ITEMS_DDL[h.kind].replace('CREATE TABLE items', 'CREATE TABLE items2'));
+    const target = config(h, {}, ['public.items', 'public.items2']);
+    const w = writer(target);
+    const both = () => Promise.all([items(), h.rows('items2', ITEM_COLUMNS)]);
+    const c = toChanges(target, [data('insert', 10, { id: 1, name: 'a' }), data('insert', 11, { id: 1, name: 'b' }, 'items2'), data('insert', 12, { id: 2, name: 'c' }, 'items2'), data('delete', 13, { id: 2 }, 'items2')]);
+    expect(await w.apply(c)).toEqual([{ status: 'applied' }, { status: 'applied' }, { status: 'stale' }, { status: 'applied' }]);
+    expect(await both()).toEqual([[{ id: '1', name: 'a', qty: null, note: null }], [{ id: '1', name: 'b', qty: null, note: null }]]);
+    const d = toChanges(target, [data('update', 20, { id: 1, name: 'a2' }), data('update', 21, { id: 1, qty: -1 }, 'items2'), data('insert', 22, { id: 3, name: 'd' }, 'items2')]);
+    const outcomes = await w.apply(d);
+    expect(outcomes[0]).toEqual({ status: 'applied' });
+    expect(outcomes[1]).toMatchObject({ status: 'rejected' });
+    expect(outcomes[2]).toEqual({ status: 'applied' });
+    expect(await both()).toEqual([[{ id: '1', name: 'a2', qty: null, note: null }], [{ id: '1', name: 'b', qty: null, note: null }, { id: '3', name: 'd', qty: null, note: null }]]);
+    await h.exec('DROP TABLE items2');
+  });
+
   it('converges to the source state under duplicated, shuffled, batched delivery', async () => {
     await reset();
     const target = config(h);

@@ -95,3 +95,49 @@ export async function applyChangeByChange(target: TargetConfig, entries: BatchEn
 export function checkSeq(changes: TargetChange[]): void {
   for (const c of changes) if (!/^\d+$/.test(c.seq)) throw new TypeError(`change ${c.messageId} has an invalid seq`);
 }
+
+/** A batch entry the set-based path can take: no truncate, a key, and a row unless it is a delete. */
+export function fitsSetBased(entry: BatchEntry): boolean {
+  const { change } = entry;
+  return change.op !== 'truncate' && change.key !== null && (change.op === 'delete' || change.row !== null);
+}
+
+export interface TablePlan {
+  table: string;
+  /** The newest change of each key, in lock order. */
+  entries: BatchEntry[];
+  /** Older changes of a key that has a newer one in the batch. */
+  stale: BatchEntry[];
+  /** The column set of the upserts (undefined: deletes only). */
+  columns: string[] | undefined;
+}
+
+/**
+ * The batch per table for a writer's set-based path, or undefined when a table's upserts name different
+ * column sets or its keys different key columns (then the batch goes change by change).
+ */
+export function planByTable(entries: BatchEntry[]): TablePlan[] | undefined {
+  const plan: TablePlan[] = [];
+  for (const entry of entries) {
+    let t = plan.at(-1);
+    if (!t || t.table !== entry.table) plan.push((t = { table: entry.table, entries: [], stale: [], columns: undefined }));
+    const previous = t.entries.at(-1);
+    if (previous && previous.keyHash.equals(entry.keyHash)) {
+      t.stale.push(entry);
+      continue;
+    }
+    if (previous && !sameColumns(Object.keys(previous.change.key!), Object.keys(entry.change.key!))) return undefined;
+    if (entry.change.op !== 'delete') {
+      const columns = Object.keys(entry.change.row!);
+      if (t.columns === undefined) t.columns = columns;
+      else if (!sameColumns(t.columns, columns)) return undefined;
+    }
+    t.entries.push(entry);
+  }
+  return plan;
+}
+
+/** The same column names, in any order (rows are typed by name). */
+function sameColumns(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((c) => b.includes(c));
+}

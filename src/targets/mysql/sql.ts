@@ -46,12 +46,18 @@ export interface Statement {
 
 /** INSERT … ON DUPLICATE KEY UPDATE. VALUES(col) is understood by MariaDB and (deprecated but working) MySQL 8. */
 export function upsertStatement(table: string, row: Record<string, unknown>, keys: string[]): Statement {
-  const columns = Object.keys(row);
+  return upsertManyStatement(table, [row], keys);
+}
+
+/** The upsert of many rows with the same columns (distinct keys) in one statement. */
+export function upsertManyStatement(table: string, rows: Record<string, unknown>[], keys: string[]): Statement {
+  const columns = Object.keys(rows[0]!);
   const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumnMysql(c)} = VALUES(${quoteColumnMysql(c)})`);
   const noop = `${quoteColumnMysql(keys[0]!)} = ${quoteColumnMysql(keys[0]!)}`;
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
   return {
-    sql: `INSERT INTO ${table} (${columns.map(quoteColumnMysql).join(', ')}) VALUES (${columns.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${updates.length ? updates.join(', ') : noop}`,
-    params: columns.map((c) => row[c]),
+    sql: `INSERT INTO ${table} (${columns.map(quoteColumnMysql).join(', ')}) VALUES ${rows.map(() => tuple).join(', ')} ON DUPLICATE KEY UPDATE ${updates.length ? updates.join(', ') : noop}`,
+    params: rows.flatMap((row) => columns.map((c) => row[c])),
   };
 }
 

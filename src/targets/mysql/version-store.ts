@@ -203,6 +203,43 @@ export class MysqlVersionStore implements VersionStore<PoolConnection> {
     }
   }
 
+  /**
+   * The version guard for many keys of one table in three statements (see advance): lock the version
+   * rows that exist, in key-hash order; update those the changes are newer than; insert the keys that
+   * are new. Entries name distinct keys, in lock order. When a concurrent consumer inserted one of
+   * the new keys first, the insert fails with a duplicate entry (ER_DUP_ENTRY) and the caller applies
+   * the batch change by change instead. Returns the hex key hashes that advanced.
+   */
+  async advanceMany(conn: PoolConnection, table: string, entries: { keyHash: Buffer; key: unknown; seq: bigint; deleted: boolean }[]): Promise<Set<string>> {
+    const [rows] = await conn.query<RowDataPacket[]>(
+      `SELECT key_hash, CAST(seq AS CHAR) AS seq, deleted FROM ${this.s}.versions WHERE target_table = ? AND key_hash IN (?) ORDER BY key_hash FOR UPDATE`,
+      [table, entries.map((e) => e.keyHash)],
+    );
+    const stored = new Map(rows.map((r) => [(r.key_hash as Buffer).toString('hex'), { seq: BigInt(r.seq as string), deleted: Boolean(Number(r.deleted)) }]));
+    const advanced = new Set<string>();
+    const updates: unknown[][] = [];
+    const inserts: unknown[][] = [];
+    for (const e of entries) {
+      const hex = e.keyHash.toString('hex');
+      const before = stored.get(hex);
+      if (before && !isNewer(before, e.seq, e.deleted)) continue;
+      advanced.add(hex);
+      (before ? updates : inserts).push([table, e.keyHash, JSON.stringify(e.key), e.seq.toString(), e.deleted, this.scope.owner]);
+    }
+    const columns = `${this.s}.versions (target_table, key_hash, key_json, seq, deleted, owner, updated_at)`;
+    const values = (list: unknown[][]) => list.map(() => '(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))').join(', ');
+    // The rows to update exist and are locked by this transaction: the upsert updates each of them.
+    if (updates.length > 0) {
+      await conn.query(
+        `INSERT INTO ${columns} VALUES ${values(updates)}
+         ON DUPLICATE KEY UPDATE key_json = VALUES(key_json), seq = VALUES(seq), deleted = VALUES(deleted), owner = VALUES(owner), updated_at = VALUES(updated_at)`,
+        updates.flat(),
+      );
+    }
+    if (inserts.length > 0) await conn.query(`INSERT INTO ${columns} VALUES ${values(inserts)}`, inserts.flat());
+    return advanced;
+  }
+
   async keysNewerThan(conn: PoolConnection, table: string, seq: bigint): Promise<unknown[]> {
     const [rows] = await conn.query<RowDataPacket[]>(`SELECT key_json FROM ${this.s}.versions WHERE target_table = ? AND seq > ? AND NOT deleted`, [table, seq.toString()]);
     return rows.map((r) => JSON.parse(r.key_json as string) as unknown);

@@ -1,6 +1,6 @@
 import { OutboxError } from '../../errors.js';
 import type { RowImage } from '../../wire/envelope.js';
-import { parseTableName, quoteIdent } from '../../sql/identifiers.js';
+import { parseTableName, quoteCatalogIdent, quoteIdent } from '../../sql/identifiers.js';
 
 /**
  * The SQL the PostgreSQL target writes rows with. Values go through jsonb_populate_record(set), so
@@ -24,11 +24,7 @@ export function resolveTable(name: string): ResolvedTable {
 /** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */
 export function quoteColumn(name: string): string {
   if (name.length === 0 || name.includes('\0')) throw new OutboxError('IDENTIFIER_INVALID', 'A column name is empty or holds a NUL character.');
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(text: string): string {
-  return `'${text.replace(/'/g, "''")}'`;
+  return quoteCatalogIdent(name);
 }
 
 const sqlCache = new Map<string, string>();
@@ -41,28 +37,50 @@ function cached(key: string, build: () => string): string {
   return sql;
 }
 
-/** $1 is one row as JSON (`many` false) or an array of rows with distinct keys (`many` true). */
+/** $1 is one row as JSON (`many` false) or an array of rows (`many` true). */
 function rowsOf(table: string, many: boolean): string {
   return many ? `jsonb_populate_recordset(NULL::${table}, $1::jsonb)` : `jsonb_populate_record(NULL::${table}, $1::jsonb)`;
 }
 
-export function upsertSql(table: string, columns: string[], keys: string[], many = false): string {
-  return cached(`u\0${many}\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
+/** ON CONFLICT on the key: the other columns take the new values (nothing to update when the key is all). */
+function onConflict(columns: string[], keys: string[]): string {
+  const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumn(c)} = EXCLUDED.${quoteColumn(c)}`);
+  return `ON CONFLICT (${keys.map(quoteColumn).join(', ')}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
+}
+
+function keyMatch(a: string, b: string, keys: string[]): string {
+  return keys.map((c) => `${a}.${quoteColumn(c)} = ${b}.${quoteColumn(c)}`).join(' AND ');
+}
+
+export function upsertSql(table: string, columns: string[], keys: string[]): string {
+  return cached(`u\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
     const cols = columns.map(quoteColumn).join(', ');
-    const updates = columns.filter((c) => !keys.includes(c)).map((c) => `${quoteColumn(c)} = EXCLUDED.${quoteColumn(c)}`);
-    return `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${rowsOf(table, many)}
-            ON CONFLICT (${keys.map(quoteColumn).join(', ')}) ${updates.length ? `DO UPDATE SET ${updates.join(', ')}` : 'DO NOTHING'}`;
+    return `INSERT INTO ${table} (${cols}) SELECT ${cols} FROM ${rowsOf(table, false)} ${onConflict(columns, keys)}`;
   });
 }
 
-export function deleteSql(table: string, keys: string[], many = false): string {
-  return cached(`d\0${many}\0${table}\0${keys.join('\0')}`, () => `DELETE FROM ${table} AS t USING ${rowsOf(table, many)} AS k WHERE ${keys.map((c) => `t.${quoteColumn(c)} = k.${quoteColumn(c)}`).join(' AND ')}`);
+export function deleteSql(table: string, keys: string[]): string {
+  return cached(`d\0${table}\0${keys.join('\0')}`, () => `DELETE FROM ${table} AS t USING ${rowsOf(table, false)} AS k WHERE ${keyMatch('t', 'k', keys)}`);
+}
+
+/**
+ * The writes of PostgresVersionStore.advanceAndWrite: the upserts and the deletes of the changes that
+ * advanced, read from its CTE applied(h, k, r, d). The upserts name one column set.
+ */
+export function upsertAppliedSql(table: string, columns: string[], keys: string[]): string {
+  return cached(`ua\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
+    const cols = columns.map(quoteColumn);
+    return `INSERT INTO ${table} (${cols.join(', ')}) SELECT ${cols.map((c) => `p.${c}`).join(', ')} FROM applied a, LATERAL jsonb_populate_record(NULL::${table}, a.r) AS p WHERE NOT a.d ${onConflict(columns, keys)}`;
+  });
+}
+
+export function deleteAppliedSql(table: string, keys: string[]): string {
+  return cached(`da\0${table}\0${keys.join('\0')}`, () => `DELETE FROM ${table} AS t USING applied a, LATERAL jsonb_populate_record(NULL::${table}, a.k) AS p WHERE a.d AND ${keyMatch('t', 'p', keys)}`);
 }
 
 /** Deletes every row of the table except the keys in `keep` (changes applied after the truncate). */
 export function clearSql(table: string, keep: unknown[]): string {
   if (keep.length === 0) return `DELETE FROM ${table}`;
   const keys = Object.keys(keep[0] as RowImage);
-  const match = keys.map((c) => `k.${quoteColumn(c)} = t.${quoteColumn(c)}`).join(' AND ');
-  return `DELETE FROM ${table} AS t WHERE NOT EXISTS (SELECT 1 FROM ${rowsOf(table, true)} AS k WHERE ${match})`;
+  return `DELETE FROM ${table} AS t WHERE NOT EXISTS (SELECT 1 FROM ${rowsOf(table, true)} AS k WHERE ${keyMatch('k', 't', keys)})`;
 }

@@ -5,7 +5,8 @@ import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
 import { captureSettingsSql } from '../../wire/capture-settings.js';
 import type { ChunkDigest, Divergence, KeyFilter, TargetReader, TargetTableSpec } from '../base/verify-reader.js';
-import { quoteColumn, quoteLiteral, resolveTable } from './sql.js';
+import { quoteLiteral } from '../../sql/identifiers.js';
+import { quoteColumn, resolveTable } from './sql.js';
 
 /**
  * Reads a PostgreSQL target for verify. Both sides of a comparison are computed in the target

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent } from '../../sql/identifiers.js';
 import type { StoreScope, VersionStore } from '../base/version-store.js';
@@ -54,6 +55,15 @@ export function storeDdl(schema: string): string[] {
 /** isNewer (src/targets/base/version-store.ts) in SQL: v is the stored row, EXCLUDED the change. */
 const NEWER = `v.seq < EXCLUDED.seq OR (v.seq = EXCLUDED.seq AND v.deleted AND NOT EXCLUDED.deleted)`;
 
+/** A change as advanceAndWrite takes it: the key's hash and image, the row (null for a delete), the seq. */
+export interface GuardedChange {
+  keyHash: Buffer;
+  key: unknown;
+  row: unknown;
+  seq: string;
+  deleted: boolean;
+}
+
 export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
@@ -92,17 +102,7 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
    * store from before share truncates is upgraded.
    */
   async lockTable(client: pg.ClientBase, table: string, exclusive: boolean): Promise<bigint> {
-    if (!this.knownTables.has(table)) {
-      await client.query(`INSERT INTO ${this.s}.truncations (target_table, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [table]);
-      if (this.scope.share) {
-        await client.query(
-          `INSERT INTO ${this.s}.share_truncations (target_table, target, seq)
-           SELECT $1, $2, seq FROM ${this.s}.truncations WHERE target_table = $1 ON CONFLICT DO NOTHING`,
-          [table, this.scope.owner],
-        );
-      }
-      this.knownTables.add(table);
-    }
+    await this.prepareTable(client, table);
     const whole = await client.query<{ seq: string }>(`SELECT seq::text AS seq FROM ${this.s}.truncations WHERE target_table = $1 ${exclusive && !this.scope.share ? 'FOR UPDATE' : 'FOR SHARE'}`, [table]);
     const share = this.scope.share
       ? await client.query<{ seq: string }>(`SELECT seq::text AS seq FROM ${this.s}.share_truncations WHERE target_table = $1 AND target = $2 ${exclusive ? 'FOR UPDATE' : 'FOR SHARE'}`, [table, this.scope.owner])
@@ -114,6 +114,64 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
     const seq = BigInt(whole.rows[0].seq);
     const own = share ? BigInt(share.rows[0]!.seq) : 0n;
     return own > seq ? own : seq;
+  }
+
+  /** Creates a table's truncation records when the store has none yet (seq 0; a filtered target's share record from the table's). */
+  async prepareTable(client: pg.ClientBase, table: string): Promise<void> {
+    if (this.knownTables.has(table)) return;
+    await client.query(`INSERT INTO ${this.s}.truncations (target_table, seq) VALUES ($1, 0) ON CONFLICT DO NOTHING`, [table]);
+    if (this.scope.share) {
+      await client.query(
+        `INSERT INTO ${this.s}.share_truncations (target_table, target, seq)
+         SELECT $1, $2, seq FROM ${this.s}.truncations WHERE target_table = $1 ON CONFLICT DO NOTHING`,
+        [table, this.scope.owner],
+      );
+    }
+    this.knownTables.add(table);
+  }
+
+  /**
+   * The version guard and the writes of one table's changes in one statement (no truncate among them,
+   * one change per key, in lock order; call prepareTable first). It locks the table's truncation
+   * record(s) shared, as lockTable does; advances the version of every change newer than both the
+   * stored version and the last truncate (locking the version rows in the given order); and runs
+   * `writes`, statements over the CTE `applied(h, k, r, d)` — key hash, key image, row image, deleted
+   * — of the changes that advanced. Returns the hex key hashes that advanced. One statement is one
+   * transaction: a row the target refuses fails all of it.
+   */
+  async advanceAndWrite(client: pg.ClientBase, table: string, entries: GuardedChange[], writes: string[]): Promise<Set<string>> {
+    const text = this.advanceAndWriteSql(writes);
+    // A named statement is parsed and planned once per connection, not once per batch.
+    const name = `outbox_aw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    const result = await client.query<{ h: Buffer }>({ name, text, values: [
+      table,
+      entries.map((e) => e.keyHash),
+      entries.map((e) => JSON.stringify(e.key)),
+      entries.map((e) => e.seq),
+      entries.map((e) => e.deleted),
+      entries.map((e) => (e.row === null ? null : JSON.stringify(e.row))),
+      this.scope.owner,
+    ] });
+    return new Set(result.rows.map((r) => r.h.toString('hex')));
+  }
+
+  private advanceAndWriteSql(writes: string[]): string {
+    const share = this.scope.share ? `, COALESCE((SELECT seq FROM ${this.s}.share_truncations WHERE target_table = $1 AND target = $7 FOR SHARE), 0)` : '';
+    return `WITH fence AS (
+              SELECT GREATEST(COALESCE((SELECT seq FROM ${this.s}.truncations WHERE target_table = $1 FOR SHARE), 0)${share}) AS seq),
+            changes AS (
+              SELECT * FROM unnest($2::bytea[], $3::jsonb[], $4::numeric[], $5::boolean[], $6::jsonb[]) WITH ORDINALITY AS u(h, k, q, d, r, i)),
+            advanced AS (
+              INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at, owner)
+              SELECT $1, c.h, c.k, c.q, c.d, now(), $7 FROM changes c, fence WHERE c.q > fence.seq ORDER BY c.i
+              ON CONFLICT (target_table, key_hash) DO UPDATE
+                SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now(), owner = EXCLUDED.owner
+                WHERE ${NEWER}
+              RETURNING v.key_hash AS h),
+            applied AS (
+              SELECT c.h, c.k, c.r, c.d FROM changes c JOIN advanced a ON a.h = c.h)${writes.map((w, i) => `,
+            write_${i} AS (${w})`).join('')}
+            SELECT h FROM advanced`;
   }
 
   /**
@@ -131,31 +189,6 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
       [table, keyHash, JSON.stringify(key), seq, deleted, this.scope.owner],
     );
     return (result.rowCount ?? 0) > 0;
-  }
-
-  /**
-   * The version guard for many keys in one statement: like advance(), for entries that name distinct
-   * keys, locking their version rows in the given order. Returns the indexes of the entries that are
-   * newer than what is stored (they must be applied).
-   */
-  async advanceMany(client: pg.ClientBase, entries: { table: string; keyHash: Buffer; key: unknown; seq: string; deleted: boolean }[]): Promise<Set<number>> {
-    const result = await client.query<{ i: number }>(
-      `INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at, owner)
-       SELECT t, h, k, q, d, now(), $6 FROM unnest($1::text[], $2::bytea[], $3::jsonb[], $4::numeric[], $5::boolean[]) WITH ORDINALITY AS u(t, h, k, q, d, i)
-        ORDER BY i
-       ON CONFLICT (target_table, key_hash) DO UPDATE
-         SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now(), owner = EXCLUDED.owner
-         WHERE ${NEWER}
-       RETURNING target_table, key_hash`,
-      [entries.map((e) => e.table), entries.map((e) => e.keyHash), entries.map((e) => JSON.stringify(e.key)), entries.map((e) => e.seq), entries.map((e) => e.deleted), this.scope.owner],
-    );
-    const position = new Map(entries.map((e, i) => [`${e.table}\0${e.keyHash.toString('hex')}`, i]));
-    const newer = new Set<number>();
-    for (const row of result.rows as unknown as { target_table: string; key_hash: Buffer }[]) {
-      const i = position.get(`${row.target_table}\0${row.key_hash.toString('hex')}`);
-      if (i !== undefined) newer.add(i);
-    }
-    return newer;
   }
 
   /** Keys of the table applied after a truncate at `seq` and still present: a late truncate must keep them. */

@@ -1,7 +1,6 @@
 import pg from 'pg';
-import type { RowImage } from '../../wire/envelope.js';
 import { describeError } from '../../errors.js';
-import { storeScope, tablesToLock, type BatchEntry } from '../base/batch.js';
+import { fitsSetBased, planByTable, storeScope, type BatchEntry, type TablePlan } from '../base/batch.js';
 import type { TableShape } from '../base/check.js';
 import { scrubValues, type RowError } from '../base/errors.js';
 import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
@@ -9,7 +8,7 @@ import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange } from '../types.js';
 import { describePgColumns, pgStatements } from './ddl.js';
 import { classifyPgError, isPermanentPgError } from './errors.js';
-import { clearSql, deleteSql, resolveTable, upsertSql } from './sql.js';
+import { clearSql, deleteAppliedSql, deleteSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
 import { inTransaction } from './transaction.js';
 import { PostgresVersionStore } from './version-store.js';
 
@@ -97,14 +96,19 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
     return { statements: statements.length };
   }
 
-  /** The row changes of a batch (no schema changes): set-based when it can, change by change otherwise. */
+  /**
+   * The row changes of a batch (no schema changes): one statement per table when it can (the version
+   * guard, the upserts and the deletes together; a batch of one table is then one round trip), change
+   * by change in savepoints otherwise — a truncate, or a row the target refuses (which fails the
+   * statement and everything with it, so the batch runs again change by change, where that row is
+   * rejected on its own and the rest commit).
+   */
   protected async applyRows(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
-    if (entries.every(fitsSetBased)) {
+    const plan = entries.every(fitsSetBased) ? planByTable(entries) : undefined;
+    if (plan) {
       try {
-        return await inTransaction(client, () => this.applySetBased(client, entries, count));
+        return await this.applyByTable(client, plan, count);
       } catch (err) {
-        // A row the target refuses fails the whole set-based statement: apply the batch again change by
-        // change, where that row is rejected on its own and the rest commit.
         if (!isPermanentPgError(err)) throw err;
         this.log.debug({ code: (err as { code?: string }).code }, 'set-based apply refused a row; applying the batch change by change');
       }
@@ -113,41 +117,30 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
   }
 
   /**
-   * The fast path for a batch without truncates: one statement advances the versions of all keys
-   * (newest change per key; older ones in the batch are stale), then one upsert or delete per table
-   * and column set. Same outcomes as applyEach when no row is refused.
+   * The fast path: per table, one statement advances the versions of all keys (the newest change per
+   * key; older ones in the batch are stale) and writes the rows of those that advanced. Tables in lock
+   * order, in one transaction when there are several. Same outcomes as applyEach when no row is refused.
    */
-  private async applySetBased(client: pg.PoolClient, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+  private async applyByTable(client: pg.PoolClient, plan: TablePlan[], count: number): Promise<ApplyOutcome[]> {
     const outcomes: ApplyOutcome[] = new Array(count);
-    const truncatedAt = new Map<string, bigint>();
-    for (const { table } of tablesToLock(entries, () => false)) truncatedAt.set(table, await this.store.lockTable(client, table, false));
-    const candidates: BatchEntry[] = [];
-    for (const entry of entries) {
-      const previous = candidates.at(-1);
-      const sameKey = previous !== undefined && previous.table === entry.table && previous.keyHash.equals(entry.keyHash);
-      if (sameKey || entry.seq <= truncatedAt.get(entry.table)!) outcomes[entry.index] = { status: 'stale' };
-      else candidates.push(entry);
-    }
-    const newer = candidates.length
-      ? await this.store.advanceMany(client, candidates.map((e) => ({ table: e.table, keyHash: e.keyHash, key: e.change.key, seq: e.change.seq, deleted: e.change.op === 'delete' })))
-      : new Set<number>();
-    const groups = new Map<string, RowImage[]>();
-    candidates.forEach((entry, i) => {
-      if (!newer.has(i)) {
-        outcomes[entry.index] = { status: 'stale' };
-        return;
+    for (const t of plan) await this.store.prepareTable(client, t.table);
+    const run = async () => {
+      for (const t of plan) {
+        for (const e of t.stale) outcomes[e.index] = { status: 'stale' };
+        const sql = resolveTable(t.entries[0]!.change.table).sql;
+        const keys = Object.keys(t.entries[0]!.change.key!);
+        const writes = [...(t.columns ? [upsertAppliedSql(sql, t.columns, keys)] : []), ...(t.entries.some((e) => e.change.op === 'delete') ? [deleteAppliedSql(sql, keys)] : [])];
+        const advanced = await this.store.advanceAndWrite(
+          client,
+          t.table,
+          t.entries.map((e) => ({ keyHash: e.keyHash, key: e.change.key, row: e.change.op === 'delete' ? null : e.change.row, seq: e.change.seq, deleted: e.change.op === 'delete' })),
+          writes,
+        );
+        for (const e of t.entries) outcomes[e.index] = { status: advanced.has(e.keyHash.toString('hex')) ? 'applied' : 'stale' };
       }
-      outcomes[entry.index] = { status: 'applied' };
-      const { change } = entry;
-      const table = resolveTable(change.table).sql;
-      const keys = Object.keys(change.key!);
-      const sql = change.op === 'delete' ? deleteSql(table, keys, true) : upsertSql(table, Object.keys(change.row!), keys, true);
-      let rows = groups.get(sql);
-      if (!rows) groups.set(sql, (rows = []));
-      rows.push(change.op === 'delete' ? change.key! : change.row!);
-    });
-    for (const [sql, rows] of groups) await client.query(sql, [JSON.stringify(rows)]);
-    return outcomes;
+      return outcomes;
+    };
+    return plan.length === 1 ? run() : inTransaction(client, run);
   }
 
   protected async savepoint(client: pg.PoolClient, verb: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT'): Promise<void> {
@@ -180,12 +173,6 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
   protected classify(err: unknown, change: TargetChange): RowError | undefined {
     return classifyPgError(err, change, this.options.target.schemaChanges);
   }
-}
-
-/** A batch entry the set-based path can take: no truncate, a key, and a row unless it is a delete. */
-function fitsSetBased(entry: BatchEntry): boolean {
-  const { change } = entry;
-  return change.op !== 'truncate' && change.key !== null && (change.op === 'delete' || change.row !== null);
 }
 
 /** What `target init` needs to know about a target table. */
