@@ -6,8 +6,8 @@
  *   floor       plpgsql row trigger writing one int into a bigserial table: the least a trigger costs
  *   jsonb_row   plpgsql row trigger writing to_jsonb(OLD), to_jsonb(NEW) into a bigserial table
  *   jsonb_stmt  statement trigger writing to_jsonb of the transition rows (old joined to new by key)
- *   capture     outbox-relay capture v2 (sql/postgres/000004_capture_v2.sql), no excluded column
- *   capture_ex  the same with one excluded column (its catalog lookup per row)
+ *   capture     outbox-relay capture (sql/postgres/000005_capture_statement.sql), no excluded column
+ *   capture_ex  the same with one excluded column (looked up in the catalog once per statement)
  *
  *   1. TPS of single-row UPDATE, INSERT and DELETE (+ re-INSERT of the row, so the table keeps its
  *      size) with pgbench, several clients, synchronous_commit=off per session (PGOPTIONS); the tables

@@ -1,10 +1,11 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAPTURE_SETTINGS_SQL, loadSnapshotTable, snapshotSql } from '../../src/source/postgres/snapshot-sql.js';
 import type { OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPool } from '../../src/source/postgres/pool.js';
 import { CaptureDecoder, DECODE_SESSION_OPTIONS } from '../../src/source/postgres/relay-decode.js';
-import { fillPlaceholders, listMigrations } from '../../src/sql/files.js';
+import { fillPlaceholders, listMigrations, type MigrationFile } from '../../src/sql/files.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { createMigratedSource } from '../helpers/source.js';
 
@@ -119,6 +120,61 @@ describe('hostile column names', () => {
   });
 });
 
+describe('statement-level capture (plain tables)', () => {
+  it('pairs every old row with its new row in a bulk UPDATE, in the order rows changed, also when the transition tables spill to disk', async () => {
+    await sql(`CREATE TABLE public.bulk (id int PRIMARY KEY, v int, secret text)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'bulk' }, exclude: ['secret'] });
+    await sql(`INSERT INTO bulk SELECT g, g, 'SECRET' FROM generate_series(1, 5000) g`);
+    const client = await ctx.db.pool.connect();
+    try {
+      await client.query(`SET work_mem = '64kB'`); // the transition tables and the pairing spill to disk
+      // every other row, with a key change; a sequential scan changes them in key order
+      await client.query(`UPDATE bulk SET id = id + 10000, v = -v WHERE id % 2 = 0`);
+    } finally {
+      client.release();
+    }
+    const res = await sql(`SELECT seq, (old_row->>'id')::int AS old_id, (new_row->>'id')::int AS new_id, (old_row->>'v')::int AS old_v, (new_row->>'v')::int AS new_v, old_row::text || new_row::text AS t
+                             FROM outbox.events WHERE table_name = 'bulk' AND op = 'update' ORDER BY seq`);
+    expect(res.rows).toHaveLength(2500);
+    expect(res.rows.filter((r) => r.new_id !== r.old_id + 10000 || r.new_v !== -r.old_v)).toEqual([]);
+    expect(res.rows.map((r) => r.old_id)).toEqual(Array.from({ length: 2500 }, (_, k) => 2 * (k + 1))); // seq follows the change order
+    expect(res.rows.some((r) => r.t.includes('SECRET'))).toBe(false);
+    const physical = await sql(`SELECT count(*)::int AS n FROM outbox.events WHERE table_name = 'bulk' AND op = 'insert'`);
+    expect(physical.rows[0].n).toBe(5000); // one row per inserted row, from one statement
+  });
+
+  it('captures tables whose columns share a name with the function\'s variables or aliases', async () => {
+    const names = ['o', 'n', 'a', 'b', 'p', 'i', 'img', 'v_part', 'v_excl', 'v_now', 'tg_relid', 'tg_op', 'tg_table_name'];
+    await sql(`CREATE TABLE public.clash (id int PRIMARY KEY, ${names.map((c) => `${c} int`).join(', ')}, hidden text)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'clash' }, exclude: ['hidden'] });
+    await sql(`INSERT INTO clash VALUES (1, ${names.map((_, i) => i).join(', ')}, 'SECRET')`);
+    await sql(`UPDATE clash SET o = 100, tg_relid = 7`);
+    await sql(`DELETE FROM clash`);
+    const events = (await ctx.events()).filter((e) => e.table_name === 'clash');
+    expect(events.map((e) => e.op)).toEqual(['insert', 'update', 'delete']);
+    expect(events[0]!.after).toEqual(Object.fromEntries([['id', 1], ...names.map((c, i) => [c, i])]));
+    expect(events[1]!.changed).toEqual(['o', 'tg_relid']);
+    expect(await rawText('clash')).not.toContain('SECRET');
+  });
+
+  it('keeps the row trigger on a partitioned table, so a statement naming a partition is captured', async () => {
+    await sql(`CREATE TABLE public.parted (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+               CREATE TABLE public.parted_eu PARTITION OF public.parted FOR VALUES IN ('eu')`);
+    await ctx.source.track({ table: { schema: 'public', table: 'parted' } });
+    await sql(`CREATE TABLE public.parted_us PARTITION OF public.parted FOR VALUES IN ('us')`); // after track
+    await sql(`INSERT INTO parted_eu VALUES (1, 'eu', 1)`);
+    await sql(`INSERT INTO parted_us VALUES (2, 'us', 2)`);
+    await sql(`UPDATE parted SET v = v + 10`);
+    const events = (await ctx.events()).filter((e) => e.table_name === 'parted');
+    expect(events.map((e) => [e.op, e.key])).toEqual([
+      ['insert', { id: 1, region: 'eu' }],
+      ['insert', { id: 2, region: 'us' }],
+      ['update', { id: 1, region: 'eu' }],
+      ['update', { id: 2, region: 'us' }],
+    ]);
+  });
+});
+
 describe('decoding equals the SQL encoding', () => {
   it('is byte-identical to a backfill snapshot of the same row, whatever the writer session set', async () => {
     await sql(`
@@ -182,6 +238,64 @@ describe('decoding equals the SQL encoding', () => {
 });
 
 describe('outbox migrate upgrades an existing install', () => {
+  it('moves plain tables tracked by capture v2 (row trigger) to the statement triggers; partitioned tables keep the row trigger', async () => {
+    const db = await createTestDatabase();
+    const writer = new pg.Client({ connectionString: db.url });
+    try {
+      // An install at migration 4: tables recorded at migration 3, given capture_row by 000004's upgrade.
+      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      const apply = async (m: MigrationFile) => {
+        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
+        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+      };
+      const files = listMigrations('postgres');
+      for (const m of files.filter((f) => f.version <= 3)) await apply(m);
+      await db.pool.query(`
+        CREATE TABLE public.flat (id int PRIMARY KEY, v text, secret text);
+        CREATE TABLE public.split (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+        CREATE TABLE public.split_eu PARTITION OF public.split FOR VALUES IN ('eu');
+        INSERT INTO outbox.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name)
+             VALUES ('public', 'flat', '{id}', '{secret}', '{}', '{id,v}', 'capture_0000_flat'),
+                    ('public', 'split', '{id,region}', '{}', '{}', '{id,region,v}', 'capture_0000_split');`);
+      await apply(files.find((f) => f.version === 4)!);
+      await writer.connect();
+      await writer.query(`INSERT INTO public.flat VALUES (1, 'at 4', 'SECRET-1'); INSERT INTO public.split VALUES (1, 'eu', 'at 4')`); // its wake state in 000004's format
+
+      const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+      const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+      try {
+        expect((await source.migrate()).applied.map((m) => m.version)).toContain(5);
+        const triggers = async (t: string) =>
+          (await db.pool.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = $1::regclass AND NOT tgisinternal AND tgparentid = 0 ORDER BY 1`, [t])).rows.map((r) => r.tgname);
+        expect(await triggers('public.flat')).toEqual(['outbox_capture_delete', 'outbox_capture_insert', 'outbox_capture_truncate', 'outbox_capture_update']);
+        expect(await triggers('public.split')).toEqual(['outbox_capture_row', 'outbox_capture_truncate']);
+        const names = await db.pool.query(`SELECT table_name, function_name FROM outbox.tracked_tables ORDER BY 1`);
+        expect(names.rows.map((r) => [r.table_name, r.function_name])).toEqual([['flat', 'capture_statement'], ['split', 'capture_row']]);
+        // the same session writes on: a wake state in the old format is refreshed, not an error
+        await writer.query(`UPDATE public.flat SET v = 'at 5', secret = 'SECRET-2'; UPDATE public.split SET v = 'at 5'`);
+        await writer.query(`DELETE FROM public.flat`);
+        const raw = await db.pool.query(`SELECT coalesce(old_row::text, '') || coalesce(new_row::text, '') AS t FROM outbox.events ORDER BY seq`);
+        expect(raw.rows.map((r) => r.t).join()).not.toContain('SECRET-');
+        expect(await source.doctor()).toEqual([]);
+        const { readDecodedOutbox } = await import('../helpers/source.js');
+        const events = await readDecodedOutbox(db.pool, 'outbox');
+        expect(events.map((e) => [e.tableName, e.op, e.after])).toEqual([
+          ['flat', 'insert', { id: 1, v: 'at 4' }],
+          ['split', 'insert', { id: 1, region: 'eu', v: 'at 4' }],
+          ['flat', 'update', { id: 1, v: 'at 5' }],
+          ['split', 'update', { id: 1, region: 'eu', v: 'at 5' }],
+          ['flat', 'delete', null],
+        ]);
+        expect((await source.migrate()).applied).toEqual([]); // twice is harmless
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await writer.end();
+      await db.drop();
+    }
+  });
+
   it('moves a table tracked by capture v1 to the generic triggers and keeps its exclusions; v1 rows still publish', async () => {
     const db = await createTestDatabase();
     try {
@@ -208,7 +322,7 @@ describe('outbox migrate upgrades an existing install', () => {
         const result = await source.migrate();
         expect(result.applied.map((m) => m.version)).toContain(4);
         const triggers = await db.pool.query(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'public.old'::regclass AND NOT tgisinternal ORDER BY 1`);
-        expect(triggers.rows.map((r) => r.tgname)).toEqual(['outbox_capture_row', 'outbox_capture_truncate']);
+        expect(triggers.rows.map((r) => r.tgname)).toEqual(['outbox_capture_delete', 'outbox_capture_insert', 'outbox_capture_truncate', 'outbox_capture_update']);
         expect((await db.pool.query(`SELECT to_regprocedure('outbox.capture_0000_old()') AS f`)).rows[0].f).toBeNull();
         await db.pool.query(`UPDATE public.old SET v = 'after the upgrade', secret = 'SECRET-2'`);
         await db.pool.query(`ALTER TABLE public.old ADD COLUMN w int`);

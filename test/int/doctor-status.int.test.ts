@@ -66,15 +66,15 @@ describe('outbox doctor and status', () => {
   });
 
   it('doctor exits 1 when a trigger is disabled or missing, and 0 again once fixed', async () => {
-    await sql('ALTER TABLE public.orders DISABLE TRIGGER outbox_capture_row');
+    await sql('ALTER TABLE public.orders DISABLE TRIGGER outbox_capture_update');
     await sql('DROP TRIGGER outbox_capture_truncate ON public.customers');
     const broken = await outbox(['doctor']);
     expect(broken.code).toBe(1);
-    expect(broken.stdout).toContain('Table public.orders: capture trigger outbox_capture_row is missing or disabled');
+    expect(broken.stdout).toContain('Table public.orders: capture trigger outbox_capture_update is missing or disabled');
     expect(broken.stdout).toContain('Table public.customers: capture trigger outbox_capture_truncate is missing or disabled');
     expect(broken.stdout).toContain('2 problem(s) found.');
 
-    await sql('ALTER TABLE public.orders ENABLE TRIGGER outbox_capture_row');
+    await sql('ALTER TABLE public.orders ENABLE TRIGGER outbox_capture_update');
     expect((await outbox(['track', 'public.customers'])).code).toBe(0);
     expect((await outbox(['doctor'])).code).toBe(0);
   });

@@ -35,7 +35,7 @@ async function errorOf(promise: Promise<unknown>): Promise<Error & { code?: stri
   throw new Error('expected a rejection');
 }
 
-const ALL_TRIGGERS = ['outbox_capture_row', 'outbox_capture_truncate'];
+const ALL_TRIGGERS = ['outbox_capture_delete', 'outbox_capture_insert', 'outbox_capture_truncate', 'outbox_capture_update'];
 
 describe('outbox track / untrack', () => {
   it('tracking twice is harmless: two triggers, one event per change', async () => {
@@ -54,10 +54,10 @@ describe('outbox track / untrack', () => {
     await sql('CREATE TABLE public.gone (id int PRIMARY KEY)');
     const table = { schema: 'public', table: 'gone' };
     await ctx.source.track({ table });
-    expect(await captureFunctions()).toEqual(['capture_row', 'capture_truncate']);
+    expect(await captureFunctions()).toEqual(['capture_row', 'capture_statement', 'capture_truncate']);
     expect(await ctx.source.untrack(table)).toBe(true);
     expect(await triggersOf('public.gone')).toEqual([]);
-    expect(await captureFunctions()).toEqual(['capture_row', 'capture_truncate']);
+    expect(await captureFunctions()).toEqual(['capture_row', 'capture_statement', 'capture_truncate']);
     await sql('INSERT INTO gone VALUES (1)');
     expect(await eventsOf('gone')).toEqual([]);
     expect(await ctx.source.untrack(table)).toBe(false); // a second untrack says it was not tracked
@@ -106,8 +106,8 @@ describe('outbox track / untrack', () => {
     await ctx.source.track({ table });
     expect(await ctx.source.doctor()).toEqual([]);
 
-    await sql('DROP TRIGGER outbox_capture_row ON aged'); // as a table still on another version's triggers
-    expect(await ctx.source.doctor()).toEqual([expect.objectContaining({ severity: 'error', check: 'trigger', message: expect.stringContaining('Table public.aged: capture trigger outbox_capture_row is missing') })]);
+    await sql('DROP TRIGGER outbox_capture_update ON aged'); // as a table still on another version's triggers
+    expect(await ctx.source.doctor()).toEqual([expect.objectContaining({ severity: 'error', check: 'trigger', message: expect.stringContaining('Table public.aged: capture trigger outbox_capture_update is missing') })]);
     await ctx.source.track({ table });
     expect(await ctx.source.doctor()).toEqual([]);
   });

@@ -12,7 +12,8 @@ SELECT t.table_schema, t.table_name, t.relid::int8::text AS relid,
            AND tg.tgname LIKE 'outbox_capture_%' AND tg.tgenabled IN ('O', 'A')) AS enabled_triggers,
        t.captured_columns, t.excluded_columns, t.excluded_attnums, t.key_columns, t.attribute_columns,
        t.function_name, t.shape, t.schema_problem,
-       to_regprocedure(format('%I.capture_row()', {{schema_literal}})) IS NOT NULL
+       to_regprocedure(format('%I.capture_statement()', {{schema_literal}})) IS NOT NULL
+         AND to_regprocedure(format('%I.capture_row()', {{schema_literal}})) IS NOT NULL
          AND to_regprocedure(format('%I.capture_truncate()', {{schema_literal}})) IS NOT NULL AS function_exists
   FROM {{schema}}.tracked_tables t
  ORDER BY 1, 2

@@ -1,4 +1,4 @@
--- Purpose: turns the whole-row images capture_row wrote (json, one shape per call) into the event
+-- Purpose: turns the whole-row images capture wrote (json, one shape per call) into the event
 --          encoding of docs/encoding.md, with the same expressions backfill uses over the table, so
 --          a decoded event and a snapshot of the same row are byte-identical. Runs in the relay's
 --          decode session (TimeZone UTC, ISO dates, iso_8601 intervals, hex bytea,

@@ -81,7 +81,7 @@ function updateAttributes(attrs: ColumnInfo[]): string {
 }
 
 /**
- * SQL expressions that turn a table's whole-row images (the json capture_row writes) into the event
+ * SQL expressions that turn a table's whole-row images (the json the capture functions write) into the event
  * encoding: the same expressions backfill uses over the table itself, so a decoded event and a
  * snapshot of the same row are byte-identical (docs/encoding.md). Over the record aliases o and n.
  */

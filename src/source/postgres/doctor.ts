@@ -7,9 +7,13 @@ import { ledgerFindings } from '../ledger.js';
 import { diffShapes } from './relay-decode.js';
 import type { SchemaChangeItem } from '../../wire/envelope.js';
 import { capturedShape, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
-import { GENERIC_FUNCTION } from './track.js';
+import { ROW_FUNCTION, STATEMENT_FUNCTION } from './track.js';
 
-const TRIGGERS = ['outbox_capture_row', 'outbox_capture_truncate'];
+/** The capture triggers each kind of tracked table has (sql/postgres/runtime/capture_triggers*.sql). */
+const TRIGGERS: Record<string, string[]> = {
+  [STATEMENT_FUNCTION]: ['outbox_capture_insert', 'outbox_capture_update', 'outbox_capture_delete', 'outbox_capture_truncate'],
+  [ROW_FUNCTION]: ['outbox_capture_row', 'outbox_capture_truncate'],
+};
 
 interface DoctorRow {
   table_schema: string;
@@ -44,11 +48,12 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
       findings.push({ severity: 'error', check: 'table', message: `Tracked table ${name} no longer exists. Run: outbox untrack ${name}` });
       continue;
     }
-    const missing = TRIGGERS.filter((t) => !row.enabled_triggers.includes(t));
-    if (missing.length > 0 || row.function_name !== GENERIC_FUNCTION) {
+    const expected = TRIGGERS[row.function_name];
+    const missing = (expected ?? []).filter((t) => !row.enabled_triggers.includes(t));
+    if (missing.length > 0 || !expected) {
       findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: capture trigger ${missing.length ? missing.join(', ') : 'of an earlier version'} is missing or disabled; changes are not captured. Run: outbox track ${name}` });
     }
-    if (!row.function_exists) findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: the capture functions ${schema}.capture_row() / capture_truncate() are missing. Run: outbox migrate` });
+    if (!row.function_exists) findings.push({ severity: 'error', check: 'trigger', message: `Table ${name}: the capture functions ${schema}.capture_statement() / capture_row() / capture_truncate() are missing. Run: outbox migrate` });
     const now = row.relid ? shapes.get(row.relid) : undefined;
     if (!now) continue;
     const current = `${now.tableSchema}.${now.tableName}`;

@@ -12,8 +12,10 @@ import { withTransaction } from '../../sql/pg-transaction.js';
 export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 
 /**
- * Installs (or re-installs) the capture triggers of one table: the generic capture functions of
- * sql/postgres/000004_capture_v2.sql, so no later DDL on the table can break a write (docs/capture.md). On a re-track,
+ * Installs (or re-installs) the capture triggers of one table: the generic capture functions
+ * (statement triggers for a plain table, sql/postgres/000005_capture_statement.sql; the row trigger of
+ * sql/postgres/000004_capture_v2.sql for a partitioned one), so no later DDL on the table can break a
+ * write (docs/capture.md). On a re-track,
  * a list the spec leaves undefined keeps what the table was tracked with: re-running
  * `outbox track t` after ADD COLUMN must never start capturing a column that was excluded.
  */
@@ -54,10 +56,16 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
     const excludedAttnums = info.columns.filter((c) => exclude.includes(c.name)).map((c) => c.attnum!);
     const shapes = await readShapes(client, [String(info.oid)]);
     const shape = capturedShape(shapes.get(String(info.oid))?.columns ?? [], excludedAttnums);
+    const captureFunction = info.kind === 'partitioned' ? ROW_FUNCTION : STATEMENT_FUNCTION;
+    await client.query(runtimeSql('postgres', 'capture_triggers_drop', { table: quotedTable(spec.table) }));
     await client.query(
-      runtimeSql('postgres', 'capture_triggers', { table: quotedTable(spec.table), schema: q, args: captureTriggerArgs(outboxSchema, excludedAttnums) }),
+      runtimeSql('postgres', info.kind === 'partitioned' ? 'capture_triggers_partitioned' : 'capture_triggers', {
+        table: quotedTable(spec.table),
+        schema: q,
+        args: captureTriggerArgs(outboxSchema, excludedAttnums),
+      }),
     );
-    if (previous && previous.function_name !== GENERIC_FUNCTION) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(previous.function_name)}()`);
+    if (previous && !isGenericFunction(previous.function_name)) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(previous.function_name)}()`);
     const saved = await client.query(
       `INSERT INTO ${q}.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name,
                                         relid, excluded_attnums, shape, schema_problem)
@@ -68,14 +76,21 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
               function_name = EXCLUDED.function_name, relid = EXCLUDED.relid, excluded_attnums = EXCLUDED.excluded_attnums,
               shape = EXCLUDED.shape, schema_problem = NULL
        RETURNING *`,
-      [spec.table.schema, spec.table.table, keyColumns, exclude, attributes, shape.map((c) => c.name), GENERIC_FUNCTION, info.oid, excludedAttnums, JSON.stringify(shape)],
+      [spec.table.schema, spec.table.table, keyColumns, exclude, attributes, shape.map((c) => c.name), captureFunction, info.oid, excludedAttnums, JSON.stringify(shape)],
     );
     return toTrackedTable(saved.rows[0]);
   });
 }
 
-/** The name recorded in tracked_tables.function_name for tables captured by the generic function. */
-export const GENERIC_FUNCTION = 'capture_row';
+/** tracked_tables.function_name of a plain table: the statement triggers of 000005_capture_statement.sql. */
+export const STATEMENT_FUNCTION = 'capture_statement';
+/** tracked_tables.function_name of a partitioned table: the row trigger of 000004_capture_v2.sql. */
+export const ROW_FUNCTION = 'capture_row';
+
+/** Whether function_name is one of the shared capture functions (not a generated v1 one, dropped on re-track). */
+export function isGenericFunction(name: string): boolean {
+  return name === STATEMENT_FUNCTION || name === ROW_FUNCTION;
+}
 
 /** The capture triggers' arguments: NOTIFY channel, wake setting, and the excluded attribute numbers if any. */
 export function captureTriggerArgs(outboxSchema: string, excludedAttnums: number[]): string {
@@ -95,13 +110,9 @@ export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: T
       [table.schema, table.table],
     );
     const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [quoted]);
-    if (exists.rows[0].present) {
-      for (const trigger of ['insert', 'update', 'delete', 'truncate', 'row']) {
-        await client.query(`DROP TRIGGER IF EXISTS outbox_capture_${trigger} ON ${quoted}`);
-      }
-    }
+    if (exists.rows[0].present) await client.query(runtimeSql('postgres', 'capture_triggers_drop', { table: quoted }));
     const fn = row.rows[0]?.function_name ?? captureFunctionName(table.schema, table.table);
-    if (fn !== GENERIC_FUNCTION) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(fn)}()`);
+    if (!isGenericFunction(fn)) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(fn)}()`);
     return row.rowCount === 1;
   });
 }
