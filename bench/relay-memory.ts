@@ -4,14 +4,15 @@
  *
  * The outbox is pre-filled with `--changes` captured inserts (one INSERT … generate_series through
  * the capture trigger) before the relay starts. The emulator runs in its own process (no
- * subscription). The baseline publishes the first `--baseline` changes (half before the relay runs,
- * half after it, so a change of machine load hits both alike); then one relay process (the CLI, as
- * deployed) drains the whole backlog. Every `--sample-ms` its /metrics are read: RSS, V8 heap used
+ * subscription). One relay process (the CLI, as deployed) drains the whole backlog; the baseline
+ * publishes `--baseline` of the same changes in `--segments` turns, one before the relay starts and
+ * one each time the relay has drained another 1/segments of the backlog, with the relay paused
+ * (SIGSTOP, its clock stopped) meanwhile, so a change of machine load hits both alike. Every `--sample-ms` its /metrics are read: RSS, V8 heap used
  * and total, external memory (Buffers), events advanced. Printed: a row per tenth of the drain,
  * the peak RSS and heap, the RSS trend over the second half (flat or growing), both rates and their
  * ratio, and the machine load.
  *
- *   npx tsx bench/relay-memory.ts [--changes 200000] [--baseline 40000] [--batch 1000] [--concurrency 8] [--sample-ms 1000]
+ *   npx tsx bench/relay-memory.ts [--changes 200000] [--baseline 40000] [--segments 8] [--batch 1000] [--concurrency 8] [--sample-ms 1000]
  *                                 [--relay-node-args='--heap-prof --heap-prof-dir /tmp/prof']
  *
  * The relay runs as installed, `node bin/outbox.js` on dist/ (rebuilt first when a file under src/
@@ -31,12 +32,13 @@ import { freePort, relayConfigDoc, spawnRelay, writeConfigFile } from '../test/h
 import { createMigratedSource } from '../test/helpers/source.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad, ratioLine } from './lib/machine.js';
-import { runPublishBaseline, type BaselineRun } from './lib/publish-baseline.js';
+import { runPublishBaseline } from './lib/publish-baseline.js';
 
 const { values: args } = parseArgs({
   options: {
     changes: { type: 'string', default: '200000' },
     baseline: { type: 'string', default: '40000' },
+    segments: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },
     concurrency: { type: 'string', default: '8' },
     'sample-ms': { type: 'string', default: '1000' },
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
 const CHANGES = Number(args.changes);
 const BASELINE = Math.min(CHANGES, Number(args.baseline));
 const BATCH = Number(args.batch);
+const SEGMENTS = Number(args.segments);
 const CONCURRENCY = Number(args.concurrency);
 const SAMPLE_MS = Number(args['sample-ms']);
 /** Node options of the relay process (e.g. `--heap-prof`, `--max-old-space-size=…`), then the CLI as installed. */
@@ -127,29 +130,50 @@ async function main(): Promise<void> {
     const baselineOptions = { pool: env.db.pool, sns, topicArn: TopicArn!, sourceName: SOURCE_NAME, pageSize: BATCH, concurrency: CONCURRENCY };
     await runPublishBaseline(baselineOptions, '0', Math.min(2_000, BASELINE)); // warm-up: SDK, sockets, JIT
     const loadBefore = machineLoad();
-    const first = await runPublishBaseline(baselineOptions, '0', Math.floor(BASELINE / 2));
+    const base = { count: 0, ms: 0 };
+    let baseLast = '0';
+    const runBaseline = async () => {
+      const b = await runPublishBaseline(baselineOptions, baseLast, Math.min(Math.ceil(BASELINE / SEGMENTS), BASELINE - base.count));
+      base.count += b.count;
+      base.ms += b.ms;
+      baseLast = b.last;
+    };
+    await runBaseline();
 
     const port = await freePort();
-    const file = writeConfigFile(relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 10_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY } }));
+    // A long lock TTL: the relay is paused for a few seconds at a time while the baseline runs.
+    const file = writeConfigFile(relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY } }));
     child = spawnRelay(file, 'memory', { args: ['--metrics-port', String(port)], nodeArgs: RELAY_NODE_ARGS });
     await child.waitForLog((l) => l.msg === 'leading', 60_000);
-    const started = performance.now();
+    // The relay's clock runs only while it is not paused.
+    let runningMs = 0;
+    let resumedAt = performance.now();
+    const clock = () => (runningMs + performance.now() - resumedAt) / 1000;
+    let nextPause = CHANGES / SEGMENTS;
     const samples: Sample[] = [];
     for (;;) {
-      const s = await sample(port, (performance.now() - started) / 1000).catch(() => undefined);
+      const s = await sample(port, clock()).catch(() => undefined);
       if (s) samples.push(s);
       if (s && s.advanced >= CHANGES) break;
       if (child.proc.exitCode !== null) throw new Error('the relay exited');
+      if (s && s.advanced >= nextPause && base.count < BASELINE) {
+        // Baseline and relay take turns, so a change of machine load hits both alike.
+        runningMs += performance.now() - resumedAt;
+        child.proc.kill('SIGSTOP');
+        await runBaseline();
+        child.proc.kill('SIGCONT');
+        resumedAt = performance.now();
+        nextPause += CHANGES / SEGMENTS;
+      }
       await new Promise((r) => setTimeout(r, SAMPLE_MS));
     }
     const drainSeconds = samples.at(-1)!.seconds;
     const loadDuring = machineLoad();
     child.proc.kill('SIGTERM');
     await child.exited;
-    const second = await runPublishBaseline(baselineOptions, first.last, BASELINE - first.count);
+    while (base.count < BASELINE) await runBaseline();
     sns.destroy();
 
-    const base: BaselineRun = { count: first.count + second.count, ms: first.ms + second.ms, cpuUs: first.cpuUs + second.cpuUs, last: second.last };
     const baseRate = (base.count * 1000) / base.ms;
     const relayRate = CHANGES / drainSeconds;
     const peak = (key: keyof Sample) => Math.max(...samples.map((s) => s[key]));
@@ -168,8 +192,8 @@ async function main(): Promise<void> {
     }
     console.log(`  peak RSS ${peak('rss').toFixed(0)} MiB (goal ≤ 150: ${peak('rss') <= 150 ? 'met' : 'MISSED'}), peak heap used ${peak('heapUsed').toFixed(0)} MiB, heap total ${peak('heapTotal').toFixed(0)} MiB, external ${peak('external').toFixed(0)} MiB`);
     console.log(`  RSS over the second half: ${Math.min(...secondHalf.map((s) => s.rss)).toFixed(0)}–${Math.max(...secondHalf.map((s) => s.rss)).toFixed(0)} MiB, trend ${rssSlope >= 0 ? '+' : ''}${rssSlope.toFixed(1)} MiB/min`);
-    console.log(`  baseline (bare PublishBatch loop, this process): ${base.count} changes at ${baseRate.toFixed(0)}/s (${first.count} before the relay at ${((first.count * 1000) / first.ms).toFixed(0)}/s, ${second.count} after at ${((second.count * 1000) / second.ms).toFixed(0)}/s)`);
-    console.log(`  relay: ${CHANGES} changes in ${drainSeconds.toFixed(1)} s = ${relayRate.toFixed(0)}/s`);
+    console.log(`  baseline (bare PublishBatch loop, this process, ${SEGMENTS} turns with the relay paused): ${base.count} changes at ${baseRate.toFixed(0)}/s`);
+    console.log(`  relay: ${CHANGES} changes in ${drainSeconds.toFixed(1)} s of running = ${relayRate.toFixed(0)}/s`);
     console.log(`  ratio relay / baseline: ${ratioLine(relayRate, baseRate, { atLeast: 0.9 })}; peak RSS / 150 MiB: ${ratioLine(peak('rss'), 150, { atMost: 1 })}`);
   } finally {
     if (child && child.proc.exitCode === null) {
