@@ -262,9 +262,9 @@ async function searchBare(endpoint: string, entryFile: string): Promise<Step | u
     const started = performance.now();
     const backlog: Step['backlog'] = [];
     const sampler = setInterval(() => void waiting().then((n) => backlog.push({ at: elapsedOf(started), n })), 2_000);
-    const { sent } = await publisher.ask<{ sent: number }>({ rate, seconds: SECONDS });
+    const { sent, seconds } = await publisher.ask<{ sent: number; seconds: number }>({ rate, seconds: SECONDS });
     clearInterval(sampler);
-    const achieved = sent / elapsedOf(started);
+    const achieved = sent / Math.max(SECONDS, seconds);
     const drained = await waitUntil(async () => (await waiting()) === 0, 120_000);
     const reports = await Promise.all(consumers.map((c) => c.ask<{ latencies: number[] }>('report')));
     return { rate, achieved, sorted: reports.flatMap((r) => r.latencies).sort((a, b) => a - b), backlog, drained };

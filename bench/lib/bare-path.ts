@@ -5,7 +5,7 @@
  *   publish <endpoint> <topicArn> <entry.json> <concurrency>
  *       on { rate, seconds }: creates messages at `rate`/s for `seconds` and sends what is pending in
  *       PublishBatch calls of up to 10 (`concurrency` in flight), like a relay with no database;
- *       replies { sent }. Each body is the given entry's, with its creation time (ms) in front.
+ *       replies { sent, seconds } (seconds: when the last message was taken to be sent). Each body is the given entry's, with its creation time (ms) in front.
  *   consume <endpoint> <queueUrl> <loops> <waitSeconds>
  *       `loops` receive loops (10 a call, long polls) that delete what they receive; on 'report'
  *       replies { latencies } (creation → received, ms) since the last report.
@@ -36,6 +36,7 @@ async function publishRole(endpoint: string, topicArn: string, entryFile: string
       const total = Math.round(req.rate * req.seconds);
       let taken = 0;
       let sent = 0;
+      let lastTaken = 0;
       const due = (n: number) => start + (n * 1000) / req.rate;
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
@@ -48,13 +49,14 @@ async function publishRole(endpoint: string, topicArn: string, entryFile: string
             }
             const from = taken;
             taken = Math.min(created, from + 10);
+            if (taken === total) lastTaken = performance.now() - start;
             const entries = Array.from({ length: taken - from }, (_, k) => ({ ...entry, Id: String(k), Message: stamped(performance.timeOrigin + due(from + k), entry.Message!) }));
             const reply = await sns.send(new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: entries }));
             sent += reply.Successful?.length ?? 0;
           }
         }),
       );
-      process.send!({ sent });
+      process.send!({ sent, seconds: lastTaken / 1000 });
     })();
   });
 }
