@@ -2,8 +2,9 @@
  * Relay throughput: a pre-filled outbox of N changes (default 200,000) published to the SNS
  * emulator, which runs as a separate process so it does not share our event loop.
  *
- *   baseline  the plainest loop: SELECT … ORDER BY seq LIMIT <readBatchSize>, JSON envelopes,
- *             PublishBatch in chunks of 10 with <publishConcurrency> calls in flight, repeat.
+ *   baseline  the plainest loop (bench/lib/publish-baseline.ts): SELECT … ORDER BY seq LIMIT
+ *             <readBatchSize>, JSON envelopes, PublishBatch in chunks of 10 with
+ *             <publishConcurrency> calls in flight, repeat.
  *   relay     the product: leader lock, fenced snapshot-window reading, the SNS publisher (limits,
  *             attributes, breaker, per-entry checks, metrics), cursor advance after each page.
  *
@@ -15,19 +16,20 @@
  * again at each turn, which it pays for), so load changes on a shared machine affect both alike.
  * Needs PostgreSQL and Redis (TEST_PG_URL, TEST_REDIS_URL as for the tests).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { CreateTopicCommand, PublishBatchCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
+import { CreateTopicCommand, PublishBatchCommand } from '@aws-sdk/client-sns';
 import { createSnsClient } from '../src/aws/clients.js';
 import { parseConfig, type Config } from '../src/config/index.js';
-import { buildEnvelope, type OutboxEvent } from '../src/wire/envelope.js';
+import type { OutboxEvent } from '../src/wire/envelope.js';
 import { silentLogger } from '../src/logger.js';
 import { createMetrics } from '../src/observability/metrics.js';
 import { startRelay } from '../src/relay/start.js';
 import { REDIS_URL } from '../test/helpers/env.js';
 import { createMigratedSource } from '../test/helpers/source.js';
+import { startEmulatorProcess } from './lib/emulator-process.js';
+import { machineLoad, ratioLine } from './lib/machine.js';
+import { plainEntry, runPublishBaseline } from './lib/publish-baseline.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,38 +49,9 @@ process.env.AWS_ACCESS_KEY_ID ??= 'test';
 process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
 process.removeAllListeners('warning'); // the SDK's Node 22 notice
 
-/** fauxqs in its own process (its CLI always logs every request, so a one-line script instead). */
-async function startEmulatorProcess(): Promise<{ endpoint: string; child: ChildProcess }> {
-  const script = "import { startFauxqs } from 'fauxqs'; const s = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false }); console.log(s.port);";
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`emulator exited with ${code}`)));
-  });
-  return { endpoint: `http://127.0.0.1:${Number(line)}`, child };
-}
-
 /** CPU of this process per event: the cost of our own code, steadier than wall time on a busy machine. */
 function cpuPerEvent(us: number, n: number): string {
   return `${(us / n).toFixed(0)} µs CPU/event in this process`;
-}
-
-function rate(n: number, ms: number): string {
-  return `${n} events in ${(ms / 1000).toFixed(1)} s = ${Math.round((n * 1000) / ms)} events/s`;
-}
-
-/** The baseline's messages: the same envelope and attributes, built inline. */
-function plainEntry(e: OutboxEvent, i: number) {
-  const attributes: Record<string, MessageAttributeValue> = {
-    source: { DataType: 'String', StringValue: SOURCE_NAME },
-    table: { DataType: 'String', StringValue: `${e.tableSchema}.${e.tableName}` },
-    operation: { DataType: 'String', StringValue: e.op },
-  };
-  if (e.changed?.length) attributes.changed = { DataType: 'String.Array', StringValue: JSON.stringify(e.changed) };
-  for (const [k, v] of Object.entries(e.attributes ?? {})) {
-    if (v !== null && !Array.isArray(v)) attributes[k] = { DataType: 'String', StringValue: v };
-  }
-  return { Id: String(i), Message: JSON.stringify(buildEnvelope(SOURCE_NAME, e)), MessageAttributes: attributes };
 }
 
 interface Segment {
@@ -87,43 +60,8 @@ interface Segment {
   cpuUs: number;
 }
 
-/** The plainest loop: read a page by seq, PublishBatch it in chunks of 10, CONCURRENCY calls in flight. */
-async function runBaseline(pool: import('pg').Pool, sns: SNSClient, topicArn: string, after: string, target: number): Promise<Segment & { last: string }> {
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  let last = after;
-  let published = 0;
-  let failed = 0;
-  while (published < target) {
-    const { rows } = await pool.query(
-      // int8 arrives as a decimal string from pg; ORDER BY must name the bigint column, not a text alias.
-      `SELECT seq, xid::text AS xid, table_schema, table_name, op, key, before, after, changed, attributes, changed_at
-         FROM outbox.events WHERE seq > $1 ORDER BY seq LIMIT $2`,
-      [last, READ_BATCH],
-    );
-    if (rows.length === 0) break;
-    last = rows.at(-1).seq;
-    const events: OutboxEvent[] = rows.map((r) => ({
-      seq: r.seq, xid: r.xid, tableSchema: r.table_schema, tableName: r.table_name, op: r.op,
-      key: r.key, before: r.before, after: r.after, changed: r.changed, attributes: r.attributes, changedAt: r.changed_at,
-    }));
-    const chunks: OutboxEvent[][] = [];
-    for (let i = 0; i < events.length; i += 10) chunks.push(events.slice(i, i + 10));
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < chunks.length) {
-          const chunk = chunks[next++]!;
-          const reply = await sns.send(new PublishBatchCommand({ TopicArn: topicArn, PublishBatchRequestEntries: chunk.map(plainEntry) }));
-          published += reply.Successful?.length ?? 0;
-          failed += reply.Failed?.length ?? 0;
-        }
-      }),
-    );
-  }
-  if (failed > 0) throw new Error(`baseline: ${failed} entries failed`);
-  const used = process.cpuUsage(cpu);
-  return { count: published, ms: performance.now() - started, cpuUs: used.user + used.system, last };
+function rate(n: number, ms: number): string {
+  return `${n} events in ${(ms / 1000).toFixed(1)} s = ${Math.round((n * 1000) / ms)} events/s`;
 }
 
 /**
@@ -176,21 +114,23 @@ async function main() {
     console.log(`outbox filled: ${rows[0]!.n} changes in ${((performance.now() - t) / 1000).toFixed(1)} s (one INSERT … generate_series)`);
 
     const sns = createSnsClient(config);
+    const baseline = { pool: ctx.db.pool, sns, topicArn: '', sourceName: SOURCE_NAME, pageSize: READ_BATCH, concurrency: CONCURRENCY };
     const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: topicName }));
+    baseline.topicArn = TopicArn!;
     // Warm-up (SDK, sockets, JIT, emulator) so neither measured run pays for it.
     const warm: OutboxEvent = { seq: '1', xid: '1', tableSchema: 'public', tableName: 'warm', op: 'insert', key: { id: 1 }, before: null, after: { id: 1 }, changed: ['id'], attributes: null, changedAt: new Date() };
     await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = 0; i < 40; i++) await sns.send(new PublishBatchCommand({ TopicArn, PublishBatchRequestEntries: Array.from({ length: 10 }, (_, j) => plainEntry(warm, j)) }));
+      for (let i = 0; i < 40; i++) await sns.send(new PublishBatchCommand({ TopicArn, PublishBatchRequestEntries: Array.from({ length: 10 }, (_, j) => plainEntry(SOURCE_NAME, warm, j)) }));
     }));
 
-    console.log(`publishing to fauxqs in a separate process, ${CONCURRENCY} PublishBatch calls in flight, pages of ${READ_BATCH}`);
+    console.log(`publishing to fauxqs in a separate process, ${CONCURRENCY} PublishBatch calls in flight, pages of ${READ_BATCH}; ${machineLoad()}`);
     // Baseline and relay take turns, segment by segment, so a change in machine load hits both alike.
     const base: Segment = { count: 0, ms: 0, cpuUs: 0 };
     const relay: Segment = { count: 0, ms: 0, cpuUs: 0 };
     let baseLast = '0';
     for (let k = 0; base.count < TOTAL || relay.count < TOTAL; k++) {
       const target = Math.ceil(TOTAL / SEGMENTS);
-      const b = base.count < TOTAL ? await runBaseline(ctx.db.pool, sns, TopicArn!, baseLast, Math.min(target, TOTAL - base.count)) : undefined;
+      const b = base.count < TOTAL ? await runPublishBaseline(baseline, baseLast, Math.min(target, TOTAL - base.count)) : undefined;
       const r = relay.count < TOTAL ? await runRelay(config, Math.min(target, TOTAL - relay.count)) : undefined;
       for (const [sum, seg] of [[base, b], [relay, r]] as const) {
         if (!seg) continue;
@@ -205,12 +145,11 @@ async function main() {
     sns.destroy();
     console.log(`baseline: ${rate(base.count, base.ms)}; ${cpuPerEvent(base.cpuUs, base.count)}`);
     console.log(`relay   : ${rate(relay.count, relay.ms)}; ${cpuPerEvent(relay.cpuUs, relay.count)} (each segment includes a relay start: lock, epoch, topic)`);
-    const ratio = (relay.count / relay.ms) / (base.count / base.ms);
-    console.log(`ratio relay/baseline: ${ratio.toFixed(2)} (goal ≥ 0.90)`);
+    console.log(`ratio relay/baseline: ${ratioLine(relay.count / relay.ms, base.count / base.ms, { atLeast: 0.9 })}; ${machineLoad()}`);
     if (base.count !== TOTAL || relay.count < TOTAL) console.log(`WARNING: expected ${TOTAL} events from each (baseline ${base.count}, relay ${relay.count})`);
   } finally {
     await ctx.close();
-    emulator.child.kill();
+    emulator.stop();
   }
 }
 

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { nodeSupport } from '../../config/index.js';
-import { hostName, portNumber } from '../options.js';
+import { DEFAULT_HEAP_GROWTH_PERCENT, setHeapGrowth } from '../../relay/heap.js';
+import { hostName, portNumber, wholeNumber } from '../options.js';
 import { withContext, type GetContext } from '../context.js';
 
 export function registerRelay(program: Command, getContext: GetContext): void {
@@ -11,8 +12,15 @@ export function registerRelay(program: Command, getContext: GetContext): void {
     .option('--instance-id <id>', 'name of this instance in logs, the lock and outbox status (default host:pid)')
     .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (default relay.metricsPort)', portNumber('--metrics-port'))
     .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
-    .action((opts: { instanceId?: string; metricsPort?: number; metricsHost?: string }) =>
+    .option(
+      '--heap-growth <percent>',
+      `how far the heap may grow past the live set before a full garbage collection; keeps RSS flat while draining a backlog (0: V8's default, up to 4× the live set)`,
+      wholeNumber('--heap-growth', 0, 1000),
+      DEFAULT_HEAP_GROWTH_PERCENT,
+    )
+    .action((opts: { instanceId?: string; metricsPort?: number; metricsHost?: string; heapGrowth: number }) =>
       withContext(getContext, async (ctx) => {
+        setHeapGrowth(opts.heapGrowth);
         const node = nodeSupport();
         if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
         // Signals are handled from here on, so a SIGTERM while the relay starts still stops it gracefully.
