@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isOutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { PACKAGE_ROOT } from '../sql/files.js';
@@ -41,7 +43,11 @@ export interface ConsoleServer {
   close(): Promise<void>;
 }
 
-const STATIC_DIR = join(PACKAGE_ROOT, 'src/console/static');
+/**
+ * The page's files: next to this module (the build copies them into dist/console/static), else in
+ * the package's src/console/static (running from source, or from a bundle of it).
+ */
+const STATIC_DIR = [fileURLToPath(new URL('./static/', import.meta.url)), join(PACKAGE_ROOT, 'src/console/static')].find((dir) => existsSync(join(dir, 'index.html'))) ?? join(PACKAGE_ROOT, 'src/console/static');
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
