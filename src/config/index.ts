@@ -2,3 +2,4 @@ export { loadConfig, parseConfig, DEFAULT_CONFIG_FILE, ENVIRONMENT, type Config,
 export * from './schema.js';
 export { readAmbientSettings, type AmbientSettings } from './ambient.js';
 export { nodeSupport, quietAwsSdkNodeWarning, SUPPORTED_NODE_MAJORS, type NodeSupport } from './node-version.js';
+export { readConsoleToken, ambientSecretValues, CONSOLE_TOKEN_VARIABLE } from './console.js';

@@ -7,6 +7,7 @@ import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer } from '../../src/consumer/index.js';
 import { applySubscription, planSubscription } from '../../src/subscriptions/index.js';
 import { silentLogger } from '../../src/logger.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import { startRelay, type RelayProcess } from '../../src/relay/start.js';
 import { buildTargetTransform } from '../../src/targets/user-transform.js';
 import { buildTransformer, createTargetWriter, type TargetWriter } from '../../src/targets/index.js';
@@ -52,7 +53,7 @@ export interface RunningTarget {
 }
 
 /** Subscribes a configured target (queue, DLQ, filter policy), initialises it and starts its consumer. */
-export async function startTarget(config: Config, name: string): Promise<RunningTarget> {
+export async function startTarget(config: Config, name: string, options: { metrics?: Metrics } = {}): Promise<RunningTarget> {
   const sns = new SNSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
   const sqs = new SQSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
   const s3 = new S3Client({ region: config.aws.region, endpoint: config.aws.endpoint, forcePathStyle: true });
@@ -63,7 +64,7 @@ export async function startTarget(config: Config, name: string): Promise<Running
   const writer = createTargetWriter(name, target, secrets, silentLogger, { region: config.aws.region });
   const problems = await writer.init(target.kind === 'dynamodb' ? { create: true } : {});
   if (problems.length > 0) throw new Error(`target ${name} init: ${problems.join('; ')}`);
-  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: await buildTargetTransform(name, target, buildTransformer(name, target, secrets)), logger: silentLogger });
+  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: await buildTargetTransform(name, target, buildTransformer(name, target, secrets)), logger: silentLogger, ...options });
   const done = consumer.start();
   return {
     name,

@@ -14,6 +14,7 @@ import { registerTarget } from './target.js';
 import { registerReplay } from './replay.js';
 import { registerDemo } from './demo.js';
 import { registerDlq } from './dlq.js';
+import { registerConsole } from './console.js';
 
 /** Commands that run until stopped: they log JSON lines at log.level; every other command prints a result and logs only warnings. */
 export const SERVICE_COMMANDS: ReadonlySet<string> = new Set(['relay', 'consume']);
@@ -34,4 +35,5 @@ export function registerCommands(program: Command, ctx: GetContext): void {
   registerTarget(program, ctx);
   registerReplay(program, ctx);
   registerDemo(program);
+  registerConsole(program, ctx);
 }
