@@ -18,14 +18,14 @@ import { describe, expect, it } from 'vitest';
  *   surface, the consumer the target writer interface (targets/types.ts), backfill and verify the
  *   targets' public surface (targets/index.ts, targets/types.ts, targets/<kind>/index.ts,
  *   targets/transform/index.ts); no stage imports another stage;
- * - only cli/ and demo/ compose: they may import anything.
+ * - only cli/, demo/ and console/ compose: they may import anything.
  */
 
 const SRC = resolve(import.meta.dirname, '../../src');
 
 const BASE = new Set(['wire', 'sql', 'errors', 'logger', 'sleep', 'listeners', 'breaker', 'config', 'observability', 'aws', 'share']);
 const STAGES = new Set(['relay', 'consumer', 'subscriptions', 'backfill', 'verify']);
-const COMPOSITION = new Set(['cli', 'demo']);
+const COMPOSITION = new Set(['cli', 'demo', 'console']);
 const DIALECTS = new Set(['postgres', 'sqlserver']);
 
 /** What a stage may import of source/ (the adapter interface; dialects stay behind it). */

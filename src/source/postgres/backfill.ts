@@ -3,6 +3,7 @@ import { describeError, OutboxError } from '../../errors.js';
 import type { RowImage } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import { formatTableName, quoteIdent } from '../../sql/identifiers.js';
+import { withTransaction } from '../../sql/pg-transaction.js';
 import { DEFAULT_BATCH_SIZE, type BackfillRequest, type BackfillResult } from '../capabilities.js';
 import { backfillRunningError, describeLockHolder, tryLockBackfill, unlockBackfill } from './backfill-lock.js';
 import * as tracker from './backfill-tracker.js';
@@ -150,14 +151,8 @@ async function walk(client: pg.PoolClient, q: string, spec: SnapshotTable, optio
     }
   }
 
-  await client.query('BEGIN');
-  try {
-    run = await tracker.finishRun(client, q, run, table);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  const finishing = run;
+  run = await withTransaction(client, (tx) => tracker.finishRun(tx, q, finishing, table));
   log.info({ runId: run.runId, rows: run.rowsDone, batches: run.batchesDone, ms: Date.now() - started }, 'backfill completed; table is in incremental mode');
   return result('completed', run, rowsThisRun, batchesThisRun, resumedAtBatch, retried, started);
 }
@@ -178,18 +173,17 @@ async function writeBatch(
 ): Promise<{ rows: number; run: tracker.BackfillRun }> {
   const where = batch.fromKey === null ? keyAtMost(spec, '$1') : `${keyAfter(spec, '$2')} AND ${keyAtMost(spec, '$1')}`;
   const params = batch.fromKey === null ? [JSON.stringify(batch.toKey)] : [JSON.stringify(batch.toKey), JSON.stringify(batch.fromKey)];
-  await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-  try {
-    await client.query(CAPTURE_SETTINGS_SQL);
-    const res = await client.query<{ rows: number; first_seq: string | null; last_seq: string | null }>(snapshotSql(schema, spec, where), params);
-    const w = res.rows[0]!;
-    const run = await tracker.completeBatch(client, q, batch, { rows: w.rows, firstSeq: w.first_seq, lastSeq: w.last_seq });
-    await client.query('COMMIT');
-    return { rows: w.rows, run };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+  return withTransaction(
+    client,
+    async (tx) => {
+      await tx.query(CAPTURE_SETTINGS_SQL);
+      const res = await tx.query<{ rows: number; first_seq: string | null; last_seq: string | null }>(snapshotSql(schema, spec, where), params);
+      const w = res.rows[0]!;
+      const run = await tracker.completeBatch(tx, q, batch, { rows: w.rows, firstSeq: w.first_seq, lastSeq: w.last_seq });
+      return { rows: w.rows, run };
+    },
+    { isolation: 'read committed' },
+  );
 }
 
 function result(

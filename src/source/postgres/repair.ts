@@ -3,6 +3,7 @@ import type { RowImage } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import { sleep } from '../../sleep.js';
 import { runtimeSql } from '../../sql/files.js';
+import { withTransaction } from '../../sql/pg-transaction.js';
 import { quoteCatalogIdent, quoteIdent, quoteLiteral } from '../../sql/identifiers.js';
 import type { RepairKey, RepairResult } from '../capabilities.js';
 import { CAPTURE_SETTINGS_SQL, attributesImage, keyImage, keyIn, rowImage, snapshotSql, type SnapshotTable } from './snapshot-sql.js';
@@ -78,20 +79,16 @@ function moveSql(schema: string, spec: SnapshotTable): string {
   });
 }
 
-async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
-    await client.query(CAPTURE_SETTINGS_SQL);
-    const value = await fn(client);
-    await client.query('COMMIT');
-    return value;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+/** One read-committed transaction in the capture settings (snapshot images are rendered as capture renders them). */
+function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(
+    pool,
+    async (client) => {
+      await client.query(CAPTURE_SETTINGS_SQL);
+      return fn(client);
+    },
+    { isolation: 'read committed' },
+  );
 }
 
 /** Waits until every transaction that held an xid when this is called has committed or rolled back. */

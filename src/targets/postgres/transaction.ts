@@ -1,14 +1,7 @@
 import type pg from 'pg';
+import { withTransaction } from '../../sql/pg-transaction.js';
 
-/** Runs work in one transaction on a checked-out client: committed when it resolves, rolled back when it throws. */
-export async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN');
-  try {
-    const result = await work();
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  }
+/** Runs work in one transaction on a checked-out client (src/sql/pg-transaction.ts): committed when it resolves, rolled back when it throws. */
+export function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
+  return withTransaction(client, () => work());
 }
