@@ -50,14 +50,21 @@ export async function emitRepairs(pool: pg.Pool, schema: string, spec: SnapshotT
   return result;
 }
 
-function deleteSql(schema: string, spec: SnapshotTable): string {
-  return runtimeSql('postgres', 'verify_repair_deletes', {
+/** The placeholders both repair statements share: the outbox, the table and its key from a JSON key image. */
+function repairParams(schema: string, spec: SnapshotTable): Record<string, string> {
+  return {
     schema: quoteIdent(schema, 'Outbox schema'),
     table: quotedTable(spec.table),
     table_schema: quoteLiteral(spec.table.schema),
     table_name: quoteLiteral(spec.table.table),
     key_values: spec.keyColumns.map((c) => `(x.key ->> ${quoteLiteral(c.name)})::${c.formatted} AS ${quoteCatalogIdent(c.name)}`).join(', '),
     key_image: keyImage(spec),
+  };
+}
+
+function deleteSql(schema: string, spec: SnapshotTable): string {
+  return runtimeSql('postgres', 'verify_repair_deletes', {
+    ...repairParams(schema, spec),
     match: spec.keyColumns.map((c) => `t.${quoteCatalogIdent(c.name)} = n.${quoteCatalogIdent(c.name)}`).join(' AND '),
   });
 }
@@ -65,12 +72,7 @@ function deleteSql(schema: string, spec: SnapshotTable): string {
 function moveSql(schema: string, spec: SnapshotTable): string {
   const col = (alias: string, name: string) => `${alias}.${quoteCatalogIdent(name)}`;
   return runtimeSql('postgres', 'verify_repair_moves', {
-    schema: quoteIdent(schema, 'Outbox schema'),
-    table: quotedTable(spec.table),
-    table_schema: quoteLiteral(spec.table.schema),
-    table_name: quoteLiteral(spec.table.table),
-    key_values: spec.keyColumns.map((c) => `(x.key ->> ${quoteLiteral(c.name)})::${c.formatted} AS ${quoteCatalogIdent(c.name)}`).join(', '),
-    key_image: keyImage(spec),
+    ...repairParams(schema, spec),
     image: rowImage(spec),
     attrs: attributesImage(spec),
     all_columns: spec.captured.length ? `ARRAY[${spec.captured.map((c) => quoteLiteral(c.name)).join(', ')}]::text[]` : `'{}'::text[]`,
