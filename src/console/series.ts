@@ -58,3 +58,16 @@ export class SeriesSet {
 export function seriesCapacity(historyMinutes: number, intervalMs: number): number {
   return Math.max(1, Math.ceil((historyMinutes * 60_000) / intervalMs));
 }
+
+/**
+ * The newest point of each series: what a live page appends between two full states, so a tick over
+ * server-sent events carries one point per chart line instead of the whole window.
+ */
+export function latestPoints(series: Record<string, Point[]>): Record<string, Point> {
+  const latest: Record<string, Point> = {};
+  for (const [name, points] of Object.entries(series)) {
+    const point = points.at(-1);
+    if (point) latest[name] = point;
+  }
+  return latest;
+}

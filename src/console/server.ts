@@ -11,6 +11,7 @@ import { SESSION_COOKIE, bearerToken, cookieValue, hostHeaderAllowed, sessionVal
 import { ActionBusyError, startAction, type ActionDeps, type ActionKind } from './actions.js';
 import type { Collector, ConsoleState } from './collect.js';
 import { redactPayload } from './redact.js';
+import { latestPoints } from './series.js';
 
 /**
  * The console's HTTP server (node:http): the page's three static files, the state as JSON and as a
@@ -66,8 +67,11 @@ const ACTION_ROUTE = /^\/api\/targets\/([A-Za-z0-9_-]{1,80})\/(redrive|verify)$/
 export async function startConsoleServer(options: ConsoleServerOptions): Promise<ConsoleServer> {
   const streams = new Set<ServerResponse>();
   const payload = (value: unknown) => redactPayload(JSON.stringify(value), options.secrets);
+  // A new stream gets the whole state once (`state`); every refresh after that is a `tick`: the same
+  // state with only the newest point of each chart series, which the page appends to its window.
   const onState = (state: ConsoleState) => {
-    const data = `event: state\ndata: ${payload(state)}\n\n`;
+    const { series, ...rest } = state;
+    const data = `event: tick\ndata: ${payload({ ...rest, points: latestPoints(series) })}\n\n`;
     for (const res of streams) res.write(data);
   };
   options.collector.on('state', onState);

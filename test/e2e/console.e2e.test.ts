@@ -151,6 +151,10 @@ describe('outbox console', () => {
     await page.locator('#connection.live').waitFor({ timeout: 15_000 });
     await page.fill('#token', TOKEN);
     await page.click('#token-submit');
+    // the page builds its charts from one full state and then one point per series per tick
+    const backlogPoints = async () => ((await page.locator('#chart-backlog polyline[data-series="backlog"]').getAttribute('points').catch(() => null)) ?? '').split(' ').filter(Boolean).length;
+    const pointsAtStart = await backlogPoints();
+    await waitFor(async () => (await backlogPoints()) >= pointsAtStart + 2, { what: 'the backlog chart growing by ticks', timeoutMs: 20_000 });
 
     await source.db.pool.query('INSERT INTO public.items (id, name, secret) VALUES (1, $1, $2)', [GOOD_VALUE, SECRET_VALUE]);
     await waitFor(async () => (await target.pool.query('SELECT 1 FROM public.items WHERE id = 1')).rowCount === 1, { what: 'the first change at the target', timeoutMs: 20_000 });
@@ -183,6 +187,13 @@ describe('outbox console', () => {
     await page.locator('[data-dlq="shop"] .empty', { hasText: 'DLQ empty' }).waitFor();
     await waitFor(async () => (await target.pool.query('SELECT 1 FROM public.items WHERE id = 2')).rowCount === 1, { what: 'the redriven change at the target', timeoutMs: 20_000 });
 
+    const events = payloads.join('').split('\n\n').filter((e) => e.startsWith('event: '));
+    const ticks = events.filter((e) => e.startsWith('event: tick\n')).map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as Record<string, unknown>);
+    expect(ticks.length).toBeGreaterThan(2);
+    for (const tick of ticks) {
+      expect(tick).not.toHaveProperty('series');
+      expect(Object.keys(tick.points as object)).toContain('backlog');
+    }
     const seen = [await page.content(), ...payloads].join('\n');
     expect(payloads.join('').length).toBeGreaterThan(1000);
     for (const secret of [TOKEN, DB_PASSWORD, AWS_SECRET, target.url, GOOD_VALUE, POISON_VALUE, SECRET_VALUE]) expect(seen).not.toContain(secret);

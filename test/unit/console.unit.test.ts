@@ -6,7 +6,7 @@ import { FigureTracker, breakerState } from '../../src/console/figures.js';
 import { parseMetricsText, total } from '../../src/console/prometheus.js';
 import { deadLetterView, knownSecrets, maskReason, redactPayload } from '../../src/console/redact.js';
 import { scrapeEndpoints } from '../../src/console/scrape.js';
-import { Series, SeriesSet, seriesCapacity } from '../../src/console/series.js';
+import { Series, SeriesSet, latestPoints, seriesCapacity } from '../../src/console/series.js';
 import { isOutboxError } from '../../src/errors.js';
 
 const TOKEN = 'a-long-enough-console-token';
@@ -91,6 +91,10 @@ describe('console series', () => {
     set.push('backlog', 3, 12);
     set.retain(new Set(['backlog']));
     expect(set.toJSON()).toEqual({ backlog: [{ t: 2, v: 11 }, { t: 3, v: 12 }] });
+  });
+
+  it('a tick carries only the newest point of each series', () => {
+    expect(latestPoints({ backlog: [{ t: 1, v: 3 }, { t: 2, v: null }], 'lag:a': [{ t: 2, v: 0.4 }], empty: [] })).toEqual({ backlog: { t: 2, v: null }, 'lag:a': { t: 2, v: 0.4 } });
   });
 });
 

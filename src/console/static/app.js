@@ -186,6 +186,21 @@ function render(state) {
 
 let needsLogin = false;
 
+/**
+ * A tick is a state whose charts carry only the newest point per series: append each to the window
+ * kept from earlier states, drop points older than the window and series the tick no longer has.
+ */
+function withTick(previous, tick) {
+  const { points, ...state } = tick;
+  const from = Date.parse(state.at) - state.historyMinutes * 60_000;
+  const series = {};
+  for (const [name, point] of Object.entries(points)) {
+    const kept = (previous && previous.series[name]) || [];
+    series[name] = kept.filter((p) => p.t >= from && p.t < point.t).concat([point]);
+  }
+  return { ...state, series };
+}
+
 async function connect() {
   if (source) source.close();
   const probe = await fetch('/api/state').catch(() => null);
@@ -199,6 +214,7 @@ async function connect() {
   if (probe && probe.ok) render(await probe.json());
   source = new EventSource('/api/events');
   source.addEventListener('state', (e) => render(JSON.parse(e.data)));
+  source.addEventListener('tick', (e) => render(withTick(last, JSON.parse(e.data))));
   source.addEventListener('error', () => {
     $('connection').textContent = 'reconnecting…';
     $('connection').className = 'badge down';
