@@ -1,11 +1,12 @@
 /**
  * The source behaviour suite, once per dialect of the dialect list (test/helpers/dialects.ts):
- * migrate and capture through the SourceAdapter port, with portable SQL. A dialect
+ * migrate, capture and the relay's reading through the SourceAdapter port, with portable SQL. A dialect
  * that cannot run here (SQL Server without MSSQL_URL) reports every case as skipped. What only one
  * dialect has stays in its own file (capture.int.test.ts, sqlserver.int.test.ts …).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isOutboxError } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
 import { DIALECTS, type DialectDatabase } from '../helpers/dialects.js';
 
 describe.each(DIALECTS.map((d) => [d.label, d] as const))('%s source', (_label, d) => {
@@ -127,6 +128,39 @@ describe.each(DIALECTS.map((d) => [d.label, d] as const))('%s source', (_label, 
         const [ins] = await since(start);
         expect(ins!.after).toEqual({ id: 1, v: 2, tenant: 3, note: 'hi' });
         await db.source.untrack(table);
+      });
+    });
+
+    describe('relay', () => {
+      it('reads an ADD COLUMN as a schema-change event ordered before the first row that has the column', async () => {
+        const store = await db.source.openOutboxStore({ sourceName: 'dialects', logger: silentLogger });
+        try {
+          const session = await store.claimLeadership('dialect-suite');
+          const drain = async () => {
+            const events = [];
+            for (;;) {
+              const page = await session.readPage(500);
+              events.push(...page.events);
+              expect(await session.advance(page, page.events.length)).toBe(true);
+              if (page.events.length === 0 && page.last) return events;
+            }
+          };
+          await drain();
+          await db.exec(`ALTER TABLE ${t('customers')} ADD nickname ${d.types.text} NULL`);
+          await db.exec(`INSERT INTO ${t('customers')} (id, name, nickname, secret) VALUES (30, 'Cy', 'cee', 'hidden')`);
+          const events = (await drain()).filter((e) => e.tableName === 'customers');
+          expect(events.map((e) => e.op)).toEqual(['schema', 'insert']);
+          const [schema, insert] = events;
+          expect(schema!.schemaChange).toMatchObject({ dialect: d.name, key: ['id'], changes: [{ kind: 'add_column', column: 'nickname' }] });
+          expect(schema!.schemaChange!.after!.map((c) => c.name)).toContain('nickname');
+          expect(JSON.stringify(schema)).not.toContain('secret');
+          expect(BigInt(schema!.seq)).toBeLessThanOrEqual(BigInt(insert!.seq));
+          expect(insert!.after).toMatchObject({ id: '30', name: 'Cy', nickname: 'cee' });
+          expect(JSON.stringify(insert)).not.toContain('hidden');
+          await session.release();
+        } finally {
+          await store.close();
+        }
       });
     });
   });

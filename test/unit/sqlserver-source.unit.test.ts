@@ -146,4 +146,14 @@ describe('SQL Server relay rows', () => {
       changedAt: at,
     });
   });
+
+  it('a schema-change row becomes an op schema event with its description; one without a description is refused by seq', async () => {
+    const { toEvent } = await import('../../src/source/sqlserver/relay-session.js');
+    const at = new Date('2024-01-02T10:00:00Z');
+    const change = { dialect: 'sqlserver', before: [{ name: 'id', type: 'int', nullable: false }], after: [{ name: 'id', type: 'int', nullable: false }, { name: 'c', type: 'nvarchar(20)', nullable: true }], key: ['id'], changes: [{ kind: 'add_column', column: 'c', type: 'nvarchar(20)' }] };
+    const row = { rv: '0x00000000000007D2', seq: '12', xid: '43', table_schema: 'dbo', table_name: 'ddl', op: 'schema' as const, key: null, before: null, after: null, changed: null, attributes: null, changed_at: at };
+    expect(toEvent({ ...row, schema_change: JSON.stringify(change) })).toEqual({ seq: '12', xid: '43', tableSchema: 'dbo', tableName: 'ddl', op: 'schema', key: null, before: null, after: null, changed: null, attributes: null, changedAt: at, schemaChange: change });
+    expect(() => toEvent({ ...row, schema_change: null })).toThrow(/seq 12 \(dbo\.ddl\) is a schema change without a valid schema_change/);
+    expect(toEvent({ ...row, op: 'insert', key: '{"id":1}', after: '{"id":1}', schema_change: null })).not.toHaveProperty('schemaChange');
+  });
 });

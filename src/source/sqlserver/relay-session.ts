@@ -1,8 +1,9 @@
 import mssql from 'mssql';
-import type { OutboxEvent } from '../../wire/envelope.js';
+import { OutboxError } from '../../errors.js';
+import type { OutboxEvent, SchemaChange } from '../../wire/envelope.js';
 import type { LeaderSession, OutboxPage, ReclaimResult } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
-import type { ChangeOperation } from '../../wire/operations.js';
+import type { WireOperation } from '../../wire/operations.js';
 import type { Pool } from './pool.js';
 
 /** At most this many rows per reclaim DELETE: below SQL Server's 5,000-lock escalation threshold. */
@@ -16,13 +17,15 @@ interface EventRow {
   xid: string;
   table_schema: string;
   table_name: string;
-  op: ChangeOperation;
+  op: WireOperation;
   key: string | null;
   before: string | null;
   after: string | null;
   changed: string | null;
   attributes: string | null;
   changed_at: Date;
+  /** Op 'schema' only: the change as the DDL trigger wrote it (the JSON of data.schemaChange). */
+  schema_change?: string | null;
 }
 
 const parse = <T>(text: string | null): T | null => (text === null ? null : (JSON.parse(text) as T));
@@ -40,7 +43,17 @@ export function toEvent(row: EventRow): OutboxEvent {
     changed: parse(row.changed),
     attributes: parse(row.attributes),
     changedAt: row.changed_at,
+    ...(row.op === 'schema' ? { schemaChange: schemaChangeOf(row) } : {}),
   };
+}
+
+/** The description a schema-change row carries; a row without one is refused by name, not published half. */
+function schemaChangeOf(row: EventRow): SchemaChange {
+  const change = parse<SchemaChange>(row.schema_change ?? null);
+  if (!change || change.dialect !== 'sqlserver' || !Array.isArray(change.changes) || !Array.isArray(change.key)) {
+    throw new OutboxError('SCHEMA_NOT_INSTALLED', `outbox event seq ${row.seq} (${row.table_schema}.${row.table_name}) is a schema change without a valid schema_change description: the outbox schema is older than the relay or the row was written by hand; run \`outbox migrate\`, then quarantine or delete that row`);
+  }
+  return change;
 }
 
 /**
