@@ -167,6 +167,8 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
 
   let reader: TargetReader | undefined;
   let released = false;
+  // The next source chunk is read while the current one is compared at the target.
+  let nextChunk: Promise<SourceImage[]> | null = null;
   try {
     const estimate = await source.estimateRows();
     const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -175,10 +177,11 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     let mismatched = 0;
     let rowsDone = 0;
     let outsideShare = 0;
-    let cursor: RowImage | null = null;
     let after: RowImage | null = null;
+    nextChunk = readAhead(source, null, chunkSize);
     for (;;) {
-      const images = await source.readChunk(cursor, chunkSize);
+      const images: SourceImage[] = await nextChunk!;
+      nextChunk = images.length === chunkSize ? readAhead(source, images.at(-1)!.key, chunkSize) : null;
       const changes = images.map((img) => transformRow(transform, table, img));
       if (!reader) {
         const columns = changes[0] ? Object.keys(changes[0].row) : [...targetKey.values()];
@@ -205,7 +208,6 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
       rowsDone += images.length;
       options.onProgress?.({ table: name, rowsDone, rowsEstimate: Math.max(estimate, rowsDone) });
       if (!last) break;
-      cursor = images.at(-1)!.key;
       after = upTo;
     }
 
@@ -241,9 +243,17 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
     }
     return report;
   } finally {
+    await nextChunk?.catch(() => undefined);
     if (!released) await source.close(true);
     await reader?.close();
   }
+}
+
+/** Starts reading the chunk after `cursor`; a failure is seen where the chunk is awaited, never as an unhandled rejection. */
+function readAhead(source: SourceTableReader, cursor: RowImage | null, chunkSize: number): Promise<SourceImage[]> {
+  const chunk = source.readChunk(cursor, chunkSize);
+  chunk.catch(() => undefined);
+  return chunk;
 }
 
 /**
