@@ -22,15 +22,19 @@ const rows = Number(process.argv[2] ?? 1_000_000);
 const batchSize = Number(process.argv[3] ?? 1000);
 const ddl = `(id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL, price numeric(12, 2), updated_at timestamptz NOT NULL DEFAULT now())`;
 
-/** Keyset pages of `batchSize` rows of public.big, each written as to_json into public.bare_log. */
-async function bareSnapshotLoop(pool: pg.Pool): Promise<number> {
-  await pool.query('CREATE TABLE public.bare_log (seq bigserial PRIMARY KEY, id bigint NOT NULL, image json NOT NULL)');
+/**
+ * Keyset pages of `batchSize` rows of public.big, each written as to_json into a plain log table;
+ * `forShare` also takes the row locks a backfill takes (so that no snapshot carries older content
+ * with a newer seq than a live change), which shows what that guarantee costs by itself.
+ */
+async function bareSnapshotLoop(pool: pg.Pool, log: string, forShare: boolean): Promise<number> {
+  await pool.query(`CREATE TABLE public.${log} (seq bigserial PRIMARY KEY, id bigint NOT NULL, image json NOT NULL)`);
   let last = '0';
   let copied = 0;
   for (;;) {
     const res = await pool.query<{ last: string | null; n: string }>(
-      `WITH page AS (SELECT * FROM public.big b WHERE b.id > $1 ORDER BY b.id LIMIT $2),
-            ins AS (INSERT INTO public.bare_log (id, image) SELECT p.id, to_json(p) FROM page p RETURNING id)
+      `WITH page AS (SELECT * FROM public.big b WHERE b.id > $1 ORDER BY b.id LIMIT $2${forShare ? ' FOR SHARE' : ''}),
+            ins AS (INSERT INTO public.${log} (id, image) SELECT p.id, to_json(p) FROM page p RETURNING id)
        SELECT max(id)::text AS last, count(*)::text AS n FROM ins`,
       [last, batchSize],
     );
@@ -69,14 +73,17 @@ try {
   console.log(`${rows} rows, batches of ${batchSize}; ${machineLoad()}`);
 
   let t = performance.now();
-  const bareCopied = await bareSnapshotLoop(ctx.db.pool);
+  const bareCopied = await bareSnapshotLoop(ctx.db.pool, 'bare_log', false);
   const bareSecs = (performance.now() - t) / 1000;
+  t = performance.now();
+  const lockedCopied = await bareSnapshotLoop(ctx.db.pool, 'bare_log_locked', true);
+  const lockedRate = lockedCopied / ((performance.now() - t) / 1000);
   t = performance.now();
   const result = await runBackfill({ source: ctx.source, table: { schema: 'public', table: 'big' }, batchSize, logger: silentLogger });
   const outboxSecs = (performance.now() - t) / 1000;
   const outboxRate = result.rows / outboxSecs;
   const bareRate = bareCopied / bareSecs;
-  console.log(`into the outbox: backfill ${result.rows} rows in ${result.batches} batches: ${outboxSecs.toFixed(1)} s = ${Math.round(outboxRate)} rows/s; bare keyset loop ${Math.round(bareRate)} rows/s; ratio ${ratioLine(outboxRate, bareRate)}`);
+  console.log(`into the outbox: backfill ${result.rows} rows in ${result.batches} batches: ${outboxSecs.toFixed(1)} s = ${Math.round(outboxRate)} rows/s; bare keyset loop ${Math.round(bareRate)} rows/s, ratio ${ratioLine(outboxRate, bareRate)}; the same loop with the backfill's FOR SHARE row locks ${Math.round(lockedRate)} rows/s, ratio ${ratioLine(outboxRate, lockedRate)}`);
 
   await target.pool.query(`CREATE TABLE public.big ${ddl}`);
   t = performance.now();
