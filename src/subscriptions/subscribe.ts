@@ -3,7 +3,7 @@ import { DeleteQueueCommand, GetQueueAttributesCommand, SetQueueAttributesComman
 import type { Config } from '../config/index.js';
 import { policyWarnings, targetShare } from '../share/target-share.js';
 import { targetFilterPolicy, type FilterPolicy, type TargetFilterPolicy } from '../share/filter-policy.js';
-import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from '../aws/resources.js';
+import { DLQ_RETENTION_SECONDS, ensureQueue, findQueueUrl, isQueueMissing, lookupTopicArn, queueDepth, queueNames, resolveTopicArn, targetOf, topicOf, type QueueDepth, type QueueNames, type TopicRef } from '../aws/resources.js';
 
 /**
  * `outbox subscribe`: a target's queue and DLQ (redrive policy), the queue policy that lets its topic
@@ -176,6 +176,20 @@ export async function unsubscribe(config: Config, name: string, sns: SNSClient, 
   return result;
 }
 
+/**
+ * A read of a queue or subscription that may be deleted while `outbox subscriptions` lists it (an
+ * `outbox unsubscribe` at the same time, or someone in the console): gone reads as undefined, so the
+ * listing shows it as missing instead of failing.
+ */
+async function unlessGone<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (isQueueMissing(err) || (err as { name?: string } | null)?.name === 'NotFoundException') return undefined;
+    throw err;
+  }
+}
+
 async function queueArnOf(sqs: SQSClient, url: string): Promise<string> {
   return (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes?.QueueArn ?? '';
 }
@@ -203,11 +217,14 @@ export async function listSubscriptions(config: Config, sns: SNSClient, sqs: SQS
     const topicArn = topicArns.get(topic.key) ?? '';
     const url = await findQueueUrl(sqs, names.queue);
     const dlqUrl = await findQueueUrl(sqs, names.dlq);
-    const subscription = url && topicArn ? await findSubscription(sns, topicArn, await queueArnOf(sqs, url)) : undefined;
+    const queueArn = url ? await unlessGone(() => queueArnOf(sqs, url)) : undefined;
+    let subscription = queueArn && topicArn ? await unlessGone(() => findSubscription(sns, topicArn, queueArn)) : undefined;
     let filterPolicy: FilterPolicy | null = null;
     if (subscription?.SubscriptionArn) {
-      const attrs = (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: subscription.SubscriptionArn }))).Attributes ?? {};
-      filterPolicy = attrs.FilterPolicy ? (JSON.parse(attrs.FilterPolicy) as FilterPolicy) : null;
+      const arn = subscription.SubscriptionArn;
+      const attrs = await unlessGone(async () => (await sns.send(new GetSubscriptionAttributesCommand({ SubscriptionArn: arn }))).Attributes ?? {});
+      if (attrs === undefined) subscription = undefined;
+      else filterPolicy = attrs.FilterPolicy ? (JSON.parse(attrs.FilterPolicy) as FilterPolicy) : null;
     }
     out.push({
       target: name,
@@ -215,8 +232,8 @@ export async function listSubscriptions(config: Config, sns: SNSClient, sqs: SQS
       queue: names.queue,
       subscriptionArn: subscription?.SubscriptionArn ?? null,
       filterPolicy,
-      queueDepth: url ? await queueDepth(sqs, url) : null,
-      dlqDepth: dlqUrl ? await queueDepth(sqs, dlqUrl) : null,
+      queueDepth: (url && (await unlessGone(() => queueDepth(sqs, url)))) || null,
+      dlqDepth: (dlqUrl && (await unlessGone(() => queueDepth(sqs, dlqUrl)))) || null,
     });
   }
   return out;

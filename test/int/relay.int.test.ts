@@ -17,6 +17,7 @@ let env: Awaited<ReturnType<typeof createMigratedSource>>;
 let emulator: Emulator;
 const running: RelayProcess[] = [];
 const readers: QueueReader[] = [];
+const clients: SNSClient[] = [];
 
 beforeAll(async () => {
   // The in-process relay takes AWS credentials from the SDK's standard chain, as in production.
@@ -30,6 +31,7 @@ beforeAll(async () => {
 afterEach(async () => {
   while (running.length) await running.pop()!.close();
   while (readers.length) readers.pop()!.close();
+  while (clients.length) clients.pop()!.destroy();
 });
 
 afterAll(async () => {
@@ -46,6 +48,23 @@ async function startTestRelay(options: { relay?: Record<string, unknown>; sns?: 
   const relay = await startRelay({ config, logger: silentLogger, instanceId: `r-${randomBytes(3).toString('hex')}`, ...(options.sns ? { sns: options.sns } : {}), ...(options.timings ? { timings: options.timings } : {}) });
   running.push(relay);
   return { relay, queue, config };
+}
+
+/** An SNS client that records the sequence of every entry it publishes, in publish order. */
+function recordingSns(): { sns: SNSClient; order: string[] } {
+  const sns = new SNSClient({ region: 'us-east-1', endpoint: emulator.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const order: string[] = [];
+  sns.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'PublishBatchCommand') {
+        for (const entry of (args.input as PublishBatchCommandInput).PublishBatchRequestEntries ?? []) order.push((JSON.parse(entry.Message!) as { sequence: string }).sequence);
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'recordPublishOrder' },
+  );
+  clients.push(sns);
+  return { sns, order };
 }
 
 /** Runs statements in one transaction on a client of its own; returns the seqs its rows took. */
@@ -110,10 +129,11 @@ describe('gap-safe reading', () => {
       t2.release();
     }
     const seqs = await seqsOf(env.db.pool, from);
-    // Started after both commits, so both updates fall into one window.
-    const { relay, queue } = await startTestRelay();
-    const order: string[] = [];
-    relay.relay.on('batch-published', (b) => order.push(...b.seqs));
+    // Started after both commits, so both updates fall into one window. The publish order is
+    // recorded at the SNS client, which exists before the relay starts: a listener attached after
+    // startRelay could miss a batch published at once.
+    const { sns, order } = recordingSns();
+    const { queue } = await startTestRelay({ sns });
     await queue.waitForSeqs(seqs);
     const updates = queue.received.filter((e) => e.data?.key?.id === 200 && e.data.op === 'update');
     const byT1 = updates.find((e) => e.data?.after?.v === 'by-t1')!;

@@ -127,6 +127,31 @@ describe('subscribe', () => {
     expect((await unsubscribe(config, 'one', sns, sqs, { deleteQueues: true })).deletedQueues).toEqual(['outbox-one', 'outbox-one-dlq']);
   });
 
+  it('lists a target whose subscription and queues are deleted while it is being listed as missing, not as a failure', async () => {
+    const config = makeConfig({ going: target() });
+    await applySubscription(planSubscription(config, 'going'), sns, sqs);
+    // The moment the listing asks for the queue's ARN, an `outbox unsubscribe --delete-queues` runs.
+    const racing = createSqsClient(config);
+    let raced = false;
+    racing.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (!raced && context.commandName === 'GetQueueAttributesCommand') {
+          raced = true;
+          await unsubscribe(config, 'going', sns, sqs, { deleteQueues: true });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'unsubscribeMidListing' },
+    );
+    try {
+      const [row] = await listSubscriptions(config, sns, racing);
+      expect(raced).toBe(true);
+      expect(row).toMatchObject({ target: 'going', subscriptionArn: null, filterPolicy: null, queueDepth: null, dlqDepth: null });
+    } finally {
+      racing.destroy();
+    }
+  });
+
   it('outbox subscribe --dry-run prints the plan and calls nothing; a bad policy exits 2 (bad config) with the reason', async () => {
     const topic = `cli-${randomBytes(4).toString('hex')}`;
     const yaml = (where: string) => `source: { url: postgres://unused@127.0.0.1/unused }\npublish: { topics: { default: { name: ${topic} } } }\ntargets:\n  shop: { kind: postgres, urlEnv: T_URL, tables: [public.orders], where: ${where} }\n`;
