@@ -153,6 +153,11 @@ export class LeaderElector extends EventEmitter<LeaderEvents> {
     }
   }
 
+  /** The Redis key of the lock (for logs: it names the prefix and source that make it). */
+  get lockKey(): string {
+    return this.options.lockKey;
+  }
+
   /** @internal used by Term */
   get settings(): LeaderOptions {
     return this.options;

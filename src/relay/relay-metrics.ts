@@ -11,6 +11,7 @@ export interface RelayMetrics {
   epoch: Gauge<string>;
   advanced: Counter<string>;
   fenced: Counter<string>;
+  fencedHoldingLock: Counter<string>;
   reclaimed: Counter<string>;
   backlog: Gauge<string>;
   oldestUnpublishedAge: Gauge<string>;
@@ -26,6 +27,10 @@ export function createRelayMetrics(metrics: Metrics): RelayMetrics {
     epoch: metrics.gauge('outbox_relay_epoch', 'The epoch of the leadership term this instance holds (0 when it does not lead); it goes up by one per handover.'),
     advanced: metrics.counter('outbox_relay_events_advanced_total', 'Events the leader moved its cursor past after SNS acknowledged them: the progress of the sync (SNS acknowledgements themselves are outbox_events_published_total).'),
     fenced: metrics.counter('outbox_relay_fenced_total', 'Times this instance found a newer epoch in the source and stopped leading (it had lost the lock without noticing in time).'),
+    fencedHoldingLock: metrics.counter(
+      'outbox_relay_fenced_holding_lock_total',
+      'Times this instance was fenced while it still held its Redis leader lock: another relay leads the same outbox with a different lock (other Redis, redis.keyPrefix or source.name). Should stay 0.',
+    ),
     reclaimed: metrics.counter('outbox_relay_partitions_reclaimed_total', 'Outbox partitions truncated and reused by rotation after relay.retentionMinutes.'),
     backlog: metrics.gauge('outbox_backlog_events', 'Committed events in the outbox not yet published (measured every 10 s by every relay instance).'),
     oldestUnpublishedAge: metrics.gauge('outbox_oldest_unpublished_age_seconds', 'Age in seconds of the oldest committed event not yet published (0 when there is none): how far behind the source every target is at least.'),

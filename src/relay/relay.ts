@@ -40,7 +40,8 @@ export interface RelayEvents {
   'leader-lost': [{ epoch: string; reason: string }];
   'batch-published': [{ epoch: string; count: number; firstSeq: string; lastSeq: string; seqs: string[]; durationMs: number }];
   'publish-failed': [{ epoch: string; acknowledged: number; pending: number; error: string }];
-  fenced: [{ epoch: string }];
+  /** lockHeld: this relay still held its Redis lock, so the newer leader does not share that lock. */
+  fenced: [{ epoch: string; lockHeld: boolean }];
   reclaimed: [{ partition: number }];
   error: [Error];
   stopped: [];
@@ -159,9 +160,19 @@ export class Relay extends EventEmitter<RelayEvents> {
     let lastWrite = Date.now();
     let lastReclaim = 0;
     const fenced = () => {
+      // Fenced while the lock is still ours: one lock key can have one holder, so the newer leader
+      // took the epoch without this lock — another Redis, key prefix or source name (or a Redis
+      // restart that lost the key). Two such relays would fence each other over and over.
+      const lockHeld = Date.now() < lease.validUntil();
       metrics?.fenced.inc();
-      logger.warn({ epoch }, 'fenced: a newer leader advanced the epoch; stopping');
-      this.emit('fenced', { epoch });
+      if (lockHeld) {
+        metrics?.fencedHoldingLock.inc();
+        logger.error(
+          { epoch, lockKey: this.options.elector.lockKey },
+          'fenced by a relay that does not share this relay\'s leader lock: every relay of one outbox must use the same Redis (redis.urls), redis.keyPrefix and source.name, which make the lock key; stop or reconfigure the other relay (outbox status shows the current leader). A Redis restart that lost the lock can also cause this once',
+        );
+      } else logger.warn({ epoch }, 'fenced: a newer leader advanced the epoch; stopping');
+      this.emit('fenced', { epoch, lockHeld });
       lease.abandon('fenced');
       return 'fenced';
     };

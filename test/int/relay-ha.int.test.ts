@@ -150,6 +150,24 @@ describe('leader election', () => {
     expect(status.leader.id).toBe(standby.instanceId);
   });
 
+  it('says so when two relays on one outbox do not share a lock (different redis.keyPrefix), and still loses nothing', async () => {
+    const { topic, queue } = await freshTopic();
+    const doc = (keyPrefix: string) => relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, keyPrefix, relay: { lockTtlMs: 10_000 } });
+    const timings = { heartbeatMs: 100 };
+    const a = await startRelay({ config: relayConfig(doc(`pa-${randomBytes(4).toString('hex')}`)), logger: silentLogger, instanceId: 'prefix-a', timings });
+    const b = await startRelay({ config: relayConfig(doc(`pb-${randomBytes(4).toString('hex')}`)), logger: silentLogger, instanceId: 'prefix-b', timings });
+    running.push(a, b);
+    const foreign = new Promise<{ epoch: string; lockHeld: boolean }>((resolve) => {
+      for (const r of [a, b]) r.relay.on('fenced', (f) => f.lockHeld && resolve(f));
+    });
+    const from = await lastSeq();
+    await write(20);
+    expect((await foreign).lockHeld).toBe(true);
+    const counted = async () => (await a.metrics.registry.getSingleMetricAsString('outbox_relay_fenced_holding_lock_total')) + (await b.metrics.registry.getSingleMetricAsString('outbox_relay_fenced_holding_lock_total'));
+    expect(await counted()).toMatch(/outbox_relay_fenced_holding_lock_total\{[^}]*\} [1-9]/);
+    await queue.waitForSeqs(seqRange(from, await lastSeq()));
+  });
+
   it('stops publishing while Redis is down and resumes when it is back', async () => {
     const redis = await startPrivateRedis();
     try {
