@@ -9,6 +9,7 @@ import { buildTransformer, createTargetWriter, decryptValue, type TargetChange, 
 import { hashValue } from '../../src/targets/transform/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { MYSQL_URL } from '../helpers/env.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * One behaviour suite for the database targets, run against PostgreSQL and MariaDB: version guard,
@@ -22,6 +23,10 @@ interface Harness {
   /** Rows of a table with every column as text (null stays null), ordered by id. */
   rows(table: string, columns: string[]): Promise<Record<string, string | null>[]>;
   drop(): Promise<void>;
+  /** A connection of its own, for holding locks. */
+  open(): Promise<{ exec(sql: string): Promise<void>; close(): Promise<void> }>;
+  /** How many sessions of this database wait for a lock now. */
+  waiting(): Promise<number>;
 }
 
 async function postgresHarness(): Promise<Harness> {
@@ -34,6 +39,11 @@ async function postgresHarness(): Promise<Harness> {
     rows: async (table, columns) =>
       (await db.pool.query(`SET TIME ZONE 'UTC'; SELECT ${columns.map((c) => `${c}::text AS ${c}`).join(', ')} FROM ${table} ORDER BY id`) as unknown as { rows: Record<string, string | null>[] }[])[1]!.rows,
     drop: () => db.drop(),
+    open: async () => {
+      const client = await db.pool.connect();
+      return { exec: async (sql) => void (await client.query(sql)), close: async () => client.release() };
+    },
+    waiting: async () => Number((await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n),
   };
 }
 
@@ -53,6 +63,15 @@ async function mysqlHarness(): Promise<Harness> {
     rows: async (table, columns) => {
       const [rows] = await admin.query(`SELECT ${columns.map((c) => (c === 'b' ? `LOWER(HEX(b)) AS b` : `CAST(${c} AS CHAR) AS ${c}`)).join(', ')} FROM ${table} ORDER BY id`);
       return rows as Record<string, string | null>[];
+    },
+    open: async () => {
+      const conn = await mysql.createConnection({ uri: url.toString() });
+      return { exec: async (sql) => void (await conn.query(sql)), close: () => conn.end() };
+    },
+    waiting: async () => {
+      // A statement of this database (or its state database) still running is one waiting for a lock here.
+      const [rows] = await admin.query(`SELECT count(*) AS n FROM information_schema.processlist WHERE command = 'Query' AND id <> CONNECTION_ID() AND info LIKE ?`, [`%${database}%`]);
+      return Number((rows as { n: number | string }[])[0]!.n);
     },
     drop: async () => {
       await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
@@ -348,6 +367,36 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
       const all = toChanges(target, shiftedSeq);
       for (const batch of deliveries(random, all)) await applyWithRetry(w, batch);
       expect(await items()).toEqual(final.map((i) => asRow({ ...i, id: i.id + offset })));
+    }
+  });
+
+  it('a delete applied while another consumer\'s insert of the same key commits removes the row (the delete does not read an older snapshot)', async () => {
+    await reset();
+    await h.exec('DROP TABLE IF EXISTS items2');
+    await h.exec(ITEMS_DDL[h.kind].replace('CREATE TABLE items', 'CREATE TABLE items2'));
+    const target = config(h, {}, ['public.items', 'public.items2']);
+    const [a, b] = [writer(target), writer(target)];
+    // Writer a inserts key 7 of items, then waits on a row of items2 that this test holds locked:
+    // its transaction, with the new row and its version, stays open.
+    const blocker = await h.open();
+    try {
+      await blocker.exec('BEGIN');
+      await blocker.exec(`INSERT INTO items2 (id, name) VALUES (1, 'held')`);
+      const [ins, other, del] = toChanges(target, [data('insert', 10, { id: 7, name: 'inserted' }), data('insert', 11, { id: 1, name: 'a' }, 'items2'), data('delete', 20, { id: 7 })]);
+      const inserting = a.apply([ins!, other!]);
+      await waitFor(async () => (await h.waiting()) >= 1, { what: 'writer a waiting on the held row' });
+      // Writer b's delete of key 7 now waits for a's version of that key (where a wrote items first;
+      // a writer that takes its tables in another order gets there by another path).
+      let deleted = false;
+      const deleting = b.apply([del!]).finally(() => (deleted = true));
+      await waitFor(async () => deleted || (await h.waiting()) >= 2, { what: 'writer b waiting on writer a, or done' });
+      await blocker.exec('ROLLBACK');
+      await inserting;
+      expect(await deleting).toEqual([{ status: 'applied' }]);
+      expect(await items()).toEqual([]);
+    } finally {
+      await blocker.close();
+      await h.exec('DROP TABLE IF EXISTS items2');
     }
   });
 

@@ -64,8 +64,8 @@ export function deleteSql(table: string, keys: string[]): string {
 }
 
 /**
- * The writes of PostgresVersionStore.advanceAndWrite: the upserts and the deletes of the changes that
- * advanced, read from its CTE applied(h, k, r, d). The upserts name one column set.
+ * The write of PostgresVersionStore.advanceAndWrite: the upserts of the changes that advanced, read
+ * from its CTE applied(h, k, r, d). The upserts name one column set. (Deletes are deleteKeysSql.)
  */
 export function upsertAppliedSql(table: string, columns: string[], keys: string[]): string {
   return cached(`ua\0${table}\0${columns.join('\0')}\0${keys.join('\0')}`, () => {
@@ -74,8 +74,9 @@ export function upsertAppliedSql(table: string, columns: string[], keys: string[
   });
 }
 
-export function deleteAppliedSql(table: string, keys: string[]): string {
-  return cached(`da\0${table}\0${keys.join('\0')}`, () => `DELETE FROM ${table} AS t USING applied a, LATERAL jsonb_populate_record(NULL::${table}, a.k) AS p WHERE a.d AND ${keyMatch('t', 'p', keys)}`);
+/** Deletes the rows of the keys in $1 (a jsonb array of key images). */
+export function deleteKeysSql(table: string, keys: string[]): string {
+  return cached(`dk\0${table}\0${keys.join('\0')}`, () => `DELETE FROM ${table} AS t USING ${rowsOf(table, true)} AS k WHERE ${keyMatch('t', 'k', keys)}`);
 }
 
 /** Deletes every row of the table except the keys in `keep` (changes applied after the truncate). */

@@ -8,7 +8,7 @@ import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange } from '../types.js';
 import { describePgColumns, pgStatements } from './ddl.js';
 import { classifyPgError, isPermanentPgError } from './errors.js';
-import { clearSql, deleteAppliedSql, deleteSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
+import { clearSql, deleteKeysSql, deleteSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
 import { inTransaction } from './transaction.js';
 import { PostgresVersionStore } from './version-store.js';
 
@@ -129,18 +129,25 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
         for (const e of t.stale) outcomes[e.index] = { status: 'stale' };
         const sql = resolveTable(t.entries[0]!.change.table).sql;
         const keys = Object.keys(t.entries[0]!.change.key!);
-        const writes = [...(t.columns ? [upsertAppliedSql(sql, t.columns, keys)] : []), ...(t.entries.some((e) => e.change.op === 'delete') ? [deleteAppliedSql(sql, keys)] : [])];
         const advanced = await this.store.advanceAndWrite(
           client,
           t.table,
           t.entries.map((e) => ({ keyHash: e.keyHash, key: e.change.key, row: e.change.op === 'delete' ? null : e.change.row, seq: e.change.seq, deleted: e.change.op === 'delete' })),
-          writes,
+          t.columns ? [upsertAppliedSql(sql, t.columns, keys)] : [],
         );
+        // The deletes run as a statement of their own, after the version guard. In the guard's
+        // statement they would read its snapshot, taken before it waited for another consumer's
+        // version of the same key: a row that consumer inserted and committed meanwhile is not in
+        // that snapshot, so it would stay, although the delete is newer (test/int/target-db.int.test.ts).
+        const deletes = t.entries.filter((e) => e.change.op === 'delete' && advanced.has(e.keyHash.toString('hex'))).map((e) => e.change.key);
+        if (deletes.length > 0) await client.query(deleteKeysSql(sql, keys), [JSON.stringify(deletes)]);
         for (const e of t.entries) outcomes[e.index] = { status: advanced.has(e.keyHash.toString('hex')) ? 'applied' : 'stale' };
       }
       return outcomes;
     };
-    return plan.length === 1 ? run() : inTransaction(client, run);
+    // One transaction whenever a guard and its deletes are two statements, or there are several tables.
+    const hasDeletes = plan.some((t) => t.entries.some((e) => e.change.op === 'delete'));
+    return plan.length === 1 && !hasDeletes ? run() : inTransaction(client, run);
   }
 
   protected async savepoint(client: pg.PoolClient, verb: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT'): Promise<void> {
