@@ -7,22 +7,24 @@ import { startRelay, type RelayProcess } from '../../src/relay/start.js';
 import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { REDIS_URL } from '../helpers/env.js';
 import { relayConfig, relayConfigDoc, subscribeQueue, type QueueReader } from '../helpers/relay.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { createRoleSource, type RoleSource } from '../helpers/roles.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
  * DDL on a tracked table while the application writes (docs/capture.md): no write fails, every
  * change reaches the topic, the schema changes are announced in order with the rows around them,
  * and excluded columns never leave the database — through the real relay and the SNS/SQS emulator.
+ * The first part runs as roles without superuser (test/helpers/roles.ts), so without the DDL event
+ * triggers; the second as a superuser, with them.
  */
-let env: Awaited<ReturnType<typeof createMigratedSource>>;
+let env: RoleSource;
 let emulator: Emulator;
 const relays: RelayProcess[] = [];
 const queues: QueueReader[] = [];
 
 beforeAll(async () => {
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' });
-  env = await createMigratedSource();
+  env = await createRoleSource();
   emulator = await startEmulator();
 });
 
@@ -37,11 +39,11 @@ afterAll(async () => {
   await emulator?.stop();
 });
 
-async function startTestRelay() {
+async function startTestRelay(sourceUrl = env.url) {
   const topic = `ddl-${randomBytes(5).toString('hex')}`;
   const queue = await subscribeQueue(emulator.endpoint, topic);
   queues.push(queue);
-  const config = relayConfig(relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic }));
+  const config = relayConfig(relayConfigDoc({ sourceUrl, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic }));
   const metrics = createMetrics({ labels: { source: config.source.name } });
   const relay = await startRelay({ config, logger: process.env.DEBUG_DDL ? createLogger('info', process.stderr) : silentLogger, instanceId: `r-${randomBytes(3).toString('hex')}`, metrics });
   relays.push(relay);
@@ -68,10 +70,20 @@ function rebuild(messages: ChangeEnvelope[]): Map<number, Record<string, unknown
   return rows;
 }
 
-describe('DDL while the application writes', () => {
+describe('DDL while the application writes, as roles without superuser', () => {
+  it('migrate succeeds without the right to create event triggers, and says so; doctor tells', async () => {
+    expect((await env.pool.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`)).rows[0].rolsuper).toBe(false);
+    expect(env.migrated).toMatchObject({ current: 6, eventTriggers: 'not-permitted' });
+    expect(await env.source.migrate()).toMatchObject({ applied: [], eventTriggers: 'not-permitted' });
+    expect((await env.pool.query(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n).toBe(0);
+    expect(await env.source.doctorNotes()).toEqual([expect.stringContaining('DDL event triggers of "outbox" are not installed')]);
+    expect(await env.source.doctor()).toEqual([]);
+  });
+
   it('ADD/DROP/RENAME COLUMN, ALTER TYPE, rename of an excluded column, RENAME TABLE: 0 failed writes, every change published, schema changes in order', { timeout: 240_000 }, async () => {
-    await env.db.pool.query(`CREATE TABLE public.live (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a', b int DEFAULT 1, secret text DEFAULT 'SECRET-default', tenant text DEFAULT 't1')`);
+    await env.pool.query(`CREATE TABLE public.live (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a', b int DEFAULT 1, secret text DEFAULT 'SECRET-default', tenant text DEFAULT 't1')`);
     await env.source.track({ table: { schema: 'public', table: 'live' }, exclude: ['secret'], attributes: ['tenant'] });
+    await env.grantWrites('public.live');
     const { queue, metrics } = await startTestRelay();
 
     let table = 'public.live';
@@ -81,7 +93,7 @@ describe('DDL while the application writes', () => {
     const failures: string[] = [];
     let nextId = 1;
     const writer = async (seed: number) => {
-      const client = await env.db.pool.connect();
+      const client = await env.writerPool.connect();
       let r = seed;
       const rand = (n: number) => ((r = (r * 1103515245 + 12345) % 2147483648), r % n);
       try {
@@ -106,7 +118,7 @@ describe('DDL while the application writes', () => {
       const target = writes + count;
       await waitFor(() => writes >= target, { timeoutMs: 30_000, what: `${count} more writes` });
     };
-    const ddl = (text: string) => env.db.pool.query(text);
+    const ddl = (text: string) => env.pool.query(text);
 
     await after(100);
     await ddl(`ALTER TABLE public.live ADD COLUMN c text`);
@@ -134,7 +146,7 @@ describe('DDL while the application writes', () => {
     await Promise.all(running);
 
     expect(failures).toEqual([]);
-    const source = await env.db.pool.query<{ id: number; n: number }>(`SELECT id, n FROM public.live_renamed ORDER BY id`);
+    const source = await env.pool.query<{ id: number; n: number }>(`SELECT id, n FROM public.live_renamed ORDER BY id`);
     const expected = new Map(source.rows.map((r) => [r.id, r.n]));
     await waitFor(
       async () => {
@@ -171,17 +183,17 @@ describe('DDL while the application writes', () => {
   });
 
   it('a key or attribute column renamed away: writes go on, the relay quarantines those events naming table and column, doctor reports it; a re-track resumes', async () => {
-    await env.db.pool.query(`CREATE TABLE public.keyed (id int PRIMARY KEY, v text, region text)`);
+    await env.pool.query(`CREATE TABLE public.keyed (id int PRIMARY KEY, v text, region text)`);
     await env.source.track({ table: { schema: 'public', table: 'keyed' }, attributes: ['region'] });
     const { queue } = await startTestRelay();
-    await env.db.pool.query(`INSERT INTO keyed VALUES (1, 'a', 'eu')`);
+    await env.pool.query(`INSERT INTO keyed VALUES (1, 'a', 'eu')`);
     await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'keyed'), { timeoutMs: 30_000, what: 'the first row' });
 
-    await env.db.pool.query(`ALTER TABLE keyed RENAME COLUMN id TO key_id`);
-    const written = await env.db.pool.query(`INSERT INTO keyed VALUES (2, 'b', 'us') RETURNING key_id`);
+    await env.pool.query(`ALTER TABLE keyed RENAME COLUMN id TO key_id`);
+    const written = await env.pool.query(`INSERT INTO keyed VALUES (2, 'b', 'us') RETURNING key_id`);
     expect(written.rowCount).toBe(1);
     const held = await waitFor(
-      async () => (await env.db.pool.query(`SELECT reason FROM outbox.quarantine WHERE table_name = 'keyed'`)).rows[0] as { reason: string } | undefined,
+      async () => (await env.pool.query(`SELECT reason FROM outbox.quarantine WHERE table_name = 'keyed'`)).rows[0] as { reason: string } | undefined,
       { timeoutMs: 30_000, what: 'the held event' },
     );
     expect(held.reason).toContain('Table public.keyed no longer has its key column "id" (dropped or renamed)');
@@ -189,20 +201,20 @@ describe('DDL while the application writes', () => {
     expect(findings).toEqual(expect.arrayContaining([expect.objectContaining({ severity: 'error', check: 'columns', message: expect.stringContaining('public.keyed no longer has its key column "id"') })]));
 
     await env.source.track({ table: { schema: 'public', table: 'keyed' }, key: ['key_id'] });
-    await env.db.pool.query(`INSERT INTO keyed VALUES (3, 'c', 'eu')`);
+    await env.pool.query(`INSERT INTO keyed VALUES (3, 'c', 'eu')`);
     await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'keyed' && (m.data.key as Record<string, unknown> | null)?.key_id === 3), { timeoutMs: 30_000, what: 'a row after the re-track' });
     expect((await env.source.doctor()).filter((f) => f.message.includes('keyed'))).toEqual([]);
   });
 
   it('TRUNCATE and a key change while columns change: truncate, then delete + insert of the moved key', async () => {
-    await env.db.pool.query(`CREATE TABLE public.moves (id int PRIMARY KEY, v text)`);
+    await env.pool.query(`CREATE TABLE public.moves (id int PRIMARY KEY, v text)`);
     await env.source.track({ table: { schema: 'public', table: 'moves' } });
     const { queue } = await startTestRelay();
-    await env.db.pool.query(`INSERT INTO moves VALUES (1, 'a'), (2, 'b')`);
-    await env.db.pool.query(`TRUNCATE moves`);
-    await env.db.pool.query(`INSERT INTO moves VALUES (5, 'x')`);
-    await env.db.pool.query(`ALTER TABLE moves ADD COLUMN w int DEFAULT 9`);
-    await env.db.pool.query(`UPDATE moves SET id = 6 WHERE id = 5`);
+    await env.pool.query(`INSERT INTO moves VALUES (1, 'a'), (2, 'b')`);
+    await env.pool.query(`TRUNCATE moves`);
+    await env.pool.query(`INSERT INTO moves VALUES (5, 'x')`);
+    await env.pool.query(`ALTER TABLE moves ADD COLUMN w int DEFAULT 9`);
+    await env.pool.query(`UPDATE moves SET id = 6 WHERE id = 5`);
     await waitFor(async () => (await queue.drain()).filter((m) => m.data?.table === 'moves').length >= 7, { timeoutMs: 30_000, what: 'the moves messages' });
     const messages = inOrder(queue.received).filter((m) => m.data!.table === 'moves');
     expect(messages.map((m) => [m.data!.op, m.data!.key])).toEqual([
