@@ -5,9 +5,11 @@ import { createLogger, silentLogger } from '../../src/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { startRelay, type RelayProcess } from '../../src/relay/start.js';
 import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { REDIS_URL } from '../helpers/env.js';
 import { relayConfig, relayConfigDoc, subscribeQueue, type QueueReader } from '../helpers/relay.js';
 import { createRoleSource, type RoleSource } from '../helpers/roles.js';
+import { createMigratedSource } from '../helpers/source.js';
+import pg from 'pg';
+import { PG_ADMIN_URL, REDIS_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -230,5 +232,159 @@ describe('DDL while the application writes, as roles without superuser', () => {
     expect(del!.id).toMatch(/:old$/);
     expect(del!.sequence).toBe(ins!.sequence);
     expect(ins!.data!.after).toEqual({ id: 6, v: 'x', w: 9 });
+  });
+});
+
+describe('with the DDL event triggers (migrated by a superuser)', () => {
+  let su: Awaited<ReturnType<typeof createMigratedSource>>;
+  const stranger = `outbox_stranger_${randomBytes(4).toString('hex')}`;
+  beforeAll(async () => {
+    su = await createMigratedSource();
+    await su.db.pool.query(`CREATE ROLE "${stranger}" LOGIN NOSUPERUSER`);
+    await su.db.pool.query(`GRANT CREATE, USAGE ON SCHEMA public TO "${stranger}"`);
+  });
+  afterAll(async () => {
+    await su?.close();
+    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+    await admin.connect();
+    await admin.query(`DROP ROLE IF EXISTS "${stranger}"`).finally(() => admin.end());
+  });
+  const sql = (text: string) => su.db.pool.query(text);
+  const refusal = (verb: string, column: string, table: string, kind: 'key' | 'attribute') =>
+    expect.objectContaining({
+      code: '2BP01',
+      message: expect.stringMatching(new RegExp(`^outbox-relay: cannot ${verb} column ${column} of table ${table.replace('.', '\\.')}.*: the table is tracked with it as an? ${kind} column$`)),
+      hint: expect.stringContaining(`outbox track ${table} ${kind === 'key' ? '--key' : '--attributes'} <columns>), or untrack it (outbox untrack ${table})`),
+    });
+
+  it('migrate installs them (once), doctor says so', async () => {
+    expect(await su.source.migrate()).toMatchObject({ applied: [], eventTriggers: 'present' });
+    const triggers = (await sql(`SELECT evtevent::text AS event, evtenabled FROM pg_event_trigger ORDER BY 1`)).rows;
+    expect(triggers).toEqual([
+      { event: 'ddl_command_end', evtenabled: 'O' },
+      { event: 'sql_drop', evtenabled: 'O' },
+    ]);
+    expect(await su.source.doctorNotes()).toEqual([expect.stringContaining('DDL event triggers of "outbox" are installed')]);
+    expect(await su.source.doctor()).toEqual([]);
+    const [end] = (await sql(`SELECT evtname FROM pg_event_trigger WHERE evtevent = 'ddl_command_end'`)).rows;
+    await sql(`ALTER EVENT TRIGGER "${end.evtname}" DISABLE`);
+    expect(await su.source.doctor()).toEqual([expect.objectContaining({ severity: 'warning', check: 'event-triggers', message: expect.stringContaining('for ddl_command_end missing or disabled') })]);
+    await sql(`ALTER EVENT TRIGGER "${end.evtname}" ENABLE`);
+    expect(await su.source.doctor()).toEqual([]);
+  });
+
+  it('refuse a DROP or RENAME of a key or attribute column at DDL time, naming table, column and fix; everything else goes through, writes never fail, excluded columns stay excluded', async () => {
+    await sql(`CREATE TYPE public.region AS ENUM ('eu', 'us')`);
+    await sql(`CREATE TABLE public.guarded (id int PRIMARY KEY, uid int UNIQUE, v text, region public.region, secret text)`);
+    await su.source.track({ table: { schema: 'public', table: 'guarded' }, attributes: ['region'], exclude: ['secret'] });
+    let n = 0;
+    const write = async (table = 'guarded') => {
+      n++;
+      await sql(`INSERT INTO public.${table} (id, uid, v, region, secret) VALUES (${n}, ${n}, 'v${n}', 'eu', 'SECRET-${n}')`);
+    };
+    await write();
+
+    await expect(sql(`ALTER TABLE public.guarded RENAME COLUMN id TO key_id`)).rejects.toEqual(refusal('rename', 'id', 'public.guarded', 'key'));
+    await expect(sql(`ALTER TABLE public.guarded DROP COLUMN id`)).rejects.toEqual(refusal('drop', 'id', 'public.guarded', 'key'));
+    await expect(sql(`ALTER TABLE public.guarded RENAME COLUMN region TO area`)).rejects.toEqual(refusal('rename', 'region', 'public.guarded', 'attribute'));
+    await expect(sql(`ALTER TABLE public.guarded DROP COLUMN region`)).rejects.toEqual(refusal('drop', 'region', 'public.guarded', 'attribute'));
+    // A DROP TYPE … CASCADE would take the attribute column with it.
+    await expect(sql(`DROP TYPE public.region CASCADE`)).rejects.toEqual(refusal('drop', 'region', 'public.guarded', 'attribute'));
+    await write();
+
+    // Everything else: the excluded column renamed (still excluded), other columns, the table.
+    await sql(`ALTER TABLE public.guarded RENAME COLUMN secret TO hidden`);
+    await sql(`ALTER TABLE public.guarded RENAME COLUMN v TO vv`);
+    await sql(`ALTER TABLE public.guarded ADD COLUMN w int`);
+    await sql(`ALTER TABLE public.guarded RENAME TO guarded2`);
+    n++;
+    await sql(`INSERT INTO public.guarded2 (id, uid, vv, region, hidden) VALUES (${n}, ${n}, 'v${n}', 'us', 'SECRET-${n}')`);
+    await expect(sql(`ALTER TABLE public.guarded2 RENAME COLUMN id TO key_id`)).rejects.toEqual(refusal('rename', 'id', 'public.guarded2', 'key'));
+
+    // The fix the hint names: re-track with another key (and no attributes), then the DDL runs. The
+    // re-track under the new name keeps the exclusion (by attribute number) without --exclude.
+    await su.source.track({ table: { schema: 'public', table: 'guarded2' }, key: ['uid'], attributes: [] });
+    await sql(`ALTER TABLE public.guarded2 RENAME COLUMN id TO key_id`);
+    await sql(`ALTER TABLE public.guarded2 DROP COLUMN region`);
+    await expect(sql(`ALTER TABLE public.guarded2 RENAME COLUMN uid TO u`)).rejects.toEqual(refusal('rename', 'uid', 'public.guarded2', 'key'));
+    n++;
+    await sql(`INSERT INTO public.guarded2 (key_id, uid, vv, hidden) VALUES (${n}, ${n}, 'v${n}', 'SECRET-${n}')`);
+
+    const raw = await su.rawEvents();
+    expect(raw.filter((r) => r.table_name.startsWith('guarded')).length).toBe(4); // every write, nothing else
+    expect(JSON.stringify(raw)).not.toMatch(/SECRET|hidden|secret/);
+    expect((await sql(`SELECT schema_problem FROM outbox.tracked_tables WHERE table_name = 'guarded2'`)).rows).toEqual([{ schema_problem: null }]);
+  });
+
+  it('also for DDL by a role with no right on the outbox schema; its other DDL is untouched', async () => {
+    const url = new URL(su.db.url);
+    url.username = stranger;
+    const pool = new pg.Pool({ connectionString: url.toString(), max: 1 });
+    try {
+      await pool.query(`CREATE TABLE public.theirs (id int PRIMARY KEY, v text)`);
+      await su.source.track({ table: { schema: 'public', table: 'theirs' } });
+      await pool.query(`CREATE TABLE public.untracked (id int PRIMARY KEY, v text)`);
+      await pool.query(`ALTER TABLE public.untracked RENAME COLUMN id TO uid`);
+      await pool.query(`DROP TABLE public.untracked`);
+      await pool.query(`ALTER TABLE public.theirs RENAME COLUMN v TO vv`);
+      await expect(pool.query(`ALTER TABLE public.theirs RENAME COLUMN id TO tid`)).rejects.toEqual(refusal('rename', 'id', 'public.theirs', 'key'));
+      await pool.query(`DROP TABLE public.theirs`);
+      const rows = (await sql(`SELECT op, table_name, after FROM outbox.events WHERE table_name IN ('theirs', 'untracked') ORDER BY seq`)).rows;
+      expect(rows).toEqual([{ op: 'schema', table_name: 'theirs', after: { changes: [{ kind: 'drop_table' }] } }]);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a dropped tracked table (DROP TABLE, DROP SCHEMA … CASCADE) is published as drop_table after all of its rows, with the shape last published and no excluded column', async () => {
+    await sql(`CREATE TABLE public.doomed (id int PRIMARY KEY, v text, secret text)`);
+    await sql(`CREATE SCHEMA gone; CREATE TABLE gone.t (id int PRIMARY KEY, n int)`);
+    await su.source.track({ table: { schema: 'public', table: 'doomed' }, exclude: ['secret'] });
+    await su.source.track({ table: { schema: 'gone', table: 't' } });
+    const { queue } = await startTestRelay(su.db.url);
+    await sql(`INSERT INTO public.doomed VALUES (1, 'a', 'SECRET-1'), (2, 'b', 'SECRET-2')`);
+    await sql(`INSERT INTO gone.t VALUES (1, 1)`);
+    await waitFor(async () => (await queue.drain()).filter((m) => m.data?.op === 'insert').length >= 3, { timeoutMs: 30_000, what: 'the rows' });
+    await sql(`ALTER TABLE public.doomed ADD COLUMN w int DEFAULT 7`);
+    await sql(`UPDATE public.doomed SET v = 'last' WHERE id = 1`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.op === 'update'), { timeoutMs: 30_000, what: 'the update' });
+    // A write in the dropping transaction itself comes before the drop_table.
+    await sql(`BEGIN; INSERT INTO public.doomed VALUES (3, 'c', 'SECRET-3', 8); DROP TABLE public.doomed; COMMIT`);
+    await sql(`DROP SCHEMA gone CASCADE`);
+    const drops = await waitFor(
+      async () => {
+        const got = inOrder(await queue.drain()).filter((m) => m.data?.schemaChange?.changes.some((c) => c.kind === 'drop_table') && m.data.table !== 'theirs');
+        return got.length >= 2 ? got : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the drop_table events' },
+    );
+    const messages = inOrder(queue.received);
+    const doomed = messages.filter((m) => m.data!.table === 'doomed');
+    expect(doomed.map((m) => [m.data!.op, m.data!.schemaChange?.changes.map((c) => c.kind) ?? null])).toEqual([
+      ['insert', null],
+      ['insert', null],
+      ['schema', ['add_column']],
+      ['update', null],
+      ['insert', null],
+      ['schema', ['drop_table']],
+    ]);
+    expect(drops.map((m) => `${m.data!.schema}.${m.data!.table}`)).toEqual(['public.doomed', 'gone.t']);
+    expect(drops[0]!.id).toMatch(/:schema$/);
+    expect(drops[0]!.data!.schemaChange).toEqual({
+      dialect: 'postgres',
+      before: [
+        { name: 'id', type: 'integer', nullable: false },
+        { name: 'v', type: 'text', nullable: true },
+        { name: 'w', type: 'integer', nullable: true },
+      ],
+      after: null,
+      key: [],
+      changes: [{ kind: 'drop_table' }],
+    });
+    expect(JSON.stringify(messages)).not.toMatch(/SECRET|secret/);
+    expect((await su.source.doctor()).filter((f) => f.check === 'table' && !f.message.includes('theirs')).map((f) => f.message)).toEqual([
+      'Tracked table gone.t no longer exists. Run: outbox untrack gone.t',
+      'Tracked table public.doomed no longer exists. Run: outbox untrack public.doomed',
+    ]);
   });
 });
