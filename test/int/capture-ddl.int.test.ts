@@ -316,6 +316,25 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     expect((await sql(`SELECT schema_problem FROM outbox.tracked_tables WHERE table_name = 'guarded2'`)).rows).toEqual([{ schema_problem: null }]);
   });
 
+  it('hostile names (a tracked table renamed to one, a column renamed to one): the refusal quotes them, the drop is recorded under the name', async () => {
+    const table = 'we"ird\nt -- */';
+    const qt = `public."${table.replace(/"/g, '""')}"`;
+    await sql(`CREATE TABLE public.plain (id int PRIMARY KEY, v text)`);
+    await su.source.track({ table: { schema: 'public', table: 'plain' } });
+    await sql(`ALTER TABLE public.plain RENAME TO "${table.replace(/"/g, '""')}"`);
+    const err = (await sql(`ALTER TABLE ${qt} RENAME COLUMN id TO "k""ey; --"`).catch((e: unknown) => e)) as { code: string; message: string; hint: string };
+    expect(err.code).toBe('2BP01');
+    expect(err.message).toBe(`outbox-relay: cannot rename column id of table public."we""ird\nt -- */" to "k""ey; --": the table is tracked with it as a key column`);
+    expect(err.hint).toContain('outbox track public."we""ird\nt -- */" --key <columns>');
+    await sql(`INSERT INTO ${qt} VALUES (1, 'a')`);
+    await sql(`DROP TABLE ${qt}`);
+    const rows = (await su.db.pool.query(`SELECT op, table_name FROM outbox.events WHERE relid IS NOT NULL AND table_name = $1 ORDER BY seq`, [table])).rows;
+    expect(rows).toEqual([
+      { op: 'insert', table_name: table },
+      { op: 'schema', table_name: table },
+    ]);
+  });
+
   it('also for DDL by a role with no right on the outbox schema; its other DDL is untouched', async () => {
     const url = new URL(su.db.url);
     url.username = stranger;
@@ -353,7 +372,7 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     await sql(`DROP SCHEMA gone CASCADE`);
     const drops = await waitFor(
       async () => {
-        const got = inOrder(await queue.drain()).filter((m) => m.data?.schemaChange?.changes.some((c) => c.kind === 'drop_table') && m.data.table !== 'theirs');
+        const got = inOrder(await queue.drain()).filter((m) => m.data?.schemaChange?.changes.some((c) => c.kind === 'drop_table') && ['doomed', 't'].includes(m.data.table));
         return got.length >= 2 ? got : undefined;
       },
       { timeoutMs: 30_000, what: 'the drop_table events' },
@@ -382,7 +401,7 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
       changes: [{ kind: 'drop_table' }],
     });
     expect(JSON.stringify(messages)).not.toMatch(/SECRET|secret/);
-    expect((await su.source.doctor()).filter((f) => f.check === 'table' && !f.message.includes('theirs')).map((f) => f.message)).toEqual([
+    expect((await su.source.doctor()).filter((f) => f.check === 'table' && /doomed|gone\.t/.test(f.message)).map((f) => f.message)).toEqual([
       'Tracked table gone.t no longer exists. Run: outbox untrack gone.t',
       'Tracked table public.doomed no longer exists. Run: outbox untrack public.doomed',
     ]);
