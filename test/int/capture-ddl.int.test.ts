@@ -208,6 +208,23 @@ describe('DDL while the application writes, as roles without superuser', () => {
     expect((await env.source.doctor()).filter((f) => f.message.includes('keyed'))).toEqual([]);
   });
 
+  it('a re-track keeps the exclusions: after a RENAME TO the relay has not seen (by attribute number), and for a table dropped and created again under the name (by name)', async () => {
+    const images = async (table: string) => (await env.pool.query(`SELECT new_row FROM outbox.events WHERE table_name = $1 AND op = 'insert' ORDER BY seq`, [table])).rows.map((r) => r.new_row);
+    await env.pool.query(`CREATE TABLE public.again (id int PRIMARY KEY, secret text, v text)`);
+    await env.source.track({ table: { schema: 'public', table: 'again' }, exclude: ['secret'] });
+    await env.pool.query(`ALTER TABLE public.again RENAME COLUMN secret TO hidden`);
+    await env.pool.query(`ALTER TABLE public.again RENAME TO again2`);
+    await env.source.track({ table: { schema: 'public', table: 'again2' } });
+    expect((await env.pool.query(`SELECT table_name, excluded_columns FROM outbox.tracked_tables WHERE table_name LIKE 'again%'`)).rows).toEqual([{ table_name: 'again2', excluded_columns: ['hidden'] }]);
+    await env.pool.query(`INSERT INTO public.again2 VALUES (1, 'SECRET-1', 'a')`);
+    expect(await images('again2')).toEqual([{ id: 1, v: 'a' }]);
+
+    await env.pool.query(`DROP TABLE public.again2; CREATE TABLE public.again2 (id int PRIMARY KEY, v text, hidden text)`);
+    await env.source.track({ table: { schema: 'public', table: 'again2' } });
+    await env.pool.query(`INSERT INTO public.again2 VALUES (2, 'b', 'SECRET-2')`);
+    expect(await images('again2')).toEqual([{ id: 1, v: 'a' }, { id: 2, v: 'b' }]);
+  });
+
   it('TRUNCATE and a key change while columns change: truncate, then delete + insert of the moved key', async () => {
     await env.pool.query(`CREATE TABLE public.moves (id int PRIMARY KEY, v text)`);
     await env.source.track({ table: { schema: 'public', table: 'moves' } });
