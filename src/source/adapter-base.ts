@@ -25,6 +25,10 @@ export abstract class SourceAdapterBase implements SourceAdapter {
   abstract openOutboxStore(options: OutboxStoreOptions): Promise<OutboxStore>;
   abstract close(): Promise<void>;
 
+  doctorNotes(): Promise<string[]> {
+    return Promise.resolve([]);
+  }
+
   backfill(_request: BackfillRequest): Promise<BackfillResult> {
     return Promise.reject(this.notSupported('outbox backfill'));
   }

@@ -20,6 +20,8 @@ export interface SourceAdapter {
   listTracked(): Promise<TrackedTable[]>;
   status(): Promise<SourceStatus>;
   doctor(): Promise<DoctorFinding[]>;
+  /** What `outbox doctor` prints as INFO: how capture is set up, when neither state is a problem (e.g. the optional DDL event triggers). */
+  doctorNotes(): Promise<string[]>;
   /** Initial full sync of a tracked table into the outbox, resumable (docs/backfill.md). */
   backfill(request: BackfillRequest): Promise<BackfillResult>;
   /** Verify's reader of a tracked table, with repair (docs/operations.md). */
@@ -39,6 +41,8 @@ export interface MigrationRef {
 export interface MigrateResult {
   applied: MigrationRef[];
   current: number;
+  /** PostgreSQL: whether the optional DDL event triggers were installed now, were already, or the role may not create them. */
+  eventTriggers?: 'installed' | 'present' | 'not-permitted';
 }
 
 export interface MigrationState {

@@ -238,4 +238,17 @@ describe('schema changes at targets', () => {
     expect(await metricValue(metrics, 'outbox_consumer_halted', 'target="pgstop"')).toBe(0);
     expect((await db.pool.query(`SELECT status FROM state_schema.schema_changes WHERE target = 'pgstop'`)).rows).toEqual([{ status: 'resumed' }]);
   }, 150_000);
+
+  // Last in this file: it leaves pgapply and myapply halted.
+  it('apply halts at a drop_table (published by the PostgreSQL DDL event trigger), naming the table and what to do', async () => {
+    const shape = [col('id', 'integer', false), col('label', 'text', false), col('tenant', 'text')];
+    await publishMessages(sns, subscriptions.pgapply!.topicArn, [schemaMessage('public.items', 900, shape, null, [], [{ kind: 'drop_table' }])]);
+    for (const name of ['pgapply', 'myapply']) {
+      const { consumer } = await startConsumer(name);
+      const halted = consumer.halted ?? (await new Promise<HaltedEvent>((resolve) => consumer.once('halted', resolve)));
+      expect(halted.reason).toContain(`Target "${name}" stopped at a schema change of public.items (seq 900`);
+      expect(halted.reason).toContain('the source table public.items was dropped');
+      expect((await queueDepth(sqs, subscriptions[name]!.dlqUrl)).visible).toBe(0);
+    }
+  }, 60_000);
 });

@@ -20,12 +20,14 @@ export function registerDoctor(program: Command, getContext: GetContext): void {
         const source = await ctx.source();
         const { haltFindings, readTargetHalts } = await import('./target-halts.js');
         const findings = [...(await source.doctor()), ...runtimeFindings(), ...haltFindings(await readTargetHalts(ctx.config, ctx.logger))];
+        const notes = await source.doctorNotes();
         const errors = findings.filter((f) => f.severity === 'error').length;
         if (errors > 0) process.exitCode = 1;
         if (opts.json) {
-          printJson({ ok: errors === 0, errors, warnings: findings.length - errors, findings });
+          printJson({ ok: errors === 0, errors, warnings: findings.length - errors, findings, notes });
           return;
         }
+        for (const n of notes) print(`INFO ${n}`);
         for (const f of findings) print(`${f.severity.toUpperCase()} [${f.check}] ${f.message}`);
         print(errors === 0 ? 'OK: capture is intact.' : `${errors} problem(s) found.`);
       }),

@@ -2,6 +2,13 @@ import type { Command } from 'commander';
 import { print, printJson } from '../output.js';
 import { withContext, type GetContext } from '../context.js';
 
+/** What migrate says about the optional DDL event triggers (docs/capture.md, "Event triggers"). */
+const EVENT_TRIGGERS = {
+  installed: 'DDL event triggers installed: a DROP or RENAME of a key or attribute column of a tracked table is refused at DDL time.',
+  present: 'DDL event triggers are installed.',
+  'not-permitted': 'DDL event triggers not installed: creating them needs a superuser. Capture works without them (docs/capture.md, "Event triggers").',
+} as const;
+
 export function registerMigrate(program: Command, getContext: GetContext): void {
   program
     .command('migrate')
@@ -14,6 +21,7 @@ export function registerMigrate(program: Command, getContext: GetContext): void 
         if (opts.json) printJson({ schema: source.schema, ...result });
         else if (result.applied.length === 0) print(`Outbox schema "${source.schema}" is up to date (version ${result.current}).`);
         else print(`Applied ${result.applied.map((m) => `${m.version} ${m.name}`).join(', ')}; outbox schema "${source.schema}" is at version ${result.current}.`);
+        if (!opts.json && result.eventTriggers) print(EVENT_TRIGGERS[result.eventTriggers]);
       }),
     );
 }

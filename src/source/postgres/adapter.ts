@@ -4,7 +4,7 @@ import { SourceAdapterBase } from '../adapter-base.js';
 import type { BackfillRequest, OutboxStoreOptions } from '../capabilities.js';
 import type { TrackSpec } from '../types.js';
 import { backfillTable } from './backfill.js';
-import { diagnose } from './doctor.js';
+import { diagnose, doctorNotes } from './doctor.js';
 import { migratePostgres, readMigrationState } from './migrate.js';
 import { createPool, type Pool } from './pool.js';
 import { PostgresOutboxStore } from './relay-store.js';
@@ -66,6 +66,10 @@ export class PostgresSource extends SourceAdapterBase {
 
   doctor() {
     return diagnose(this.pool, this.schema);
+  }
+
+  override doctorNotes() {
+    return doctorNotes(this.pool, this.schema);
   }
 
   override backfill(request: BackfillRequest) {

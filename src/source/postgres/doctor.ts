@@ -8,6 +8,7 @@ import { diffShapes } from './relay-decode.js';
 import type { SchemaChangeItem } from '../../wire/envelope.js';
 import { capturedShape, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
 import { ROW_FUNCTION, STATEMENT_FUNCTION } from './track.js';
+import { eventTriggerReport, readEventTriggers } from './event-triggers.js';
 
 /** The capture triggers each kind of tracked table has (sql/postgres/runtime/capture_triggers*.sql). */
 const TRIGGERS: Record<string, string[]> = {
@@ -42,6 +43,8 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
   const q = quoteIdent(schema, 'Outbox schema');
   const rows = (await pool.query<DoctorRow>(runtimeSql('postgres', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }))).rows;
   const shapes = await readShapes(pool, rows.map((r) => r.relid).filter((r): r is string => r !== null));
+  const ddl = eventTriggerReport(await readEventTriggers(pool, schema), schema);
+  if (ddl.warning) findings.push(ddl.warning);
   for (const row of rows) {
     const name = `${row.table_schema}.${row.table_name}`;
     if (!row.table_exists) {
@@ -78,6 +81,13 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
     }
   }
   return findings;
+}
+
+/** What doctor prints as INFO: whether the DDL event triggers are installed (both states are fine). */
+export async function doctorNotes(pool: pg.Pool, schema: string): Promise<string[]> {
+  const state = await readMigrationState(pool, schema);
+  if (state.databaseVersion === 0) return [];
+  return [eventTriggerReport(await readEventTriggers(pool, schema), schema).note];
 }
 
 /** How a tracked table differs from the shape the relay last published. */

@@ -5,6 +5,7 @@ import { quoteIdent } from '../../sql/identifiers.js';
 import type { MigrationState, MigrateResult } from '../types.js';
 import { checkLedger, compareLedger, type LedgerRow } from '../ledger.js';
 import { withTransaction } from '../../sql/pg-transaction.js';
+import { installEventTriggers } from './event-triggers.js';
 
 /**
  * Applies sql/postgres/NNNNNN_name.sql in one transaction under one advisory lock. Refuses a released
@@ -31,7 +32,9 @@ export async function migratePostgres(pool: pg.Pool, schema: string, logger: Log
       await client.query(`INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [file.version, file.name, file.checksum]);
       logger.info({ version: file.version, name: file.name }, 'migration applied');
     }
-    return { applied: pending.map((f) => ({ version: f.version, name: f.name })), current: files.at(-1)?.version ?? 0 };
+    // Every run, not only the one that applies 000006: a superuser's later `outbox migrate` installs them.
+    const eventTriggers = await installEventTriggers(client, schema, logger);
+    return { applied: pending.map((f) => ({ version: f.version, name: f.name })), current: files.at(-1)?.version ?? 0, eventTriggers };
   });
 }
 

@@ -5,7 +5,7 @@ import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
 import { decodeExpressions } from './capture-sql.js';
 import type { ColumnInfo } from './catalog.js';
-import { toEvent, type EventRow } from './relay-events.js';
+import { recordedSchemaEvent, toEvent, type EventRow } from './relay-events.js';
 import { asColumnInfo, capturedShape, publicColumn, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
 
 /** An outbox row as the relay reads it: capture v2 rows carry whole-row images (json text) and their column names. */
@@ -100,6 +100,12 @@ export class CaptureDecoder {
         continue;
       }
       const state = states.get(row.relid);
+      if (row.op === 'schema') {
+        // A dropped tracked table (the DDL event trigger); replay never announces schema changes.
+        const table = state ? { tableSchema: state.tableSchema, tableName: state.tableName } : { tableSchema: row.table_schema, tableName: row.table_name };
+        if (this.announce) out.push(recordedSchemaEvent(row, table, state ? state.shape.map(publicColumn) : null));
+        continue;
+      }
       if (!state) {
         held.push({ event: rawEvent(row, row.table_schema, row.table_name), reason: `Table ${row.table_schema}.${row.table_name} (oid ${row.relid}) is no longer tracked; its event cannot be decoded. Track the table again or delete the quarantined event.` });
         continue;

@@ -1,5 +1,5 @@
 import type { ChangeOperation } from '../../wire/operations.js';
-import type { OutboxEvent } from '../../wire/envelope.js';
+import type { ColumnShape, OutboxEvent, SchemaChangeItem } from '../../wire/envelope.js';
 
 /** An outbox row as read from the events table. */
 export interface EventRow {
@@ -7,7 +7,8 @@ export interface EventRow {
   xid: string;
   table_schema: string;
   table_name: string;
-  op: ChangeOperation;
+  /** 'schema': a schema change capture recorded itself (recordedSchemaEvent). */
+  op: ChangeOperation | 'schema';
   key: Record<string, unknown> | null;
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
@@ -29,5 +30,30 @@ export function toEvent(row: EventRow): OutboxEvent {
     changed: row.changed,
     attributes: row.attributes,
     changedAt: row.changed_at,
+  };
+}
+
+/** The schema changes capture itself records (op 'schema' rows); only the DDL event trigger writes them. */
+const RECORDED_KINDS: ReadonlySet<string> = new Set(['drop_table']);
+
+/**
+ * The schema event of an op 'schema' outbox row: a tracked table dropped, recorded by the sql_drop
+ * event trigger (sql/postgres/000006_ddl_event_triggers.sql) with its seq, so it follows every row
+ * of the table. `before` is the shape the relay published last (null when unknown); the name is the
+ * one the stream knows the table by.
+ */
+export function recordedSchemaEvent(row: EventRow, table: { tableSchema: string; tableName: string }, before: ColumnShape[] | null): OutboxEvent {
+  const recorded = (row.after as { changes?: { kind?: unknown }[] } | null)?.changes ?? [];
+  const changes = recorded.filter((c): c is SchemaChangeItem => typeof c.kind === 'string' && RECORDED_KINDS.has(c.kind)).map((c) => ({ kind: c.kind }));
+  return {
+    ...toEvent(row),
+    ...table,
+    op: 'schema',
+    key: null,
+    before: null,
+    after: null,
+    changed: null,
+    attributes: null,
+    schemaChange: { dialect: 'postgres', before, after: null, key: [], changes },
   };
 }

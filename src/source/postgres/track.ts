@@ -37,15 +37,22 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
     const info = await describeTable(client, spec.table);
-    const before = await client.query<{ key_columns: string[]; excluded_columns: string[]; excluded_attnums: number[] | null; attribute_columns: string[]; function_name: string }>(
-      `SELECT key_columns, excluded_columns, excluded_attnums, attribute_columns, function_name FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`,
-      [spec.table.schema, spec.table.table],
+    const before = await client.query<{ key_columns: string[]; excluded_columns: string[]; excluded_attnums: number[] | null; attribute_columns: string[]; function_name: string; same_table: boolean }>(
+      `SELECT key_columns, excluded_columns, excluded_attnums, attribute_columns, function_name, relid IS NOT DISTINCT FROM $3 AS same_table FROM ${q}.tracked_tables
+        WHERE relid = $3 OR (table_schema = $1 AND table_name = $2)
+        ORDER BY relid IS NOT DISTINCT FROM $3 DESC LIMIT 1`,
+      [spec.table.schema, spec.table.table, info.oid],
     );
+    // The table as tracked before, found by oid first: after a RENAME TO the relay has not
+    // published yet, the registry still has the old name, and a re-track under the new name must
+    // keep its exclusions. The row under the old name goes; the upsert below takes its place.
     const previous = before.rows[0];
+    await client.query(`DELETE FROM ${q}.tracked_tables WHERE relid = $3 AND NOT (table_schema = $1 AND table_name = $2)`, [spec.table.schema, spec.table.table, info.oid]);
     // Exclusions are kept by attribute number: a re-track after a rename of an excluded column keeps
-    // that column excluded under its new name (a dropped one is gone).
+    // that column excluded under its new name (a dropped one is gone). Numbers hold only for the same
+    // table: one dropped and created again under its name keeps its exclusions by name.
     const previousExcluded = previous
-      ? previous.excluded_attnums?.length
+      ? previous.excluded_attnums?.length && previous.same_table
         ? info.columns.filter((c) => previous.excluded_attnums!.includes(c.attnum!)).map((c) => c.name)
         : previous.excluded_columns
       : [];

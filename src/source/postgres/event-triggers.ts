@@ -1,0 +1,81 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import type { Logger } from '../../logger.js';
+import { runtimeSql } from '../../sql/files.js';
+import { quoteIdent, quoteLiteral } from '../../sql/identifiers.js';
+import type { DoctorFinding } from '../types.js';
+
+/**
+ * The optional DDL event triggers of an outbox schema (docs/capture.md, "Event triggers"): created
+ * by `outbox migrate` where the role may (a superuser on PostgreSQL 15), skipped with a log line
+ * where it may not. Their functions are sql/postgres/000006_ddl_event_triggers.sql.
+ */
+
+/** What migrate did about the event triggers. */
+export type EventTriggerInstall = 'installed' | 'present' | 'not-permitted';
+
+/** Event trigger names are per database: each outbox schema's carry a hash of its name. */
+export function eventTriggerNames(schema: string): { end: string; drop: string } {
+  const h = createHash('sha256').update(schema).digest('hex').slice(0, 12);
+  return { end: `outbox_relay_${h}_ddl_end`, drop: `outbox_relay_${h}_sql_drop` };
+}
+
+/**
+ * Creates the event triggers unless they exist, inside the caller's transaction, under a savepoint:
+ * a role without the right gets 42501, which rolls back to the savepoint and is reported, so the
+ * migration itself succeeds.
+ */
+export async function installEventTriggers(client: pg.ClientBase, schema: string, logger: Logger): Promise<EventTriggerInstall> {
+  const q = quoteIdent(schema, 'Outbox schema');
+  const before = await readEventTriggers(client, schema);
+  if (before.length === 2) return 'present';
+  const names = eventTriggerNames(schema);
+  await client.query('SAVEPOINT outbox_event_triggers');
+  try {
+    await client.query(runtimeSql('postgres', 'event_triggers_install', { schema: q, end_trigger: quoteIdent(names.end), drop_trigger: quoteIdent(names.drop) }));
+    await client.query('RELEASE SAVEPOINT outbox_event_triggers');
+  } catch (err) {
+    await client.query('ROLLBACK TO SAVEPOINT outbox_event_triggers');
+    if ((err as { code?: string }).code !== '42501') throw err;
+    const role = (await client.query<{ role: string }>('SELECT current_user::text AS role')).rows[0]!.role;
+    logger.warn(
+      { schema, role },
+      'DDL event triggers not installed: this role may not create event triggers (CREATE EVENT TRIGGER needs a superuser). Capture works without them: no DDL makes a write fail and the relay notices every change; a dropped or renamed key column is quarantined instead of refused. To install them, run outbox migrate once as a superuser.',
+    );
+    return 'not-permitted';
+  }
+  logger.info({ schema, triggers: [names.end, names.drop] }, 'DDL event triggers installed: a DROP or RENAME of a key or attribute column of a tracked table is refused, a dropped tracked table is published as drop_table');
+  return 'installed';
+}
+
+export interface EventTriggerRow {
+  name: string;
+  event: string;
+  enabled: boolean;
+  function_name: string;
+}
+
+export async function readEventTriggers(db: pg.ClientBase | pg.Pool, schema: string): Promise<EventTriggerRow[]> {
+  return (await db.query<EventTriggerRow>(runtimeSql('postgres', 'event_triggers_status', { schema_literal: quoteLiteral(schema) }))).rows;
+}
+
+/**
+ * How `outbox doctor` describes the event triggers: a note either way (printed as INFO, never a
+ * finding: both states are supported), and a warning when one is disabled or missing.
+ */
+export function eventTriggerReport(rows: EventTriggerRow[], schema: string): { note: string; warning?: DoctorFinding } {
+  const enabled = rows.filter((r) => r.enabled);
+  if (rows.length === 2 && enabled.length === 2) {
+    return {
+      note: `DDL event triggers of "${schema}" are installed (${rows.map((r) => r.name).join(', ')}): a DROP or RENAME of a key or attribute column of a tracked table is refused at DDL time; a dropped tracked table is published as drop_table.`,
+    };
+  }
+  if (rows.length === 0) {
+    return {
+      note: `DDL event triggers of "${schema}" are not installed (creating them needs a superuser): capture works without them; a dropped or renamed key or attribute column is quarantined by the relay instead of refused, and a dropped table is reported here. To install them, run outbox migrate as a superuser.`,
+    };
+  }
+  const off = ['ddl_command_end', 'ddl_sql_drop'].filter((f) => !enabled.some((r) => r.function_name === f));
+  const message = `DDL event trigger(s) of "${schema}" for ${off.join(', ')} missing or disabled: DDL of tracked tables is handled by the relay alone for those. Enable them (ALTER EVENT TRIGGER … ENABLE) or run outbox migrate as a superuser.`;
+  return { note: message, warning: { severity: 'warning', check: 'event-triggers', message } };
+}
