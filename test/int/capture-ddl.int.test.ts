@@ -92,6 +92,7 @@ describe('DDL while the application writes, as roles without superuser', () => {
     let stop = false;
     let gate: Promise<void> = Promise.resolve();
     let writes = 0;
+    let inFlight = 0;
     const failures: string[] = [];
     let nextId = 1;
     const writer = async (seed: number) => {
@@ -102,6 +103,7 @@ describe('DDL while the application writes, as roles without superuser', () => {
         while (!stop) {
           await gate;
           const op = rand(10);
+          inFlight++;
           try {
             if (op < 4 || nextId < 20) await client.query(`INSERT INTO ${table} (id, n) VALUES ($1, 0)`, [nextId++]);
             else if (op < 9) await client.query(`UPDATE ${table} SET n = n + 1 WHERE id = $1`, [1 + rand(nextId)]);
@@ -109,6 +111,8 @@ describe('DDL while the application writes, as roles without superuser', () => {
             writes++;
           } catch (err) {
             failures.push((err as Error).message);
+          } finally {
+            inFlight--;
           }
         }
       } finally {
@@ -139,7 +143,7 @@ describe('DDL while the application writes, as roles without superuser', () => {
     // application deployed with the migration would (no statement of it runs against the old name).
     let open!: () => void;
     gate = new Promise((resolve) => (open = resolve));
-    await new Promise((resolve) => setTimeout(resolve, 50)); // statements in flight finish; none waits on a missing table
+    await waitFor(() => inFlight === 0, { what: 'the statements in flight to finish, so none waits on a name that goes away' });
     await ddl(`ALTER TABLE public.live RENAME TO live_renamed`);
     table = 'public.live_renamed';
     open();
