@@ -109,3 +109,41 @@ describe('table state kept between pages', () => {
     for (const r of held.rows) expect(r.reason).toContain('is no longer tracked');
   });
 });
+
+describe('the next page read while one is published', () => {
+  it('is taken only when the page before was advanced whole; after a partial advance the rest is read again, nothing skipped or repeated', async () => {
+    await sql('CREATE TABLE public.r (id int PRIMARY KEY, v int NOT NULL)');
+    await env.source.track({ table: { schema: 'public', table: 'r' } });
+    await sql('INSERT INTO r SELECT g, g FROM generate_series(1, 30) g');
+    const published: number[] = [];
+    const ids = (events: OutboxEvent[]) => events.map((e) => (e.key as { id: number }).id);
+
+    const first = await session.readPage(10);
+    expect(ids(first.events)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(await session.advance(first, 4)).toBe(true);
+    published.push(...ids(first.events.slice(0, 4)));
+    // Rows written while a page is out are read in their turn.
+    await sql('INSERT INTO r SELECT g, g FROM generate_series(31, 35) g');
+
+    const again = await session.readPage(10);
+    expect(ids(again.events)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(await session.advance(again, again.events.length)).toBe(true);
+    published.push(...ids(again.events));
+
+    // Not advanced at all: the same page again.
+    const unpublished = await session.readPage(10);
+    expect(ids(unpublished.events)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    const same = await session.readPage(10);
+    expect(ids(same.events)).toEqual(ids(unpublished.events));
+    expect(await session.advance(same, same.events.length)).toBe(true);
+    published.push(...ids(same.events));
+
+    for (;;) {
+      const page = await session.readPage(10);
+      if (page.events.length === 0) break;
+      expect(await session.advance(page, page.events.length)).toBe(true);
+      published.push(...ids(page.events));
+    }
+    expect(published).toEqual(Array.from({ length: 35 }, (_, k) => k + 1));
+  });
+});
