@@ -14,6 +14,8 @@ export interface RawEventRow extends EventRow {
   old_row: string | null;
   new_row: string | null;
   names: string[] | null;
+  /** A digest of the tracked tables and their catalog entries (relay_read_window.sql); absent when the reader does not ask for it. */
+  tracked_state?: string;
 }
 
 interface TrackedRow {
@@ -61,6 +63,18 @@ interface TableState {
   typesChecked: boolean;
 }
 
+/**
+ * What table states are built from: the tracked_tables rows and the catalog shapes of the tables
+ * (and partitions) rows were seen for, as read under one tracked_state digest.
+ */
+interface StateBase {
+  digest: string | undefined;
+  byRelid: Map<string, TrackedRow>;
+  catalog: Map<string, TableShape>;
+  /** Every oid the catalog was asked about, found or not (a dropped table is not asked again). */
+  asked: Set<string>;
+}
+
 interface Pending {
   row: RawEventRow;
   state: TableState;
@@ -87,6 +101,9 @@ export class CaptureDecoder {
     /** Replay decodes against the shapes it finds and never announces schema changes. */
     private readonly announce = true,
   ) {}
+
+  /** Kept between pages while the page's tracked_state digest is the one it was read under. */
+  private base: StateBase | undefined;
 
   async decode(rows: RawEventRow[]): Promise<DecodedPage> {
     if (!rows.some((r) => r.relid !== null)) return { events: rows.map(toEvent), shapeUpdates: [], held: [] };
@@ -166,18 +183,39 @@ export class CaptureDecoder {
     }
   }
 
-  private async loadStates(rows: RawEventRow[]): Promise<Map<string, TableState>> {
+  /**
+   * The tracked tables and catalog shapes the page's rows need. They are read again when the page's
+   * tracked_state digest differs from the one they were read under (a track, re-track, untrack, a
+   * recorded problem or a persisted shape changes tracked_tables; ALTER TABLE, a rename, a type
+   * change or a partition attached changes the catalog), when a row names an oid not asked about
+   * yet, and on every page of a reader without the digest. Each page builds its table states from
+   * this base afresh, so a schema change noticed in a page that is not advanced is noticed again.
+   */
+  private async loadBase(rows: RawEventRow[]): Promise<StateBase> {
+    const digest = rows[0]?.tracked_state;
+    const relids = [...new Set(rows.filter((r) => r.relid !== null).map((r) => r.relid!))];
+    const cached = this.base;
+    if (cached && digest !== undefined && cached.digest === digest && relids.every((r) => cached.asked.has(r))) return cached;
     const tracked = await this.pool.query<TrackedRow>(
       `SELECT table_schema, table_name, key_columns, attribute_columns, excluded_attnums, relid::int8::text AS relid, shape, schema_problem
          FROM ${this.quotedSchema}.tracked_tables WHERE relid IS NOT NULL`,
     );
     const byRelid = new Map(tracked.rows.map((t) => [t.relid, t]));
-    const relids = [...new Set(rows.filter((r) => r.relid !== null).map((r) => r.relid!))];
-    const catalog = await readShapes(this.pool, [...new Set([...relids, ...relids.map((r) => byRelid.get(r)?.relid).filter((r): r is string => !!r)])]);
+    const wanted = [...new Set([...relids, ...(cached && cached.digest === digest ? cached.asked : [])])];
+    const ask = [...new Set([...wanted, ...wanted.map((r) => byRelid.get(r)?.relid).filter((r): r is string => !!r)])];
+    const catalog = await readShapes(this.pool, ask);
     // A partition's root, then the roots' own shapes.
-    const roots = new Map(relids.map((r) => [r, catalog.get(r)?.root ?? r]));
-    const missingRoots = [...new Set(roots.values())].filter((r) => !catalog.has(r));
+    const missingRoots = [...new Set(ask.map((r) => catalog.get(r)?.root ?? r))].filter((r) => !catalog.has(r) && !ask.includes(r));
     for (const [relid, shape] of await readShapes(this.pool, missingRoots)) catalog.set(relid, shape);
+    const base = { digest, byRelid, catalog, asked: new Set([...ask, ...missingRoots]) };
+    if (digest !== undefined) this.base = base;
+    return base;
+  }
+
+  private async loadStates(rows: RawEventRow[]): Promise<Map<string, TableState>> {
+    const { byRelid, catalog } = await this.loadBase(rows);
+    const relids = [...new Set(rows.filter((r) => r.relid !== null).map((r) => r.relid!))];
+    const roots = new Map(relids.map((r) => [r, catalog.get(r)?.root ?? r]));
     const states = new Map<string, TableState>();
     const byRoot = new Map<string, TableState>();
     for (const relid of relids) {

@@ -24,11 +24,39 @@ export { toEvent, type EventRow } from './relay-events.js';
  * epoch, at each advance; a window with no events moves `done` in memory only (written with the next
  * advance or checkpoint), so an idle relay does not write a row per poll.
  */
+/** A page as read from a cursor: the page, where the cursor is once it is read, and what advancing it persists. */
+interface ReadResult {
+  page: OutboxPage;
+  /** The cursor with the page read (its window opened, pages that publish nothing passed). */
+  cursor: SnapshotCursor;
+  lastThrough: string | null;
+  shapeUpdates: ShapeUpdate[];
+}
+
+/** The next page, read while the current one is published, from where the cursor is once the current one is advanced whole. */
+interface Prefetch {
+  from: SnapshotCursor;
+  limit: number;
+  result: Promise<ReadResult | undefined>;
+}
+
+/**
+ * One leadership term on PostgreSQL. The cursor lives in memory and is written whole, fenced by the
+ * epoch, at each advance; a window with no events moves `done` in memory only (written with the next
+ * advance or checkpoint), so an idle relay does not write a row per poll.
+ *
+ * While a page is published the next one is read ahead, from where the cursor will be once the page
+ * is advanced whole; readPage() takes it only when the cursor is there (every event acknowledged),
+ * and reads again otherwise. Reading ahead writes no cursor, so fencing and the published order are
+ * as without it. A page with a schema change is not read ahead of: the next page must be decoded
+ * against the shape its advance persists.
+ */
 export class PostgresLeaderSession implements LeaderSession {
   private lastPage: OutboxPage | undefined;
   /** The seq of the last outbox row the last page covered (rows that publish nothing included). */
   private lastThrough: string | null = null;
   private pendingShapes: ShapeUpdate[] = [];
+  private prefetch: Prefetch | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -39,6 +67,8 @@ export class PostgresLeaderSession implements LeaderSession {
     private readonly decoder: CaptureDecoder,
     private readonly logger: Logger,
     private readonly sourceName: string,
+    /** Read the next page while the current one is published. */
+    private readonly readAhead = true,
   ) {}
 
   /** A copy of the in-memory cursor (tests and logs). */
@@ -54,15 +84,34 @@ export class PostgresLeaderSession implements LeaderSession {
    */
   async readPage(limit: number): Promise<OutboxPage> {
     this.pendingShapes = []; // schema changes of a page that was not advanced are noticed again
+    const ahead = this.prefetch;
+    this.prefetch = undefined;
+    const taken = ahead ? await ahead.result : undefined;
+    const result = taken && ahead!.limit === limit && sameCursor(ahead!.from, this.cursor) ? taken : await this.readFrom(this.cursor, limit);
+    this.cursor = result.cursor;
+    this.lastPage = result.page;
+    this.lastThrough = result.lastThrough;
+    this.pendingShapes = result.shapeUpdates;
+    if (this.readAhead && result.page.events.length > 0 && result.shapeUpdates.length === 0) {
+      const from = this.cursorAfter(result.page, result.page.events.length);
+      // A failed read ahead is read again by the next readPage(), which reports its error.
+      this.prefetch = { from, limit, result: this.readFrom(from, limit).catch(() => undefined) };
+    }
+    return result.page;
+  }
+
+  /** Reads a page from a cursor; changes nothing but the quarantine (held events). */
+  private async readFrom(start: SnapshotCursor, limit: number): Promise<ReadResult> {
+    let cursor = start;
     for (;;) {
-      if (this.cursor.window === null) {
+      if (cursor.window === null) {
         const snap = await this.pool.query<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot');
-        this.cursor = { ...this.cursor, window: snap.rows[0]!.snapshot, windowSeq: null };
+        cursor = { ...cursor, window: snap.rows[0]!.snapshot, windowSeq: null };
       }
       const res = await this.pool.query<RawEventRow>(runtimeSql('postgres', 'relay_read_window', { schema: this.quotedSchema }), [
-        this.cursor.done,
-        this.cursor.window,
-        this.cursor.windowSeq ?? '-1',
+        cursor.done,
+        cursor.window,
+        cursor.windowSeq ?? '-1',
         limit,
       ]);
       const last = res.rows.length < limit;
@@ -74,30 +123,34 @@ export class PostgresLeaderSession implements LeaderSession {
         if (relid) await this.decoder.recordProblem(relid, reason);
       }
       const page: OutboxPage = { events: decoded.events, last };
-      this.lastPage = page;
-      this.lastThrough = res.rows.at(-1)?.seq ?? null;
-      this.pendingShapes = decoded.shapeUpdates;
+      const lastThrough = res.rows.at(-1)?.seq ?? null;
       if (page.events.length > 0 || last) {
-        if (page.events.length === 0) this.closeWindow();
-        return page;
+        if (page.events.length === 0) cursor = closedWindow(cursor);
+        return { page, cursor, lastThrough, shapeUpdates: decoded.shapeUpdates };
       }
       // Every row of this page publishes nothing: it is done, read on.
-      this.cursor = { ...this.cursor, windowSeq: this.lastThrough };
+      cursor = { ...cursor, windowSeq: lastThrough };
     }
+  }
+
+  /** Where the cursor is once the first `count` events of the last page read are published. */
+  private cursorAfter(page: OutboxPage, count: number): SnapshotCursor {
+    if (count === page.events.length && page.last) return closedWindow(this.cursor);
+    if (count === page.events.length && this.lastThrough !== null) return { ...this.cursor, windowSeq: this.lastThrough };
+    if (count > 0) {
+      // The next event may share the seq of the last one published (a schema change before its row,
+      // the two halves of a key change): then stop just below it, and that seq is read again.
+      const lastSeq = page.events[count - 1]!.seq;
+      const next = page.events[count]!.seq;
+      return { ...this.cursor, windowSeq: next === lastSeq ? (BigInt(lastSeq) - 1n).toString() : lastSeq };
+    }
+    return this.cursor;
   }
 
   async advance(page: OutboxPage, count: number): Promise<boolean> {
     if (page !== this.lastPage) throw new Error('advance() must follow the readPage() that returned the page');
     if (count < 0 || count > page.events.length) throw new Error(`advance(): count ${count} is outside the page of ${page.events.length}`);
-    if (count === page.events.length && page.last) this.closeWindow();
-    else if (count === page.events.length && this.lastThrough !== null) this.cursor = { ...this.cursor, windowSeq: this.lastThrough };
-    else if (count > 0) {
-      // The next event may share the seq of the last one published (a schema change before its row,
-      // the two halves of a key change): then stop just below it, and that seq is read again.
-      const lastSeq = page.events[count - 1]!.seq;
-      const next = page.events[count]!.seq;
-      this.cursor = { ...this.cursor, windowSeq: next === lastSeq ? (BigInt(lastSeq) - 1n).toString() : lastSeq };
-    }
+    this.cursor = this.cursorAfter(page, count);
     const ok = await this.checkpoint();
     if (ok) {
       for (const update of this.pendingShapes.filter((u) => u.index < count)) await this.decoder.persist(update);
@@ -116,16 +169,22 @@ export class PostgresLeaderSession implements LeaderSession {
     return res.rowCount === 1;
   }
 
-  reclaim(retentionMs: number): Promise<ReclaimResult> {
+  async reclaim(retentionMs: number): Promise<ReclaimResult> {
+    // Not while a page is read ahead: rotation truncates partitions under a lock the read would hold.
+    await this.prefetch?.result;
     return reclaimPartition(this.pool, this.quotedSchema, this.epoch, retentionMs);
   }
 
   async release(): Promise<void> {
     await this.pool.query(runtimeSql('postgres', 'relay_release', { schema: this.quotedSchema }), [this.epoch, this.leaderId]);
   }
+}
 
-  private closeWindow(): void {
-    if (this.cursor.window === null) return;
-    this.cursor = { done: this.cursor.window, window: null, windowSeq: null };
-  }
+/** The cursor once its window is published whole. */
+function closedWindow(cursor: SnapshotCursor): SnapshotCursor {
+  return cursor.window === null ? cursor : { done: cursor.window, window: null, windowSeq: null };
+}
+
+function sameCursor(a: SnapshotCursor, b: SnapshotCursor): boolean {
+  return a.done === b.done && a.window === b.window && a.windowSeq === b.windowSeq;
 }

@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import type { OutboxEvent } from '../../src/wire/envelope.js';
+import type { PostgresLeaderSession } from '../../src/source/postgres/relay-session.js';
+import { PostgresOutboxStore } from '../../src/source/postgres/relay-store.js';
+import { createMigratedSource } from '../helpers/source.js';
+
+/**
+ * The relay keeps the tracked tables' state between pages (relay-decode.ts) while the digest read
+ * with each page is unchanged. One leader session reads every page here, so whatever changes
+ * between two of its pages — a type change only the catalog shows, an added column, a rename, a
+ * re-track after a quarantine, a table tracked or untracked — must show in the next page.
+ */
+let env: Awaited<ReturnType<typeof createMigratedSource>>;
+let store: PostgresOutboxStore;
+let session: PostgresLeaderSession;
+
+beforeAll(async () => {
+  env = await createMigratedSource();
+  store = await PostgresOutboxStore.open({ url: env.db.url, schema: 'outbox', logger: silentLogger });
+  session = await store.claimLeadership('table-state-test');
+});
+
+afterAll(async () => {
+  await store?.close();
+  await env?.close();
+});
+
+/** Reads and advances pages until one is empty; the events in order. */
+async function drain(limit = 1000): Promise<OutboxEvent[]> {
+  const events: OutboxEvent[] = [];
+  for (;;) {
+    const page = await session.readPage(limit);
+    if (page.events.length === 0) return events;
+    expect(await session.advance(page, page.events.length)).toBe(true);
+    events.push(...page.events);
+  }
+}
+
+const sql = (text: string) => env.db.pool.query(text);
+
+describe('table state kept between pages', () => {
+  it('sees every change between two pages of one session', async () => {
+    await sql('CREATE TABLE public.t (id int PRIMARY KEY, v int NOT NULL, note text)');
+    await env.source.track({ table: { schema: 'public', table: 't' } });
+    await sql(`INSERT INTO t VALUES (1, 10, 'a')`);
+    expect((await drain()).map((e) => [e.op, e.after])).toEqual([['insert', { id: 1, v: 10, note: 'a' }]]);
+
+    // A type change keeps the column names: only the catalog shows it.
+    await sql('ALTER TABLE t ALTER COLUMN v TYPE text');
+    await sql(`INSERT INTO t VALUES (2, '11', 'b')`);
+    const unadvanced = await session.readPage(1000);
+    expect(unadvanced.events.map((e) => e.op)).toEqual(['schema', 'insert']);
+    // Not advanced: the next read notices the change again.
+    const typeChange = await drain();
+    expect(typeChange.map((e) => e.op)).toEqual(['schema', 'insert']);
+    expect(typeChange[0]!.schemaChange!.changes).toEqual([{ kind: 'alter_type', column: 'v', from: 'integer', to: 'text' }]);
+    expect(typeChange[1]!.after).toEqual({ id: 2, v: '11', note: 'b' });
+    await sql(`INSERT INTO t VALUES (3, '12', 'c')`);
+    expect((await drain()).map((e) => [e.op, e.after])).toEqual([['insert', { id: 3, v: '12', note: 'c' }]]);
+
+    // An added column is read with its own type, not as text.
+    await sql('ALTER TABLE t ADD COLUMN flag boolean');
+    await sql(`INSERT INTO t VALUES (4, '13', 'd', true)`);
+    const added = await drain();
+    expect(added.map((e) => e.op)).toEqual(['schema', 'insert']);
+    expect(added[0]!.schemaChange!.changes).toEqual([{ kind: 'add_column', column: 'flag', type: 'boolean' }]);
+    expect(added[1]!.after).toEqual({ id: 4, v: '13', note: 'd', flag: true });
+
+    await sql('ALTER TABLE t RENAME TO t2');
+    await sql(`INSERT INTO t2 VALUES (5, '14', 'e', false)`);
+    const renamed = await drain();
+    expect(renamed.map((e) => [e.op, e.tableName])).toEqual([['schema', 't2'], ['insert', 't2']]);
+    expect(renamed[0]!.schemaChange!.changes).toEqual([{ kind: 'rename_table', from: 'public.t', to: 'public.t2' }]);
+  });
+
+  it('holds the events of a key column renamed away, and a re-track between pages resumes', async () => {
+    await sql('CREATE TABLE public.k (id int PRIMARY KEY, v text)');
+    await env.source.track({ table: { schema: 'public', table: 'k' } });
+    await sql(`INSERT INTO k VALUES (1, 'a')`);
+    expect((await drain()).map((e) => e.key)).toEqual([{ id: 1 }]);
+
+    await sql('ALTER TABLE k RENAME COLUMN id TO key_id');
+    await sql(`INSERT INTO k VALUES (2, 'b')`);
+    // The rename is announced; the row, without its key column, is held.
+    const renamed = await drain();
+    expect(renamed.map((e) => [e.op, e.schemaChange?.changes])).toEqual([['schema', [{ kind: 'rename_column', column: 'key_id', from: 'id' }]]]);
+    const held = await env.db.pool.query<{ reason: string }>(`SELECT reason FROM outbox.quarantine WHERE table_name = 'k'`);
+    expect(held.rows.map((r) => r.reason)).toEqual([expect.stringContaining('Table public.k no longer has its key column "id"')]);
+
+    await env.source.track({ table: { schema: 'public', table: 'k' }, key: ['key_id'] });
+    await sql(`INSERT INTO k VALUES (3, 'c')`);
+    const resumed = (await drain()).filter((e) => e.op !== 'schema');
+    expect(resumed.map((e) => [e.op, e.key, e.after])).toEqual([['insert', { key_id: 3 }, { key_id: 3, v: 'c' }]]);
+  });
+
+  it('decodes a table tracked between pages, and holds what is left of a table untracked between two pages of one window', async () => {
+    await sql('CREATE TABLE public.u (id int PRIMARY KEY, n numeric NOT NULL)');
+    await env.source.track({ table: { schema: 'public', table: 'u' } });
+    await sql('INSERT INTO u SELECT g, g * 1.5 FROM generate_series(1, 3) g');
+    const first = await session.readPage(1);
+    expect(first.events.map((e) => [e.tableName, e.after])).toEqual([['u', { id: 1, n: '1.5' }]]);
+    expect(await session.advance(first, 1)).toBe(true);
+
+    await env.source.untrack({ schema: 'public', table: 'u' });
+    expect(await drain()).toEqual([]);
+    const held = await env.db.pool.query<{ seq: string; reason: string }>(`SELECT seq::text, reason FROM outbox.quarantine WHERE table_name = 'u' ORDER BY seq`);
+    expect(held.rows).toHaveLength(2);
+    for (const r of held.rows) expect(r.reason).toContain('is no longer tracked');
+  });
+});
+
+describe('the next page read while one is published', () => {
+  it('is taken only when the page before was advanced whole; after a partial advance the rest is read again, nothing skipped or repeated', async () => {
+    await sql('CREATE TABLE public.r (id int PRIMARY KEY, v int NOT NULL)');
+    await env.source.track({ table: { schema: 'public', table: 'r' } });
+    await sql('INSERT INTO r SELECT g, g FROM generate_series(1, 30) g');
+    const published: number[] = [];
+    const ids = (events: OutboxEvent[]) => events.map((e) => (e.key as { id: number }).id);
+
+    const first = await session.readPage(10);
+    expect(ids(first.events)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(await session.advance(first, 4)).toBe(true);
+    published.push(...ids(first.events.slice(0, 4)));
+    // Rows written while a page is out are read in their turn.
+    await sql('INSERT INTO r SELECT g, g FROM generate_series(31, 35) g');
+
+    const again = await session.readPage(10);
+    expect(ids(again.events)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(await session.advance(again, again.events.length)).toBe(true);
+    published.push(...ids(again.events));
+
+    // Not advanced at all: the same page again.
+    const unpublished = await session.readPage(10);
+    expect(ids(unpublished.events)).toEqual([15, 16, 17, 18, 19, 20, 21, 22, 23, 24]);
+    const same = await session.readPage(10);
+    expect(ids(same.events)).toEqual(ids(unpublished.events));
+    expect(await session.advance(same, same.events.length)).toBe(true);
+    published.push(...ids(same.events));
+
+    for (;;) {
+      const page = await session.readPage(10);
+      if (page.events.length === 0) break;
+      expect(await session.advance(page, page.events.length)).toBe(true);
+      published.push(...ids(page.events));
+    }
+    expect(published).toEqual(Array.from({ length: 35 }, (_, k) => k + 1));
+  });
+});
