@@ -7,6 +7,7 @@
  *   BENCH_TARGET=mysql npx tsx bench/consumer-throughput.ts       # MariaDB/MySQL (TEST_MYSQL_URL)
  *   BENCH_TARGET=dynamodb npx tsx bench/consumer-throughput.ts    # DynamoDB Local (needs java)
  *   BENCH_MESSAGES=20000 BENCH_ROUNDS=5 BENCH_CONSUMERS=2 BENCH_LOOPS=4 npx tsx bench/consumer-throughput.ts
+ *   BENCH_CPU_PROFILE=consumer.cpuprofile npx tsx bench/consumer-throughput.ts   # CPU profile of the consumer segments only
  *
  * fauxqs runs in its own process, so the consumer's SQS client talks HTTP to it as it would to SQS
  * and the emulator's work is not on the measured event loop. Each round drains a freshly filled
@@ -21,6 +22,8 @@
  * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import mysql from 'mysql2/promise';
 import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
@@ -38,6 +41,7 @@ import { MYSQL_URL } from '../test/helpers/env.js';
 import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad } from './lib/machine.js';
+import { cpuSecondsOf } from './lib/process-cpu.js';
 import { drainReceiveDelete, spread } from './lib/receive-delete-baseline.js';
 
 quietAwsSdkNodeWarning();
@@ -129,6 +133,14 @@ async function fill(): Promise<void> {
   }
 }
 
+const PROFILE = process.env.BENCH_CPU_PROFILE;
+const profiler = PROFILE ? new Session() : undefined;
+const profiles: object[] = [];
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+}
+
 const writers: TargetWriter[] = [];
 for (let i = 0; i < CONSUMERS; i++) {
   const writer = createTargetWriter('bench', config.targets.bench!, config.targetSecrets('bench'), silentLogger);
@@ -156,9 +168,11 @@ async function consume(): Promise<number> {
     }),
   );
   const started = performance.now();
+  if (profiler) await profiler.post('Profiler.start');
   for (const c of consumers) void c.start();
   await done;
   const seconds = (performance.now() - started) / 1000;
+  if (profiler) profiles.push((await profiler.post('Profiler.stop')).profile);
   await Promise.all(consumers.map((c) => c.stop()));
   return seconds;
 }
@@ -170,6 +184,15 @@ interface Round {
   loads: string[];
 }
 type Segment = 'serial' | 'pipelined' | 'consumer';
+/** The target's server processes, by command name, for the CPU split (DynamoDB Local is java). */
+const SERVER_NAMES = { postgres: ['postgres'], mysql: ['mariadbd', 'mysqld'], dynamodb: ['java'] }[KIND];
+/** CPU seconds each segment kind used, summed over the rounds: this process, the emulator, the target's server. */
+const cpu: Record<Segment, { self: number; emulator: number; server: number; wall: number }> = {
+  serial: { self: 0, emulator: 0, server: 0, wall: 0 },
+  pipelined: { self: 0, emulator: 0, server: 0, wall: 0 },
+  consumer: { self: 0, emulator: 0, server: 0, wall: 0 },
+};
+const sample = () => ({ self: cpuSecondsOf([process.pid]), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES) });
 const drain = (segment: Segment) => (segment === 'consumer' ? consume() : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
 
 const loadAtStart = load();
@@ -183,7 +206,12 @@ try {
     const segments = r % 2 === 0 ? order : order.reverse();
     for (const segment of segments) {
       await fill();
-      round[segment] = MESSAGES / (await drain(segment));
+      const before = sample();
+      const seconds = await drain(segment);
+      const after = sample();
+      round[segment] = MESSAGES / seconds;
+      cpu[segment].wall += seconds;
+      for (const k of ['self', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
       round.loads.push(load().split(' ')[0]!);
     }
     rounds.push(round);
@@ -206,11 +234,19 @@ try {
   console.log(`  consume into the target                : ${range(cons)} rows/s, ${rows} rows in the target`);
   console.log(`  ratio consumer / bare serial    (per round): ${range(toSerial, 2)}  (goal ≥ 0.8)`);
   console.log(`  ratio consumer / bare pipelined (per round): ${range(toPipelined, 2)}`);
+  console.log(`  CPU ms per 1,000 messages (cores busy = CPU / wall time; the segment's work runs until the last delete, a trailing empty receive may add a little):`);
+  for (const segment of ['serial', 'pipelined', 'consumer'] as const) {
+    const c = cpu[segment];
+    const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
+    console.log(`    ${segment.padEnd(9)}: bench process ${per(c.self)}, emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)}; cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)}`);
+  }
   const expected = MESSAGES * (ROUNDS + 1);
   if (rows !== expected) {
     console.error(`target holds ${rows} rows, expected ${expected}`);
     process.exitCode = 1;
   }
+  // One profile per consumer segment (the warm-up's first): <name>.<n>.cpuprofile.
+  if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${i}.cpuprofile`), JSON.stringify(p)));
 } finally {
   for (const w of writers) await w.close();
   sns.destroy();
