@@ -1,44 +1,59 @@
 /**
- * Consumer throughput into a target, against a bare receive + delete baseline on the same queue
- * volume, in the same run: the ratio shows what parse + validate + transform + one target
- * transaction per batch + delete cost over moving messages alone.
+ * Consumer throughput into a target, against the bare receive + delete loop on the same queue and
+ * messages: the ratio shows what parse + validate + transform + one target transaction per batch +
+ * delete cost over moving messages alone.
  *
- *   npx tsx bench/consumer-throughput.ts            # 5,000 messages, 1 consumer, PostgreSQL target
+ *   npx tsx bench/consumer-throughput.ts            # 5,000 messages a segment, 3 rounds, PostgreSQL target
  *   BENCH_TARGET=mysql npx tsx bench/consumer-throughput.ts       # MariaDB/MySQL (TEST_MYSQL_URL)
  *   BENCH_TARGET=dynamodb npx tsx bench/consumer-throughput.ts    # DynamoDB Local (needs java)
- *   BENCH_MESSAGES=20000 BENCH_CONSUMERS=4 npx tsx bench/consumer-throughput.ts
+ *   BENCH_MESSAGES=20000 BENCH_ROUNDS=5 BENCH_CONSUMERS=2 BENCH_LOOPS=4 npx tsx bench/consumer-throughput.ts
+ *   BENCH_CPU_PROFILE=consumer.cpuprofile npx tsx bench/consumer-throughput.ts   # CPU profile of the consumer segments only
  *
- * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres); SNS/SQS come
- * from the fauxqs emulator, in this process (it shares the CPU with both runs alike). Prints the load
- * average at the start and the end.
+ * fauxqs runs in its own process, so the consumer's SQS client talks HTTP to it as it would to SQS
+ * and the emulator's work is not on the measured event loop. Each round drains a freshly filled
+ * queue three times: with the bare receive + delete loop run serially (receive, delete, receive),
+ * with the bare loop pipelined the way a consumer's loop is (the next receive under way while a
+ * batch is deleted), and with the consumer(s) — the order reversed every other round, so load that
+ * changes during the run weighs on all alike. The bare loops run as many receive loops as the
+ * consumers together (BENCH_CONSUMERS × queue.concurrency, BENCH_LOOPS), with the same batch size,
+ * receive parameters, SQS client and messages. A warm-up drain by the consumers comes first. Prints
+ * each round, the medians and ranges, and the load average after every segment.
+ *
+ * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import mysql from 'mysql2/promise';
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
 import { parseConfig } from '../src/config/index.js';
-import { openConsumer, type Consumer } from '../src/consumer/index.js';
+import { openConsumer } from '../src/consumer/index.js';
 import { queueDepth } from '../src/aws/resources.js';
-import { deleteMessages } from '../src/aws/sqs-batch.js';
 import { applySubscription, planSubscription } from '../src/subscriptions/subscribe.js';
 import { silentLogger } from '../src/logger.js';
 import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
+import type { TargetWriter } from '../src/targets/types.js';
 import { outboxEvent, publishEvents } from '../test/helpers/consumer-fixtures.js';
 import { createTestDatabase } from '../test/helpers/db.js';
 import { startDynamoLocal } from '../test/helpers/dynamodb.js';
 import { MYSQL_URL } from '../test/helpers/env.js';
-import { startEmulator } from '../test/helpers/fauxqs.js';
+import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
+import { startEmulatorProcess } from './lib/emulator-process.js';
+import { machineLoad } from './lib/machine.js';
+import { cpuSecondsOf } from './lib/process-cpu.js';
+import { drainReceiveDelete, spread } from './lib/receive-delete-baseline.js';
 
+quietAwsSdkNodeWarning();
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 5_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONSUMERS = Number(process.env.BENCH_CONSUMERS ?? 1);
+const LOOPS = Number(process.env.BENCH_LOOPS ?? 4);
+const BATCH = 10;
 const KIND = process.env.BENCH_TARGET ?? 'postgres';
 if (KIND !== 'postgres' && KIND !== 'mysql' && KIND !== 'dynamodb') throw new Error(`BENCH_TARGET is "${KIND}": use postgres, mysql or dynamodb`);
 const KIND_NAME = { postgres: 'PostgreSQL', mysql: 'MariaDB', dynamodb: 'DynamoDB Local' }[KIND];
-const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-const loadAtStart = load();
-
+const load = () => machineLoad().replace('load average ', '');
 /** The target database with a customers table, its URL, a row count and a clean-up. */
 interface BenchTarget {
   url: string;
@@ -83,22 +98,26 @@ async function openTarget(): Promise<BenchTarget> {
   return { url: ddb.endpoint, target: { mapping: { 'public.customers': { table: 'customers' } }, dynamodb: { attributeTypes: { 'public.customers': { id: 'number', score: 'number' } } } }, count, drop: () => ddb.stop() };
 }
 
-const emulator = await startEmulator();
-Object.assign(process.env, emulator.awsEnv);
+const emulator = await startEmulatorProcess();
+const awsEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: emulator.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+Object.assign(process.env, awsEnv);
 const bench = await openTarget();
+const queue = { waitTimeSec: 1, visibilityTimeoutSec: 60, batchSize: BATCH, concurrency: LOOPS };
 const config = parseConfig(
   {
     source: { url: 'postgres://unused@127.0.0.1/unused' },
     publish: { topics: { default: { name: `bench-${randomBytes(4).toString('hex')}` } } },
-    targets: { bench: { kind: KIND, urlEnv: 'BENCH_TARGET_URL', tables: ['public.customers'], queue: { waitTimeSec: 1, visibilityTimeoutSec: 60, batchSize: 10 }, ...bench.target } },
+    targets: { bench: { kind: KIND, urlEnv: 'BENCH_TARGET_URL', tables: ['public.customers'], queue, ...bench.target } },
   },
-  { ...emulator.awsEnv, BENCH_TARGET_URL: bench.url },
+  { ...awsEnv, BENCH_TARGET_URL: bench.url },
 );
 const sns = createSnsClient(config);
 const sqs = createSqsClient(config);
 const sub = await applySubscription(planSubscription(config, 'bench'), sns, sqs);
+const shape = { queueUrl: sub.queueUrl, loops: CONSUMERS * LOOPS, batchSize: BATCH, waitTimeSec: queue.waitTimeSec, visibilityTimeoutSec: queue.visibilityTimeoutSec };
 
 let nextId = 1;
+/** Publishes MESSAGES new customers (the relay's envelope and attributes) and waits until all are in the queue. */
 async function fill(): Promise<void> {
   const events = Array.from({ length: MESSAGES }, () => {
     const id = nextId++;
@@ -114,75 +133,124 @@ async function fill(): Promise<void> {
   }
 }
 
-/** Receive up to 10, delete them (checking every entry), until the queue is empty. */
-async function baselineLoop(client: SQSClient, counter: { n: number }): Promise<void> {
-  while (counter.n < MESSAGES) {
-    const reply = await client.send(new ReceiveMessageCommand({ QueueUrl: sub.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageAttributeNames: ['All'] }));
-    const messages = reply.Messages ?? [];
-    if (messages.length === 0) continue;
-    const deleted = await deleteMessages(client, sub.queueUrl, messages);
-    counter.n += deleted.succeeded.length;
-  }
+const PROFILE = process.env.BENCH_CPU_PROFILE;
+const profiler = PROFILE ? new Session() : undefined;
+const profiles: object[] = [];
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
 }
 
-async function baseline(): Promise<number> {
-  await fill();
-  const counter = { n: 0 };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONSUMERS }, () => baselineLoop(sqs, counter)));
-  return (performance.now() - started) / 1000;
+const writers: TargetWriter[] = [];
+for (let i = 0; i < CONSUMERS; i++) {
+  const writer = createTargetWriter('bench', config.targets.bench!, config.targetSecrets('bench'), silentLogger);
+  const problems = await writer.init({ keyColumns: { 'public.customers': ['id'] }, create: true });
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  writers.push(writer);
 }
 
-async function consumers(): Promise<{ seconds: number; applied: number }> {
-  await fill();
+/** The consumers drain the queue: seconds from start until every message was applied and deleted. */
+async function consume(): Promise<number> {
   const target = config.targets.bench!;
   const secrets = config.targetSecrets('bench');
-  const running: { consumer: Consumer; close(): Promise<void> }[] = [];
-  let applied = 0;
+  let deleted = 0;
   let resolveDone!: () => void;
   const done = new Promise<void>((r) => (resolveDone = r));
-  for (let i = 0; i < CONSUMERS; i++) {
-    const writer = createTargetWriter('bench', target, secrets, silentLogger);
-    const problems = await writer.init({ keyColumns: { 'public.customers': ['id'] }, create: true });
-    if (problems.length > 0) throw new Error(problems.join('; '));
-    const consumer = await openConsumer(config, 'bench', { sqs, writer, transform: buildTransformer('bench', target, secrets), logger: silentLogger });
-    consumer.on('batch-applied', (e) => {
-      applied += e.applied + e.stale;
-      if (applied >= MESSAGES) resolveDone();
-    });
-    running.push({ consumer, close: () => writer.close() });
-  }
+  const consumers = await Promise.all(
+    writers.map(async (writer) => {
+      const consumer = await openConsumer(config, 'bench', { sqs, writer, transform: buildTransformer('bench', target, secrets), logger: silentLogger });
+      consumer.on('batch-applied', (e) => {
+        deleted += e.deleted;
+        if (deleted >= MESSAGES) resolveDone();
+      });
+      consumer.on('apply-failed', ({ error }) => console.error(`apply failed: ${error.message}`));
+      return consumer;
+    }),
+  );
   const started = performance.now();
-  for (const r of running) void r.consumer.start();
+  if (profiler) await profiler.post('Profiler.start');
+  for (const c of consumers) void c.start();
   await done;
   const seconds = (performance.now() - started) / 1000;
-  for (const r of running) {
-    await r.consumer.stop();
-    await r.close();
-  }
-  return { seconds, applied };
+  if (profiler) profiles.push((await profiler.post('Profiler.stop')).profile);
+  await Promise.all(consumers.map((c) => c.stop()));
+  return seconds;
 }
 
+interface Round {
+  serial: number;
+  pipelined: number;
+  consumer: number;
+  loads: string[];
+}
+type Segment = 'serial' | 'pipelined' | 'consumer';
+/** The target's server processes, by command name, for the CPU split (DynamoDB Local is java). */
+const SERVER_NAMES = { postgres: ['postgres'], mysql: ['mariadbd', 'mysqld'], dynamodb: ['java'] }[KIND];
+/** CPU seconds each segment kind used, summed over the rounds: this process, the emulator, the target's server. */
+const cpu: Record<Segment, { self: number; emulator: number; server: number; wall: number }> = {
+  serial: { self: 0, emulator: 0, server: 0, wall: 0 },
+  pipelined: { self: 0, emulator: 0, server: 0, wall: 0 },
+  consumer: { self: 0, emulator: 0, server: 0, wall: 0 },
+};
+const sample = () => ({ self: cpuSecondsOf([process.pid]), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES) });
+const drain = (segment: Segment) => (segment === 'consumer' ? consume() : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
+
+const loadAtStart = load();
+const rounds: Round[] = [];
 try {
-  // Baseline before and after, so load that changes during the run weighs on both sides alike.
-  const before = await baseline();
-  const run = await consumers();
-  const after = await baseline();
-  const base = (before + after) / 2;
+  await fill(); // warm-up: connections, JIT, the target's first inserts (not counted)
+  await consume();
+  for (let r = 0; r < ROUNDS; r++) {
+    const round: Round = { serial: 0, pipelined: 0, consumer: 0, loads: [] };
+    const order: Segment[] = ['serial', 'pipelined', 'consumer'];
+    const segments = r % 2 === 0 ? order : order.reverse();
+    for (const segment of segments) {
+      await fill();
+      const before = sample();
+      const seconds = await drain(segment);
+      const after = sample();
+      round[segment] = MESSAGES / seconds;
+      cpu[segment].wall += seconds;
+      for (const k of ['self', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
+      round.loads.push(load().split(' ')[0]!);
+    }
+    rounds.push(round);
+    console.log(
+      `  round ${r + 1}: bare serial ${round.serial.toFixed(0).padStart(5)} msg/s, bare pipelined ${round.pipelined.toFixed(0).padStart(5)} msg/s, consumer ${round.consumer.toFixed(0).padStart(5)} rows/s;` +
+        ` ratios ${(round.consumer / round.serial).toFixed(2)} / ${(round.consumer / round.pipelined).toFixed(2)}  (${segments.join(', ')}; load ${round.loads.join(', ')})`,
+    );
+  }
   const rows = await bench.count();
-  const baseRate = MESSAGES / base;
-  const rate = MESSAGES / run.seconds;
-  console.log(`consumer throughput: ${MESSAGES} messages, ${CONSUMERS} consumer(s), fauxqs in-process, ${KIND_NAME} target; load ${loadAtStart} at the start, ${load()} at the end`);
-  console.log(`  baseline receive+delete : ${baseRate.toFixed(0).padStart(6)} msg/s  (mean of ${before.toFixed(2)} s before and ${after.toFixed(2)} s after)`);
-  console.log(`  consume into the target : ${rate.toFixed(0).padStart(6)} rows/s (${run.seconds.toFixed(2)} s, ${rows} rows in the target)`);
-  console.log(`  ratio consumer/baseline : ${(rate / baseRate).toFixed(2)}`);
-  if (rows !== MESSAGES) {
-    console.error(`target holds ${rows} rows, expected ${MESSAGES}`);
+  const serial = spread(rounds.map((r) => r.serial));
+  const pipelined = spread(rounds.map((r) => r.pipelined));
+  const cons = spread(rounds.map((r) => r.consumer));
+  const toSerial = spread(rounds.map((r) => r.consumer / r.serial));
+  const toPipelined = spread(rounds.map((r) => r.consumer / r.pipelined));
+  const range = (s: { median: number; min: number; max: number }, digits = 0) => `median ${s.median.toFixed(digits).padStart(5)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+  console.log(`consumer throughput: ${ROUNDS} rounds of ${MESSAGES} messages, ${CONSUMERS} consumer(s) × ${LOOPS} receive loops, batch ${BATCH}, fauxqs in its own process, ${KIND_NAME} target`);
+  console.log(`  load ${loadAtStart} at the start, ${load()} at the end`);
+  console.log(`  bare receive+delete, serial    (${shape.loops} loops): ${range(serial)} msg/s`);
+  console.log(`  bare receive+delete, pipelined (${shape.loops} loops): ${range(pipelined)} msg/s`);
+  console.log(`  consume into the target                : ${range(cons)} rows/s, ${rows} rows in the target`);
+  console.log(`  ratio consumer / bare serial    (per round): ${range(toSerial, 2)}  (goal ≥ 0.8)`);
+  console.log(`  ratio consumer / bare pipelined (per round): ${range(toPipelined, 2)}`);
+  console.log(`  CPU ms per 1,000 messages (cores busy = CPU / wall time; the segment's work runs until the last delete, a trailing empty receive may add a little):`);
+  for (const segment of ['serial', 'pipelined', 'consumer'] as const) {
+    const c = cpu[segment];
+    const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
+    console.log(`    ${segment.padEnd(9)}: bench process ${per(c.self)}, emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)}; cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)}`);
+  }
+  const expected = MESSAGES * (ROUNDS + 1);
+  if (rows !== expected) {
+    console.error(`target holds ${rows} rows, expected ${expected}`);
     process.exitCode = 1;
   }
+  // One profile per consumer segment (the warm-up's first): <name>.<n>.cpuprofile.
+  if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${i}.cpuprofile`), JSON.stringify(p)));
 } finally {
+  for (const w of writers) await w.close();
   sns.destroy();
   sqs.destroy();
   await bench.drop();
-  await emulator.stop();
+  emulator.stop();
 }
