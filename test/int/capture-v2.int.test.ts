@@ -143,6 +143,39 @@ describe('statement-level capture (plain tables)', () => {
     expect(physical.rows[0].n).toBe(5000); // one row per inserted row, from one statement
   });
 
+  it('writes single-row, empty and multi-row UPDATEs alike, whichever comes first in a session (sql/postgres/000007_capture_single_row.sql)', async () => {
+    await sql(`CREATE TABLE public.mixed (id int PRIMARY KEY, v int, secret text)`);
+    await ctx.source.track({ table: { schema: 'public', table: 'mixed' }, exclude: ['secret'] });
+    await sql(`INSERT INTO mixed SELECT g, g, 'SECRET' FROM generate_series(1, 4) g`);
+    const client = await ctx.db.pool.connect();
+    try {
+      // one session: the function's cached plans of both UPDATE paths are used in turn
+      await client.query(`UPDATE mixed SET v = 10, secret = 'SECRET-A' WHERE id = 1`); // one row
+      await client.query(`UPDATE mixed SET v = 0 WHERE id > 100`); // no row
+      await client.query(`UPDATE mixed SET v = v + 100 WHERE id IN (2, 3)`); // two rows
+      await client.query(`UPDATE mixed SET id = 40 WHERE id = 4`); // one row, key change
+      await client.query(`INSERT INTO mixed VALUES (1, 0, 'SECRET-B') ON CONFLICT (id) DO UPDATE SET v = 11`); // one row via ON CONFLICT
+      await client.query(`UPDATE mixed SET v = -v`); // every row
+    } finally {
+      client.release();
+    }
+    const res = await sql(`SELECT (old_row->>'id')::int AS oi, (old_row->>'v')::int AS ov, (new_row->>'id')::int AS ni, (new_row->>'v')::int AS nv
+                             FROM outbox.events WHERE table_name = 'mixed' AND op = 'update' ORDER BY seq`);
+    const rest = res.rows.slice(5).sort((a, b) => a.oi - b.oi);
+    expect([...res.rows.slice(0, 5), ...rest].map((r) => [r.oi, r.ov, r.ni, r.nv])).toEqual([
+      [1, 1, 1, 10],
+      [2, 2, 2, 102],
+      [3, 3, 3, 103],
+      [4, 4, 40, 4],
+      [1, 10, 1, 11],
+      [1, 11, 1, -11],
+      [2, 102, 2, -102],
+      [3, 103, 3, -103],
+      [40, 4, 40, -4],
+    ]);
+    expect(await rawText('mixed')).not.toContain('SECRET');
+  });
+
   it('captures tables whose columns share a name with the function\'s variables or aliases', async () => {
     const names = ['o', 'n', 'a', 'b', 'p', 'i', 'img', 'v_part', 'v_excl', 'v_now', 'tg_relid', 'tg_op', 'tg_table_name'];
     await sql(`CREATE TABLE public.clash (id int PRIMARY KEY, ${names.map((c) => `${c} int`).join(', ')}, hidden text)`);
@@ -292,6 +325,48 @@ describe('outbox migrate upgrades an existing install', () => {
       }
     } finally {
       await writer.end();
+      await db.drop();
+    }
+  });
+
+  it('gives tables tracked at migration 5 the single-row UPDATE path; a session that wrote before goes on writing', async () => {
+    const db = await createTestDatabase();
+    const writer = new pg.Client({ connectionString: db.url });
+    const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+    const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+    try {
+      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const m of listMigrations('postgres').filter((f) => f.version <= 5)) {
+        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
+        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+      }
+      await db.pool.query(`CREATE TABLE public.acct (id int PRIMARY KEY, v int, secret text); INSERT INTO public.acct VALUES (1, 1, 'SECRET'), (2, 2, 'SECRET')`);
+      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'acct' }, exclude: ['secret'] });
+      await writer.connect();
+      await writer.query(`UPDATE public.acct SET v = 10 WHERE id = 1`); // the session compiles 000005's function
+      const body = async () => (await db.pool.query(`SELECT pg_get_functiondef('outbox.capture_statement()'::regprocedure) AS d`)).rows[0].d as string;
+      expect(await body()).not.toContain('OFFSET 1');
+
+      expect((await source.migrate()).applied.map((m) => m.version)).toContain(7);
+      expect(await body()).toContain('FROM old_rows o, new_rows n'); // the single-row path, for every tracked plain table
+      const triggers = await db.pool.query(`SELECT tgname, tgfoid::regproc::text AS fn FROM pg_trigger WHERE tgrelid = 'public.acct'::regclass AND NOT tgisinternal ORDER BY 1`);
+      expect(triggers.rows.map((r) => [r.tgname, r.fn])).toEqual([
+        ['outbox_capture_delete', 'outbox.capture_statement'],
+        ['outbox_capture_insert', 'outbox.capture_statement'],
+        ['outbox_capture_truncate', 'outbox.capture_truncate'],
+        ['outbox_capture_update', 'outbox.capture_statement'],
+      ]);
+      await writer.query(`UPDATE public.acct SET v = 11, secret = 'SECRET-2' WHERE id = 1`);
+      await writer.query(`UPDATE public.acct SET v = v + 100`);
+      const res = await db.pool.query(`SELECT (old_row->>'v')::int AS ov, (new_row->>'v')::int AS nv, old_row::text || new_row::text AS t FROM outbox.events WHERE op = 'update' ORDER BY seq`);
+      expect(res.rows.map((r) => [r.ov, r.nv]).slice(0, 2)).toEqual([[1, 10], [10, 11]]);
+      expect(res.rows.slice(2).map((r) => [r.ov, r.nv]).sort((a, b) => a[0] - b[0])).toEqual([[2, 102], [11, 111]]);
+      expect(res.rows.some((r) => r.t.includes('SECRET'))).toBe(false);
+      expect(await source.doctor()).toEqual([]);
+    } finally {
+      await writer.end();
+      await source.close();
       await db.drop();
     }
   });
