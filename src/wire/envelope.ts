@@ -135,6 +135,11 @@ export interface OutboxEvent {
   keyChange?: 'delete';
 }
 
+/** A schema-change event of a table at a place in the stream: it carries no key, images or attributes. */
+export function schemaChangeEvent(at: Pick<OutboxEvent, 'seq' | 'xid' | 'changedAt'>, table: Pick<OutboxEvent, 'tableSchema' | 'tableName'>, schemaChange: SchemaChange): OutboxEvent {
+  return { seq: at.seq, xid: at.xid, tableSchema: table.tableSchema, tableName: table.tableName, op: 'schema', key: null, before: null, after: null, changed: null, attributes: null, changedAt: at.changedAt, schemaChange };
+}
+
 /** JSON with object keys sorted, so the same key always gives the same subject. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);

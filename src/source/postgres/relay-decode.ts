@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { OutboxEvent, SchemaChange, SchemaChangeItem } from '../../wire/envelope.js';
+import { schemaChangeEvent, type OutboxEvent, type SchemaChange, type SchemaChangeItem } from '../../wire/envelope.js';
 import { captureSettingsOptions } from '../../wire/capture-settings.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
@@ -272,20 +272,7 @@ export class CaptureDecoder {
     for (const c of current) state.types.set(c.name, c);
     this.logger.info({ table: `${to.tableSchema}.${to.tableName}`, seq: row.seq, changes: changes.map((c) => c.kind) }, 'schema change of a tracked table noticed; published before its first row of the new shape');
     return {
-      event: {
-        seq: row.seq,
-        xid: row.xid,
-        tableSchema: to.tableSchema,
-        tableName: to.tableName,
-        op: 'schema',
-        key: null,
-        before: null,
-        after: null,
-        changed: null,
-        attributes: null,
-        changedAt: row.changed_at,
-        schemaChange,
-      },
+      event: schemaChangeEvent({ seq: row.seq, xid: row.xid, changedAt: row.changed_at }, to, schemaChange),
       update: { from, to: { ...to, shape: current } },
     };
   }

@@ -1,5 +1,5 @@
 import type { ChangeOperation } from '../../wire/operations.js';
-import type { ColumnShape, OutboxEvent, SchemaChangeItem } from '../../wire/envelope.js';
+import { schemaChangeEvent, type ColumnShape, type OutboxEvent, type SchemaChangeItem } from '../../wire/envelope.js';
 
 /** An outbox row as read from the events table. */
 export interface EventRow {
@@ -45,15 +45,5 @@ const RECORDED_KINDS: ReadonlySet<string> = new Set(['drop_table']);
 export function recordedSchemaEvent(row: EventRow, table: { tableSchema: string; tableName: string }, before: ColumnShape[] | null): OutboxEvent {
   const recorded = (row.after as { changes?: { kind?: unknown }[] } | null)?.changes ?? [];
   const changes = recorded.filter((c): c is SchemaChangeItem => typeof c.kind === 'string' && RECORDED_KINDS.has(c.kind)).map((c) => ({ kind: c.kind }));
-  return {
-    ...toEvent(row),
-    ...table,
-    op: 'schema',
-    key: null,
-    before: null,
-    after: null,
-    changed: null,
-    attributes: null,
-    schemaChange: { dialect: 'postgres', before, after: null, key: [], changes },
-  };
+  return schemaChangeEvent({ seq: row.seq, xid: row.xid, changedAt: row.changed_at }, table, { dialect: 'postgres', before, after: null, key: [], changes });
 }
