@@ -45,7 +45,7 @@ import { pipelineConfig } from '../test/helpers/pipeline.js';
 import { relayConfigDoc, writeConfigFile } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
-import { machineLoad, ratioLine } from './lib/machine.js';
+import { machineLoad, ratioLine, runBench } from './lib/machine.js';
 import { plainEntry } from './lib/publish-baseline.js';
 
 const { values: args } = parseArgs({
@@ -446,11 +446,6 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => {
-    console.error(err);
-    for (const child of children) child.kill('SIGKILL');
-    process.exit(1);
-  },
-);
+runBench(main, () => {
+  for (const child of children) child.kill('SIGKILL');
+});

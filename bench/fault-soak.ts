@@ -45,6 +45,7 @@ import { createMysqlDatabase, pipelineConfig, useEmulatorCredentials } from '../
 import { freePort, scrapeMetric, spawnRelay, startPrivateRedis, writeConfigFile, type RelayChild } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { waitFor } from '../test/helpers/wait.js';
+import { runBench } from './lib/machine.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -364,10 +365,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(process.exitCode ?? 0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

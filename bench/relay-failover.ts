@@ -18,6 +18,7 @@ import { REDIS_URL } from '../test/helpers/env.js';
 import { relayConfigDoc, spawnRelay, subscribeQueue, writeConfigFile, type RelayChild } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { waitFor } from '../test/helpers/wait.js';
+import { runBench } from './lib/machine.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -106,10 +107,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -20,6 +20,7 @@ import { startEmulator } from '../test/helpers/fauxqs.js';
 import { REDIS_URL } from '../test/helpers/env.js';
 import { relayConfig, relayConfigDoc, subscribeQueue } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
+import { runBench } from './lib/machine.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -123,10 +124,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

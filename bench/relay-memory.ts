@@ -31,7 +31,7 @@ import { REDIS_URL } from '../test/helpers/env.js';
 import { freePort, relayConfigDoc, spawnRelay, writeConfigFile } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
-import { machineLoad, ratioLine } from './lib/machine.js';
+import { machineLoad, ratioLine, runBench } from './lib/machine.js';
 import { runPublishBaseline } from './lib/publish-baseline.js';
 
 const { values: args } = parseArgs({
@@ -205,10 +205,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

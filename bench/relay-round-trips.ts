@@ -14,7 +14,7 @@ import pg from 'pg';
 import { silentLogger } from '../src/logger.js';
 import { PostgresOutboxStore } from '../src/source/postgres/relay-store.js';
 import { createMigratedSource } from '../test/helpers/source.js';
-import { machineLoad } from './lib/machine.js';
+import { machineLoad, runBench } from './lib/machine.js';
 
 const { values: args } = parseArgs({ options: { pages: { type: 'string', default: '20' }, batch: { type: 'string', default: '1000' } } });
 const PAGES = Number(args.pages);
@@ -79,10 +79,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);
