@@ -87,7 +87,10 @@ export class PostgresLeaderSession implements LeaderSession {
     const ahead = this.prefetch;
     this.prefetch = undefined;
     const taken = ahead ? await ahead.result : undefined;
-    const result = taken && ahead!.limit === limit && sameCursor(ahead!.from, this.cursor) ? taken : await this.readFrom(this.cursor, limit);
+    // An empty page read ahead is not taken: it was read while the current page was published, so
+    // it may predate changes committed since (the relay would only come back for them after a wait).
+    const usable = taken && taken.page.events.length > 0 && ahead!.limit === limit && sameCursor(ahead!.from, this.cursor);
+    const result = usable ? taken : await this.readFrom(this.cursor, limit);
     this.cursor = result.cursor;
     this.lastPage = result.page;
     this.lastThrough = result.lastThrough;
