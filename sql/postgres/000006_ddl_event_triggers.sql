@@ -4,7 +4,7 @@
 --          (docs/capture.md, "Event triggers"): a DROP or RENAME of a key or attribute column is
 --          refused with an error naming the table, the column and the fix, and a DROP of a tracked
 --          table writes a schema event (drop_table) into the outbox, ordered with the table's rows.
---          This file only creates the two functions, which any role may do; `outbox migrate` then
+--          This file only creates the two functions (and the refusal they share), which any role may do; `outbox migrate` then
 --          creates the event triggers themselves when the role may (sql/postgres/runtime/
 --          event_triggers_install.sql) and says so when it may not. Without them capture works as
 --          before: no DDL makes a write fail, and the relay notices every change.
@@ -14,6 +14,38 @@
 -- Both run for DDL of any role: SECURITY DEFINER, so a role that alters a tracked table needs no
 -- right on the outbox schema; the owner is the role that migrated it. Every name they use is
 -- schema-qualified and search_path is fixed.
+
+-- Refuses a DROP or RENAME of a key or attribute column of a tracked table (returns when the
+-- column is neither): the error names the table, the column and the fix. Shared by both functions.
+CREATE FUNCTION {{schema}}.ddl_refuse_column(p_action text, p_column text, p_new_name text, p_table text, p_keys text[], p_attributes text[]) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $ddl$
+DECLARE
+  v_kind text;
+  v_fix  text;
+BEGIN
+  IF p_column OPERATOR(pg_catalog.=) ANY (p_keys) THEN
+    v_kind := 'key';
+    v_fix := '--key';
+  ELSIF p_column OPERATOR(pg_catalog.=) ANY (p_attributes) THEN
+    v_kind := 'attribute';
+    v_fix := '--attributes';
+  ELSE
+    RETURN;
+  END IF;
+  RAISE EXCEPTION 'outbox-relay: cannot % column % of table %: the table is tracked with it as % column',
+        p_action, pg_catalog.quote_ident(p_column),
+        p_table OPERATOR(pg_catalog.||) CASE WHEN p_action OPERATOR(pg_catalog.=) 'rename' THEN ' to ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p_new_name) ELSE '' END,
+        CASE v_kind WHEN 'key' THEN 'a key' ELSE 'an attribute' END
+    USING ERRCODE = 'dependent_objects_still_exist',
+          DETAIL = pg_catalog.format('Targets and subscriptions know the table''s rows by its %s columns (%s); %s.',
+                                     v_kind, pg_catalog.array_to_string(CASE v_kind WHEN 'key' THEN p_keys ELSE p_attributes END, ', '),
+                                     CASE WHEN p_action OPERATOR(pg_catalog.=) 'rename' THEN 'a renamed one would hold its events back' ELSE 'without it its events would be held back' END),
+          HINT = pg_catalog.format('Re-track the table without it first (outbox track %s %s <columns>), or untrack it (outbox untrack %s); then %s the column.',
+                                   p_table, v_fix, p_table, p_action);
+END
+$ddl$;
 
 -- ddl_command_end of ALTER TABLE: a RENAME COLUMN of a tracked table (reported as the column
 -- itself, object_type 'table column', objsubid its attribute number). The old name is the one the
@@ -27,8 +59,6 @@ AS $ddl$
 DECLARE
   c      record;
   v_old  text;
-  v_kind text;
-  v_fix  text;
 BEGIN
   FOR c IN
     SELECT t.table_schema, t.table_name, t.key_columns, t.attribute_columns, t.shape, d.objid, d.objsubid, a.attname::text AS new_name,
@@ -53,22 +83,7 @@ BEGIN
        LIMIT 1;
     END IF;
     CONTINUE WHEN v_old IS NULL OR v_old OPERATOR(pg_catalog.=) c.new_name;
-    IF v_old OPERATOR(pg_catalog.=) ANY (c.key_columns) THEN
-      v_kind := 'key';
-      v_fix := '--key';
-    ELSIF v_old OPERATOR(pg_catalog.=) ANY (c.attribute_columns) THEN
-      v_kind := 'attribute';
-      v_fix := '--attributes';
-    ELSE
-      CONTINUE;
-    END IF;
-    RAISE EXCEPTION 'outbox-relay: cannot rename column % of table % to %: the table is tracked with it as % column',
-          pg_catalog.quote_ident(v_old), c.current_name, pg_catalog.quote_ident(c.new_name), CASE v_kind WHEN 'key' THEN 'a key' ELSE 'an attribute' END
-      USING ERRCODE = 'dependent_objects_still_exist',
-            DETAIL = pg_catalog.format('Targets and subscriptions know the table''s rows by its %s columns (%s); a renamed one would hold its events back.',
-                                       v_kind, pg_catalog.array_to_string(CASE v_kind WHEN 'key' THEN c.key_columns ELSE c.attribute_columns END, ', ')),
-            HINT = pg_catalog.format('Re-track the table without it first (outbox track %s %s <columns>), or untrack it (outbox untrack %s); then rename the column.',
-                                     c.current_name, v_fix, c.current_name);
+    PERFORM {{schema}}.ddl_refuse_column('rename', v_old, c.new_name, c.current_name, c.key_columns, c.attribute_columns);
   END LOOP;
 END
 $ddl$;
@@ -86,8 +101,6 @@ SET search_path = pg_catalog, pg_temp
 AS $ddl$
 DECLARE
   c      record;
-  v_kind text;
-  v_fix  text;
   v_now  timestamptz := pg_catalog.clock_timestamp();
   v_rows bigint;
 BEGIN
@@ -101,20 +114,7 @@ BEGIN
        AND o.objsubid OPERATOR(pg_catalog.>) 0 AND o.object_type OPERATOR(pg_catalog.=) 'table column'
        AND o.address_names[3] OPERATOR(pg_catalog.=) ANY (t.key_columns OPERATOR(pg_catalog.||) t.attribute_columns)
   LOOP
-    IF c.col OPERATOR(pg_catalog.=) ANY (c.key_columns) THEN
-      v_kind := 'key';
-      v_fix := '--key';
-    ELSE
-      v_kind := 'attribute';
-      v_fix := '--attributes';
-    END IF;
-    RAISE EXCEPTION 'outbox-relay: cannot drop column % of table %: the table is tracked with it as % column',
-          pg_catalog.quote_ident(c.col), c.current_name, CASE v_kind WHEN 'key' THEN 'a key' ELSE 'an attribute' END
-      USING ERRCODE = 'dependent_objects_still_exist',
-            DETAIL = pg_catalog.format('Targets and subscriptions know the table''s rows by its %s columns (%s); without it its events would be held back.',
-                                       v_kind, pg_catalog.array_to_string(CASE v_kind WHEN 'key' THEN c.key_columns ELSE c.attribute_columns END, ', ')),
-            HINT = pg_catalog.format('Re-track the table without it first (outbox track %s %s <columns>), or untrack it (outbox untrack %s); then drop the column.',
-                                     c.current_name, v_fix, c.current_name);
+    PERFORM {{schema}}.ddl_refuse_column('drop', c.col, NULL, c.current_name, c.key_columns, c.attribute_columns);
   END LOOP;
 
   INSERT INTO {{schema}}.events (part, seq, relid, table_schema, table_name, op, after, changed_at)
