@@ -39,6 +39,8 @@ import { applySubscription, planSubscription } from '../src/subscriptions/index.
 import { queueDepth } from '../src/aws/resources.js';
 import { silentLogger } from '../src/logger.js';
 import { createTargetWriter } from '../src/targets/index.js';
+import { runtimeSql } from '../src/sql/files.js';
+import { quoteIdent } from '../src/sql/identifiers.js';
 import { createTestDatabase } from '../test/helpers/db.js';
 import { REDIS_URL } from '../test/helpers/env.js';
 import { pipelineConfig } from '../test/helpers/pipeline.js';
@@ -59,6 +61,7 @@ const { values: args } = parseArgs({
     writers: { type: 'string', default: '4' },
     consumers: { type: 'string', default: '3' },
     'update-share': { type: 'string', default: '0.5' },
+    rate: { type: 'string' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -70,6 +73,8 @@ const WARMUP = Number(args.warmup);
 const WRITERS = Number(args.writers);
 const CONSUMERS = Number(args.consumers);
 const UPDATE_SHARE = Number(args['update-share']);
+/** `--rate R`: no capacity search; the pipeline alone at R, with where each change waits (bench/lib/stage-trace.ts). */
+const TRACE_RATE = args.rate === undefined ? undefined : Number(args.rate);
 /** The product's defaults the bare path copies: PublishBatch calls in flight, receive loops per consumer. */
 const PUBLISH_CONCURRENCY = 8;
 const RECEIVE_LOOPS = 4;
@@ -93,7 +98,10 @@ function cpuSeconds(child: ChildProcess): number {
 
 /** `outbox <args>` from the source tree, as its own process; resolves once it printed a line matching `ready` (stdout or its JSON logs). */
 async function spawnCli(cliArgs: string[], env: Record<string, string>, ready: RegExp): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/run.ts', ...cliArgs], {
+  const preload = TRACE_RATE === undefined ? [] : ['--import', new URL('./lib/stage-trace.ts', import.meta.url).pathname];
+  // BENCH_CPU_PROFILE_DIR=<dir>: a V8 CPU profile of the relay, written when it exits.
+  if (process.env.BENCH_CPU_PROFILE_DIR && cliArgs[2] === 'relay') preload.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROFILE_DIR}`);
+  const child = spawn(process.execPath, ['--import', 'tsx', ...preload, 'src/cli/run.ts', ...cliArgs], {
     env: { ...process.env, ...AWS_ENV, OUTBOX_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -102,6 +110,11 @@ async function spawnCli(cliArgs: string[], env: Record<string, string>, ready: R
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`outbox ${cliArgs.join(' ')} did not get ready in 30 s`)), 30_000);
     const onLine = (line: string) => {
+      if (line.startsWith('STAGE-TRACE ')) {
+        traceWaiters.get(child)?.(JSON.parse(line.slice('STAGE-TRACE '.length)) as StageTrace);
+        traceWaiters.delete(child);
+        return;
+      }
       if (line.includes('"level":50') || line.includes('"level":60')) process.stderr.write(`outbox ${cliArgs.at(-1)}: ${line}\n`);
       if (ready.test(line)) {
         clearTimeout(timer);
@@ -113,6 +126,28 @@ async function spawnCli(cliArgs: string[], env: Record<string, string>, ready: R
     child.once('exit', (code) => reject(new Error(`outbox ${cliArgs.join(' ')} exited with ${code}`)));
   });
   return child;
+}
+
+/** What bench/lib/stage-trace.ts reports for one process. */
+interface StageTrace {
+  wallMs: number;
+  busyShare: Record<string, number>;
+  loopDelayMs: { p50: number; p99: number; max: number };
+  calls: Record<string, { n: number; perSecond: number; meanMs: number; p50Ms: number; p99Ms: number; share: number }>;
+  ages: Record<string, { n: number; p50Ms: number; p90Ms: number; p99Ms: number }>;
+}
+const traceWaiters = new Map<ChildProcess, (t: StageTrace) => void>();
+
+/** The child's trace since the last call (SIGUSR2; bench/lib/stage-trace.ts). */
+function stageTrace(child: ChildProcess): Promise<StageTrace> {
+  return new Promise<StageTrace>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${roles.get(child)} sent no stage trace in 10 s`)), 10_000);
+    traceWaiters.set(child, (t) => {
+      clearTimeout(timer);
+      resolve(t);
+    });
+    child.kill('SIGUSR2');
+  });
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -141,6 +176,37 @@ async function converge(sourcePool: pg.Pool, targetPool: pg.Pool, timeoutMs: num
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
+}
+
+/** CPU seconds used so far by the PostgreSQL backends of the given databases, by database role ('source'/'target') and application name. */
+async function backendCpu(pool: pg.Pool, databases: Record<string, string>): Promise<Map<string, Map<number, number>>> {
+  const res = await pool.query<{ pid: number; datname: string; app: string }>(
+    `SELECT pid, datname, coalesce(nullif(application_name, ''), 'bench') AS app FROM pg_catalog.pg_stat_activity WHERE datname = ANY ($1)`,
+    [Object.keys(databases)],
+  );
+  const out = new Map<string, Map<number, number>>();
+  for (const r of res.rows) {
+    const label = `PostgreSQL ${databases[r.datname]} ${r.app.replace(/^outbox-relay$/, 'outbox')}`;
+    let seconds = 0;
+    try {
+      const fields = readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      continue;
+    }
+    if (!out.has(label)) out.set(label, new Map());
+    out.get(label)!.set(r.pid, seconds);
+  }
+  return out;
+}
+
+/** Cores used by each group of backends between two backendCpu() readings (backends present in both). */
+function backendCores(before: Map<string, Map<number, number>>, after: Map<string, Map<number, number>>, seconds: number): string[] {
+  return [...after].map(([label, pids]) => {
+    let used = 0;
+    for (const [pid, s] of pids) used += s - (before.get(label)?.get(pid) ?? s);
+    return `${label} ${(used / seconds).toFixed(2)}`;
+  });
 }
 
 const elapsedOf = (start: number) => (performance.now() - start) / 1000;
@@ -278,6 +344,53 @@ async function searchBare(endpoint: string, entryFile: string): Promise<Step | u
   }
 }
 
+/**
+ * `--rate R`: one pipeline step at R with the relay and consumers traced (bench/lib/stage-trace.ts):
+ * the age of the changes at each stage, what each process spent its time on, and an EXPLAIN ANALYZE
+ * of the relay's read at its cursor halfway through the step.
+ */
+async function traceStep(rate: number, pool: pg.Pool, measure: (rate: number, onWritten: () => Promise<void>) => Promise<Step & { cpu: string[]; samples: string[] }>): Promise<void> {
+  const traced = children.filter((c) => roles.get(c) === 'relay' || roles.get(c)!.startsWith('consumer'));
+  await Promise.all(traced.map(stageTrace)); // from here on
+  const explain = (async () => {
+    await new Promise((r) => setTimeout(r, (SECONDS * 1000) / 2));
+    const st = (await pool.query<{ done: string; win: string | null; seq: string | null }>('SELECT done_snapshot::text AS done, window_snapshot::text AS win, window_seq::text AS seq FROM outbox.relay_state')).rows[0]!;
+    const win = st.win ?? (await pool.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s;
+    const started = performance.now();
+    const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS)\n${runtimeSql('postgres', 'relay_read_window', { schema: quoteIdent('outbox') })}`, [st.done, win, st.seq ?? '-1', 1000]);
+    return { ms: performance.now() - started, lines: plan.rows.map((r) => r['QUERY PLAN']) };
+  })();
+  const loadBefore = machineLoad();
+  let traces: StageTrace[] = [];
+  const measured = await measure(rate, async () => {
+    traces = await Promise.all(traced.map(stageTrace));
+  });
+  const step = { ...measured, ...judge(measured) };
+  const plan = await explain;
+  console.log(stepLine('pipeline', step));
+  console.log(`  ${loadBefore} before, ${machineLoad()} after; CPU (cores): ${step.cpu.join(', ')}`);
+  console.log(`  backlog while writing: ${step.samples.join('; ')}`);
+  const f = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '-' : `${ms.toFixed(0)}`);
+  console.log('  age of a change at each stage (ms since its trigger ran; p50 / p90 / p99, n):');
+  const applied = { p50Ms: percentile(step.sorted, 50), p90Ms: percentile(step.sorted, 90), p99Ms: percentile(step.sorted, 99), n: step.sorted.length };
+  const rows: [string, string, StageTrace['ages'][string] | undefined][] = [];
+  traced.forEach((c, i) => {
+    for (const [stage, a] of Object.entries(traces[i]!.ages)) rows.push([roles.get(c)!, stage, a]);
+  });
+  rows.push(['target', 'applied (target trigger)', applied]);
+  for (const [who, stage, a] of rows) console.log(`    ${`${who}: ${stage}`.padEnd(40)} ${f(a?.p50Ms).padStart(6)} / ${f(a?.p90Ms).padStart(6)} / ${f(a?.p99Ms).padStart(6)}   n ${a?.n ?? 0}`);
+  traced.forEach((c, i) => {
+    const t = traces[i]!;
+    const busy = Object.entries(t.busyShare).map(([k, v]) => `${k} ${(100 * v).toFixed(0)} %`).join(', ');
+    console.log(`  ${roles.get(c)}: over ${(t.wallMs / 1000).toFixed(1)} s a call in flight (${busy}); idle ${(100 * (1 - (t.busyShare.any ?? 0))).toFixed(0)} %; event loop delay p50 ${t.loopDelayMs.p50.toFixed(0)} ms, p99 ${t.loopDelayMs.p99.toFixed(0)} ms, max ${t.loopDelayMs.max.toFixed(0)} ms`);
+    for (const [name, call] of Object.entries(t.calls).sort(([, a], [, b]) => b.share - a.share)) {
+      console.log(`    ${name.padEnd(44)} ${call.perSecond.toFixed(1).padStart(7)}/s  mean ${call.meanMs.toFixed(1).padStart(7)} ms  p50 ${call.p50Ms.toFixed(1).padStart(7)}  p99 ${call.p99Ms.toFixed(1).padStart(7)}  ${(100 * call.share).toFixed(0).padStart(4)} % of the wall time`);
+    }
+  });
+  console.log(`  EXPLAIN ANALYZE of relay_read_window at the relay's cursor, halfway (${plan.ms.toFixed(0)} ms with the round trip):`);
+  for (const line of plan.lines) console.log(`    ${line}`);
+}
+
 async function main(): Promise<void> {
   const source = await createMigratedSource();
   const target = await createTestDatabase('outbox_bench_target');
@@ -305,8 +418,8 @@ async function main(): Promise<void> {
     writeFileSync(entryFile, JSON.stringify(entry));
     console.log(`end-to-end capacity: the pipeline (relay, fauxqs, ${CONSUMERS} consumer(s) into PostgreSQL, each its own process) against the bare emulator path (a publisher, fauxqs, ${CONSUMERS} receive + delete processes); ${SECONDS} s steps, sustained = p99 < ${P99_MS} ms and a flat backlog`);
     console.log(`  messages of ${Buffer.byteLength(entry.Message)} bytes; ${machineLoad()}`);
-    const bare = await searchBare(endpoint, entryFile);
-    if (!bare) throw new Error('the bare path sustained no rate');
+    const bare = TRACE_RATE === undefined ? await searchBare(endpoint, entryFile) : undefined;
+    if (TRACE_RATE === undefined && !bare) throw new Error('the bare path sustained no rate');
 
     // One config for every process: relay settings are the product's defaults.
     const topic = `e2e-${randomBytes(4).toString('hex')}`;
@@ -334,6 +447,7 @@ async function main(): Promise<void> {
     await Promise.all(Array.from({ length: CONSUMERS }, () => spawnCli(['--config', configFile, 'consume', 'bench'], childEnv, /^Consuming target/)));
 
     const clients = await Promise.all(Array.from({ length: WRITERS }, () => source.db.pool.connect()));
+    const databases = { [new URL(source.db.url).pathname.slice(1)]: 'source', [new URL(target.url).pathname.slice(1)]: 'target' };
     for (const c of clients) await c.query('SET synchronous_commit = off');
     let nextId = 1;
     let writes = 0;
@@ -374,12 +488,13 @@ async function main(): Promise<void> {
       cpu: string[];
       trend: string[];
     }
-    const measurePipeline = async (rate: number): Promise<PipelineStep> => {
+    const measurePipeline = async (rate: number, onWritten?: () => Promise<void>): Promise<PipelineStep> => {
       const measureFrom = (await source.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t;
       writes = 0;
       late = 0;
       const startedAt = performance.now();
       const cpuBefore = new Map(children.map((c) => [c, cpuSeconds(c)]));
+      const backendsBefore = await backendCpu(source.db.pool, databases);
       const selfBefore = process.cpuUsage();
       // Where changes wait, every 2 s: unpublished in the outbox, in the queue.
       const samples: string[] = [];
@@ -394,7 +509,12 @@ async function main(): Promise<void> {
       await run(SECONDS, rate);
       clearInterval(sampler);
       const elapsed = elapsedOf(startedAt);
-      const cpu = [...children.map((c) => `${roles.get(c)} ${((cpuSeconds(c) - cpuBefore.get(c)!) / elapsed).toFixed(2)}`), `writers ${(cpuTotal(process.cpuUsage(selfBefore)) / elapsed).toFixed(2)}`];
+      await onWritten?.();
+      const cpu = [
+        ...children.map((c) => `${roles.get(c)} ${((cpuSeconds(c) - cpuBefore.get(c)!) / elapsed).toFixed(2)}`),
+        `writers ${(cpuTotal(process.cpuUsage(selfBefore)) / elapsed).toFixed(2)}`,
+        ...backendCores(backendsBefore, await backendCpu(source.db.pool, databases), elapsed),
+      ];
       const measuredWrites = writes;
       const measuredLate = late;
       const drained = await converge(source.db.pool, target.pool, 120_000);
@@ -418,8 +538,15 @@ async function main(): Promise<void> {
     // Warm up (JIT, connections, topic and queue caches), and let the pipeline drain before measuring.
     await run(WARMUP, Math.min(START_RATE, 200));
     if (!(await converge(source.db.pool, target.pool, 60_000))) throw new Error('the target did not catch up with the warm-up writes within 60 s');
-    const pipeline = await search('pipeline', measurePipeline);
+    if (TRACE_RATE !== undefined) {
+      await traceStep(TRACE_RATE, source.db.pool, (rate, onWritten) => measurePipeline(rate, onWritten));
+      for (const c of clients) c.release();
+      sqs.destroy();
+      return;
+    }
+    const pipeline = await search('pipeline', (rate) => measurePipeline(rate));
 
+    if (!bare) throw new Error('the bare path sustained no rate');
     const halfRate = Math.max(10, Math.round(bare.rate / 2 / 10) * 10);
     const loadBefore = machineLoad();
     const half = judge(await measurePipeline(halfRate)) as PipelineStep;

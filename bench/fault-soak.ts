@@ -19,7 +19,9 @@
  * Then the writers stop and it measures the time until verify (src/verify) finds both targets equal
  * to the source, and prints changes written, lost (rows missing, extra or different at a target
  * after the convergence timeout: must be 0), duplicates absorbed (the consumers' stale skips) and
- * what each fault did. Exit 1 when anything was lost or dead-lettered, or a woken ex-leader kept leading.
+ * what each fault did, and the standby takeovers (kill -9, SIGSTOP) against the bare redlock expiry +
+ * reacquire with the same TTL on the same Redis (bench/lib/lock-baseline.ts), measured after the
+ * run, as relay ÷ bare with the load. Exit 1 when anything was lost or dead-lettered, or a woken ex-leader kept leading.
  *
  *   npm run bench:fault-soak -- [--cycles 1] [--rate 200] [--writers 4] [--settle-seconds 10] [--ttl-ms 3000]
  *   npm run bench:fault-soak -- --fast      (settle 5 s, rate 100)
@@ -45,7 +47,8 @@ import { createMysqlDatabase, pipelineConfig, useEmulatorCredentials } from '../
 import { freePort, scrapeMetric, spawnRelay, startPrivateRedis, writeConfigFile, type RelayChild } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { waitFor } from '../test/helpers/wait.js';
-import { runBench } from './lib/machine.js';
+import { measureLockTakeover } from './lib/lock-baseline.js';
+import { ratioLine, runBench } from './lib/machine.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -235,6 +238,8 @@ async function main(): Promise<void> {
       say(line);
     };
     let staleLeaderProblems = 0;
+    /** Fault → the standby's first publish, for kill -9 and SIGSTOP (compared with the bare lock takeover). */
+    const takeovers: number[] = [];
     for (let cycle = 1; cycle <= CYCLES; cycle++) {
       say(`cycle ${cycle}/${CYCLES}: ${transactions} transactions so far`);
 
@@ -246,6 +251,7 @@ async function main(): Promise<void> {
         victim.child.proc.kill('SIGKILL');
         await victim.child.exited;
         const ms = await progress(at, before.epoch);
+        takeovers.push(ms);
         note(`kill -9 ${before.name} (epoch ${before.epoch}): the standby published ${ms} ms later`);
         await startRelayProcess(before.name);
       }
@@ -260,6 +266,7 @@ async function main(): Promise<void> {
         const at = Date.now();
         paused.child.proc.kill('SIGSTOP');
         const ms = await progress(at, before.epoch);
+        takeovers.push(ms);
         await sleep(Math.max(0, 2 * TTL - (Date.now() - at)));
         const logsBefore = paused.child.logs.length;
         const duringPause = await state();
@@ -348,6 +355,12 @@ async function main(): Promise<void> {
     console.log(`  applied              pg ${appliedTotal[0]}, maria ${appliedTotal[1]}; failed batch applies pg ${applyFailures[0]}, maria ${applyFailures[1]} (retried); dead-lettered pg ${dlq[0]}, maria ${dlq[1]}`);
     console.log(`  woken ex-leader      ${staleLeaderProblems === 0 ? 'stepped down each time (fenced or lock expired); the source kept the newer epoch' : `${staleLeaderProblems} time(s) NOT fenced`}`);
     console.log(`  time to converge     pg ${convergedAt.pg ?? 'not converged'} ms, maria ${convergedAt.maria ?? 'not converged'} ms after the writers stopped`);
+    // Baseline: the bare redlock expiry + reacquire with the same TTL and the relays' poll interval, on the same private Redis.
+    const loadBefore = load();
+    const bare = await measureLockTakeover(redis.url, TTL, Math.max(3, takeovers.length), 200);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    console.log(`  takeover baseline    bare redlock expiry + reacquire (TTL ${TTL} ms): ${bare.takeoverMs.join(', ')} ms; relay takeovers (kill -9, SIGSTOP) ${takeovers.join(', ')} ms`);
+    console.log(`                       relay ÷ bare: mean ${ratioLine(mean(takeovers), bare.mean)}, worst ${ratioLine(Math.max(...takeovers), bare.worst)}; load average ${loadBefore} before, ${load()} after`);
     if (lost > 0 || staleLeaderProblems > 0 || dlq.some((n) => n > 0)) process.exitCode = 1;
   } finally {
     writing.abort();

@@ -6,6 +6,10 @@
  * killed instance is restarted as the new standby and the next leader is killed, `--rounds` times.
  * Goal: first publish ≤ TTL + 1 s.
  *
+ * Baseline, same run: the bare lock expiry + reacquire with redlock, the same TTL and the relay's
+ * lock settings (bench/lib/lock-baseline.ts), the same number of rounds; printed as relay ÷ bare
+ * (mean and worst) with the load.
+ *
  *   npx tsx bench/relay-failover.ts [--ttl-ms 2000] [--rounds 3]
  *
  * Needs PostgreSQL and Redis as for the tests (TEST_PG_URL, TEST_REDIS_URL).
@@ -18,7 +22,8 @@ import { REDIS_URL } from '../test/helpers/env.js';
 import { relayConfigDoc, spawnRelay, subscribeQueue, writeConfigFile, type RelayChild } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { waitFor } from '../test/helpers/wait.js';
-import { runBench } from './lib/machine.js';
+import { measureLockTakeover } from './lib/lock-baseline.js';
+import { machineLoad, ratioLine, runBench } from './lib/machine.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -98,6 +103,11 @@ async function main(): Promise<void> {
     console.log('relay failover: kill -9 of the leader → first publish by the standby');
     console.log(`  load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs; lock TTL ${TTL} ms, poll 500 ms`);
     console.log(`  first publish: mean ${mean.toFixed(0)} ms, worst ${worst} ms over ${results.length} round(s); goal ≤ TTL + 1 s = ${TTL + 1000} ms: ${worst <= TTL + 1000 ? 'MET' : 'MISSED'}`);
+    const loadBefore = machineLoad();
+    const bare = await measureLockTakeover(REDIS_URL, TTL, ROUNDS, 500);
+    console.log(`baseline: bare redlock expiry + reacquire (TTL ${TTL} ms, standby every ${Math.min(500, Math.floor(TTL / 4))} ms), ${loadBefore} before, ${machineLoad()} after`);
+    console.log(`  takeover: ${bare.takeoverMs.join(', ')} ms (mean ${bare.mean.toFixed(0)}, worst ${bare.worst})`);
+    console.log(`  relay ÷ bare: mean ${ratioLine(mean, bare.mean)}, worst ${ratioLine(worst, bare.worst)}`);
     queue.close();
   } finally {
     writing = false;

@@ -5,6 +5,12 @@
  * real publisher, emulator in-process) reports each batch it published. Goals: p50 ≤ 60 ms,
  * p99 ≤ 250 ms at 1,000 changes/s.
  *
+ * Baseline, same run, same process and emulator: the bare emulator publish path at the same rate
+ * (bench/lib/bare-path.ts publishAt: messages created at the rate, PublishBatch of what is pending,
+ * the relay's 8 calls in flight; at the rate the writers achieved, the relay's message body and attributes, to a topic with a
+ * subscribed queue), latency creation → PublishBatch acknowledged. Printed as relay ÷ bare for p50
+ * and p99, with the load.
+ *
  *   npx tsx bench/relay-latency.ts [--rate 1000] [--seconds 15] [--rows-per-tx 5] [--writers 4] [--warmup 2]
  *
  * Writers run with synchronous_commit=off (the disk's fsync is not the relay's latency); the load
@@ -20,7 +26,10 @@ import { startEmulator } from '../test/helpers/fauxqs.js';
 import { REDIS_URL } from '../test/helpers/env.js';
 import { relayConfig, relayConfigDoc, subscribeQueue } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
-import { runBench } from './lib/machine.js';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { publishAt } from './lib/bare-path.js';
+import { machineLoad, ratioLine, runBench } from './lib/machine.js';
+import { plainEntry } from './lib/publish-baseline.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -118,6 +127,26 @@ async function main(): Promise<void> {
     console.log(`  goals: p50 ≤ 60 ms ${p50 <= 60 ? 'MET' : 'MISSED'}, p99 ≤ 250 ms ${p99 <= 250 ? 'MET' : 'MISSED'}`);
     await relay.close();
     queue.close();
+
+    // The bare publish path at the same rate, against the same emulator, after the relay stopped.
+    const bareQueue = await subscribeQueue(emulator.endpoint, `${topic}-bare`);
+    const sns = new SNSClient({ region: 'us-east-1', endpoint: emulator.endpoint });
+    const topicArn = (await sns.send(new CreateTopicCommand({ Name: `${topic}-bare` }))).TopicArn!;
+    const sample = { id: 123456, v: 1, note: 'latency' };
+    const entry = plainEntry('relay-test', { seq: '123456', xid: '123456', tableSchema: 'public', tableName: 'items', op: 'insert', key: { id: sample.id }, before: null, after: sample, changed: Object.keys(sample), attributes: null, changedAt: new Date() }, 0);
+    // At the rate the writers achieved: on a busy machine they fall short of --rate.
+    const bareRate = Math.max(1, Math.round(achieved));
+    await publishAt(sns, topicArn, entry, 8, { rate: bareRate, seconds: WARMUP });
+    const loadBefore = machineLoad();
+    const bare = await publishAt(sns, topicArn, entry, 8, { rate: bareRate, seconds: SECONDS });
+    const bareSorted = bare.latencies.sort((a, b) => a - b);
+    const [b50, b99] = [percentile(bareSorted, 50), percentile(bareSorted, 99)];
+    console.log(`baseline: bare emulator publish path at ${bareRate}/s (the rate achieved) (PublishBatch of what is pending, 8 in flight), creation → acknowledged`);
+    console.log(`  ${loadBefore} before, ${machineLoad()} after; ${bare.sent} sent over ${Math.max(SECONDS, bare.seconds).toFixed(1)} s`);
+    console.log(`  p50 ${b50.toFixed(1)} ms   p90 ${percentile(bareSorted, 90).toFixed(1)} ms   p99 ${b99.toFixed(1)} ms   max ${bareSorted.at(-1)?.toFixed(1)} ms`);
+    console.log(`  relay ÷ bare: p50 ${ratioLine(p50, b50)}, p99 ${ratioLine(p99, b99)}`);
+    sns.destroy();
+    bareQueue.close();
   } finally {
     await emulator.stop();
     await env.close();
