@@ -67,6 +67,7 @@ export interface GuardedChange {
 export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
+  private readonly statements = new Map<string, { name: string; text: string }>();
 
   constructor(
     readonly schema: string,
@@ -140,9 +141,7 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
    * transaction: a row the target refuses fails all of it.
    */
   async advanceAndWrite(client: pg.ClientBase, table: string, entries: GuardedChange[], writes: string[]): Promise<Set<string>> {
-    const text = this.advanceAndWriteSql(writes);
-    // A named statement is parsed and planned once per connection, not once per batch.
-    const name = `outbox_aw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    const { name, text } = this.advanceAndWriteStatement(writes);
     const result = await client.query<{ h: Buffer }>({ name, text, values: [
       table,
       entries.map((e) => e.keyHash),
@@ -153,6 +152,20 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
       this.scope.owner,
     ] });
     return new Set(result.rows.map((r) => r.h.toString('hex')));
+  }
+
+  /** The statement of advanceAndWrite for these writes, built and named once (a batch of a table has the same writes as the last). */
+  private advanceAndWriteStatement(writes: string[]): { name: string; text: string } {
+    const id = writes.join('\0');
+    let statement = this.statements.get(id);
+    if (!statement) {
+      const text = this.advanceAndWriteSql(writes);
+      // A named statement is parsed and planned once per connection, not once per batch.
+      statement = { name: `outbox_aw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text };
+      if (this.statements.size > 1000) this.statements.clear();
+      this.statements.set(id, statement);
+    }
+    return statement;
   }
 
   private advanceAndWriteSql(writes: string[]): string {
