@@ -111,6 +111,13 @@ type Received = { ok: true; messages: Message[]; extender: { stop(): void } } | 
 /** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
 const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
 
+/**
+ * Writer calls a consumer has under way at once; batches received meanwhile are applied together in
+ * the next call (Consumer.applyTogether), so a backlog drained by several receive loops costs the
+ * target one transaction for several batches.
+ */
+const APPLIES_IN_FLIGHT = 1;
+
 /** How often an extra receive loop looks whether the queue has a backlog for it. */
 const IDLE_LOOP_CHECK_MS = 100;
 
@@ -135,6 +142,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /** Set while the target is halted at a schema change. */
   private halt: HaltedEvent | undefined;
   private resumeCheck: Promise<void> | undefined;
+  /** Batches waiting for the writer call under way to return (applyTogether). */
+  private readonly applyQueue: { changes: TargetChange[]; resolve: (outcomes: ApplyOutcome[]) => void; reject: (err: unknown) => void }[] = [];
+  private appliesInFlight = 0;
 
   constructor(options: ConsumerOptions) {
     super();
@@ -416,14 +426,69 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     }
   }
 
-  /** One call to the writer through the breaker; undefined when it failed (then nothing is deleted). */
+  /** One apply of a batch's changes through the breaker; undefined when it failed (then nothing of the batch is deleted). */
   private async apply(changes: TargetChange[]): Promise<ApplyOutcome[] | undefined> {
-    const stopTimer = this.metrics.applySeconds.startTimer(this.labels);
     try {
-      return await this.applyThroughBreaker(changes, stopTimer);
-    } finally {
-      this.countWriterRetries();
+      const outcomes = await this.applyTogether(changes);
+      if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {
+        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${changes.length} changes`);
+      }
+      return outcomes;
+    } catch (err) {
+      this.metrics.applyFailures.inc(this.labels);
+      this.logger.warn({ err: describeError(err), changes: changes.length, breaker: this.breakerState }, 'apply failed; nothing deleted, the messages come back after the visibility timeout');
+      this.emit('apply-failed', { error: err as Error, messages: changes.length });
+      return undefined;
     }
+  }
+
+  /**
+   * Group apply: while a writer call is under way, the batches the other receive loops bring are
+   * queued and then applied together in one writer call (one transaction, for a database: its round
+   * trips and statements are shared by several batches). Each batch gets its own outcomes, and only
+   * after that call returned — so its deletes still follow the commit; a key in two of the batches is
+   * ordered by the version guard as within one batch; a refused row still fails the set-based path of
+   * the call and is rejected alone change by change; a failed call fails every batch in it (nothing
+   * of them is deleted). APPLIES_IN_FLIGHT calls run at once.
+   */
+  private applyTogether(changes: TargetChange[]): Promise<ApplyOutcome[]> {
+    return new Promise((resolve, reject) => {
+      this.applyQueue.push({ changes, resolve, reject });
+      this.startApply();
+    });
+  }
+
+  private startApply(): void {
+    if (this.appliesInFlight >= APPLIES_IN_FLIGHT || this.applyQueue.length === 0) return;
+    const group = this.applyQueue.splice(0);
+    const all = group.length === 1 ? group[0]!.changes : group.flatMap((g) => g.changes);
+    this.appliesInFlight += 1;
+    const stopTimer = this.metrics.applySeconds.startTimer(this.labels);
+    this.breaker
+      .fire(all)
+      .then(
+        (outcomes) => {
+          if (!Array.isArray(outcomes) || outcomes.length !== all.length) {
+            const error = new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${all.length} changes`);
+            for (const g of group) g.reject(error);
+            return;
+          }
+          stopTimer();
+          let at = 0;
+          for (const g of group) {
+            g.resolve(group.length === 1 ? outcomes : outcomes.slice(at, at + g.changes.length));
+            at += g.changes.length;
+          }
+        },
+        (err: unknown) => {
+          for (const g of group) g.reject(err);
+        },
+      )
+      .finally(() => {
+        this.appliesInFlight -= 1;
+        this.countWriterRetries();
+        this.startApply();
+      });
   }
 
   /** Counts the retries the writer made since the last look (its own running count). */
@@ -432,22 +497,6 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (typeof retries !== 'number' || retries <= this.writerRetriesSeen) return;
     this.metrics.targetRetries.inc(this.labels, retries - this.writerRetriesSeen);
     this.writerRetriesSeen = retries;
-  }
-
-  private async applyThroughBreaker(changes: TargetChange[], stopTimer: () => void): Promise<ApplyOutcome[] | undefined> {
-    try {
-      const outcomes = await this.breaker.fire(changes);
-      if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {
-        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${changes.length} changes`);
-      }
-      stopTimer();
-      return outcomes;
-    } catch (err) {
-      this.metrics.applyFailures.inc(this.labels);
-      this.logger.warn({ err: describeError(err), changes: changes.length, breaker: this.breakerState }, 'apply failed; nothing deleted, the messages come back after the visibility timeout');
-      this.emit('apply-failed', { error: err as Error, messages: changes.length });
-      return undefined;
-    }
   }
 
   /**
