@@ -19,7 +19,8 @@ import { deleteMessages, sendMessages, type EntryFailure } from '../aws/sqs-batc
 /**
  * The consumer of one target: long-polls the target's queue, turns each message into a change
  * (parse, schema check, claim-check, transform), applies the batch in one call to the target writer
- * (one transaction for a database), and deletes the messages only after that call returned. Poison
+ * (one transaction for a database; batches of other receive loops that arrive while a call is under
+ * way share the next call), and deletes the messages only after that call returned. Poison
  * messages and changes the target rejects go to the DLQ with their reason. When the target fails,
  * nothing is deleted: the messages come back after the visibility timeout, and once the breaker
  * opens the consumer stops receiving until the half-open trial.
