@@ -450,46 +450,52 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * after that call returned — so its deletes still follow the commit; a key in two of the batches is
    * ordered by the version guard as within one batch; a refused row still fails the set-based path of
    * the call and is rejected alone change by change; a failed call fails every batch in it (nothing
-   * of them is deleted). APPLIES_IN_FLIGHT calls run at once.
+   * of them is deleted). APPLIES_IN_FLIGHT calls run at once. Only for a writer that says it
+   * appliesTogether (the database writers); others keep one call per batch.
    */
   private applyTogether(changes: TargetChange[]): Promise<ApplyOutcome[]> {
     return new Promise((resolve, reject) => {
-      this.applyQueue.push({ changes, resolve, reject });
+      const batch = { changes, resolve, reject };
+      // A writer that sends change by change (HTTP) or spreads one call over parallel requests
+      // (DynamoDB) keeps one call per batch, run as the receive loops bring them.
+      if (!this.options.writer.appliesTogether) {
+        void this.fireGroup([batch]);
+        return;
+      }
+      this.applyQueue.push(batch);
       this.startApply();
     });
   }
 
   private startApply(): void {
     if (this.appliesInFlight >= APPLIES_IN_FLIGHT || this.applyQueue.length === 0) return;
-    const group = this.applyQueue.splice(0);
-    const all = group.length === 1 ? group[0]!.changes : group.flatMap((g) => g.changes);
     this.appliesInFlight += 1;
+    void this.fireGroup(this.applyQueue.splice(0)).finally(() => {
+      this.appliesInFlight -= 1;
+      this.startApply();
+    });
+  }
+
+  /** One writer call through the breaker for the group's batches; each batch gets its own outcomes. */
+  private async fireGroup(group: { changes: TargetChange[]; resolve: (outcomes: ApplyOutcome[]) => void; reject: (err: unknown) => void }[]): Promise<void> {
+    const all = group.length === 1 ? group[0]!.changes : group.flatMap((g) => g.changes);
     const stopTimer = this.metrics.applySeconds.startTimer(this.labels);
-    this.breaker
-      .fire(all)
-      .then(
-        (outcomes) => {
-          if (!Array.isArray(outcomes) || outcomes.length !== all.length) {
-            const error = new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${all.length} changes`);
-            for (const g of group) g.reject(error);
-            return;
-          }
-          stopTimer();
-          let at = 0;
-          for (const g of group) {
-            g.resolve(group.length === 1 ? outcomes : outcomes.slice(at, at + g.changes.length));
-            at += g.changes.length;
-          }
-        },
-        (err: unknown) => {
-          for (const g of group) g.reject(err);
-        },
-      )
-      .finally(() => {
-        this.appliesInFlight -= 1;
-        this.countWriterRetries();
-        this.startApply();
-      });
+    try {
+      const outcomes = await this.breaker.fire(all);
+      if (!Array.isArray(outcomes) || outcomes.length !== all.length) {
+        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${all.length} changes`);
+      }
+      stopTimer();
+      let at = 0;
+      for (const g of group) {
+        g.resolve(group.length === 1 ? outcomes : outcomes.slice(at, at + g.changes.length));
+        at += g.changes.length;
+      }
+    } catch (err) {
+      for (const g of group) g.reject(err);
+    } finally {
+      this.countWriterRetries();
+    }
   }
 
   /** Counts the retries the writer made since the last look (its own running count). */

@@ -214,6 +214,37 @@ describe('consumer', () => {
     expect(batches.length).toBeGreaterThan(calls.length); // several batches shared a writer call
   });
 
+  it('keeps one call per batch, run concurrently, for a writer that does not apply batches together (HTTP, DynamoDB)', async () => {
+    const metrics = createMetrics();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const calls: number[] = [];
+    // the real PostgreSQL writer, presented as one that sends change by change; its first call waits for the gate
+    const gated = (w: TargetWriter): TargetWriter =>
+      Object.assign(Object.create(w) as TargetWriter, {
+        appliesTogether: false,
+        apply: async (changes: Parameters<TargetWriter['apply']>[0]) => {
+          calls.push(changes.length);
+          if (calls.length === 1) await gate;
+          return w.apply(changes);
+        },
+      });
+    // a breaker timeout far beyond the wait below: a second call can only start beside the first, never after its timeout
+    const beta = config.targets.beta!;
+    const kept = beta.breaker;
+    beta.breaker = { ...kept!, timeoutMs: 120_000 };
+    try {
+      await startConsumer('beta', metrics, gated);
+    } finally {
+      beta.breaker = kept;
+    }
+    await publishEvents(sns, subscriptions.beta!.topicArn, Array.from({ length: 40 }, (_, i) => outboxEvent(customer(2000 + i, 'b'))));
+    await waitFor(() => calls.length >= 2, { what: 'a second writer call while the first one is under way' });
+    release();
+    await waitFor(async () => (await rows('customers_b', 2000, 2039)).length === 40, { what: 'beta rows 2000-2039' });
+    await waitFor(async () => await drained('beta'), { what: 'the beta queue drained' });
+  });
+
   it('sends poison messages to the DLQ with their reason, counts them, and redrive moves them back', async () => {
     const metrics = createMetrics();
     const { consumer } = await startConsumer('alpha', metrics);
