@@ -7,7 +7,7 @@
  *   BENCH_TARGET=mysql npx tsx bench/consumer-throughput.ts       # MariaDB/MySQL (TEST_MYSQL_URL)
  *   BENCH_TARGET=dynamodb npx tsx bench/consumer-throughput.ts    # DynamoDB Local (needs java)
  *   BENCH_MESSAGES=20000 BENCH_ROUNDS=5 BENCH_CONSUMERS=2 BENCH_LOOPS=4 npx tsx bench/consumer-throughput.ts
- *   BENCH_CPU_PROFILE=consumer.cpuprofile npx tsx bench/consumer-throughput.ts   # CPU profile of the consumer segments only
+ *   BENCH_CPU_PROFILE=consumer.cpuprofile npx tsx bench/consumer-throughput.ts   # a CPU profile of every measured segment
  *
  * fauxqs runs in its own process, so the consumer's SQS client talks HTTP to it as it would to SQS
  * and the emulator's work is not on the measured event loop. Each round drains a freshly filled
@@ -26,6 +26,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
 import { parseConfig } from '../src/config/index.js';
 import { openConsumer } from '../src/consumer/index.js';
@@ -113,6 +114,30 @@ const config = parseConfig(
 );
 const sns = createSnsClient(config);
 const sqs = createSqsClient(config);
+/** SQS calls by command, counted in the client (the same client for the bare loops and the consumer). */
+const sqsCalls = new Map<string, number>();
+sqs.middlewareStack.add(
+  (next, context) => (args) => {
+    sqsCalls.set(context.commandName ?? '?', (sqsCalls.get(context.commandName ?? '?') ?? 0) + 1);
+    return next(args);
+  },
+  { step: 'initialize', name: 'benchCallCounter' },
+);
+/** Statements sent to the target database by this process (pg and mysql2 query entry points). */
+let statements = 0;
+const pgClient = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+const pgQuery = pgClient.query;
+pgClient.query = function (this: unknown, ...args: unknown[]) {
+  statements += 1;
+  return pgQuery.apply(this, args);
+};
+const mysqlModule = (await import('mysql2')) as unknown as { Connection?: { prototype: object }; default?: { Connection: { prototype: object } } };
+const mysqlConnection = (mysqlModule.Connection ?? mysqlModule.default!.Connection).prototype as unknown as { query: (...args: unknown[]) => unknown };
+const mysqlQuery = mysqlConnection.query;
+mysqlConnection.query = function (this: unknown, ...args: unknown[]) {
+  statements += 1;
+  return mysqlQuery.apply(this, args);
+};
 const sub = await applySubscription(planSubscription(config, 'bench'), sns, sqs);
 const shape = { queueUrl: sub.queueUrl, loops: CONSUMERS * LOOPS, batchSize: BATCH, waitTimeSec: queue.waitTimeSec, visibilityTimeoutSec: queue.visibilityTimeoutSec };
 
@@ -135,7 +160,7 @@ async function fill(): Promise<void> {
 
 const PROFILE = process.env.BENCH_CPU_PROFILE;
 const profiler = PROFILE ? new Session() : undefined;
-const profiles: object[] = [];
+const profiles: { segment: string; profile: object }[] = [];
 if (profiler) {
   profiler.connect();
   await profiler.post('Profiler.enable');
@@ -168,11 +193,9 @@ async function consume(): Promise<number> {
     }),
   );
   const started = performance.now();
-  if (profiler) await profiler.post('Profiler.start');
   for (const c of consumers) void c.start();
   await done;
   const seconds = (performance.now() - started) / 1000;
-  if (profiler) profiles.push((await profiler.post('Profiler.stop')).profile);
   await Promise.all(consumers.map((c) => c.stop()));
   return seconds;
 }
@@ -192,8 +215,19 @@ const cpu: Record<Segment, { self: number; emulator: number; server: number; wal
   pipelined: { self: 0, emulator: 0, server: 0, wall: 0 },
   consumer: { self: 0, emulator: 0, server: 0, wall: 0 },
 };
+/** Round trips each segment kind made, summed over the rounds: SQS calls by command, target statements. */
+const trips: Record<Segment, { sqs: Map<string, number>; statements: number }> = {
+  serial: { sqs: new Map(), statements: 0 },
+  pipelined: { sqs: new Map(), statements: 0 },
+  consumer: { sqs: new Map(), statements: 0 },
+};
 const sample = () => ({ self: cpuSecondsOf([process.pid]), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES) });
-const drain = (segment: Segment) => (segment === 'consumer' ? consume() : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
+const drain = async (segment: Segment) => {
+  if (profiler) await profiler.post('Profiler.start');
+  const seconds = await (segment === 'consumer' ? consume() : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
+  if (profiler) profiles.push({ segment, profile: (await profiler.post('Profiler.stop')).profile });
+  return seconds;
+};
 
 const loadAtStart = load();
 const rounds: Round[] = [];
@@ -207,8 +241,12 @@ try {
     for (const segment of segments) {
       await fill();
       const before = sample();
+      sqsCalls.clear();
+      const statementsBefore = statements;
       const seconds = await drain(segment);
       const after = sample();
+      for (const [command, n] of sqsCalls) trips[segment].sqs.set(command, (trips[segment].sqs.get(command) ?? 0) + n);
+      trips[segment].statements += statements - statementsBefore;
       round[segment] = MESSAGES / seconds;
       cpu[segment].wall += seconds;
       for (const k of ['self', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
@@ -240,13 +278,19 @@ try {
     const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
     console.log(`    ${segment.padEnd(9)}: bench process ${per(c.self)}, emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)}; cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)}`);
   }
+  console.log(`  round trips per batch of ${BATCH} messages (SQS calls by command; statements sent to ${KIND_NAME}):`);
+  for (const segment of ['serial', 'pipelined', 'consumer'] as const) {
+    const batches = (MESSAGES * ROUNDS) / BATCH;
+    const sqsText = [...trips[segment].sqs].sort().map(([command, n]) => `${command.replace(/Command$/, '')} ${(n / batches).toFixed(2)}`).join(', ');
+    console.log(`    ${segment.padEnd(9)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment].statements / batches).toFixed(2)}`}`);
+  }
   const expected = MESSAGES * (ROUNDS + 1);
   if (rows !== expected) {
     console.error(`target holds ${rows} rows, expected ${expected}`);
     process.exitCode = 1;
   }
-  // One profile per consumer segment (the warm-up's first): <name>.<n>.cpuprofile.
-  if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${i}.cpuprofile`), JSON.stringify(p)));
+  // One profile per measured segment: <name>.<segment>.<round>.cpuprofile.
+  if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${p.segment}.${Math.floor(i / 3) + 1}.cpuprofile`), JSON.stringify(p.profile)));
 } finally {
   for (const w of writers) await w.close();
   sns.destroy();

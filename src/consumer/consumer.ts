@@ -19,7 +19,8 @@ import { deleteMessages, sendMessages, type EntryFailure } from '../aws/sqs-batc
 /**
  * The consumer of one target: long-polls the target's queue, turns each message into a change
  * (parse, schema check, claim-check, transform), applies the batch in one call to the target writer
- * (one transaction for a database), and deletes the messages only after that call returned. Poison
+ * (one transaction for a database; batches of other receive loops that arrive while a call is under
+ * way share the next call), and deletes the messages only after that call returned. Poison
  * messages and changes the target rejects go to the DLQ with their reason. When the target fails,
  * nothing is deleted: the messages come back after the visibility timeout, and once the breaker
  * opens the consumer stops receiving until the half-open trial.
@@ -111,6 +112,13 @@ type Received = { ok: true; messages: Message[]; extender: { stop(): void } } | 
 /** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
 const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
 
+/**
+ * Writer calls a consumer has under way at once; batches received meanwhile are applied together in
+ * the next call (Consumer.applyTogether), so a backlog drained by several receive loops costs the
+ * target one transaction for several batches.
+ */
+const APPLIES_IN_FLIGHT = 1;
+
 /** How often an extra receive loop looks whether the queue has a backlog for it. */
 const IDLE_LOOP_CHECK_MS = 100;
 
@@ -135,6 +143,9 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /** Set while the target is halted at a schema change. */
   private halt: HaltedEvent | undefined;
   private resumeCheck: Promise<void> | undefined;
+  /** Batches waiting for the writer call under way to return (applyTogether). */
+  private readonly applyQueue: { changes: TargetChange[]; resolve: (outcomes: ApplyOutcome[]) => void; reject: (err: unknown) => void }[] = [];
+  private appliesInFlight = 0;
 
   constructor(options: ConsumerOptions) {
     super();
@@ -416,11 +427,72 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     }
   }
 
-  /** One call to the writer through the breaker; undefined when it failed (then nothing is deleted). */
+  /** One apply of a batch's changes through the breaker; undefined when it failed (then nothing of the batch is deleted). */
   private async apply(changes: TargetChange[]): Promise<ApplyOutcome[] | undefined> {
+    try {
+      const outcomes = await this.applyTogether(changes);
+      if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {
+        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${changes.length} changes`);
+      }
+      return outcomes;
+    } catch (err) {
+      this.metrics.applyFailures.inc(this.labels);
+      this.logger.warn({ err: describeError(err), changes: changes.length, breaker: this.breakerState }, 'apply failed; nothing deleted, the messages come back after the visibility timeout');
+      this.emit('apply-failed', { error: err as Error, messages: changes.length });
+      return undefined;
+    }
+  }
+
+  /**
+   * Group apply: while a writer call is under way, the batches the other receive loops bring are
+   * queued and then applied together in one writer call (one transaction, for a database: its round
+   * trips and statements are shared by several batches). Each batch gets its own outcomes, and only
+   * after that call returned — so its deletes still follow the commit; a key in two of the batches is
+   * ordered by the version guard as within one batch; a refused row still fails the set-based path of
+   * the call and is rejected alone change by change; a failed call fails every batch in it (nothing
+   * of them is deleted). APPLIES_IN_FLIGHT calls run at once. Only for a writer that says it
+   * appliesTogether (the database writers); others keep one call per batch.
+   */
+  private applyTogether(changes: TargetChange[]): Promise<ApplyOutcome[]> {
+    return new Promise((resolve, reject) => {
+      const batch = { changes, resolve, reject };
+      // A writer that sends change by change (HTTP) or spreads one call over parallel requests
+      // (DynamoDB) keeps one call per batch, run as the receive loops bring them.
+      if (!this.options.writer.appliesTogether) {
+        void this.fireGroup([batch]);
+        return;
+      }
+      this.applyQueue.push(batch);
+      this.startApply();
+    });
+  }
+
+  private startApply(): void {
+    if (this.appliesInFlight >= APPLIES_IN_FLIGHT || this.applyQueue.length === 0) return;
+    this.appliesInFlight += 1;
+    void this.fireGroup(this.applyQueue.splice(0)).finally(() => {
+      this.appliesInFlight -= 1;
+      this.startApply();
+    });
+  }
+
+  /** One writer call through the breaker for the group's batches; each batch gets its own outcomes. */
+  private async fireGroup(group: { changes: TargetChange[]; resolve: (outcomes: ApplyOutcome[]) => void; reject: (err: unknown) => void }[]): Promise<void> {
+    const all = group.length === 1 ? group[0]!.changes : group.flatMap((g) => g.changes);
     const stopTimer = this.metrics.applySeconds.startTimer(this.labels);
     try {
-      return await this.applyThroughBreaker(changes, stopTimer);
+      const outcomes = await this.breaker.fire(all);
+      if (!Array.isArray(outcomes) || outcomes.length !== all.length) {
+        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${all.length} changes`);
+      }
+      stopTimer();
+      let at = 0;
+      for (const g of group) {
+        g.resolve(group.length === 1 ? outcomes : outcomes.slice(at, at + g.changes.length));
+        at += g.changes.length;
+      }
+    } catch (err) {
+      for (const g of group) g.reject(err);
     } finally {
       this.countWriterRetries();
     }
@@ -432,22 +504,6 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     if (typeof retries !== 'number' || retries <= this.writerRetriesSeen) return;
     this.metrics.targetRetries.inc(this.labels, retries - this.writerRetriesSeen);
     this.writerRetriesSeen = retries;
-  }
-
-  private async applyThroughBreaker(changes: TargetChange[], stopTimer: () => void): Promise<ApplyOutcome[] | undefined> {
-    try {
-      const outcomes = await this.breaker.fire(changes);
-      if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {
-        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${changes.length} changes`);
-      }
-      stopTimer();
-      return outcomes;
-    } catch (err) {
-      this.metrics.applyFailures.inc(this.labels);
-      this.logger.warn({ err: describeError(err), changes: changes.length, breaker: this.breakerState }, 'apply failed; nothing deleted, the messages come back after the visibility timeout');
-      this.emit('apply-failed', { error: err as Error, messages: changes.length });
-      return undefined;
-    }
   }
 
   /**

@@ -85,6 +85,13 @@ export interface TargetWriter {
    * reset connection); the consumer turns their growth into counters after each apply.
    */
   readonly stats?: Readonly<{ retries?: number }>;
+  /**
+   * Whether batches received while a call is under way may be applied together in the next call (a
+   * database: one transaction and its round trips for several batches; see Consumer.applyTogether).
+   * Unset for writers that send change by change or in parallel requests: their calls stay one per
+   * batch and run concurrently, as many as the consumer's receive loops.
+   */
+  readonly appliesTogether?: boolean;
   close(): Promise<void>;
 }
 

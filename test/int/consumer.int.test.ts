@@ -182,6 +182,69 @@ describe('consumer', () => {
     }, { what: 'the retry counter to equal the writer count' });
   });
 
+  it('applies the batches received while an apply is under way together in one writer call, deleting each only after that call returned', async () => {
+    const metrics = createMetrics();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const calls: number[] = [];
+    // the real PostgreSQL writer; its first apply waits for the gate, so the other receive loops' batches queue up meanwhile
+    const gated = (w: TargetWriter): TargetWriter =>
+      Object.assign(Object.create(w) as TargetWriter, {
+        apply: async (changes: Parameters<TargetWriter['apply']>[0]) => {
+          calls.push(changes.length);
+          if (calls.length === 1) await gate;
+          return w.apply(changes);
+        },
+      });
+    const { consumer, calls: sqsCalls } = await startConsumer('beta', metrics, gated);
+    const batches: number[] = [];
+    consumer.on('batch-applied', (e) => batches.push(e.messages));
+    // 40 messages (4 full batches for the 4 loops); key 990 twice with different seqs, which may land in different batches of one call
+    const events = [...Array.from({ length: 38 }, (_, i) => outboxEvent(customer(1000 + i, 'b'))), outboxEvent({ ...customer(990, 'b', 'newer'), seq: 9_000_002 }), outboxEvent({ ...customer(990, 'b', 'older'), seq: 9_000_001 })];
+    await publishEvents(sns, subscriptions.beta!.topicArn, events);
+    const received = async () => (await metrics.registry.getSingleMetric('outbox_consumer_received_total')!.get()).values.reduce((sum, v) => sum + v.value, 0);
+    await waitFor(async () => (await received()) >= 40, { what: 'all 40 messages received while the first apply waits' });
+    await waitFor(() => calls.length === 1, { what: 'one writer call under way' });
+    expect(sqsCalls.get('DeleteMessageBatchCommand') ?? 0).toBe(0); // nothing deleted before an apply returned
+    release();
+    await waitFor(async () => (await rows('customers_b', 1000, 1037)).length === 38, { what: 'beta rows 1000-1037' });
+    await waitFor(async () => await drained('beta'), { what: 'the beta queue drained' });
+    expect(await rows('customers_b', 990, 990)).toEqual([{ id: 990, name: 'newer', tenant: 'b' }]);
+    expect(calls.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(batches.length).toBeGreaterThan(calls.length); // several batches shared a writer call
+  });
+
+  it('keeps one call per batch, run concurrently, for a writer that does not apply batches together (HTTP, DynamoDB)', async () => {
+    const metrics = createMetrics();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const calls: number[] = [];
+    // the real PostgreSQL writer, presented as one that sends change by change; its first call waits for the gate
+    const gated = (w: TargetWriter): TargetWriter =>
+      Object.assign(Object.create(w) as TargetWriter, {
+        appliesTogether: false,
+        apply: async (changes: Parameters<TargetWriter['apply']>[0]) => {
+          calls.push(changes.length);
+          if (calls.length === 1) await gate;
+          return w.apply(changes);
+        },
+      });
+    // a breaker timeout far beyond the wait below: a second call can only start beside the first, never after its timeout
+    const beta = config.targets.beta!;
+    const kept = beta.breaker;
+    beta.breaker = { ...kept!, timeoutMs: 120_000 };
+    try {
+      await startConsumer('beta', metrics, gated);
+    } finally {
+      beta.breaker = kept;
+    }
+    await publishEvents(sns, subscriptions.beta!.topicArn, Array.from({ length: 40 }, (_, i) => outboxEvent(customer(2000 + i, 'b'))));
+    await waitFor(() => calls.length >= 2, { what: 'a second writer call while the first one is under way' });
+    release();
+    await waitFor(async () => (await rows('customers_b', 2000, 2039)).length === 40, { what: 'beta rows 2000-2039' });
+    await waitFor(async () => await drained('beta'), { what: 'the beta queue drained' });
+  });
+
   it('sends poison messages to the DLQ with their reason, counts them, and redrive moves them back', async () => {
     const metrics = createMetrics();
     const { consumer } = await startConsumer('alpha', metrics);

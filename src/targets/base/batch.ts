@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson, type RowImage } from '../../wire/envelope.js';
 import type { TableMapping, TargetConfig } from '../../config/index.js';
 import { buildFilterPolicy, isRowFiltered } from '../../share/filter-policy.js';
@@ -18,8 +18,11 @@ export interface BatchEntry {
   seq: bigint;
 }
 
+const NO_KEY = Buffer.alloc(0);
+
+/** sha256 of the key's canonical JSON (one-shot: no Hash object per key). */
 export function keyHashOf(key: RowImage | null): Buffer {
-  return key === null ? Buffer.alloc(0) : createHash('sha256').update(canonicalJson(key)).digest();
+  return key === null ? NO_KEY : hash('sha256', canonicalJson(key), 'buffer');
 }
 
 /**
@@ -31,7 +34,14 @@ export function keyHashOf(key: RowImage | null): Buffer {
  * order (the version guard decides).
  */
 export function orderEntries(changes: TargetChange[], resolveTable: (table: string) => string): BatchEntry[] {
-  const entries = changes.map((change, index) => ({ index, change, table: resolveTable(change.table), keyHash: keyHashOf(change.key), seq: BigInt(change.seq) }));
+  // A batch names few tables: each is resolved once.
+  const tables = new Map<string, string>();
+  const tableOf = (name: string) => {
+    let table = tables.get(name);
+    if (table === undefined) tables.set(name, (table = resolveTable(name)));
+    return table;
+  };
+  const entries = changes.map((change, index) => ({ index, change, table: tableOf(change.table), keyHash: keyHashOf(change.key), seq: BigInt(change.seq) }));
   const rank = (e: BatchEntry) => (e.change.op === 'delete' ? 1 : 0);
   return entries.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : Buffer.compare(a.keyHash, b.keyHash) || (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : rank(a) - rank(b))));
 }

@@ -24,6 +24,7 @@ export type MysqlWriterOptions = SqlWriterOptions;
 
 export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
   readonly kind = 'mysql' as const;
+  readonly appliesTogether = true;
   protected readonly store: MysqlVersionStore;
   private readonly pool: Pool;
   private readonly database: string | undefined;

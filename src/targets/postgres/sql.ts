@@ -15,10 +15,19 @@ export interface ResolvedTable {
   sql: string;
 }
 
+/** Names resolve the same way every time (a batch resolves each of its changes' tables): worked out once. Only valid names get here (parseTableName throws on others). */
+const resolvedTables = new Map<string, ResolvedTable>();
+
 /** "schema.table" or "table" (schema public). Names come from config, so they are plain identifiers. */
 export function resolveTable(name: string): ResolvedTable {
-  const t = parseTableName(name, 'public');
-  return { qualified: `${t.schema}.${t.table}`, sql: `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` };
+  let resolved = resolvedTables.get(name);
+  if (!resolved) {
+    const t = parseTableName(name, 'public');
+    resolved = { qualified: `${t.schema}.${t.table}`, sql: `${quoteIdent(t.schema)}.${quoteIdent(t.table)}` };
+    if (resolvedTables.size > 1000) resolvedTables.clear();
+    resolvedTables.set(name, resolved);
+  }
+  return resolved;
 }
 
 /** Quotes a column name as the source catalog spelled it (embedded quotes doubled). */

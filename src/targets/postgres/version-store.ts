@@ -67,6 +67,7 @@ export interface GuardedChange {
 export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
   private readonly s: string;
   private readonly knownTables = new Set<string>();
+  private readonly statements = new Map<string, { name: string; text: string }>();
 
   constructor(
     readonly schema: string,
@@ -140,30 +141,38 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
    * transaction: a row the target refuses fails all of it.
    */
   async advanceAndWrite(client: pg.ClientBase, table: string, entries: GuardedChange[], writes: string[]): Promise<Set<string>> {
-    const text = this.advanceAndWriteSql(writes);
-    // A named statement is parsed and planned once per connection, not once per batch.
-    const name = `outbox_aw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-    const result = await client.query<{ h: Buffer }>({ name, text, values: [
-      table,
-      entries.map((e) => e.keyHash),
-      entries.map((e) => JSON.stringify(e.key)),
-      entries.map((e) => e.seq),
-      entries.map((e) => e.deleted),
-      entries.map((e) => (e.row === null ? null : JSON.stringify(e.row))),
-      this.scope.owner,
-    ] });
-    return new Set(result.rows.map((r) => r.h.toString('hex')));
+    const { name, text } = this.advanceAndWriteStatement(writes);
+    // The changes as one JSON array (one parameter the driver sends as it is, instead of five arrays
+    // it would escape element by element); the hashes that advanced come back as hex text.
+    const changes = JSON.stringify(entries.map((e) => ({ h: e.keyHash.toString('hex'), k: e.key, q: e.seq, d: e.deleted, r: e.row })));
+    const result = await client.query<{ h: string }>({ name, text, values: [table, changes, this.scope.owner] });
+    return new Set(result.rows.map((r) => r.h));
+  }
+
+  /** The statement of advanceAndWrite for these writes, built and named once (a batch of a table has the same writes as the last). */
+  private advanceAndWriteStatement(writes: string[]): { name: string; text: string } {
+    const id = writes.join('\0');
+    let statement = this.statements.get(id);
+    if (!statement) {
+      const text = this.advanceAndWriteSql(writes);
+      // A named statement is parsed and planned once per connection, not once per batch.
+      statement = { name: `outbox_aw_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text };
+      if (this.statements.size > 1000) this.statements.clear();
+      this.statements.set(id, statement);
+    }
+    return statement;
   }
 
   private advanceAndWriteSql(writes: string[]): string {
-    const share = this.scope.share ? `, COALESCE((SELECT seq FROM ${this.s}.share_truncations WHERE target_table = $1 AND target = $7 FOR SHARE), 0)` : '';
+    const share = this.scope.share ? `, COALESCE((SELECT seq FROM ${this.s}.share_truncations WHERE target_table = $1 AND target = $3 FOR SHARE), 0)` : '';
     return `WITH fence AS (
               SELECT GREATEST(COALESCE((SELECT seq FROM ${this.s}.truncations WHERE target_table = $1 FOR SHARE), 0)${share}) AS seq),
             changes AS (
-              SELECT * FROM unnest($2::bytea[], $3::jsonb[], $4::numeric[], $5::boolean[], $6::jsonb[]) WITH ORDINALITY AS u(h, k, q, d, r, i)),
+              SELECT decode(e->>'h', 'hex') AS h, e->'k' AS k, (e->>'q')::numeric AS q, (e->>'d')::boolean AS d, NULLIF(e->'r', 'null'::jsonb) AS r, i
+                FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS u(e, i)),
             advanced AS (
               INSERT INTO ${this.s}.versions AS v (target_table, key_hash, key, seq, deleted, updated_at, owner)
-              SELECT $1, c.h, c.k, c.q, c.d, now(), $7 FROM changes c, fence WHERE c.q > fence.seq ORDER BY c.i
+              SELECT $1, c.h, c.k, c.q, c.d, now(), $3 FROM changes c, fence WHERE c.q > fence.seq ORDER BY c.i
               ON CONFLICT (target_table, key_hash) DO UPDATE
                 SET key = EXCLUDED.key, seq = EXCLUDED.seq, deleted = EXCLUDED.deleted, updated_at = now(), owner = EXCLUDED.owner
                 WHERE ${NEWER}
@@ -171,7 +180,7 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
             applied AS (
               SELECT c.h, c.k, c.r, c.d FROM changes c JOIN advanced a ON a.h = c.h)${writes.map((w, i) => `,
             write_${i} AS (${w})`).join('')}
-            SELECT h FROM advanced`;
+            SELECT encode(h, 'hex') AS h FROM advanced`;
   }
 
   /**

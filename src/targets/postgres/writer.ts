@@ -22,6 +22,7 @@ export type PostgresWriterOptions = SqlWriterOptions;
 
 export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
   readonly kind = 'postgres' as const;
+  readonly appliesTogether = true;
   protected readonly store: PostgresVersionStore;
   private readonly pool: pg.Pool;
   private readonly onClientError = new WeakMap<pg.PoolClient, (err: Error) => void>();

@@ -42,6 +42,22 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
   }
   if (problems.length > 0) throw new ConfigError(problems, `targets.${targetName}`);
   const columnCtx: ColumnContext = { targetName, salt: secrets.hashSalt ?? '', key: secrets.encryptionKey, keyId: target.encryption?.keyId ?? '' };
+  // Per table, the key-column problem of each key column set seen (a change's key columns are the same
+  // for every change of a table, so this is worked out once, not per message).
+  const keyIssues = new Map<TablePlan, Map<string, string | null>>();
+  const keyIssueOf = (sourceTable: string, plan: TablePlan, keyColumns: string[]): string | null => {
+    let byColumns = keyIssues.get(plan);
+    if (!byColumns) keyIssues.set(plan, (byColumns = new Map()));
+    const id = keyColumns.join('\0');
+    let issue = byColumns.get(id);
+    if (issue === undefined) {
+      const protections = protectionsOf(plan);
+      issue = keyColumns.flatMap((k) => keyProblems(`targets.${targetName}.mapping.${sourceTable}`, k, plan.excluded, protections))[0] ?? null;
+      if (byColumns.size > 100) byColumns.clear();
+      byColumns.set(id, issue);
+    }
+    return issue;
+  };
 
   return (data, meta) => {
     const sourceTable = `${data.schema}.${data.table}`;
@@ -59,11 +75,12 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     }
     if (data.op === 'truncate') return { ...base, key: null, row: null };
 
-    if (!data.key || Object.keys(data.key).length === 0) throw fail(`the ${data.op} change has no key`);
-    const keyColumns = new Set(Object.keys(data.key));
-    const keyIssue = [...keyColumns].flatMap((k) => keyProblems(`targets.${targetName}.mapping.${sourceTable}`, k, plan.excluded, protectionsOf(plan)))[0];
+    const keyNames = data.key ? Object.keys(data.key) : [];
+    if (keyNames.length === 0) throw fail(`the ${data.op} change has no key`);
+    const keyIssue = keyIssueOf(sourceTable, plan, keyNames);
     if (keyIssue) throw fail(keyIssue, { column: keyIssue.match(/"([^"]+)"/)?.[1] });
-    const key = mapImage(plan, data.key, keyColumns, columnCtx, fail);
+    const keyColumns = new Set(keyNames);
+    const key = mapImage(plan, data.key!, keyColumns, columnCtx, fail);
     if (data.op === 'delete') return { ...base, key, row: null };
     if (!data.after) throw fail(`the ${data.op} change has no after image`);
     return { ...base, key, row: mapImage(plan, data.after, keyColumns, columnCtx, fail) };
