@@ -230,6 +230,26 @@ describe('DDL while the application writes, as roles without superuser', () => {
     expect(await images('again2')).toEqual([{ id: 1, v: 'a' }, { id: 2, v: 'b' }]);
   });
 
+  it('a re-track after a RENAME TO the relay has not published yet: the rename_table is still published, before the first row under the new name', async () => {
+    await env.pool.query(`CREATE TABLE public.moving (id int PRIMARY KEY, v text, region text)`);
+    await env.source.track({ table: { schema: 'public', table: 'moving' } });
+    const { queue } = await startTestRelay();
+    await env.pool.query(`INSERT INTO public.moving VALUES (1, 'a', 'eu')`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'moving'), { timeoutMs: 30_000, what: 'the first row' });
+    while (relays.length) await relays.pop()!.close();
+    await env.pool.query(`ALTER TABLE public.moving RENAME TO moved`);
+    await env.source.track({ table: { schema: 'public', table: 'moved' }, attributes: ['region'] });
+    await env.pool.query(`INSERT INTO public.moved VALUES (2, 'b', 'us')`);
+    const again = await startTestRelay();
+    await waitFor(async () => (await again.queue.drain()).some((m) => m.data?.table === 'moved' && m.data.op === 'insert'), { timeoutMs: 30_000, what: 'the row under the new name' });
+    const messages = inOrder(again.queue.received).filter((m) => ['moving', 'moved'].includes(m.data!.table));
+    expect(messages.map((m) => [m.data!.op, m.data!.table, m.data!.schemaChange?.changes ?? null])).toEqual([
+      ['schema', 'moved', [{ kind: 'rename_table', from: 'public.moving', to: 'public.moved' }]],
+      ['insert', 'moved', null],
+    ]);
+    expect(messages[1]!.data!.after).toEqual({ id: 2, v: 'b', region: 'us' });
+  });
+
   it('TRUNCATE and a key change while columns change: truncate, then delete + insert of the moved key', async () => {
     await env.pool.query(`CREATE TABLE public.moves (id int PRIMARY KEY, v text)`);
     await env.source.track({ table: { schema: 'public', table: 'moves' } });
@@ -333,7 +353,7 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     await sql(`INSERT INTO public.guarded2 (key_id, uid, vv, hidden) VALUES (${n}, ${n}, 'v${n}', 'SECRET-${n}')`);
 
     const raw = await su.rawEvents();
-    expect(raw.filter((r) => r.table_name.startsWith('guarded')).length).toBe(4); // every write, nothing else
+    expect(raw.filter((r) => r.table_name.startsWith('guarded') && r.op !== 'schema').length).toBe(4); // every write, nothing else
     expect(JSON.stringify(raw)).not.toMatch(/SECRET|hidden|secret/);
     expect((await sql(`SELECT schema_problem FROM outbox.tracked_tables WHERE table_name = 'guarded2'`)).rows).toEqual([{ schema_problem: null }]);
   });
@@ -352,8 +372,9 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     await sql(`DROP TABLE ${qt}`);
     const rows = (await su.db.pool.query(`SELECT op, table_name FROM outbox.events WHERE relid IS NOT NULL AND table_name = $1 ORDER BY seq`, [table])).rows;
     expect(rows).toEqual([
+      { op: 'schema', table_name: table }, // the RENAME TO, recorded at DDL time
       { op: 'insert', table_name: table },
-      { op: 'schema', table_name: table },
+      { op: 'schema', table_name: table }, // the DROP
     ]);
   });
 
@@ -371,7 +392,10 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
       await expect(pool.query(`ALTER TABLE public.theirs RENAME COLUMN id TO tid`)).rejects.toEqual(refusal('rename', 'id', 'public.theirs', 'key'));
       await pool.query(`DROP TABLE public.theirs`);
       const rows = (await sql(`SELECT op, table_name, after FROM outbox.events WHERE table_name IN ('theirs', 'untracked') ORDER BY seq`)).rows;
-      expect(rows).toEqual([{ op: 'schema', table_name: 'theirs', after: { changes: [{ kind: 'drop_table' }] } }]);
+      expect(rows).toEqual([
+        { op: 'schema', table_name: 'theirs', after: { shape: [expect.objectContaining({ name: 'id' }), expect.objectContaining({ name: 'vv' })] } },
+        { op: 'schema', table_name: 'theirs', after: { changes: [{ kind: 'drop_table' }] } },
+      ]);
     } finally {
       await pool.end();
     }
@@ -423,9 +447,65 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
       changes: [{ kind: 'drop_table' }],
     });
     expect(JSON.stringify(messages)).not.toMatch(/SECRET|secret/);
-    expect((await su.source.doctor()).filter((f) => f.check === 'table' && /doomed|gone\.t/.test(f.message)).map((f) => f.message)).toEqual([
-      'Tracked table gone.t no longer exists. Run: outbox untrack gone.t',
-      'Tracked table public.doomed no longer exists. Run: outbox untrack public.doomed',
+    // Once their drop_table is published, the dropped tables leave tracked_tables: nothing to untrack.
+    await waitFor(async () => (await sql(`SELECT 1 FROM outbox.tracked_tables WHERE table_name IN ('doomed', 't')`)).rowCount === 0, { timeoutMs: 30_000, what: 'the dropped tables untracked' });
+    expect((await su.source.doctor()).filter((f) => /doomed|gone\.t/.test(f.message))).toEqual([]);
+  });
+
+  it('a dropped tracked table before the relay published its drop: doctor says the relay will untrack it (a warning, not an error)', async () => {
+    await sql(`CREATE TABLE public.dropped_early (id int PRIMARY KEY)`);
+    await su.source.track({ table: { schema: 'public', table: 'dropped_early' } });
+    await sql(`DROP TABLE public.dropped_early`);
+    expect((await su.source.doctor()).filter((f) => f.message.includes('dropped_early'))).toEqual([
+      { severity: 'warning', check: 'table', message: expect.stringContaining('Tracked table public.dropped_early was dropped (drop_table recorded at seq ') },
+    ]);
+    await startTestRelay(su.db.url);
+    await waitFor(async () => (await sql(`SELECT 1 FROM outbox.tracked_tables WHERE table_name = 'dropped_early'`)).rowCount === 0, { timeoutMs: 30_000, what: 'the dropped table untracked' });
+  });
+
+  it('a type change is published in its place: rows before it in the same page keep the old shape and type, rows after it the new one; announced once', async () => {
+    await sql(`CREATE TABLE public.retyped (id int PRIMARY KEY, v int, secret text)`);
+    await su.source.track({ table: { schema: 'public', table: 'retyped' }, exclude: ['secret'] });
+    const { queue } = await startTestRelay(su.db.url);
+    await sql(`INSERT INTO public.retyped VALUES (1, 1, 'SECRET-1')`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'retyped'), { timeoutMs: 30_000, what: 'the first row' });
+    // One transaction: its rows are necessarily read in one page.
+    await sql(`BEGIN; INSERT INTO public.retyped VALUES (2, 2, 'SECRET-2'); ALTER TABLE public.retyped ALTER COLUMN v TYPE text; INSERT INTO public.retyped VALUES (3, 'three', 'SECRET-3'); COMMIT`);
+    await sql(`INSERT INTO public.retyped VALUES (4, 'four', 'SECRET-4')`);
+    await waitFor(async () => (await queue.drain()).filter((m) => m.data?.table === 'retyped').length >= 5, { timeoutMs: 30_000, what: 'the retyped messages' });
+    const messages = inOrder(queue.received).filter((m) => m.data!.table === 'retyped');
+    expect(messages.map((m) => [m.data!.op, m.data!.after ?? m.data!.schemaChange!.changes])).toEqual([
+      ['insert', { id: 1, v: 1 }],
+      ['insert', { id: 2, v: 2 }],
+      ['schema', [{ kind: 'alter_type', column: 'v', from: 'integer', to: 'text' }]],
+      ['insert', { id: 3, v: 'three' }],
+      ['insert', { id: 4, v: 'four' }],
+    ]);
+    expect(Number(messages[1]!.sequence)).toBeLessThan(Number(messages[2]!.sequence));
+    expect(Number(messages[2]!.sequence)).toBeLessThan(Number(messages[3]!.sequence));
+    expect(JSON.stringify(messages)).not.toMatch(/SECRET|secret/);
+    expect(JSON.stringify(await su.rawEvents())).not.toMatch(/SECRET|secret/);
+  });
+
+  it('a column added, then the table dropped before any row of the new shape: add_column, then drop_table', async () => {
+    await sql(`CREATE TABLE public.brief (id int PRIMARY KEY, v text)`);
+    await su.source.track({ table: { schema: 'public', table: 'brief' } });
+    const { queue } = await startTestRelay(su.db.url);
+    await sql(`INSERT INTO public.brief VALUES (1, 'a')`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'brief'), { timeoutMs: 30_000, what: 'the first row' });
+    await sql(`ALTER TABLE public.brief ADD COLUMN w numeric(8,2)`);
+    await sql(`DROP TABLE public.brief`);
+    await waitFor(async () => (await queue.drain()).filter((m) => m.data?.table === 'brief').length >= 3, { timeoutMs: 30_000, what: 'the schema changes' });
+    const messages = inOrder(queue.received).filter((m) => m.data!.table === 'brief');
+    expect(messages.map((m) => [m.data!.op, m.data!.schemaChange?.changes ?? null])).toEqual([
+      ['insert', null],
+      ['schema', [{ kind: 'add_column', column: 'w', type: 'numeric(8,2)' }]],
+      ['schema', [{ kind: 'drop_table' }]],
+    ]);
+    expect(messages[2]!.data!.schemaChange!.before).toEqual([
+      { name: 'id', type: 'integer', nullable: false },
+      { name: 'v', type: 'text', nullable: true },
+      { name: 'w', type: 'numeric(8,2)', nullable: true },
     ]);
   });
 });

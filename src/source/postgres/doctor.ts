@@ -28,6 +28,7 @@ interface DoctorRow {
   function_name: string;
   shape: ShapeColumn[] | null;
   schema_problem: string | null;
+  dropped_seq: string | null;
   function_exists: boolean;
 }
 
@@ -47,6 +48,15 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
   if (ddl.warning) findings.push(ddl.warning);
   for (const row of rows) {
     const name = `${row.table_schema}.${row.table_name}`;
+    if (!row.table_exists && row.dropped_seq !== null) {
+      // The DDL event trigger recorded the drop: the relay publishes it and then untracks the table.
+      findings.push({
+        severity: 'warning',
+        check: 'table',
+        message: `Tracked table ${name} was dropped (drop_table recorded at seq ${row.dropped_seq}); the relay publishes the drop and then removes the table from tracked_tables. Nothing to do unless no relay runs (then: outbox untrack ${name}).`,
+      });
+      continue;
+    }
     if (!row.table_exists) {
       findings.push({ severity: 'error', check: 'table', message: `Tracked table ${name} no longer exists. Run: outbox untrack ${name}` });
       continue;
