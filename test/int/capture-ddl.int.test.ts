@@ -8,6 +8,7 @@ import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { relayConfig, relayConfigDoc, subscribeQueue, type QueueReader } from '../helpers/relay.js';
 import { createRoleSource, type RoleSource } from '../helpers/roles.js';
 import { createMigratedSource } from '../helpers/source.js';
+import { PostgresSource } from '../../src/source/postgres/adapter.js';
 import pg from 'pg';
 import { PG_ADMIN_URL, REDIS_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
@@ -461,6 +462,30 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     ]);
     await startTestRelay(su.db.url);
     await waitFor(async () => (await sql(`SELECT 1 FROM outbox.tracked_tables WHERE table_name = 'dropped_early'`)).rowCount === 0, { timeoutMs: 30_000, what: 'the dropped table untracked' });
+  });
+
+  it('source.eventTriggers: skip (or migrate --no-event-triggers) drops installed ones, doctor says skipped by setting; install brings them back', async () => {
+    const skipping = new PostgresSource({ url: su.db.url, schema: 'outbox', logger: silentLogger, eventTriggers: 'skip' });
+    const count = async () => (await sql(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n as number;
+    try {
+      expect(await count()).toBe(2);
+      expect(await skipping.doctor()).toEqual([expect.objectContaining({ severity: 'warning', check: 'event-triggers', message: expect.stringContaining('installed (') })]);
+      expect(await skipping.migrate()).toMatchObject({ applied: [], eventTriggers: 'dropped' });
+      expect(await count()).toBe(0);
+      expect(await skipping.migrate()).toMatchObject({ eventTriggers: 'skipped' });
+      expect(await skipping.doctorNotes()).toEqual([expect.stringContaining('not installed: skipped by setting (source.eventTriggers: skip)')]);
+      expect((await skipping.doctor()).filter((f) => f.check === 'event-triggers')).toEqual([]);
+      // Without them DDL is not refused and records nothing: the relay notices it from the rows.
+      await sql(`CREATE TABLE public.unguarded (id int PRIMARY KEY, v text)`);
+      await su.source.track({ table: { schema: 'public', table: 'unguarded' } });
+      await sql(`ALTER TABLE public.unguarded ADD COLUMN w int`);
+      expect((await sql(`SELECT count(*)::int AS n FROM outbox.events WHERE table_name = 'unguarded'`)).rows[0].n).toBe(0);
+    } finally {
+      await skipping.close();
+    }
+    expect(await su.source.migrate({ eventTriggers: 'skip' })).toMatchObject({ eventTriggers: 'skipped' });
+    expect(await su.source.migrate()).toMatchObject({ eventTriggers: 'installed' });
+    expect(await count()).toBe(2);
   });
 
   it('a type change is published in its place: rows before it in the same page keep the old shape and type, rows after it the new one; announced once', async () => {
