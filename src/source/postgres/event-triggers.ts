@@ -47,7 +47,7 @@ export async function installEventTriggers(client: pg.ClientBase, schema: string
     );
     return 'not-permitted';
   }
-  logger.info({ schema, triggers: [names.end, names.drop] }, 'DDL event triggers installed: a DROP or RENAME of a key or attribute column of a tracked table is refused, a dropped tracked table is published as drop_table');
+  logger.info({ schema, triggers: [names.end, names.drop] }, 'DDL event triggers installed: a DROP or RENAME of a key or attribute column of a tracked table is refused, other shape changes are recorded at DDL time, a dropped tracked table is published as drop_table');
   return 'installed';
 }
 
@@ -104,7 +104,7 @@ export function eventTriggerReport(rows: EventTriggerRow[], schema: string, sett
   }
   if (rows.length === 2 && enabled.length === 2) {
     return {
-      note: `DDL event triggers of "${schema}" are installed (${rows.map((r) => r.name).join(', ')}): a DROP or RENAME of a key or attribute column of a tracked table is refused at DDL time; a dropped tracked table is published as drop_table.`,
+      note: `DDL event triggers of "${schema}" are installed (${rows.map((r) => r.name).join(', ')}): a DROP or RENAME of a key or attribute column of a tracked table is refused at DDL time, other shape changes are recorded in the outbox at DDL time; a dropped tracked table is published as drop_table.`,
     };
   }
   if (rows.length === 0) {
