@@ -32,6 +32,11 @@ export const sourceSchema = z
     /** Names this source in events (CloudEvents `source`, the `source` message attribute). */
     name: z.string().min(1).max(100).regex(/^[A-Za-z0-9._:/-]+$/, 'may hold letters, digits and . _ : / -').default('outbox-relay'),
     poolSize: z.number().int().min(1).max(100).default(5),
+    /**
+     * PostgreSQL: whether `outbox migrate` installs the optional DDL event triggers where the role
+     * may (install), or never, dropping installed ones (skip). docs/capture.md, "Event triggers".
+     */
+    eventTriggers: z.enum(['install', 'skip']).default('install'),
   })
   .strict();
 

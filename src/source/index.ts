@@ -11,6 +11,8 @@ export interface SourceAdapterOptions {
   /** The outbox schema (unquoted). */
   schema: string;
   poolSize?: number;
+  /** PostgreSQL: source.eventTriggers (install | skip); a SQL Server source's DDL trigger is part of its migrations. */
+  eventTriggers?: 'install' | 'skip';
   logger: Logger;
 }
 
@@ -23,13 +25,15 @@ export async function openSourceAdapter(options: SourceAdapterOptions): Promise<
   const { dialect, ...rest } = options;
   if (dialect === 'sqlserver') {
     const { SqlServerSource } = await import('./sqlserver/adapter.js');
-    return new SqlServerSource(rest);
+    const { eventTriggers: _unused, ...sqlServer } = rest;
+    return new SqlServerSource(sqlServer);
   }
   const { PostgresSource } = await import('./postgres/adapter.js');
   return new PostgresSource(rest);
 }
 
-/** Opens the source named by the config (source.dialect, url, schema, poolSize). */
+/** Opens the source named by the config (source.dialect, url, schema, poolSize, eventTriggers). */
 export function openSource(config: Config, logger: Logger): Promise<SourceAdapter> {
-  return openSourceAdapter({ dialect: config.source.dialect, url: config.source.url, schema: config.source.schema, poolSize: config.source.poolSize, logger });
+  const { dialect, url, schema, poolSize, eventTriggers } = config.source;
+  return openSourceAdapter({ dialect, url, schema, poolSize, eventTriggers, logger });
 }

@@ -13,7 +13,7 @@ export type SourceDialect = 'postgres' | 'sqlserver';
 export interface SourceAdapter {
   readonly dialect: SourceDialect;
   readonly schema: string;
-  migrate(): Promise<MigrateResult>;
+  migrate(options?: MigrateOptions): Promise<MigrateResult>;
   migrationState(): Promise<MigrationState>;
   track(spec: TrackSpec): Promise<TrackedTable>;
   untrack(table: TableName): Promise<boolean>;
@@ -38,11 +38,20 @@ export interface MigrationRef {
   name: string;
 }
 
+export interface MigrateOptions {
+  /** PostgreSQL: overrides source.eventTriggers for this run (`outbox migrate --no-event-triggers` is skip). */
+  eventTriggers?: 'install' | 'skip';
+}
+
 export interface MigrateResult {
   applied: MigrationRef[];
   current: number;
-  /** PostgreSQL: whether the optional DDL event triggers were installed now, were already, or the role may not create them. */
-  eventTriggers?: 'installed' | 'present' | 'not-permitted';
+  /**
+   * PostgreSQL: whether the optional DDL event triggers were installed now, were already, or the
+   * role may not create them; under source.eventTriggers: skip, whether there were none, they were
+   * dropped, or the role may not drop them.
+   */
+  eventTriggers?: 'installed' | 'present' | 'not-permitted' | 'skipped' | 'dropped' | 'drop-not-permitted';
 }
 
 export interface MigrationState {

@@ -8,6 +8,7 @@ import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { relayConfig, relayConfigDoc, subscribeQueue, type QueueReader } from '../helpers/relay.js';
 import { createRoleSource, type RoleSource } from '../helpers/roles.js';
 import { createMigratedSource } from '../helpers/source.js';
+import { PostgresSource } from '../../src/source/postgres/adapter.js';
 import pg from 'pg';
 import { PG_ADMIN_URL, REDIS_URL } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
@@ -73,21 +74,22 @@ function rebuild(messages: ChangeEnvelope[]): Map<number, Record<string, unknown
   return rows;
 }
 
-describe('DDL while the application writes, as roles without superuser', () => {
-  it('migrate succeeds without the right to create event triggers, and says so; doctor tells', async () => {
-    expect((await env.pool.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`)).rows[0].rolsuper).toBe(false);
-    expect(env.migrated).toMatchObject({ current: listMigrations('postgres').length, eventTriggers: 'not-permitted' });
-    expect(await env.source.migrate()).toMatchObject({ applied: [], eventTriggers: 'not-permitted' });
-    expect((await env.pool.query(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n).toBe(0);
-    expect(await env.source.doctorNotes()).toEqual([expect.stringContaining('DDL event triggers of "outbox" are not installed')]);
-    expect(await env.source.doctor()).toEqual([]);
-  });
+/** What the concurrent DDL test runs against: roles without superuser, or a superuser's install with the event triggers. */
+interface DdlContext {
+  url: string;
+  pool: pg.Pool;
+  writerPool: pg.Pool;
+  source: PostgresSource;
+  grantWrites(table: string): Promise<void>;
+  /** The DDL event triggers record each change at DDL time (sql/postgres/000008_ddl_recorded_shapes.sql). */
+  recorded: boolean;
+}
 
-  it('ADD/DROP/RENAME COLUMN, ALTER TYPE, rename of an excluded column, RENAME TABLE: 0 failed writes, every change published, schema changes in order', { timeout: 240_000 }, async () => {
-    await env.pool.query(`CREATE TABLE public.live (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a', b int DEFAULT 1, secret text DEFAULT 'SECRET-default', tenant text DEFAULT 't1')`);
-    await env.source.track({ table: { schema: 'public', table: 'live' }, exclude: ['secret'], attributes: ['tenant'] });
-    await env.grantWrites('public.live');
-    const { queue, metrics } = await startTestRelay();
+async function ddlWhileWriting(ctx: DdlContext): Promise<void> {
+    await ctx.pool.query(`CREATE TABLE public.live (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a', b int DEFAULT 1, secret text DEFAULT 'SECRET-default', tenant text DEFAULT 't1')`);
+    await ctx.source.track({ table: { schema: 'public', table: 'live' }, exclude: ['secret'], attributes: ['tenant'] });
+    await ctx.grantWrites('public.live');
+    const { queue, metrics } = await startTestRelay(ctx.url);
 
     let table = 'public.live';
     let stop = false;
@@ -97,7 +99,7 @@ describe('DDL while the application writes, as roles without superuser', () => {
     const failures: string[] = [];
     let nextId = 1;
     const writer = async (seed: number) => {
-      const client = await env.writerPool.connect();
+      const client = await ctx.writerPool.connect();
       let r = seed;
       const rand = (n: number) => ((r = (r * 1103515245 + 12345) % 2147483648), r % n);
       try {
@@ -125,7 +127,7 @@ describe('DDL while the application writes, as roles without superuser', () => {
       const target = writes + count;
       await waitFor(() => writes >= target, { timeoutMs: 30_000, what: `${count} more writes` });
     };
-    const ddl = (text: string) => env.pool.query(text);
+    const ddl = (text: string) => ctx.pool.query(text);
 
     await after(100);
     await ddl(`ALTER TABLE public.live ADD COLUMN c text`);
@@ -153,7 +155,7 @@ describe('DDL while the application writes, as roles without superuser', () => {
     await Promise.all(running);
 
     expect(failures).toEqual([]);
-    const source = await env.pool.query<{ id: number; n: number }>(`SELECT id, n FROM public.live_renamed ORDER BY id`);
+    const source = await ctx.pool.query<{ id: number; n: number }>(`SELECT id, n FROM public.live_renamed ORDER BY id`);
     const expected = new Map(source.rows.map((r) => [r.id, r.n]));
     await waitFor(
       async () => {
@@ -174,12 +176,20 @@ describe('DDL while the application writes, as roles without superuser', () => {
     expect(schema[1]!.data!.schemaChange).toMatchObject({ dialect: 'postgres', key: ['id'], changes: [{ kind: 'rename_column', column: 'aa', from: 'a' }] });
     expect(schema[2]!.data!.schemaChange!.changes).toEqual([{ kind: 'alter_type', column: 'b', from: 'integer', to: 'bigint' }]);
 
-    // Ordering: every row message carries exactly the columns of the shape announced last before it.
+    // Ordering: every row message carries exactly the columns of the shape announced last before it
+    // and, where the DDL records the change (event triggers), b in the type announced last: a
+    // number before the ALTER COLUMN TYPE, an int8 string after it (docs/encoding.md).
     let shape: string[] = ['id', 'n', 'a', 'b', 'tenant'];
+    let bType = 'integer';
     for (const m of messages) {
       const d = m.data!;
-      if (d.op === 'schema') shape = (d.schemaChange as SchemaChange).after!.map((c) => c.name);
-      else if (d.after) expect(Object.keys(d.after).sort()).toEqual([...shape].sort());
+      if (d.op === 'schema') {
+        shape = (d.schemaChange as SchemaChange).after!.map((c) => c.name);
+        bType = (d.schemaChange as SchemaChange).after!.find((c) => c.name === 'b')!.type;
+      } else if (d.after) {
+        expect(Object.keys(d.after).sort()).toEqual([...shape].sort());
+        if (ctx.recorded) expect(typeof d.after.b).toBe(bType === 'integer' ? 'number' : 'string');
+      }
     }
     const first = messages.find((m) => m.data!.op === 'update' && (m.data!.after as Record<string, unknown>).c === 'first');
     expect(first?.data!.changed).toEqual(['c']);
@@ -187,6 +197,20 @@ describe('DDL while the application writes, as roles without superuser', () => {
     const metric = await metrics.registry.getSingleMetricAsString('outbox_relay_schema_changes_total');
     expect(metric).toContain('table="public.live"');
     expect(metric).toContain('table="public.live_renamed"');
+  }
+
+describe('DDL while the application writes, as roles without superuser', () => {
+  it('migrate succeeds without the right to create event triggers, and says so; doctor tells', async () => {
+    expect((await env.pool.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`)).rows[0].rolsuper).toBe(false);
+    expect(env.migrated).toMatchObject({ current: listMigrations('postgres').length, eventTriggers: 'not-permitted' });
+    expect(await env.source.migrate()).toMatchObject({ applied: [], eventTriggers: 'not-permitted' });
+    expect((await env.pool.query(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n).toBe(0);
+    expect(await env.source.doctorNotes()).toEqual([expect.stringContaining('DDL event triggers of "outbox" are not installed')]);
+    expect(await env.source.doctor()).toEqual([]);
+  });
+
+  it('ADD/DROP/RENAME COLUMN, ALTER TYPE, rename of an excluded column, RENAME TABLE: 0 failed writes, every change published, schema changes in order', { timeout: 240_000 }, async () => {
+    await ddlWhileWriting({ ...env, recorded: false });
   });
 
   it('a key or attribute column renamed away: writes go on, the relay quarantines those events naming table and column, doctor reports it; a re-track resumes', async () => {
@@ -228,6 +252,26 @@ describe('DDL while the application writes, as roles without superuser', () => {
     await env.source.track({ table: { schema: 'public', table: 'again2' } });
     await env.pool.query(`INSERT INTO public.again2 VALUES (2, 'b', 'SECRET-2')`);
     expect(await images('again2')).toEqual([{ id: 1, v: 'a' }, { id: 2, v: 'b' }]);
+  });
+
+  it('a re-track after a RENAME TO the relay has not published yet: the rename_table is still published, before the first row under the new name', async () => {
+    await env.pool.query(`CREATE TABLE public.moving (id int PRIMARY KEY, v text, region text)`);
+    await env.source.track({ table: { schema: 'public', table: 'moving' } });
+    const { queue } = await startTestRelay();
+    await env.pool.query(`INSERT INTO public.moving VALUES (1, 'a', 'eu')`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'moving'), { timeoutMs: 30_000, what: 'the first row' });
+    while (relays.length) await relays.pop()!.close();
+    await env.pool.query(`ALTER TABLE public.moving RENAME TO moved`);
+    await env.source.track({ table: { schema: 'public', table: 'moved' }, attributes: ['region'] });
+    await env.pool.query(`INSERT INTO public.moved VALUES (2, 'b', 'us')`);
+    const again = await startTestRelay();
+    await waitFor(async () => (await again.queue.drain()).some((m) => m.data?.table === 'moved' && m.data.op === 'insert'), { timeoutMs: 30_000, what: 'the row under the new name' });
+    const messages = inOrder(again.queue.received).filter((m) => ['moving', 'moved'].includes(m.data!.table));
+    expect(messages.map((m) => [m.data!.op, m.data!.table, m.data!.schemaChange?.changes ?? null])).toEqual([
+      ['schema', 'moved', [{ kind: 'rename_table', from: 'public.moving', to: 'public.moved' }]],
+      ['insert', 'moved', null],
+    ]);
+    expect(messages[1]!.data!.after).toEqual({ id: 2, v: 'b', region: 'us' });
   });
 
   it('TRUNCATE and a key change while columns change: truncate, then delete + insert of the moved key', async () => {
@@ -333,7 +377,7 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     await sql(`INSERT INTO public.guarded2 (key_id, uid, vv, hidden) VALUES (${n}, ${n}, 'v${n}', 'SECRET-${n}')`);
 
     const raw = await su.rawEvents();
-    expect(raw.filter((r) => r.table_name.startsWith('guarded')).length).toBe(4); // every write, nothing else
+    expect(raw.filter((r) => r.table_name.startsWith('guarded') && r.op !== 'schema').length).toBe(4); // every write, nothing else
     expect(JSON.stringify(raw)).not.toMatch(/SECRET|hidden|secret/);
     expect((await sql(`SELECT schema_problem FROM outbox.tracked_tables WHERE table_name = 'guarded2'`)).rows).toEqual([{ schema_problem: null }]);
   });
@@ -352,8 +396,9 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
     await sql(`DROP TABLE ${qt}`);
     const rows = (await su.db.pool.query(`SELECT op, table_name FROM outbox.events WHERE relid IS NOT NULL AND table_name = $1 ORDER BY seq`, [table])).rows;
     expect(rows).toEqual([
+      { op: 'schema', table_name: table }, // the RENAME TO, recorded at DDL time
       { op: 'insert', table_name: table },
-      { op: 'schema', table_name: table },
+      { op: 'schema', table_name: table }, // the DROP
     ]);
   });
 
@@ -371,7 +416,10 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
       await expect(pool.query(`ALTER TABLE public.theirs RENAME COLUMN id TO tid`)).rejects.toEqual(refusal('rename', 'id', 'public.theirs', 'key'));
       await pool.query(`DROP TABLE public.theirs`);
       const rows = (await sql(`SELECT op, table_name, after FROM outbox.events WHERE table_name IN ('theirs', 'untracked') ORDER BY seq`)).rows;
-      expect(rows).toEqual([{ op: 'schema', table_name: 'theirs', after: { changes: [{ kind: 'drop_table' }] } }]);
+      expect(rows).toEqual([
+        { op: 'schema', table_name: 'theirs', after: { shape: [expect.objectContaining({ name: 'id' }), expect.objectContaining({ name: 'vv' })] } },
+        { op: 'schema', table_name: 'theirs', after: { changes: [{ kind: 'drop_table' }] } },
+      ]);
     } finally {
       await pool.end();
     }
@@ -423,9 +471,93 @@ describe('with the DDL event triggers (migrated by a superuser)', () => {
       changes: [{ kind: 'drop_table' }],
     });
     expect(JSON.stringify(messages)).not.toMatch(/SECRET|secret/);
-    expect((await su.source.doctor()).filter((f) => f.check === 'table' && /doomed|gone\.t/.test(f.message)).map((f) => f.message)).toEqual([
-      'Tracked table gone.t no longer exists. Run: outbox untrack gone.t',
-      'Tracked table public.doomed no longer exists. Run: outbox untrack public.doomed',
+    // Once their drop_table is published, the dropped tables leave tracked_tables: nothing to untrack.
+    await waitFor(async () => (await sql(`SELECT 1 FROM outbox.tracked_tables WHERE table_name IN ('doomed', 't')`)).rowCount === 0, { timeoutMs: 30_000, what: 'the dropped tables untracked' });
+    expect((await su.source.doctor()).filter((f) => /doomed|gone\.t/.test(f.message))).toEqual([]);
+  });
+
+  it('a dropped tracked table before the relay published its drop: doctor says the relay will untrack it (a warning, not an error)', async () => {
+    await sql(`CREATE TABLE public.dropped_early (id int PRIMARY KEY)`);
+    await su.source.track({ table: { schema: 'public', table: 'dropped_early' } });
+    await sql(`DROP TABLE public.dropped_early`);
+    expect((await su.source.doctor()).filter((f) => f.message.includes('dropped_early'))).toEqual([
+      { severity: 'warning', check: 'table', message: expect.stringContaining('Tracked table public.dropped_early was dropped (drop_table recorded at seq ') },
+    ]);
+    await startTestRelay(su.db.url);
+    await waitFor(async () => (await sql(`SELECT 1 FROM outbox.tracked_tables WHERE table_name = 'dropped_early'`)).rowCount === 0, { timeoutMs: 30_000, what: 'the dropped table untracked' });
+  });
+
+  it('ADD/DROP/RENAME COLUMN, ALTER TYPE, rename of an excluded column, RENAME TABLE with the event triggers: the same, each change published once at its DDL, rows read in their own shape and types', { timeout: 240_000 }, async () => {
+    await ddlWhileWriting({ url: su.db.url, pool: su.db.pool, writerPool: su.db.pool, source: su.source, grantWrites: async () => {}, recorded: true });
+  });
+
+  it('source.eventTriggers: skip (or migrate --no-event-triggers) drops installed ones, doctor says skipped by setting; install brings them back', async () => {
+    const skipping = new PostgresSource({ url: su.db.url, schema: 'outbox', logger: silentLogger, eventTriggers: 'skip' });
+    const count = async () => (await sql(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n as number;
+    try {
+      expect(await count()).toBe(2);
+      expect(await skipping.doctor()).toEqual([expect.objectContaining({ severity: 'warning', check: 'event-triggers', message: expect.stringContaining('installed (') })]);
+      expect(await skipping.migrate()).toMatchObject({ applied: [], eventTriggers: 'dropped' });
+      expect(await count()).toBe(0);
+      expect(await skipping.migrate()).toMatchObject({ eventTriggers: 'skipped' });
+      expect(await skipping.doctorNotes()).toEqual([expect.stringContaining('not installed: skipped by setting (source.eventTriggers: skip)')]);
+      expect((await skipping.doctor()).filter((f) => f.check === 'event-triggers')).toEqual([]);
+      // Without them DDL is not refused and records nothing: the relay notices it from the rows.
+      await sql(`CREATE TABLE public.unguarded (id int PRIMARY KEY, v text)`);
+      await su.source.track({ table: { schema: 'public', table: 'unguarded' } });
+      await sql(`ALTER TABLE public.unguarded ADD COLUMN w int`);
+      expect((await sql(`SELECT count(*)::int AS n FROM outbox.events WHERE table_name = 'unguarded'`)).rows[0].n).toBe(0);
+    } finally {
+      await skipping.close();
+    }
+    expect(await su.source.migrate({ eventTriggers: 'skip' })).toMatchObject({ eventTriggers: 'skipped' });
+    expect(await su.source.migrate()).toMatchObject({ eventTriggers: 'installed' });
+    expect(await count()).toBe(2);
+  });
+
+  it('a type change is published in its place: rows before it in the same page keep the old shape and type, rows after it the new one; announced once', async () => {
+    await sql(`CREATE TABLE public.retyped (id int PRIMARY KEY, v int, secret text)`);
+    await su.source.track({ table: { schema: 'public', table: 'retyped' }, exclude: ['secret'] });
+    const { queue } = await startTestRelay(su.db.url);
+    await sql(`INSERT INTO public.retyped VALUES (1, 1, 'SECRET-1')`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'retyped'), { timeoutMs: 30_000, what: 'the first row' });
+    // One transaction: its rows are necessarily read in one page.
+    await sql(`BEGIN; INSERT INTO public.retyped VALUES (2, 2, 'SECRET-2'); ALTER TABLE public.retyped ALTER COLUMN v TYPE text; INSERT INTO public.retyped VALUES (3, 'three', 'SECRET-3'); COMMIT`);
+    await sql(`INSERT INTO public.retyped VALUES (4, 'four', 'SECRET-4')`);
+    await waitFor(async () => (await queue.drain()).filter((m) => m.data?.table === 'retyped').length >= 5, { timeoutMs: 30_000, what: 'the retyped messages' });
+    const messages = inOrder(queue.received).filter((m) => m.data!.table === 'retyped');
+    expect(messages.map((m) => [m.data!.op, m.data!.after ?? m.data!.schemaChange!.changes])).toEqual([
+      ['insert', { id: 1, v: 1 }],
+      ['insert', { id: 2, v: 2 }],
+      ['schema', [{ kind: 'alter_type', column: 'v', from: 'integer', to: 'text' }]],
+      ['insert', { id: 3, v: 'three' }],
+      ['insert', { id: 4, v: 'four' }],
+    ]);
+    expect(Number(messages[1]!.sequence)).toBeLessThan(Number(messages[2]!.sequence));
+    expect(Number(messages[2]!.sequence)).toBeLessThan(Number(messages[3]!.sequence));
+    expect(JSON.stringify(messages)).not.toMatch(/SECRET|secret/);
+    expect(JSON.stringify(await su.rawEvents())).not.toMatch(/SECRET|secret/);
+  });
+
+  it('a column added, then the table dropped before any row of the new shape: add_column, then drop_table', async () => {
+    await sql(`CREATE TABLE public.brief (id int PRIMARY KEY, v text)`);
+    await su.source.track({ table: { schema: 'public', table: 'brief' } });
+    const { queue } = await startTestRelay(su.db.url);
+    await sql(`INSERT INTO public.brief VALUES (1, 'a')`);
+    await waitFor(async () => (await queue.drain()).some((m) => m.data?.table === 'brief'), { timeoutMs: 30_000, what: 'the first row' });
+    await sql(`ALTER TABLE public.brief ADD COLUMN w numeric(8,2)`);
+    await sql(`DROP TABLE public.brief`);
+    await waitFor(async () => (await queue.drain()).filter((m) => m.data?.table === 'brief').length >= 3, { timeoutMs: 30_000, what: 'the schema changes' });
+    const messages = inOrder(queue.received).filter((m) => m.data!.table === 'brief');
+    expect(messages.map((m) => [m.data!.op, m.data!.schemaChange?.changes ?? null])).toEqual([
+      ['insert', null],
+      ['schema', [{ kind: 'add_column', column: 'w', type: 'numeric(8,2)' }]],
+      ['schema', [{ kind: 'drop_table' }]],
+    ]);
+    expect(messages[2]!.data!.schemaChange!.before).toEqual([
+      { name: 'id', type: 'integer', nullable: false },
+      { name: 'v', type: 'text', nullable: true },
+      { name: 'w', type: 'numeric(8,2)', nullable: true },
     ]);
   });
 });

@@ -341,8 +341,12 @@ describe('outbox migrate upgrades an existing install', () => {
         await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
       }
       await db.pool.query(`CREATE TABLE public.acct (id int PRIMARY KEY, v int, secret text); INSERT INTO public.acct VALUES (1, 1, 'SECRET'), (2, 2, 'SECRET')`);
-      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'acct' }, exclude: ['secret'] });
+      // Tracked as `outbox track` did at migration 5 (today's track writes columns of later migrations).
+      const { captureTriggerArgs } = await import('../../src/source/postgres/track.js');
+      const { runtimeSql } = await import('../../src/sql/files.js');
+      await db.pool.query(runtimeSql('postgres', 'capture_triggers', { table: '"public"."acct"', schema: '"outbox"', args: captureTriggerArgs('outbox', [3]) }));
+      await db.pool.query(`INSERT INTO outbox.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name, relid, excluded_attnums)
+                           VALUES ('public', 'acct', '{id}', '{secret}', '{}', '{id,v}', 'capture_statement', 'public.acct'::regclass, '{3}')`);
       await writer.connect();
       await writer.query(`UPDATE public.acct SET v = 10 WHERE id = 1`); // the session compiles 000005's function
       const body = async () => (await db.pool.query(`SELECT pg_get_functiondef('outbox.capture_statement()'::regprocedure) AS d`)).rows[0].d as string;

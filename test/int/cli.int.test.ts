@@ -113,6 +113,23 @@ describe('outbox CLI against PostgreSQL', () => {
     expect(second.stdout).toMatch(/Outbox schema "outbox" is up to date/);
   });
 
+  it('migrate --no-event-triggers drops the DDL event triggers, source.eventTriggers: skip keeps them off (doctor says so), and a plain migrate installs them again', async () => {
+    const count = async () => (await db.pool.query(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n as number;
+    expect(await count()).toBe(2);
+    const dropped = await outbox(['migrate', '--no-event-triggers'], env);
+    expect(dropped.code).toBe(0);
+    expect(dropped.stdout).toContain('DDL event triggers dropped (source.eventTriggers: skip)');
+    expect(await count()).toBe(0);
+    const path = configFile('skip.yaml', 'source:\n  eventTriggers: skip\n');
+    const skipped = await outbox(['--config', path, 'migrate'], env);
+    expect(skipped.stdout).toContain('DDL event triggers skipped by setting');
+    const doctor = await outbox(['--config', path, 'doctor'], env);
+    expect(doctor.stdout).toContain('skipped by setting (source.eventTriggers: skip)');
+    const again = await outbox(['migrate'], env);
+    expect(again.stdout).toContain('DDL event triggers installed');
+    expect(await count()).toBe(2);
+  });
+
   it('tracks and untracks a table, with exit 0', async () => {
     const run = await outbox(['track', 'public.orders', '--exclude', 'secret', '--attributes', 'tenant_id'], env);
     expect(run.stderr).toBe('');

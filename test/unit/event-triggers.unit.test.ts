@@ -55,4 +55,10 @@ describe('DDL event trigger names and doctor report', () => {
     expect(disabled.warning).toEqual({ severity: 'warning', check: 'event-triggers', message: expect.stringContaining('for ddl_sql_drop missing or disabled') });
     expect(eventTriggerReport([t('ddl_sql_drop')], 'outbox').warning?.message).toContain('for ddl_command_end missing or disabled');
   });
+
+  it('under source.eventTriggers: skip, none is fine (skipped by setting) and installed ones are a warning', () => {
+    expect(eventTriggerReport([], 'outbox', 'skip')).toEqual({ note: expect.stringContaining('not installed: skipped by setting (source.eventTriggers: skip)') });
+    const left = eventTriggerReport([t('ddl_command_end'), t('ddl_sql_drop')], 'outbox', 'skip');
+    expect(left.warning).toEqual({ severity: 'warning', check: 'event-triggers', message: expect.stringContaining('although source.eventTriggers is skip') });
+  });
 });

@@ -2,9 +2,10 @@ import type { Logger } from '../../logger.js';
 import { quoteIdent, type TableName } from '../../sql/identifiers.js';
 import { SourceAdapterBase } from '../adapter-base.js';
 import type { BackfillRequest, OutboxStoreOptions } from '../capabilities.js';
-import type { TrackSpec } from '../types.js';
+import type { MigrateOptions, TrackSpec } from '../types.js';
 import { backfillTable } from './backfill.js';
 import { diagnose, doctorNotes } from './doctor.js';
+import type { EventTriggerSetting } from './event-triggers.js';
 import { migratePostgres, readMigrationState } from './migrate.js';
 import { createPool, type Pool } from './pool.js';
 import { PostgresOutboxStore } from './relay-store.js';
@@ -19,6 +20,8 @@ export interface PostgresSourceOptions {
   schema: string;
   poolSize?: number;
   logger: Logger;
+  /** source.eventTriggers (docs/capture.md, "Event triggers"). Default: install. */
+  eventTriggers?: EventTriggerSetting;
 }
 
 export class PostgresSource extends SourceAdapterBase {
@@ -27,6 +30,7 @@ export class PostgresSource extends SourceAdapterBase {
   readonly pool: Pool;
   private readonly url: string;
   private readonly logger: Logger;
+  private readonly eventTriggers: EventTriggerSetting;
 
   constructor(options: PostgresSourceOptions) {
     super();
@@ -34,11 +38,12 @@ export class PostgresSource extends SourceAdapterBase {
     this.schema = options.schema;
     this.url = options.url;
     this.logger = options.logger;
+    this.eventTriggers = options.eventTriggers ?? 'install';
     this.pool = createPool({ url: options.url, max: options.poolSize ?? 5, logger: options.logger, applicationName: 'outbox-relay' });
   }
 
-  migrate() {
-    return migratePostgres(this.pool, this.schema, this.logger);
+  migrate(options: MigrateOptions = {}) {
+    return migratePostgres(this.pool, this.schema, this.logger, options.eventTriggers ?? this.eventTriggers);
   }
 
   migrationState() {
@@ -65,11 +70,11 @@ export class PostgresSource extends SourceAdapterBase {
   }
 
   doctor() {
-    return diagnose(this.pool, this.schema);
+    return diagnose(this.pool, this.schema, this.eventTriggers);
   }
 
   override doctorNotes() {
-    return doctorNotes(this.pool, this.schema);
+    return doctorNotes(this.pool, this.schema, this.eventTriggers);
   }
 
   override backfill(request: BackfillRequest) {

@@ -8,7 +8,7 @@ import { diffShapes } from './relay-decode.js';
 import type { SchemaChangeItem } from '../../wire/envelope.js';
 import { capturedShape, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
 import { ROW_FUNCTION, STATEMENT_FUNCTION } from './track.js';
-import { eventTriggerReport, readEventTriggers } from './event-triggers.js';
+import { eventTriggerReport, readEventTriggers, type EventTriggerSetting } from './event-triggers.js';
 
 /** The capture triggers each kind of tracked table has (sql/postgres/runtime/capture_triggers*.sql). */
 const TRIGGERS: Record<string, string[]> = {
@@ -28,6 +28,7 @@ interface DoctorRow {
   function_name: string;
   shape: ShapeColumn[] | null;
   schema_problem: string | null;
+  dropped_seq: string | null;
   function_exists: boolean;
 }
 
@@ -36,17 +37,26 @@ interface DoctorRow {
  * whose columns changed is a warning (drift): capture v2 keeps capturing it and the relay publishes
  * the schema change with the table's next row; a key or attribute column gone is an error.
  */
-export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFinding[]> {
+export async function diagnose(pool: pg.Pool, schema: string, eventTriggerSetting: EventTriggerSetting = 'install'): Promise<DoctorFinding[]> {
   const { findings, complete } = ledgerFindings(await readMigrationState(pool, schema), schema);
   if (!complete) return findings;
 
   const q = quoteIdent(schema, 'Outbox schema');
   const rows = (await pool.query<DoctorRow>(runtimeSql('postgres', 'doctor_triggers', { schema: q, schema_literal: quoteLiteral(schema) }))).rows;
   const shapes = await readShapes(pool, rows.map((r) => r.relid).filter((r): r is string => r !== null));
-  const ddl = eventTriggerReport(await readEventTriggers(pool, schema), schema);
+  const ddl = eventTriggerReport(await readEventTriggers(pool, schema), schema, eventTriggerSetting);
   if (ddl.warning) findings.push(ddl.warning);
   for (const row of rows) {
     const name = `${row.table_schema}.${row.table_name}`;
+    if (!row.table_exists && row.dropped_seq !== null) {
+      // The DDL event trigger recorded the drop: the relay publishes it and then untracks the table.
+      findings.push({
+        severity: 'warning',
+        check: 'table',
+        message: `Tracked table ${name} was dropped (drop_table recorded at seq ${row.dropped_seq}); the relay publishes the drop and then removes the table from tracked_tables. Nothing to do unless no relay runs (then: outbox untrack ${name}).`,
+      });
+      continue;
+    }
     if (!row.table_exists) {
       findings.push({ severity: 'error', check: 'table', message: `Tracked table ${name} no longer exists. Run: outbox untrack ${name}` });
       continue;
@@ -84,10 +94,10 @@ export async function diagnose(pool: pg.Pool, schema: string): Promise<DoctorFin
 }
 
 /** What doctor prints as INFO: whether the DDL event triggers are installed (both states are fine). */
-export async function doctorNotes(pool: pg.Pool, schema: string): Promise<string[]> {
+export async function doctorNotes(pool: pg.Pool, schema: string, eventTriggerSetting: EventTriggerSetting = 'install'): Promise<string[]> {
   const state = await readMigrationState(pool, schema);
   if (state.databaseVersion === 0) return [];
-  return [eventTriggerReport(await readEventTriggers(pool, schema), schema).note];
+  return [eventTriggerReport(await readEventTriggers(pool, schema), schema, eventTriggerSetting).note];
 }
 
 /** How a tracked table differs from the shape the relay last published. */

@@ -12,7 +12,10 @@ import type { DoctorFinding } from '../types.js';
  */
 
 /** What migrate did about the event triggers. */
-export type EventTriggerInstall = 'installed' | 'present' | 'not-permitted';
+export type EventTriggerInstall = 'installed' | 'present' | 'not-permitted' | 'skipped' | 'dropped' | 'drop-not-permitted';
+
+/** The setting source.eventTriggers: install them where the role may (the default), or not at all. */
+export type EventTriggerSetting = 'install' | 'skip';
 
 /** Event trigger names are per database: each outbox schema's carry a hash of its name. */
 export function eventTriggerNames(schema: string): { end: string; drop: string } {
@@ -44,8 +47,33 @@ export async function installEventTriggers(client: pg.ClientBase, schema: string
     );
     return 'not-permitted';
   }
-  logger.info({ schema, triggers: [names.end, names.drop] }, 'DDL event triggers installed: a DROP or RENAME of a key or attribute column of a tracked table is refused, a dropped tracked table is published as drop_table');
+  logger.info({ schema, triggers: [names.end, names.drop] }, 'DDL event triggers installed: a DROP or RENAME of a key or attribute column of a tracked table is refused, other shape changes are recorded at DDL time, a dropped tracked table is published as drop_table');
   return 'installed';
+}
+
+/**
+ * source.eventTriggers: skip. Drops installed event triggers inside the caller's transaction, under a
+ * savepoint: only their owner may, and a role that may not gets 42501, which is reported (the
+ * migration itself succeeds and the triggers keep working).
+ */
+export async function dropEventTriggers(client: pg.ClientBase, schema: string, logger: Logger): Promise<EventTriggerInstall> {
+  const before = await readEventTriggers(client, schema);
+  if (before.length === 0) {
+    logger.info({ schema }, 'DDL event triggers skipped by setting (source.eventTriggers: skip)');
+    return 'skipped';
+  }
+  await client.query('SAVEPOINT outbox_event_triggers');
+  try {
+    await client.query(runtimeSql('postgres', 'event_triggers_drop', { schema: quoteIdent(schema, 'Outbox schema') }));
+    await client.query('RELEASE SAVEPOINT outbox_event_triggers');
+  } catch (err) {
+    await client.query('ROLLBACK TO SAVEPOINT outbox_event_triggers');
+    if ((err as { code?: string }).code !== '42501') throw err;
+    logger.warn({ schema, triggers: before.map((r) => r.name) }, 'DDL event triggers not dropped although source.eventTriggers is skip: only their owner (a superuser) may drop them. Run outbox migrate as a superuser.');
+    return 'drop-not-permitted';
+  }
+  logger.info({ schema, triggers: before.map((r) => r.name) }, 'DDL event triggers dropped (source.eventTriggers: skip)');
+  return 'dropped';
 }
 
 export interface EventTriggerRow {
@@ -63,11 +91,20 @@ export async function readEventTriggers(db: pg.ClientBase | pg.Pool, schema: str
  * How `outbox doctor` describes the event triggers: a note either way (printed as INFO, never a
  * finding: both states are supported), and a warning when one is disabled or missing.
  */
-export function eventTriggerReport(rows: EventTriggerRow[], schema: string): { note: string; warning?: DoctorFinding } {
+export function eventTriggerReport(rows: EventTriggerRow[], schema: string, setting: EventTriggerSetting = 'install'): { note: string; warning?: DoctorFinding } {
   const enabled = rows.filter((r) => r.enabled);
+  if (setting === 'skip') {
+    if (rows.length === 0) {
+      return {
+        note: `DDL event triggers of "${schema}" are not installed: skipped by setting (source.eventTriggers: skip). Capture works without them; schema changes are noticed by the relay from the rows and the catalog, a dropped or renamed key or attribute column is quarantined instead of refused.`,
+      };
+    }
+    const message = `DDL event triggers of "${schema}" are installed (${rows.map((r) => r.name).join(', ')}) although source.eventTriggers is skip. Run outbox migrate as a superuser to drop them, or set source.eventTriggers: install.`;
+    return { note: message, warning: { severity: 'warning', check: 'event-triggers', message } };
+  }
   if (rows.length === 2 && enabled.length === 2) {
     return {
-      note: `DDL event triggers of "${schema}" are installed (${rows.map((r) => r.name).join(', ')}): a DROP or RENAME of a key or attribute column of a tracked table is refused at DDL time; a dropped tracked table is published as drop_table.`,
+      note: `DDL event triggers of "${schema}" are installed (${rows.map((r) => r.name).join(', ')}): a DROP or RENAME of a key or attribute column of a tracked table is refused at DDL time, other shape changes are recorded in the outbox at DDL time; a dropped tracked table is published as drop_table.`,
     };
   }
   if (rows.length === 0) {

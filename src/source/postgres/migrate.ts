@@ -5,13 +5,13 @@ import { quoteIdent } from '../../sql/identifiers.js';
 import type { MigrationState, MigrateResult } from '../types.js';
 import { checkLedger, compareLedger, type LedgerRow } from '../ledger.js';
 import { withTransaction } from '../../sql/pg-transaction.js';
-import { installEventTriggers } from './event-triggers.js';
+import { dropEventTriggers, installEventTriggers, type EventTriggerSetting } from './event-triggers.js';
 
 /**
  * Applies sql/postgres/NNNNNN_name.sql in one transaction under one advisory lock. Refuses a released
  * file whose checksum changed, and a database whose ledger knows versions this code does not.
  */
-export async function migratePostgres(pool: pg.Pool, schema: string, logger: Logger): Promise<MigrateResult> {
+export async function migratePostgres(pool: pg.Pool, schema: string, logger: Logger, eventTriggerSetting: EventTriggerSetting = 'install'): Promise<MigrateResult> {
   const q = quoteIdent(schema, 'Outbox schema');
   const files = listMigrations('postgres');
   return withTransaction(pool, async (client) => {
@@ -32,8 +32,9 @@ export async function migratePostgres(pool: pg.Pool, schema: string, logger: Log
       await client.query(`INSERT INTO ${q}.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [file.version, file.name, file.checksum]);
       logger.info({ version: file.version, name: file.name }, 'migration applied');
     }
-    // Every run, not only the one that applies 000006: a superuser's later `outbox migrate` installs them.
-    const eventTriggers = await installEventTriggers(client, schema, logger);
+    // Every run, not only the one that applies 000006: a superuser's later `outbox migrate` installs
+    // them, and one under source.eventTriggers: skip drops installed ones.
+    const eventTriggers = eventTriggerSetting === 'skip' ? await dropEventTriggers(client, schema, logger) : await installEventTriggers(client, schema, logger);
     return { applied: pending.map((f) => ({ version: f.version, name: f.name })), current: files.at(-1)?.version ?? 0, eventTriggers };
   });
 }

@@ -27,6 +27,11 @@ interface TrackedRow {
   relid: string;
   shape: ShapeColumn[] | null;
   schema_problem: string | null;
+  /** What the DDL event triggers recorded last (sql/postgres/000008_ddl_recorded_shapes.sql); null without them. */
+  ddl_recorded: { schema: string; table: string; columns: ShapeColumn[] } | null;
+  /** The name the stream knows the table by, when a re-track after an unpublished RENAME TO moved table_schema/table_name on. */
+  published_schema: string | null;
+  published_table: string | null;
 }
 
 /** A shape the relay published a schema change for; persisted once the change is acknowledged. */
@@ -36,6 +41,8 @@ export interface ShapeUpdate {
   relid: string;
   from: { tableSchema: string; tableName: string };
   to: { tableSchema: string; tableName: string; shape: ShapeColumn[] };
+  /** A drop_table: once it is acknowledged the table leaves tracked_tables (if it is still gone). */
+  dropped?: boolean;
 }
 
 /** An event held back because its table lost a key or attribute column; kept whole in the quarantine. */
@@ -118,9 +125,22 @@ export class CaptureDecoder {
       }
       const state = states.get(row.relid);
       if (row.op === 'schema') {
-        // A dropped tracked table (the DDL event trigger); replay never announces schema changes.
+        // Recorded by the DDL event triggers; replay never announces schema changes.
+        if (!this.announce) continue;
+        const shape = recordedShape(row);
+        if (shape) {
+          // A table's columns (and name) right after an ALTER TABLE, at the DDL's own seq.
+          const change = state ? this.recorded(state, row, shape) : undefined;
+          if (change) {
+            shapeUpdates.push({ index: out.length, relid: state!.tracked.relid, ...change.update });
+            out.push(change.event);
+          }
+          continue;
+        }
+        // A dropped tracked table.
         const table = state ? { tableSchema: state.tableSchema, tableName: state.tableName } : { tableSchema: row.table_schema, tableName: row.table_name };
-        if (this.announce) out.push(recordedSchemaEvent(row, table, state ? state.shape.map(publicColumn) : null));
+        if (state) shapeUpdates.push({ index: out.length, relid: state.tracked.relid, from: table, to: { ...table, shape: state.shape }, dropped: true });
+        out.push(recordedSchemaEvent(row, table, state ? state.shape.map(publicColumn) : null));
         continue;
       }
       if (!state) {
@@ -152,7 +172,7 @@ export class CaptureDecoder {
         });
         continue;
       }
-      out.push({ row, state, columns: imageColumns(state, names), tableSchema, tableName });
+      out.push({ row, state, columns: imageColumns(state, names, this.announce), tableSchema, tableName });
     }
     return { events: await this.decodeImages(out), shapeUpdates, held };
   }
@@ -168,11 +188,17 @@ export class CaptureDecoder {
    * name and the conflict is recorded for `outbox doctor`; the stream goes on either way.
    */
   async persist(update: ShapeUpdate): Promise<void> {
+    if (update.dropped) {
+      // Its drop_table is published: nothing of the table is left to decode (docs/capture.md).
+      await this.pool.query(`DELETE FROM ${this.quotedSchema}.tracked_tables WHERE relid = $1::oid AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = $1::oid)`, [update.relid]);
+      return;
+    }
     const shape = JSON.stringify(update.to.shape);
     const names = update.to.shape.map((c) => c.name);
     try {
       await this.pool.query(
-        `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5 WHERE relid = $1::oid`,
+        `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5, published_schema = NULL, published_table = NULL
+          WHERE relid = $1::oid`,
         [update.relid, shape, names, update.to.tableSchema, update.to.tableName],
       );
     } catch (err) {
@@ -197,7 +223,8 @@ export class CaptureDecoder {
     const cached = this.base;
     if (cached && digest !== undefined && cached.digest === digest && relids.every((r) => cached.asked.has(r))) return cached;
     const tracked = await this.pool.query<TrackedRow>(
-      `SELECT table_schema, table_name, key_columns, attribute_columns, excluded_attnums, relid::int8::text AS relid, shape, schema_problem
+      `SELECT table_schema, table_name, key_columns, attribute_columns, excluded_attnums, relid::int8::text AS relid, shape, schema_problem, ddl_recorded,
+              published_schema, published_table
          FROM ${this.quotedSchema}.tracked_tables WHERE relid IS NOT NULL`,
     );
     const byRelid = new Map(tracked.rows.map((t) => [t.relid, t]));
@@ -229,7 +256,7 @@ export class CaptureDecoder {
         const shape = t.shape ?? current ?? [];
         const types = new Map<string, ShapeColumn>();
         for (const c of [...shape, ...(current ?? [])]) types.set(c.name, c);
-        state = { tracked: t, shape, tableSchema: t.table_schema, tableName: t.table_name, catalog: now, types, typesChecked: false };
+        state = { tracked: t, shape, tableSchema: t.published_schema ?? t.table_schema, tableName: t.published_table ?? t.table_name, catalog: now, types, typesChecked: false };
         byRoot.set(root, state);
       }
       states.set(relid, state);
@@ -248,7 +275,15 @@ export class CaptureDecoder {
     if (!now) return undefined;
     const names = row.names ?? state.shape.map((c) => c.name);
     const sameNames = names.length === state.shape.length && state.shape.every((c) => names.includes(c.name));
-    const typesChanged = !state.typesChecked && state.shape.some((c) => now.columns.some((n) => n.attnum === c.attnum && n.name === c.name && n.type !== c.type));
+    // A type change the DDL event triggers recorded is announced by its recorded row, in its place.
+    const recorded = state.tracked.ddl_recorded?.columns;
+    const typesRecorded =
+      recorded !== undefined &&
+      now.columns.every((n) => {
+        const r = recorded.find((c) => c.attnum === n.attnum);
+        return !r || r.type === n.type;
+      });
+    const typesChanged = !state.typesChecked && !typesRecorded && state.shape.some((c) => now.columns.some((n) => n.attnum === c.attnum && n.name === c.name && n.type !== c.type));
     state.typesChecked = true;
     const renamed = isRoot && (row.table_schema !== state.tableSchema || row.table_name !== state.tableName) && row.table_schema === now.tableSchema && row.table_name === now.tableName;
     if (sameNames && !typesChanged && !renamed) return undefined;
@@ -275,6 +310,34 @@ export class CaptureDecoder {
       event: schemaChangeEvent({ seq: row.seq, xid: row.xid, changedAt: row.changed_at }, to, schemaChange),
       update: { from, to: { ...to, shape: current } },
     };
+  }
+
+  /**
+   * The schema change of a row the DDL event triggers recorded: the table's captured columns and
+   * name right after the DDL, against the shape published last (or changed earlier in this page).
+   * Nothing when they are the same: the change was announced already (noticed from an earlier
+   * row), or it changed nothing published (a rename of an excluded column, a constraint).
+   */
+  private recorded(state: TableState, row: RawEventRow, shape: ShapeColumn[]): { event: OutboxEvent; update: Omit<ShapeUpdate, 'index' | 'relid'> } | undefined {
+    const from = { tableSchema: state.tableSchema, tableName: state.tableName };
+    const to = { tableSchema: row.table_schema, tableName: row.table_name };
+    const changes = diffShapes(state.shape, shape);
+    if (to.tableSchema !== from.tableSchema || to.tableName !== from.tableName) changes.push({ kind: 'rename_table', from: `${from.tableSchema}.${from.tableName}`, to: `${to.tableSchema}.${to.tableName}` });
+    const before = state.shape;
+    state.shape = shape;
+    for (const c of shape) state.types.set(c.name, c);
+    if (changes.length === 0) return undefined;
+    state.tableSchema = to.tableSchema;
+    state.tableName = to.tableName;
+    const schemaChange: SchemaChange = {
+      dialect: 'postgres',
+      before: before.map(publicColumn),
+      after: shape.map(publicColumn),
+      key: state.tracked.key_columns.filter((k) => shape.some((c) => c.name === k)),
+      changes,
+    };
+    this.logger.info({ table: `${to.tableSchema}.${to.tableName}`, seq: row.seq, changes: changes.map((c) => c.kind) }, 'schema change of a tracked table recorded at DDL time; published in its place');
+    return { event: schemaChangeEvent({ seq: row.seq, xid: row.xid, changedAt: row.changed_at }, to, schemaChange), update: { from, to: { ...to, shape } } };
   }
 
   /** Decodes the pending rows in the database, one query per table and image shape. */
@@ -366,9 +429,13 @@ function rowShape(state: TableState, now: TableShape, names: string[]): ShapeCol
   return columns.sort((a, b) => a.attnum - b.attnum);
 }
 
-/** The columns of an image in table order, each with the type it is read back with. */
-function imageColumns(state: TableState, names: string[]): ColumnInfo[] {
-  const known = names.map((name) => state.types.get(name));
+/**
+ * The columns of an image in table order, each with the type it is read back with: the type of the
+ * shape in effect at the row (so a row written before a recorded ALTER COLUMN … TYPE is read with
+ * the old type), else the newest known.
+ */
+function imageColumns(state: TableState, names: string[], inStream: boolean): ColumnInfo[] {
+  const known = names.map((name) => (inStream ? state.shape.find((c) => c.name === name) : undefined) ?? state.types.get(name));
   return names
     .map((name, k) => ({ name, column: known[k] }))
     .sort((a, b) => (a.column?.attnum ?? Number.MAX_SAFE_INTEGER) - (b.column?.attnum ?? Number.MAX_SAFE_INTEGER))
@@ -388,6 +455,12 @@ export function diffShapes(before: ShapeColumn[], after: ShapeColumn[]): SchemaC
   }
   for (const now of after) if (!before.some((c) => c.attnum === now.attnum)) changes.push({ kind: 'add_column', column: now.name, type: now.type });
   return changes;
+}
+
+/** The columns an op 'schema' row recorded at DDL time carry (`after.shape`); undefined for a drop_table. */
+function recordedShape(row: RawEventRow): ShapeColumn[] | undefined {
+  const shape = (row.after as { shape?: unknown } | null)?.shape;
+  return Array.isArray(shape) ? (shape as ShapeColumn[]) : undefined;
 }
 
 /** A row's event with its images as written, for the quarantine (never published as is). */

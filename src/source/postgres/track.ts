@@ -37,15 +37,29 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
     const info = await describeTable(client, spec.table);
-    const before = await client.query<{ key_columns: string[]; excluded_columns: string[]; excluded_attnums: number[] | null; attribute_columns: string[]; function_name: string; same_table: boolean }>(
-      `SELECT key_columns, excluded_columns, excluded_attnums, attribute_columns, function_name, relid IS NOT DISTINCT FROM $3 AS same_table FROM ${q}.tracked_tables
+    const before = await client.query<{
+      key_columns: string[];
+      excluded_columns: string[];
+      excluded_attnums: number[] | null;
+      attribute_columns: string[];
+      function_name: string;
+      same_table: boolean;
+      shape: unknown;
+      published_schema: string;
+      published_table: string;
+    }>(
+      `SELECT key_columns, excluded_columns, excluded_attnums, attribute_columns, function_name, relid IS NOT DISTINCT FROM $3 AS same_table, shape,
+              coalesce(published_schema, table_schema) AS published_schema, coalesce(published_table, table_name) AS published_table
+         FROM ${q}.tracked_tables
         WHERE relid = $3 OR (table_schema = $1 AND table_name = $2)
         ORDER BY relid IS NOT DISTINCT FROM $3 DESC LIMIT 1`,
       [spec.table.schema, spec.table.table, info.oid],
     );
     // The table as tracked before, found by oid first: after a RENAME TO the relay has not
     // published yet, the registry still has the old name, and a re-track under the new name must
-    // keep its exclusions. The row under the old name goes; the upsert below takes its place.
+    // keep its exclusions. The row under the old name goes; the upsert below takes its place, and keeps
+    // what the relay published last — the shape, and the old name as published_schema/_table — so the
+    // relay still announces what changed since, the rename_table included (docs/capture.md).
     const previous = before.rows[0];
     await client.query(`DELETE FROM ${q}.tracked_tables WHERE relid = $3 AND NOT (table_schema = $1 AND table_name = $2)`, [spec.table.schema, spec.table.table, info.oid]);
     // Exclusions are kept by attribute number: a re-track after a rename of an excluded column keeps
@@ -63,6 +77,9 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
     const excludedAttnums = info.columns.filter((c) => exclude.includes(c.name)).map((c) => c.attnum!);
     const shapes = await readShapes(client, [String(info.oid)]);
     const shape = capturedShape(shapes.get(String(info.oid))?.columns ?? [], excludedAttnums);
+    const same = previous?.same_table === true;
+    const published = same && (previous.published_schema !== spec.table.schema || previous.published_table !== spec.table.table) ? previous : undefined;
+    const savedShape = same && previous.shape ? JSON.stringify(previous.shape) : JSON.stringify(shape);
     const captureFunction = info.kind === 'partitioned' ? ROW_FUNCTION : STATEMENT_FUNCTION;
     await client.query(runtimeSql('postgres', 'capture_triggers_drop', { table: quotedTable(spec.table) }));
     await client.query(
@@ -75,15 +92,30 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
     if (previous && !isGenericFunction(previous.function_name)) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(previous.function_name)}()`);
     const saved = await client.query(
       `INSERT INTO ${q}.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name,
-                                        relid, excluded_attnums, shape, schema_problem)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL)
+                                        relid, excluded_attnums, shape, schema_problem, published_schema, published_table)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $12)
        ON CONFLICT (table_schema, table_name) DO UPDATE
           SET key_columns = EXCLUDED.key_columns, excluded_columns = EXCLUDED.excluded_columns,
               attribute_columns = EXCLUDED.attribute_columns, captured_columns = EXCLUDED.captured_columns,
               function_name = EXCLUDED.function_name, relid = EXCLUDED.relid, excluded_attnums = EXCLUDED.excluded_attnums,
-              shape = EXCLUDED.shape, schema_problem = NULL
+              shape = EXCLUDED.shape, schema_problem = NULL, published_schema = EXCLUDED.published_schema, published_table = EXCLUDED.published_table,
+              ddl_recorded = CASE WHEN ${q}.tracked_tables.relid IS NOT DISTINCT FROM EXCLUDED.relid THEN ${q}.tracked_tables.ddl_recorded END,
+              dropped_seq = NULL
        RETURNING *`,
-      [spec.table.schema, spec.table.table, keyColumns, exclude, attributes, shape.map((c) => c.name), captureFunction, info.oid, excludedAttnums, JSON.stringify(shape)],
+      [
+        spec.table.schema,
+        spec.table.table,
+        keyColumns,
+        exclude,
+        attributes,
+        shape.map((c) => c.name),
+        captureFunction,
+        info.oid,
+        excludedAttnums,
+        savedShape,
+        published?.published_schema ?? null,
+        published?.published_table ?? null,
+      ],
     );
     return toTrackedTable(saved.rows[0]);
   });
