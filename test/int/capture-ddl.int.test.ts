@@ -202,7 +202,7 @@ async function ddlWhileWriting(ctx: DdlContext): Promise<void> {
 describe('DDL while the application writes, as roles without superuser', () => {
   it('migrate succeeds without the right to create event triggers, and says so; doctor tells', async () => {
     expect((await env.pool.query(`SELECT rolsuper FROM pg_roles WHERE rolname = current_user`)).rows[0].rolsuper).toBe(false);
-    expect(env.migrated).toMatchObject({ current: listMigrations('postgres').length, eventTriggers: 'not-permitted' });
+    expect(env.migrated).toMatchObject({ current: listMigrations('postgres').at(-1)!.version, eventTriggers: 'not-permitted' });
     expect(await env.source.migrate()).toMatchObject({ applied: [], eventTriggers: 'not-permitted' });
     expect((await env.pool.query(`SELECT count(*)::int AS n FROM pg_event_trigger`)).rows[0].n).toBe(0);
     expect(await env.source.doctorNotes()).toEqual([expect.stringContaining('DDL event triggers of "outbox" are not installed')]);

@@ -375,6 +375,88 @@ describe('outbox migrate upgrades an existing install', () => {
     }
   });
 
+  it('gives tables tracked at migration 7 the one-IF common case (000009); a session that wrote before goes on writing, and the relay reads every event in order', async () => {
+    const db = await createTestDatabase();
+    const writer = new pg.Client({ connectionString: db.url });
+    const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+    const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+    try {
+      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const m of listMigrations('postgres').filter((f) => f.version <= 7)) {
+        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
+        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+      }
+      const done = (await db.pool.query(`SELECT done_snapshot::text AS s FROM outbox.relay_state`)).rows[0].s as string;
+      await db.pool.query(`
+        CREATE TABLE public.acct (id int PRIMARY KEY, v float8, d interval, secret text);
+        CREATE TABLE public.plain (id int PRIMARY KEY, v float8);
+        CREATE TABLE public.split (id int, region text, v float8, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+        CREATE TABLE public.split_eu PARTITION OF public.split FOR VALUES IN ('eu');`);
+      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'acct' }, exclude: ['secret'] });
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'plain' } });
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'split' } });
+      await writer.connect();
+      // Before the migration: the session compiles 000007's functions and keeps a wake state.
+      await writer.query(`INSERT INTO public.acct VALUES (1, 0.1, '1 day', 'SECRET'); INSERT INTO public.plain VALUES (1, 0.1); INSERT INTO public.split VALUES (1, 'eu', 0.1)`);
+      await writer.query(`UPDATE public.plain SET v = 0.2`);
+      const body = async (fn: string) => (await db.pool.query(`SELECT pg_get_functiondef($1::regprocedure) AS d`, [`outbox.${fn}()`])).rows[0].d as string;
+      expect(await body('capture_statement')).not.toContain('pg_catalog.right(');
+
+      expect((await source.migrate()).applied.map((m) => m.version)).toContain(9);
+      for (const fn of ['capture_statement', 'capture_row']) expect(await body(fn)).toContain('pg_catalog.right(pg_catalog.current_setting(TG_ARGV[1]), 1)::smallint');
+      // After it, the same session: the common case (plain, split), an excluded column (acct), and
+      // settings that lose information, which take the full path and are overridden for the call only.
+      await writer.query(`UPDATE public.plain SET v = 0.3; UPDATE public.split SET v = 0.3; UPDATE public.acct SET v = 0.3, secret = 'SECRET-2'`);
+      await writer.query(`SET extra_float_digits = -3; SET IntervalStyle = sql_standard`);
+      await writer.query(`UPDATE public.plain SET v = 1.0000000000000002; UPDATE public.split SET v = 1.0000000000000002; UPDATE public.acct SET v = 1.0000000000000002, d = '-1 day -02:00:00'`);
+      expect((await writer.query(`SHOW extra_float_digits`)).rows[0].extra_float_digits).toBe('-3');
+      expect((await writer.query(`SHOW IntervalStyle`)).rows[0].IntervalStyle).toBe('sql_standard');
+      await writer.query(`RESET extra_float_digits; RESET IntervalStyle`);
+      await writer.query(`INSERT INTO public.plain SELECT g, g FROM generate_series(2, 4) g; UPDATE public.plain SET v = -v WHERE id >= 2; DELETE FROM public.plain WHERE id = 3; DELETE FROM public.split`);
+
+      const raw = await db.pool.query(`SELECT coalesce(old_row::text, '') || coalesce(new_row::text, '') AS t FROM outbox.events ORDER BY seq`);
+      expect(raw.rows.map((r) => r.t).join()).not.toContain('SECRET');
+      const { readDecodedOutbox } = await import('../helpers/source.js');
+      const events = await readDecodedOutbox(db.pool, 'outbox');
+      const multi = (e: OutboxEvent) => e.tableName === 'plain' && e.op === 'update' && (e.after as { id: number }).id >= 2;
+      const first = events.findIndex(multi);
+      const sorted = [...events.slice(0, first), ...events.slice(first, first + 3).sort((a, b) => (a.after as { id: number }).id - (b.after as { id: number }).id), ...events.slice(first + 3)];
+      expect(sorted.map((e) => [e.tableName, e.op, e.after ?? e.before])).toEqual([
+        ['acct', 'insert', { id: 1, v: 0.1, d: 'P1D' }],
+        ['plain', 'insert', { id: 1, v: 0.1 }],
+        ['split', 'insert', { id: 1, region: 'eu', v: 0.1 }],
+        ['plain', 'update', { id: 1, v: 0.2 }],
+        ['plain', 'update', { id: 1, v: 0.3 }],
+        ['split', 'update', { id: 1, region: 'eu', v: 0.3 }],
+        ['acct', 'update', { id: 1, v: 0.3, d: 'P1D' }],
+        ['plain', 'update', { id: 1, v: 1.0000000000000002 }],
+        ['split', 'update', { id: 1, region: 'eu', v: 1.0000000000000002 }],
+        ['acct', 'update', { id: 1, v: 1.0000000000000002, d: 'P-1DT-2H' }],
+        ['plain', 'insert', { id: 2, v: 2 }],
+        ['plain', 'insert', { id: 3, v: 3 }],
+        ['plain', 'insert', { id: 4, v: 4 }],
+        ['plain', 'update', { id: 2, v: -2 }],
+        ['plain', 'update', { id: 3, v: -3 }],
+        ['plain', 'update', { id: 4, v: -4 }],
+        ['plain', 'delete', { id: 3, v: -3 }],
+        ['split', 'delete', { id: 1, region: 'eu', v: 1.0000000000000002 }],
+      ]);
+      // The relay's read of one snapshot window from before the migration to now: every event, in seq order.
+      const { runtimeSql } = await import('../../src/sql/files.js');
+      const now = (await db.pool.query(`SELECT pg_current_snapshot()::text AS s`)).rows[0].s as string;
+      const window = await db.pool.query(runtimeSql('postgres', 'relay_read_window', { schema: '"outbox"' }), [done, now, -1, 1000]);
+      const all = await db.pool.query(`SELECT e.seq::text AS s FROM outbox.events e ORDER BY e.seq`);
+      expect(window.rows.map((r) => String(r.seq))).toEqual(all.rows.map((r) => r.s));
+      expect(all.rows.length).toBeGreaterThanOrEqual(18);
+      expect(await source.doctor()).toEqual([]);
+    } finally {
+      await writer.end();
+      await source.close();
+      await db.drop();
+    }
+  });
+
   it('moves a table tracked by capture v1 to the generic triggers and keeps its exclusions; v1 rows still publish', async () => {
     const db = await createTestDatabase();
     try {
