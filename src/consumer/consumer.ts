@@ -430,11 +430,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /** One apply of a batch's changes through the breaker; undefined when it failed (then nothing of the batch is deleted). */
   private async apply(changes: TargetChange[]): Promise<ApplyOutcome[] | undefined> {
     try {
-      const outcomes = await this.applyTogether(changes);
-      if (!Array.isArray(outcomes) || outcomes.length !== changes.length) {
-        throw new Error(`the ${this.options.writer.kind} writer returned ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes for ${changes.length} changes`);
-      }
-      return outcomes;
+      return await this.applyTogether(changes); // fireGroup checks the writer's outcome count
     } catch (err) {
       this.metrics.applyFailures.inc(this.labels);
       this.logger.warn({ err: describeError(err), changes: changes.length, breaker: this.breakerState }, 'apply failed; nothing deleted, the messages come back after the visibility timeout');
