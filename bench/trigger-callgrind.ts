@@ -26,6 +26,7 @@
  *       [--only capture,jsonb_row] [--previous 000007] [--decompose] [--keep]   (--keep keeps the cluster and the callgrind profiles)
  * Needs valgrind, initdb, pg_ctl and postgres on PATH; run as root it runs the server as `postgres`.
  */
+import { referenceTriggersSql } from './lib/reference-triggers.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -71,34 +72,8 @@ const TABLE_DDL = (name: string) => `
   INSERT INTO public.${name} (id, tenant_id, status, amount, note)
   SELECT g, g % 50, 'open', g / 100.0, md5(g::text) FROM generate_series(1, ${ROWS}) g;`;
 
-/** The reference triggers of bench/trigger-cost.ts, on this script's tables. */
-const REFERENCES = `
-  CREATE TABLE public.ref_floor_log (id bigserial PRIMARY KEY, v int);
-  CREATE FUNCTION public.ref_floor() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN INSERT INTO public.ref_floor_log (v) VALUES (1); RETURN NULL; END $$;
-  CREATE TRIGGER ref AFTER INSERT OR UPDATE OR DELETE ON public.t_floor FOR EACH ROW EXECUTE FUNCTION public.ref_floor();
-
-  CREATE TABLE public.ref_row_log (id bigserial PRIMARY KEY, op text, old jsonb, new jsonb);
-  CREATE FUNCTION public.ref_row() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN
-    INSERT INTO public.ref_row_log (op, old, new)
-    VALUES (TG_OP, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
-    RETURN NULL;
-  END $$;
-  CREATE TRIGGER ref AFTER INSERT OR UPDATE OR DELETE ON public.t_jsonb_row FOR EACH ROW EXECUTE FUNCTION public.ref_row();
-
-  CREATE TABLE public.ref_stmt_log (id bigserial PRIMARY KEY, op text, old jsonb, new jsonb);
-  CREATE FUNCTION public.ref_stmt() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN
-    IF TG_OP = 'INSERT' THEN INSERT INTO public.ref_stmt_log (op, new) SELECT 'INSERT', to_jsonb(n) FROM new_rows n;
-    ELSIF TG_OP = 'UPDATE' THEN INSERT INTO public.ref_stmt_log (op, old, new) SELECT 'UPDATE', to_jsonb(o), to_jsonb(n) FROM old_rows o JOIN new_rows n ON o.id = n.id;
-    ELSE INSERT INTO public.ref_stmt_log (op, old) SELECT 'DELETE', to_jsonb(o) FROM old_rows o;
-    END IF;
-    RETURN NULL;
-  END $$;
-  CREATE TRIGGER ref_i AFTER INSERT ON public.t_jsonb_stmt REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ref_stmt();
-  CREATE TRIGGER ref_u AFTER UPDATE ON public.t_jsonb_stmt REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ref_stmt();
-  CREATE TRIGGER ref_d AFTER DELETE ON public.t_jsonb_stmt REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ref_stmt();`;
+/** The reference triggers of bench/trigger-cost.ts (bench/lib/reference-triggers.ts), on this script's tables. */
+const REFERENCES = referenceTriggersSql({ floor: 't_floor', jsonbRow: 't_jsonb_row', jsonbStmt: 't_jsonb_stmt' });
 
 /** Outbox-like tables for the decomposition: the v2 columns of outbox.events, and a narrow set. */
 const WIDE_COLS = `part smallint NOT NULL, seq bigint NOT NULL, xid xid8 NOT NULL DEFAULT pg_current_xact_id(),

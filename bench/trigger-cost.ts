@@ -20,6 +20,7 @@
  * or npm run bench:trigger. Needs PostgreSQL (TEST_PG_URL, as for the tests) and pgbench on PATH.
  * Run it on a machine doing nothing else (other load skews every figure): npx tsx bench/trigger-cost.ts
  */
+import { referenceTriggersSql } from './lib/reference-triggers.js';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -91,34 +92,8 @@ const median = (xs: number[]) => {
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 const loadLine = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 
-/** The reference triggers and their outbox tables, in the shapes the issue names. */
-const REFERENCES = `
-  CREATE TABLE public.ref_floor_log (id bigserial PRIMARY KEY, v int);
-  CREATE FUNCTION public.ref_floor() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN INSERT INTO public.ref_floor_log (v) VALUES (1); RETURN NULL; END $$;
-  CREATE TRIGGER ref AFTER INSERT OR UPDATE OR DELETE ON public.bench_floor FOR EACH ROW EXECUTE FUNCTION public.ref_floor();
-
-  CREATE TABLE public.ref_row_log (id bigserial PRIMARY KEY, op text, old jsonb, new jsonb);
-  CREATE FUNCTION public.ref_row() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN
-    INSERT INTO public.ref_row_log (op, old, new)
-    VALUES (TG_OP, CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END, CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
-    RETURN NULL;
-  END $$;
-  CREATE TRIGGER ref AFTER INSERT OR UPDATE OR DELETE ON public.bench_jsonb_row FOR EACH ROW EXECUTE FUNCTION public.ref_row();
-
-  CREATE TABLE public.ref_stmt_log (id bigserial PRIMARY KEY, op text, old jsonb, new jsonb);
-  CREATE FUNCTION public.ref_stmt() RETURNS trigger LANGUAGE plpgsql AS $$
-  BEGIN
-    IF TG_OP = 'INSERT' THEN INSERT INTO public.ref_stmt_log (op, new) SELECT 'INSERT', to_jsonb(n) FROM new_rows n;
-    ELSIF TG_OP = 'UPDATE' THEN INSERT INTO public.ref_stmt_log (op, old, new) SELECT 'UPDATE', to_jsonb(o), to_jsonb(n) FROM old_rows o JOIN new_rows n ON o.id = n.id;
-    ELSE INSERT INTO public.ref_stmt_log (op, old) SELECT 'DELETE', to_jsonb(o) FROM old_rows o;
-    END IF;
-    RETURN NULL;
-  END $$;
-  CREATE TRIGGER ref_i AFTER INSERT ON public.bench_jsonb_stmt REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ref_stmt();
-  CREATE TRIGGER ref_u AFTER UPDATE ON public.bench_jsonb_stmt REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ref_stmt();
-  CREATE TRIGGER ref_d AFTER DELETE ON public.bench_jsonb_stmt REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ref_stmt();
+/** The reference triggers and their outbox tables, in the shapes the issue names (bench/lib/reference-triggers.ts). */
+const REFERENCES = referenceTriggersSql({ floor: 'bench_floor', jsonbRow: 'bench_jsonb_row', jsonbStmt: 'bench_jsonb_stmt' }) + `
   CREATE SEQUENCE public.bench_ids START 10000000;`;
 
 /** Each variant's outbox: what it writes, for emptying and sizing. */
