@@ -41,6 +41,18 @@ async function decodeWithSchemaChanges(): Promise<OutboxEvent[]> {
   }
 }
 
+/** Applies one migration file as `outbox migrate` would, recording it in the ledger (an install of an earlier version). */
+async function applyMigrationFile(pool: pg.Pool, m: MigrationFile): Promise<void> {
+  await pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
+  await pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
+}
+
+/** The outbox schema and its ledger, then the given files: the database as an earlier version left it. */
+async function installMigrations(pool: pg.Pool, files: readonly MigrationFile[]): Promise<void> {
+  await pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+  for (const m of files) await applyMigrationFile(pool, m);
+}
+
 describe('excluded columns', () => {
   it('never reach the outbox, before or after a rename, nor when a new column takes the old name', async () => {
     await sql(`CREATE TABLE public.people (id int PRIMARY KEY, name text, secret text)`);
@@ -276,11 +288,8 @@ describe('outbox migrate upgrades an existing install', () => {
     const writer = new pg.Client({ connectionString: db.url });
     try {
       // An install at migration 4: tables recorded at migration 3, given capture_row by 000004's upgrade.
-      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-      const apply = async (m: MigrationFile) => {
-        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
-        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
-      };
+      await installMigrations(db.pool, []);
+      const apply = (m: MigrationFile) => applyMigrationFile(db.pool, m);
       const files = listMigrations('postgres');
       for (const m of files.filter((f) => f.version <= 3)) await apply(m);
       await db.pool.query(`
@@ -335,11 +344,7 @@ describe('outbox migrate upgrades an existing install', () => {
     const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
     const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
     try {
-      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-      for (const m of listMigrations('postgres').filter((f) => f.version <= 5)) {
-        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
-        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
-      }
+      await installMigrations(db.pool, listMigrations('postgres').filter((f) => f.version <= 5));
       await db.pool.query(`CREATE TABLE public.acct (id int PRIMARY KEY, v int, secret text); INSERT INTO public.acct VALUES (1, 1, 'SECRET'), (2, 2, 'SECRET')`);
       // Tracked as `outbox track` did at migration 5 (today's track writes columns of later migrations).
       const { captureTriggerArgs } = await import('../../src/source/postgres/track.js');
@@ -381,12 +386,8 @@ describe('outbox migrate upgrades an existing install', () => {
     const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
     const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
     try {
-      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
       // up to 8, the last before 9: 8 changes no capture function (they are 000007's), and today's track writes 8's columns
-      for (const m of listMigrations('postgres').filter((f) => f.version <= 8)) {
-        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
-        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
-      }
+      await installMigrations(db.pool, listMigrations('postgres').filter((f) => f.version <= 8));
       const done = (await db.pool.query(`SELECT done_snapshot::text AS s FROM outbox.relay_state`)).rows[0].s as string;
       await db.pool.query(`
         CREATE TABLE public.acct (id int PRIMARY KEY, v float8, d interval, secret text);
@@ -463,11 +464,7 @@ describe('outbox migrate upgrades an existing install', () => {
     try {
       // An install at migration 3, with a table tracked the v1 way: a generated function and four statement triggers.
       const v1 = listMigrations('postgres').filter((m) => m.version <= 3);
-      await db.pool.query(`CREATE SCHEMA outbox; CREATE TABLE outbox.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-      for (const m of v1) {
-        await db.pool.query(fillPlaceholders(m.text, { schema: '"outbox"' }, 'postgres'));
-        await db.pool.query(`INSERT INTO outbox.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)`, [m.version, m.name, m.checksum]);
-      }
+      await installMigrations(db.pool, v1);
       await db.pool.query(`
         CREATE TABLE public.old (id int PRIMARY KEY, v text, secret text);
         INSERT INTO outbox.tracked_tables (table_schema, table_name, key_columns, excluded_columns, attribute_columns, captured_columns, function_name)
