@@ -150,26 +150,38 @@ const MAIN: Variant[] = [
 ];
 
 /**
- * The capture function as an earlier migration shipped it, on its own table, so a change of the function
- * is measured against its predecessor in the same run (the installed capture is the latest).
+ * The capture function as an earlier migration shipped it, on its own tables (one without and one with
+ * the excluded column `note`), so a change of the function is measured against its predecessor in the
+ * same run (the installed capture is the latest).
  */
-const previousCapture = (version: string): Variant => {
-  const file = listMigrations('postgres').find((m) => String(m.version).padStart(6, '0') === version);
-  if (!file) throw new Error(`no migration ${version}`);
+const previousCapture = (version: string): Variant[] => {
+  const file = listMigrations('postgres')
+    .filter((m) => m.version <= Number(version) && /CREATE OR REPLACE FUNCTION \{\{schema\}\}\.capture_statement\(\)/.test(m.text))
+    .at(-1);
+  if (!file || String(file.version).padStart(6, '0') !== version) throw new Error(`no migration ${version} that defines capture_statement()`);
   const fn = `capture_statement_${version}`;
   const text = fillPlaceholders(file.text, { schema: '"outbox"' }, 'postgres')
     .replace(/^[\s\S]*?(CREATE OR REPLACE FUNCTION "outbox"\.capture_statement\(\)[\s\S]*?\$capture\$;)[\s\S]*$/, '$1')
     .replace('"outbox".capture_statement()', `"outbox".${fn}()`);
-  const args = `'outbox_outbox', 'outbox_relay.wake_outbox'`;
-  const t = `public.t_capture_${version}`;
-  return {
-    name: `capture_${version}`,
-    what: `capture_statement() as ${file.version.toString().padStart(6, '0')}_${file.name}.sql shipped it`,
-    setup: `${text}
+  const shipped = `${file.version.toString().padStart(6, '0')}_${file.name}.sql`;
+  const triggers = (t: string, args: string) => `
       CREATE TRIGGER ti AFTER INSERT ON ${t} REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "outbox".${fn}(${args});
       CREATE TRIGGER tu AFTER UPDATE ON ${t} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION "outbox".${fn}(${args});
-      CREATE TRIGGER td AFTER DELETE ON ${t} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "outbox".${fn}(${args});`,
-  };
+      CREATE TRIGGER td AFTER DELETE ON ${t} REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION "outbox".${fn}(${args});`;
+  const args = `'outbox_outbox', 'outbox_relay.wake_outbox'`;
+  return [
+    { name: `capture_${version}`, what: `capture_statement() as ${shipped} shipped it`, setup: text + triggers(`public.t_capture_${version}`, args) },
+    {
+      name: `capture_ex_${version}`,
+      what: `the same with the excluded column note`,
+      // the excluded column by attribute number, as outbox track passes it
+      setup: `DO $do$ BEGIN EXECUTE pg_catalog.format(%L, (SELECT '{' || a.attnum || '}' FROM pg_attribute a
+                WHERE a.attrelid = 'public.t_capture_ex_${version}'::regclass AND a.attname = 'note')); END $do$;`.replace(
+        '%L',
+        `$tr$${triggers(`public.t_capture_ex_${version}`, `${args}, %1$L`)}$tr$`,
+      ),
+    },
+  ];
 };
 
 /** Each isolates one part of what capture costs (constants where capture computes a value). */
@@ -361,7 +373,7 @@ function callsTo(profile: string, fn: string): number {
 }
 
 async function main(): Promise<void> {
-  const all = [...MAIN, ...(args.previous ? args.previous.split(',').map(previousCapture) : []), ...(args.decompose ? DECOMPOSE : [])];
+  const all = [...MAIN, ...(args.previous ? args.previous.split(',').flatMap(previousCapture) : []), ...(args.decompose ? DECOMPOSE : [])];
   const only = args.only ? new Set(args.only.split(',')) : null;
   const variants = only ? all.filter((v) => only.has(v.name) || ['untracked', 'floor', 'jsonb_row', 'jsonb_stmt'].includes(v.name)) : all;
   const dir = mkdtempSync(join(tmpdir(), 'outbox-callgrind-'));

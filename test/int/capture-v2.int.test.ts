@@ -459,6 +459,66 @@ describe('outbox migrate upgrades an existing install', () => {
     }
   });
 
+  it('names excluded columns without a catalog query (000011): a session that wrote before goes on writing; renamed, re-added and partition-numbered excluded columns stay out', async () => {
+    const db = await createTestDatabase();
+    const writer = new pg.Client({ connectionString: db.url });
+    const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+    const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+    try {
+      await installMigrations(db.pool, listMigrations('postgres').filter((f) => f.version < 11));
+      await db.pool.query(`
+        CREATE TABLE public.acct (id int PRIMARY KEY, secret text, v int, pin text);
+        CREATE TABLE public.logs (id int, region text, dropme int, secret text, msg text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+        ALTER TABLE public.logs DROP COLUMN dropme;
+        CREATE TABLE public.logs_eu PARTITION OF public.logs FOR VALUES IN ('eu');
+        CREATE TABLE public.logs_us (msg text, secret text, region text NOT NULL, id int NOT NULL);
+        ALTER TABLE public.logs ATTACH PARTITION public.logs_us FOR VALUES IN ('us');`);
+      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'acct' }, exclude: ['secret', 'pin'] });
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'logs' }, exclude: ['secret'] });
+      await writer.connect();
+      await writer.query(`INSERT INTO public.acct VALUES (1, 'SECRET-1', 1, 'SECRET-PIN'); INSERT INTO public.logs (id, region, secret, msg) VALUES (1, 'eu', 'SECRET-eu', 'a')`);
+      const body = async (fn: string) => (await db.pool.query(`SELECT pg_get_functiondef($1::regprocedure) AS d`, [`outbox.${fn}()`])).rows[0].d as string;
+      expect(await body('capture_statement')).toContain('pg_catalog.pg_attribute');
+
+      expect((await source.migrate()).applied.map((m) => m.version)).toContain(11);
+      for (const fn of ['capture_statement', 'capture_row']) {
+        expect(await body(fn)).toContain('pg_catalog.pg_identify_object_as_address');
+        expect(await body(fn)).not.toContain('pg_catalog.pg_attribute');
+      }
+      // The same session after the migration: both tables, the common case and lossy settings.
+      await writer.query(`UPDATE public.acct SET v = 2, secret = 'SECRET-2'; INSERT INTO public.logs (id, region, secret, msg) VALUES (2, 'us', 'SECRET-us', 'b')`);
+      await writer.query(`SET extra_float_digits = -3; UPDATE public.acct SET v = 3, pin = 'SECRET-PIN-2'; UPDATE public.logs SET msg = 'c', secret = 'SECRET-3' WHERE id = 1; UPDATE public.logs SET msg = 'c' WHERE id = 2; RESET extra_float_digits`);
+      // The excluded column renamed, and a new column under its old name: by attribute number, the
+      // renamed one stays out and the new one is captured — in the DDL's own transaction too.
+      await writer.query(`BEGIN; ALTER TABLE public.acct RENAME COLUMN secret TO hidden; UPDATE public.acct SET v = 4, hidden = 'SECRET-4'; COMMIT`);
+      await writer.query(`ALTER TABLE public.acct ADD COLUMN secret text; INSERT INTO public.acct VALUES (2, 'SECRET-5', 5, 'SECRET-PIN-3', 'visible')`);
+      await writer.query(`DELETE FROM public.acct WHERE id = 1; DELETE FROM public.logs WHERE id = 1`);
+
+      const raw = await db.pool.query(`SELECT coalesce(old_row::text, '') || coalesce(new_row::text, '') AS t FROM outbox.events ORDER BY seq`);
+      expect(raw.rows.map((r) => r.t).join()).not.toContain('SECRET');
+      const rows = await db.pool.query(`SELECT table_name, op, coalesce(new_row, old_row)::jsonb AS img FROM outbox.events WHERE relid IS NOT NULL AND op <> 'schema' ORDER BY seq`);
+      // (rows of a partition carry its own name; the relay publishes them under the tracked table's)
+      expect(rows.rows.map((r) => [r.table_name, r.op, r.img])).toEqual([
+        ['acct', 'insert', { id: 1, v: 1 }],
+        ['logs_eu', 'insert', { id: 1, region: 'eu', msg: 'a' }],
+        ['acct', 'update', { id: 1, v: 2 }],
+        ['logs_us', 'insert', { id: 2, region: 'us', msg: 'b' }],
+        ['acct', 'update', { id: 1, v: 3 }],
+        ['logs_eu', 'update', { id: 1, region: 'eu', msg: 'c' }],
+        ['logs_us', 'update', { id: 2, region: 'us', msg: 'c' }],
+        ['acct', 'update', { id: 1, v: 4 }],
+        ['acct', 'insert', { id: 2, v: 5, secret: 'visible' }],
+        ['acct', 'delete', { id: 1, v: 4, secret: null }],
+        ['logs_eu', 'delete', { id: 1, region: 'eu', msg: 'c' }],
+      ]);
+    } finally {
+      await writer.end();
+      await source.close();
+      await db.drop();
+    }
+  });
+
   it('moves a table tracked by capture v1 to the generic triggers and keeps its exclusions; v1 rows still publish', async () => {
     const db = await createTestDatabase();
     try {
