@@ -92,7 +92,7 @@ export async function startDynamoLocal(): Promise<DynamoLocal> {
  */
 export interface ThrottlingProxy {
   endpoint: string;
-  /** Requests answered with ThrottlingException so far. */
+  /** Requests this proxy failed so far: answered with ThrottlingException, reset, or not forwarded (502). */
   throttled: number;
   forwarded: number;
   close(): Promise<void>;
@@ -127,12 +127,19 @@ export async function startThrottlingProxy(upstream: string, throttle: (target: 
         reply.pipe(res);
       });
       forward.on('error', () => {
+        // DynamoDB Local did not answer (a busy machine): the writer sees a 502 and retries it, so it
+        // counts as a failure this proxy produced
+        state.forwarded -= 1;
+        state.throttled += 1;
         res.writeHead(502);
         res.end();
       });
       forward.end(Buffer.concat(chunks));
     });
   });
+  // Idle keep-alive sockets stay open longer than any pause of a test: a socket the server closed
+  // on its own between two requests would fail a request this proxy did not count.
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
