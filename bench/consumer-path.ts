@@ -98,10 +98,14 @@ function batch(): Message[] {
 async function measure(step: (messages: Message[]) => unknown): Promise<number> {
   const batches = Array.from({ length: MESSAGES / BATCH }, batch);
   const before = process.cpuUsage();
+  const started = performance.now();
   for (const b of batches) await step(b);
   const used = process.cpuUsage(before);
+  lastWall = ((performance.now() - started) * 1000) / MESSAGES;
   return (used.user + used.system) / MESSAGES;
 }
+/** Wall-clock µs per message of the last measure() (waits on the target included; moves with the machine's load). */
+let lastWall = 0;
 
 runBench(async () => {
   const bench = await openTarget();
@@ -148,11 +152,15 @@ runBench(async () => {
     const figures = new Map<string, number[]>(Object.keys(steps).map((k) => [k, []]));
     const loadAtStart = machineLoad();
     const applySent = { statements: 0, queries: 0 };
+    const applyWall: number[] = [];
     for (let r = 0; r < ROUNDS; r++)
       for (const [name, step] of Object.entries(steps)) {
         const before = { ...sent };
         figures.get(name)!.push(await measure(step));
-        if (name === 'apply') for (const k of ['statements', 'queries'] as const) applySent[k] += sent[k] - before[k];
+        if (name === 'apply') {
+          applyWall.push(lastWall);
+          for (const k of ['statements', 'queries'] as const) applySent[k] += sent[k] - before[k];
+        }
       }
     console.log(`consumer path: CPU µs per message (this process), ${ROUNDS} rounds of ${MESSAGES} messages a step, batches of ${BATCH}, ${KIND === 'postgres' ? 'PostgreSQL' : 'MariaDB'} target`);
     console.log(`  ${loadAtStart} at the start, ${machineLoad()} at the end`);
@@ -164,7 +172,8 @@ runBench(async () => {
     }
     if (figures.has('apply')) {
       const batches = (ROUNDS * MESSAGES) / BATCH;
-      console.log(`  apply: ${(applySent.statements / batches).toFixed(2)} statements in ${(applySent.queries / batches).toFixed(2)} queries (round trips) per batch of ${BATCH}`);
+      const wall = spread(applyWall);
+      console.log(`  apply: ${(applySent.statements / batches).toFixed(2)} statements in ${(applySent.queries / batches).toFixed(2)} queries (round trips) per batch of ${BATCH}; wall clock median ${wall.median.toFixed(1)} µs per message (${wall.min.toFixed(1)}–${wall.max.toFixed(1)})`);
     }
     const m = (k: string) => medians.get(k)!;
     if (!only) console.log(`  so: schema check ≈ ${(m('decode') - m('parse')).toFixed(1)}, transform ≈ ${(m('transform') - m('decode')).toFixed(1)}, writer ≈ ${(m('apply') - m('transform')).toFixed(1)} (ordering ≈ ${(m('order') - m('transform')).toFixed(1)}), consumer around them ≈ ${(m('batch') - m('apply')).toFixed(1)} µs per message`);
