@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Message } from '@aws-sdk/client-sqs';
 import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { parseConfig } from '../src/config/index.js';
 import { Consumer } from '../src/consumer/consumer.js';
 import { decodeMessage } from '../src/consumer/decode.js';
@@ -64,6 +65,25 @@ async function openTarget(): Promise<{ url: string; target: Record<string, unkno
   return { url: url.toString(), target: { stateSchema: `st_${database}`, mapping: { 'public.customers': { table: 'customers' } } }, drop };
 }
 
+/**
+ * Statements and queries (round trips) sent to the target by this process, counted at the pg and
+ * mysql2 query entry points (the MariaDB writer joins several statements in one query with ";\n").
+ */
+const sent = { statements: 0, queries: 0 };
+const mysqlCore = (await import('mysql2')) as unknown as { Connection?: { prototype: object }; default?: { Connection: { prototype: object } } };
+for (const [proto, multi] of [
+  [pg.Client.prototype, false],
+  [(mysqlCore.Connection ?? mysqlCore.default!.Connection).prototype, true],
+] as unknown as [{ query: (...args: unknown[]) => unknown }, boolean][]) {
+  const query = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const sql = typeof args[0] === 'string' ? args[0] : (args[0] as { sql?: string }).sql;
+    sent.statements += multi && typeof sql === 'string' ? sql.split(';\n').length : 1;
+    sent.queries += 1;
+    return query.apply(this, args);
+  };
+}
+
 let nextId = 1;
 /** A batch of new customers as SQS delivers them (raw delivery: the envelope is the body). */
 function batch(): Message[] {
@@ -78,10 +98,14 @@ function batch(): Message[] {
 async function measure(step: (messages: Message[]) => unknown): Promise<number> {
   const batches = Array.from({ length: MESSAGES / BATCH }, batch);
   const before = process.cpuUsage();
+  const started = performance.now();
   for (const b of batches) await step(b);
   const used = process.cpuUsage(before);
+  lastWall = ((performance.now() - started) * 1000) / MESSAGES;
   return (used.user + used.system) / MESSAGES;
 }
+/** Wall-clock µs per message of the last measure() (waits on the target included; moves with the machine's load). */
+let lastWall = 0;
 
 runBench(async () => {
   const bench = await openTarget();
@@ -127,7 +151,17 @@ runBench(async () => {
     for (const step of Object.values(steps)) await measure(step);
     const figures = new Map<string, number[]>(Object.keys(steps).map((k) => [k, []]));
     const loadAtStart = machineLoad();
-    for (let r = 0; r < ROUNDS; r++) for (const [name, step] of Object.entries(steps)) figures.get(name)!.push(await measure(step));
+    const applySent = { statements: 0, queries: 0 };
+    const applyWall: number[] = [];
+    for (let r = 0; r < ROUNDS; r++)
+      for (const [name, step] of Object.entries(steps)) {
+        const before = { ...sent };
+        figures.get(name)!.push(await measure(step));
+        if (name === 'apply') {
+          applyWall.push(lastWall);
+          for (const k of ['statements', 'queries'] as const) applySent[k] += sent[k] - before[k];
+        }
+      }
     console.log(`consumer path: CPU µs per message (this process), ${ROUNDS} rounds of ${MESSAGES} messages a step, batches of ${BATCH}, ${KIND === 'postgres' ? 'PostgreSQL' : 'MariaDB'} target`);
     console.log(`  ${loadAtStart} at the start, ${machineLoad()} at the end`);
     const medians = new Map<string, number>();
@@ -135,6 +169,11 @@ runBench(async () => {
       const s = spread(values);
       medians.set(name, s.median);
       console.log(`  ${name.padEnd(9)} median ${s.median.toFixed(1).padStart(6)} µs (${s.min.toFixed(1)}–${s.max.toFixed(1)})`);
+    }
+    if (figures.has('apply')) {
+      const batches = (ROUNDS * MESSAGES) / BATCH;
+      const wall = spread(applyWall);
+      console.log(`  apply: ${(applySent.statements / batches).toFixed(2)} statements in ${(applySent.queries / batches).toFixed(2)} queries (round trips) per batch of ${BATCH}; wall clock median ${wall.median.toFixed(1)} µs per message (${wall.min.toFixed(1)}–${wall.max.toFixed(1)})`);
     }
     const m = (k: string) => medians.get(k)!;
     if (!only) console.log(`  so: schema check ≈ ${(m('decode') - m('parse')).toFixed(1)}, transform ≈ ${(m('transform') - m('decode')).toFixed(1)}, writer ≈ ${(m('apply') - m('transform')).toFixed(1)} (ordering ≈ ${(m('order') - m('transform')).toFixed(1)}), consumer around them ≈ ${(m('batch') - m('apply')).toFixed(1)} µs per message`);

@@ -123,19 +123,27 @@ sqs.middlewareStack.add(
   },
   { step: 'initialize', name: 'benchCallCounter' },
 );
-/** Statements sent to the target database by this process (pg and mysql2 query entry points). */
+/**
+ * Queries (round trips) and statements sent to the target database by this process, counted at the
+ * pg and mysql2 query entry points; the MariaDB writer sends several statements in one query, joined
+ * by ";\n" (src/targets/mysql/round-trip.ts), so its statements are counted in the query text.
+ */
 let statements = 0;
+let queries = 0;
 const pgClient = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
 const pgQuery = pgClient.query;
 pgClient.query = function (this: unknown, ...args: unknown[]) {
   statements += 1;
+  queries += 1;
   return pgQuery.apply(this, args);
 };
 const mysqlModule = (await import('mysql2')) as unknown as { Connection?: { prototype: object }; default?: { Connection: { prototype: object } } };
 const mysqlConnection = (mysqlModule.Connection ?? mysqlModule.default!.Connection).prototype as unknown as { query: (...args: unknown[]) => unknown };
 const mysqlQuery = mysqlConnection.query;
 mysqlConnection.query = function (this: unknown, ...args: unknown[]) {
-  statements += 1;
+  const sql = typeof args[0] === 'string' ? args[0] : (args[0] as { sql?: string }).sql;
+  statements += typeof sql === 'string' ? sql.split(';\n').length : 1;
+  queries += 1;
   return mysqlQuery.apply(this, args);
 };
 const sub = await applySubscription(planSubscription(config, 'bench'), sns, sqs);
@@ -216,10 +224,10 @@ const cpu: Record<Segment, { self: number; emulator: number; server: number; wal
   consumer: { self: 0, emulator: 0, server: 0, wall: 0 },
 };
 /** Round trips each segment kind made, summed over the rounds: SQS calls by command, target statements. */
-const trips: Record<Segment, { sqs: Map<string, number>; statements: number }> = {
-  serial: { sqs: new Map(), statements: 0 },
-  pipelined: { sqs: new Map(), statements: 0 },
-  consumer: { sqs: new Map(), statements: 0 },
+const trips: Record<Segment, { sqs: Map<string, number>; statements: number; queries: number }> = {
+  serial: { sqs: new Map(), statements: 0, queries: 0 },
+  pipelined: { sqs: new Map(), statements: 0, queries: 0 },
+  consumer: { sqs: new Map(), statements: 0, queries: 0 },
 };
 const sample = () => ({ self: cpuSecondsOf([process.pid]), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES) });
 const drain = async (segment: Segment) => {
@@ -243,10 +251,12 @@ try {
       const before = sample();
       sqsCalls.clear();
       const statementsBefore = statements;
+      const queriesBefore = queries;
       const seconds = await drain(segment);
       const after = sample();
       for (const [command, n] of sqsCalls) trips[segment].sqs.set(command, (trips[segment].sqs.get(command) ?? 0) + n);
       trips[segment].statements += statements - statementsBefore;
+      trips[segment].queries += queries - queriesBefore;
       round[segment] = MESSAGES / seconds;
       cpu[segment].wall += seconds;
       for (const k of ['self', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
@@ -278,11 +288,11 @@ try {
     const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
     console.log(`    ${segment.padEnd(9)}: bench process ${per(c.self)}, emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)}; cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)}`);
   }
-  console.log(`  round trips per batch of ${BATCH} messages (SQS calls by command; statements sent to ${KIND_NAME}):`);
+  console.log(`  round trips per batch of ${BATCH} messages (SQS calls by command; statements and the queries (round trips) they went in to ${KIND_NAME}):`);
   for (const segment of ['serial', 'pipelined', 'consumer'] as const) {
     const batches = (MESSAGES * ROUNDS) / BATCH;
     const sqsText = [...trips[segment].sqs].sort().map(([command, n]) => `${command.replace(/Command$/, '')} ${(n / batches).toFixed(2)}`).join(', ');
-    console.log(`    ${segment.padEnd(9)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment].statements / batches).toFixed(2)}`}`);
+    console.log(`    ${segment.padEnd(9)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment].statements / batches).toFixed(2)} in ${(trips[segment].queries / batches).toFixed(2)} queries`}`);
   }
   const expected = MESSAGES * (ROUNDS + 1);
   if (rows !== expected) {

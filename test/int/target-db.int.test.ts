@@ -643,3 +643,113 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
     expect((err as OutboxError).code).toBe('TARGET_UNAVAILABLE');
   });
 });
+
+/**
+ * The MariaDB writer's set-based path sends its statements in few round trips (START TRANSACTION
+ * with the truncation record and version-row locks, then the writes with the COMMIT): what that
+ * changes must still hold.
+ */
+describe('MariaDB target: statements sent together', () => {
+  let h: Harness;
+  const writers: TargetWriter[] = [];
+  const writer = (target: TargetConfig) => {
+    const w = createTargetWriter('t', target, { url: h.url }, silentLogger);
+    writers.push(w);
+    return w;
+  };
+  const items = () => h.rows('items', ITEM_COLUMNS);
+  const reset = async () => {
+    await h.exec(`DROP DATABASE IF EXISTS \`${stateSchemaOf(h)}\``);
+    await h.exec('DROP TABLE IF EXISTS items');
+    await h.exec(ITEMS_DDL.mysql);
+  };
+  /** The queries (round trips) and statements mysql2 sends while `work` runs, counted at its query entry point. */
+  const counted = async <T>(work: () => Promise<T>): Promise<{ result: T; queries: number; statements: string[] }> => {
+    const mysqlCore = (await import('mysql2')) as unknown as { Connection?: { prototype: object }; default?: { Connection: { prototype: object } } };
+    const core = (mysqlCore.Connection ?? mysqlCore.default!.Connection).prototype as { query: (...args: unknown[]) => unknown };
+    const query = core.query;
+    let queries = 0;
+    const statements: string[] = [];
+    core.query = function (this: unknown, ...args: unknown[]) {
+      queries += 1;
+      const sql = typeof args[0] === 'string' ? args[0] : (args[0] as { sql: string }).sql;
+      statements.push(...sql.split(';\n').map((s) => s.trim().split(/\s+/).slice(0, 2).join(' ')));
+      return query.apply(this, args);
+    };
+    try {
+      return { result: await work(), queries, statements };
+    } finally {
+      core.query = query;
+    }
+  };
+
+  beforeAll(async () => {
+    h = await mysqlHarness();
+  });
+  afterAll(async () => {
+    for (const w of writers) await w.close();
+    await h?.drop();
+  });
+
+  it('a batch of one table is one transaction in two round trips: the locks with START TRANSACTION, the writes with COMMIT', async () => {
+    await reset();
+    const w = writer(config(h));
+    const [first, ...batch] = toChanges(config(h), [data('insert', 5, { id: 9 }), data('insert', 10, { id: 1, name: 'a' }), data('update', 11, { id: 9, name: 'b' }), data('delete', 12, { id: 2 })]);
+    expect(await w.apply([first!])).toEqual([{ status: 'applied' }]);
+    const { result, queries, statements } = await counted(() => w.apply(batch));
+    expect(result).toEqual([{ status: 'applied' }, { status: 'applied' }, { status: 'applied' }]);
+    expect(queries).toBe(2);
+    expect(statements).toEqual(['START TRANSACTION', 'SELECT CAST(seq', 'SELECT key_hash,', 'INSERT INTO', 'INSERT INTO', 'INSERT INTO', 'DELETE FROM', 'COMMIT']);
+    expect(await items()).toEqual([
+      { id: '1', name: 'a', qty: null, note: null },
+      { id: '9', name: 'b', qty: null, note: null },
+    ]);
+  });
+
+  it('values with quotes, backslashes, semicolons and question marks land as they are', async () => {
+    await reset();
+    const w = writer(config(h));
+    const hostile = [`it's`, `\\'; DROP TABLE items; -- `, `a;\nCOMMIT;\nb`, `?`, `\\`, `"\`\\0`];
+    const c = toChanges(config(h), hostile.map((note, i) => data('insert', 10 + i, { id: i + 1, name: `n${i};`, note })));
+    expect(await w.apply(c)).toEqual(hostile.map(() => ({ status: 'applied' })));
+    expect((await items()).map((r) => r.note)).toEqual(hostile);
+  });
+
+  it('a refused row stops its round trip before the COMMIT: nothing of the set-based try stays, the batch goes change by change', async () => {
+    await reset();
+    const w = writer(config(h));
+    expect(await w.apply(toChanges(config(h), [data('insert', 1, { id: 100 })]))).toEqual([{ status: 'applied' }]);
+    const c = toChanges(config(h), [data('insert', 10, { id: 1, qty: 1 }), data('insert', 11, { id: 2, qty: -5 }), data('insert', 12, { id: 3, qty: 3 })]);
+    const { result, statements } = await counted(() => w.apply(c));
+    expect(result.map((o) => o.status)).toEqual(['applied', 'rejected', 'applied']);
+    // The second round trip (version rows, row upsert, COMMIT) failed at the upsert; then ROLLBACK and the savepoints.
+    expect(statements.slice(0, 7)).toEqual(['START TRANSACTION', 'SELECT CAST(seq', 'SELECT key_hash,', 'INSERT INTO', 'INSERT INTO', 'COMMIT', 'ROLLBACK']);
+    expect(statements).toContain('SAVEPOINT change_sp');
+    expect((await items()).map((r) => [r.id, r.qty])).toEqual([['1', '1'], ['100', null], ['3', '3']]);
+    // Key 2's version did not advance: an older valid change of it still applies.
+    expect(await w.apply(toChanges(config(h), [data('insert', 9, { id: 2, qty: 2 })]))).toEqual([{ status: 'applied' }]);
+  });
+
+  it('a truncate committed while the batch waits for the truncation record fences the batch\'s older changes', async () => {
+    await reset();
+    const w = writer(config(h));
+    expect(await w.apply(toChanges(config(h), [data('insert', 5, { id: 1 })]))).toEqual([{ status: 'applied' }]);
+    const table = `${new URL(h.url).pathname.slice(1)}.items`;
+    const other = await h.open();
+    try {
+      // Another consumer's truncate at seq 100 holds the truncation record (as lockTable(…, true) does) …
+      await other.exec('START TRANSACTION');
+      await other.exec(`SELECT seq FROM \`${stateSchemaOf(h)}\`.truncations WHERE target_table = '${table}' FOR UPDATE`);
+      const applying = w.apply(toChanges(config(h), [data('update', 20, { id: 1, name: 'late' }), data('insert', 21, { id: 2 })]));
+      await waitFor(async () => (await h.waiting()) >= 1, { what: 'the batch waiting for the truncation record' });
+      // … and commits its truncate while the batch waits in its first round trip.
+      await other.exec(`DELETE FROM items`);
+      await other.exec(`UPDATE \`${stateSchemaOf(h)}\`.truncations SET seq = 100 WHERE target_table = '${table}'`);
+      await other.exec('COMMIT');
+      expect(await applying).toEqual([{ status: 'stale' }, { status: 'stale' }]);
+      expect(await items()).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+});

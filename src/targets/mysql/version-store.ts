@@ -5,6 +5,15 @@ import { isNewer, type StoreScope, type VersionStore } from '../base/version-sto
 import { toSchemaState, type TableSchemaState } from '../schema/decide.js';
 import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from '../types.js';
 import { ER_DUP_ENTRY } from './errors.js';
+import type { Statement } from './sql.js';
+
+/** A change of one key, as the version guard sees it. */
+export interface GuardedKey {
+  keyHash: Buffer;
+  key: unknown;
+  seq: bigint;
+  deleted: boolean;
+}
 
 /**
  * The MySQL/MariaDB version store, in its own database (= the target's stateSchema), with the tables
@@ -204,18 +213,54 @@ export class MysqlVersionStore implements VersionStore<PoolConnection> {
   }
 
   /**
-   * The version guard for many keys of one table in three statements (see advance): lock the version
-   * rows that exist, in key-hash order; update those the changes are newer than; insert the keys that
-   * are new. Entries name distinct keys, in lock order. When a concurrent consumer inserted one of
-   * the new keys first, the insert fails with a duplicate entry (ER_DUP_ENTRY) and the caller applies
-   * the batch change by change instead. Returns the hex key hashes that advanced.
+   * The fast path's read of a table's truncation record(s), as statements to send with others
+   * (src/targets/mysql/round-trip.ts): the records are created first when this store has not seen
+   * the table yet, then read with a shared lock, as lockTable(table, false) does. `seq` takes the
+   * results of these statements and returns the seq at or below which a change is stale, or
+   * undefined when a record is missing (the caller then calls lockTable).
    */
-  async advanceMany(conn: PoolConnection, table: string, entries: { keyHash: Buffer; key: unknown; seq: bigint; deleted: boolean }[]): Promise<Set<string>> {
-    const [rows] = await conn.query<RowDataPacket[]>(
-      `SELECT key_hash, CAST(seq AS CHAR) AS seq, deleted FROM ${this.s}.versions WHERE target_table = ? AND key_hash IN (?) ORDER BY key_hash FOR UPDATE`,
-      [table, entries.map((e) => e.keyHash)],
-    );
-    const stored = new Map(rows.map((r) => [(r.key_hash as Buffer).toString('hex'), { seq: BigInt(r.seq as string), deleted: Boolean(Number(r.deleted)) }]));
+  fenceReads(table: string): { statements: Statement[]; seq(results: unknown[]): bigint | undefined } {
+    const statements: Statement[] = [];
+    if (!this.knownTables.has(table)) {
+      statements.push({ sql: `INSERT IGNORE INTO ${this.s}.truncations (target_table, seq) VALUES (?, 0)`, params: [table] });
+      if (this.scope.share) statements.push({ sql: `INSERT IGNORE INTO ${this.s}.share_truncations (target_table, target, seq) SELECT target_table, ?, seq FROM ${this.s}.truncations WHERE target_table = ?`, params: [this.scope.owner, table] });
+      this.knownTables.add(table);
+    }
+    const first = statements.length;
+    statements.push({ sql: `SELECT CAST(seq AS CHAR) AS seq FROM ${this.s}.truncations WHERE target_table = ? LOCK IN SHARE MODE`, params: [table] });
+    if (this.scope.share) statements.push({ sql: `SELECT CAST(seq AS CHAR) AS seq FROM ${this.s}.share_truncations WHERE target_table = ? AND target = ? LOCK IN SHARE MODE`, params: [table, this.scope.owner] });
+    return {
+      statements,
+      seq: (results) => {
+        let fence = 0n;
+        for (const rows of results.slice(first) as RowDataPacket[][]) {
+          if (!rows[0]) {
+            this.knownTables.delete(table);
+            return undefined;
+          }
+          const seq = BigInt(rows[0].seq as string);
+          if (seq > fence) fence = seq;
+        }
+        return fence;
+      },
+    };
+  }
+
+  /**
+   * The version guard for many keys of one table (see advance), in two statements to send with
+   * others: `lockVersions` locks the version rows that exist, in key-hash order (entries name
+   * distinct keys, in lock order); `advanceWrites`, given its result, updates those the changes are
+   * newer than and inserts the keys that are new. When a concurrent consumer inserted one of the new
+   * keys first, the insert fails with a duplicate entry (ER_DUP_ENTRY) and the caller applies the
+   * batch change by change instead.
+   */
+  lockVersions(table: string, keyHashes: Buffer[]): Statement {
+    return { sql: `SELECT key_hash, CAST(seq AS CHAR) AS seq, deleted FROM ${this.s}.versions WHERE target_table = ? AND key_hash IN (?) ORDER BY key_hash FOR UPDATE`, params: [table, keyHashes] };
+  }
+
+  /** The statements that advance the entries newer than the locked versions (`locked`: lockVersions' rows), and the hex key hashes that advanced. */
+  advanceWrites(table: string, locked: unknown, entries: GuardedKey[]): { advanced: Set<string>; statements: Statement[] } {
+    const stored = new Map((locked as RowDataPacket[]).map((r) => [(r.key_hash as Buffer).toString('hex'), { seq: BigInt(r.seq as string), deleted: Boolean(Number(r.deleted)) }]));
     const advanced = new Set<string>();
     const updates: unknown[][] = [];
     const inserts: unknown[][] = [];
@@ -228,16 +273,17 @@ export class MysqlVersionStore implements VersionStore<PoolConnection> {
     }
     const columns = `${this.s}.versions (target_table, key_hash, key_json, seq, deleted, owner, updated_at)`;
     const values = (list: unknown[][]) => list.map(() => '(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))').join(', ');
+    const statements: Statement[] = [];
     // The rows to update exist and are locked by this transaction: the upsert updates each of them.
     if (updates.length > 0) {
-      await conn.query(
-        `INSERT INTO ${columns} VALUES ${values(updates)}
+      statements.push({
+        sql: `INSERT INTO ${columns} VALUES ${values(updates)}
          ON DUPLICATE KEY UPDATE key_json = VALUES(key_json), seq = VALUES(seq), deleted = VALUES(deleted), owner = VALUES(owner), updated_at = VALUES(updated_at)`,
-        updates.flat(),
-      );
+        params: updates.flat(),
+      });
     }
-    if (inserts.length > 0) await conn.query(`INSERT INTO ${columns} VALUES ${values(inserts)}`, inserts.flat());
-    return advanced;
+    if (inserts.length > 0) statements.push({ sql: `INSERT INTO ${columns} VALUES ${values(inserts)}`, params: inserts.flat() });
+    return { advanced, statements };
   }
 
   async keysNewerThan(conn: PoolConnection, table: string, seq: bigint): Promise<unknown[]> {

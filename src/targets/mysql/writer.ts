@@ -11,6 +11,7 @@ import type { ApplyOutcome, TargetChange } from '../types.js';
 import { describeMysqlColumns, mysqlStatements } from './ddl.js';
 import { classifyMysqlError, isDdlRefusal, isPermanentMysqlError } from './errors.js';
 import { clearStatement, databaseOf, deleteKeysStatement, deleteStatement, resolveTable, upsertManyStatement, upsertStatement, type ResolvedTable } from './sql.js';
+import { RoundTrip } from './round-trip.js';
 import { toMysqlRow } from './values.js';
 import { MysqlVersionStore } from './version-store.js';
 
@@ -42,6 +43,11 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
       supportBigNumbers: true,
       bigNumberStrings: true,
       charset: 'utf8mb4',
+      // The fast path sends its statements in few round trips (round-trip.ts). Safe here because no
+      // value is ever part of the SQL text this writer builds: values are `?` parameters that mysql2
+      // escapes, for the utf8mb4 connection charset and with backslash escapes on (connect() makes
+      // sure of it); identifiers are validated and quoted. The setting is this writer's pool only.
+      multipleStatements: true,
     });
     this.store = new MysqlVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
   }
@@ -50,13 +56,15 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
     await this.pool.end();
   }
 
-  /** A pooled connection set up once: UTC session time zone, READ COMMITTED. */
+  /**
+   * A pooled connection set up once: UTC session time zone, READ COMMITTED, and backslash escapes on
+   * (a server whose sql_mode has NO_BACKSLASH_ESCAPES would read mysql2's escaped values differently).
+   */
   protected async connect(): Promise<PoolConnection> {
     const conn = await this.pool.getConnection();
     const core = (conn as unknown as { connection: object }).connection;
     if (!this.prepared.has(core)) {
-      await conn.query(`SET time_zone = '+00:00'`);
-      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      await conn.query(`SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')`);
       this.prepared.add(core);
     }
     return conn;
@@ -140,16 +148,17 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
   }
 
   /**
-   * The row changes of a batch (no schema changes): set-based when it can — per table the version
-   * guard in three statements, one upsert per column set and one delete — change by change in
-   * savepoints otherwise: a truncate, a row the target refuses, or a new key another consumer
-   * inserted at the same time (each fails the transaction, which then runs again change by change).
+   * The row changes of a batch (no schema changes): set-based when it can — per table the truncation
+   * record and the version rows locked, then the versions advanced, one upsert per column set and one
+   * delete, all in one transaction of (tables + 1) round trips — change by change in savepoints
+   * otherwise: a truncate, a row the target refuses, or a new key another consumer inserted at the
+   * same time (each fails the transaction, which then runs again change by change).
    */
   protected async applyRows(conn: PoolConnection, entries: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
     const plan = entries.every(fitsSetBased) ? planByTable(entries) : undefined;
     if (plan) {
       try {
-        return await this.inTransaction(conn, () => this.applyByTable(conn, plan, count));
+        return await this.applyByTable(conn, plan, count);
       } catch (err) {
         if (!isPermanentMysqlError(err) && !(err instanceof TableMissing)) throw err;
         this.log.debug({ errno: (err as { errno?: number }).errno }, 'set-based apply refused a row; applying the batch change by change');
@@ -158,38 +167,62 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
     return this.applyEach(conn, entries, count);
   }
 
-  /** The fast path; same outcomes as applyEach when no row is refused. Tables in lock order. */
+  /**
+   * The fast path; same outcomes as applyEach when no row is refused. Tables in lock order. The
+   * statements go in few round trips (src/targets/mysql/round-trip.ts): START TRANSACTION with the
+   * first table's truncation record (locked shared) and version rows (locked for update); once their
+   * replies are read, that table's version writes and row writes go with the next table's locks, or
+   * with the COMMIT after the last table. A refused row stops its round trip before the COMMIT, and
+   * the transaction is rolled back.
+   */
   private async applyByTable(conn: PoolConnection, plan: TablePlan[], count: number): Promise<ApplyOutcome[]> {
     const outcomes: ApplyOutcome[] = new Array(count);
+    // Column types first (cached after a table's first batch): a missing table goes change by change.
+    const tables: { t: TablePlan; table: ResolvedTable; types: Map<string, string> }[] = [];
     for (const t of plan) {
-      const truncatedAt = await this.store.lockTable(conn, t.table, false);
-      for (const e of t.stale) outcomes[e.index] = { status: 'stale' };
-      const candidates = t.entries.filter((e) => {
-        if (e.seq > truncatedAt) return true;
-        outcomes[e.index] = { status: 'stale' };
-        return false;
-      });
-      if (candidates.length === 0) continue;
-      const advanced = await this.store.advanceMany(conn, t.table, candidates.map((e) => ({ keyHash: e.keyHash, key: e.change.key, seq: e.seq, deleted: e.change.op === 'delete' })));
-      const won = candidates.filter((e) => advanced.has(e.keyHash.toString('hex')));
-      for (const e of candidates) outcomes[e.index] = { status: advanced.has(e.keyHash.toString('hex')) ? 'applied' : 'stale' };
-      if (won.length === 0) continue;
-      const table = this.resolve(won[0]!.change.table);
+      const table = this.resolve(t.entries[0]!.change.table);
       const types = await this.types(conn, table);
       if (types.size === 0) throw new TableMissing(table.qualified);
-      const keys = Object.keys(won[0]!.change.key!);
-      const upserts = won.filter((e) => e.change.op !== 'delete').map((e) => toMysqlRow(e.change.row!, types));
-      const deletes = won.filter((e) => e.change.op === 'delete').map((e) => e.change.key!);
-      if (upserts.length > 0) {
-        const statement = upsertManyStatement(table.sql, upserts, keys);
-        await conn.query(statement.sql, statement.params);
-      }
-      if (deletes.length > 0) {
-        const statement = deleteKeysStatement(table.sql, deletes, types);
-        await conn.query(statement.sql, statement.params);
-      }
+      tables.push({ t, table, types });
     }
-    return outcomes;
+    const trip = new RoundTrip(conn);
+    trip.add({ sql: 'START TRANSACTION', params: [] });
+    try {
+      for (const { t, table, types } of tables) {
+        const fence = this.store.fenceReads(t.table);
+        const fenceAt = fence.statements.map((s) => trip.add(s));
+        const versionsAt = trip.add(this.store.lockVersions(t.table, t.entries.map((e) => e.keyHash)));
+        const results = await trip.send();
+        const truncatedAt = fence.seq(fenceAt.map((i) => results[i])) ?? (await this.store.lockTable(conn, t.table, false));
+        for (const e of t.stale) outcomes[e.index] = { status: 'stale' };
+        const candidates = t.entries.filter((e) => {
+          if (e.seq > truncatedAt) return true;
+          outcomes[e.index] = { status: 'stale' };
+          return false;
+        });
+        if (candidates.length === 0) continue;
+        const guard = this.store.advanceWrites(
+          t.table,
+          results[versionsAt],
+          candidates.map((e) => ({ keyHash: e.keyHash, key: e.change.key, seq: e.seq, deleted: e.change.op === 'delete' })),
+        );
+        for (const s of guard.statements) trip.add(s);
+        const won = candidates.filter((e) => guard.advanced.has(e.keyHash.toString('hex')));
+        for (const e of candidates) outcomes[e.index] = { status: guard.advanced.has(e.keyHash.toString('hex')) ? 'applied' : 'stale' };
+        if (won.length === 0) continue;
+        const keys = Object.keys(won[0]!.change.key!);
+        const upserts = won.filter((e) => e.change.op !== 'delete').map((e) => toMysqlRow(e.change.row!, types));
+        const deletes = won.filter((e) => e.change.op === 'delete').map((e) => e.change.key!);
+        if (upserts.length > 0) trip.add(upsertManyStatement(table.sql, upserts, keys));
+        if (deletes.length > 0) trip.add(deleteKeysStatement(table.sql, deletes, types));
+      }
+      trip.add({ sql: 'COMMIT', params: [] });
+      await trip.send();
+      return outcomes;
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
   }
 
   protected async savepoint(conn: PoolConnection, verb: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT'): Promise<void> {
