@@ -39,6 +39,11 @@ export function createThreadedSnsClient(config: Config): ThreadedClient<sns.Serv
   return new ThreadedClient({ packageName: '@aws-sdk/client-sns', clientName: 'SNSClient', exports: sns }, awsClientOptions(config));
 }
 
+/** A consumer's SQS client: on its own worker thread unless the config's aws.sdkThread is false. */
+export function createConsumerSqsClient(config: Config): SqsSender {
+  return config.aws.sdkThread ? createThreadedSqsClient(config) : createSqsClient(config);
+}
+
 export function createS3Client(config: Config): S3Client {
   return new S3Client({ ...awsClientOptions(config), forcePathStyle: Boolean(config.aws.endpoint) });
 }
