@@ -8,8 +8,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 const TICKS_PER_SECOND = 100;
 
 function cpuOfPid(pid: number): number {
+  return cpuOfStat(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds one thread of a process has used (the main thread's id is the process id). */
+export function threadCpuSeconds(pid: number, tid: number = pid): number {
+  return cpuOfStat(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function cpuOfStat(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
   } catch {
