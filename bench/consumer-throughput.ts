@@ -45,7 +45,7 @@ import { MYSQL_URL } from '../test/helpers/env.js';
 import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad } from './lib/machine.js';
-import { cpuSecondsOf, threadCpuSeconds } from './lib/process-cpu.js';
+import { cpuSecondsOf, threadCpuSeconds, threadIds, threadSchedule } from './lib/process-cpu.js';
 import { drainReceiveDelete, spread } from './lib/receive-delete-baseline.js';
 
 quietAwsSdkNodeWarning();
@@ -227,9 +227,17 @@ const SEGMENT_NAMES: Record<Segment, string> = { serial: 'bare serial', pipeline
 const SERVER_NAMES = { postgres: ['postgres'], mysql: ['mariadbd', 'mysqld'], dynamodb: ['java'] }[KIND];
 /** CPU seconds each segment kind used, summed over the rounds: this process (and its main thread), the emulator, the target's server. */
 const cpu = Object.fromEntries(SEGMENTS.map((s) => [s, { self: 0, main: 0, emulator: 0, server: 0, wall: 0 }])) as Record<Segment, { self: number; main: number; emulator: number; server: number; wall: number }>;
+/** Seconds the main thread and the SDK's worker thread ran on a CPU and waited for one (runnable), summed over the rounds. */
+const sched = Object.fromEntries(SEGMENTS.map((s) => [s, { mainRun: 0, mainWait: 0, workerRun: 0, workerWait: 0 }])) as Record<Segment, { mainRun: number; mainWait: number; workerRun: number; workerWait: number }>;
+/** The threads that started with the threaded client's worker (found at its warm-up). */
+let workerThreads: number[] = [];
 /** Round trips each segment kind made, summed over the rounds: SQS calls by command, target statements. */
 const trips = Object.fromEntries(SEGMENTS.map((s) => [s, { sqs: new Map<string, number>(), statements: 0 }])) as Record<Segment, { sqs: Map<string, number>; statements: number }>;
-const sample = () => ({ self: cpuSecondsOf([process.pid]), main: threadCpuSeconds(process.pid), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES) });
+const sample = () => {
+  const main = threadSchedule(process.pid);
+  const worker = workerThreads.map((tid) => threadSchedule(process.pid, tid)).reduce((a, b) => ({ run: a.run + b.run, wait: a.wait + b.wait }), { run: 0, wait: 0 });
+  return { self: cpuSecondsOf([process.pid]), main: threadCpuSeconds(process.pid), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES), mainRun: main.run, mainWait: main.wait, workerRun: worker.run, workerWait: worker.wait };
+};
 const drain = async (segment: Segment) => {
   if (profiler) await profiler.post('Profiler.start');
   const seconds = await (segment === 'consumer' ? consume(sqs) : segment === 'threaded' ? consume(threadedSqs) : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
@@ -243,7 +251,9 @@ try {
   await fill(); // warm-up: connections, JIT, the target's first inserts, the worker thread (not counted)
   await consume(sqs);
   await fill();
+  const threadsBefore = new Set(threadIds(process.pid));
   await consume(threadedSqs);
+  workerThreads = threadIds(process.pid).filter((tid) => !threadsBefore.has(tid));
   for (let r = 0; r < ROUNDS; r++) {
     const round: Round = { serial: 0, pipelined: 0, consumer: 0, threaded: 0, loads: [] };
     const segments = r % 2 === 0 ? [...SEGMENTS] : [...SEGMENTS].reverse();
@@ -259,6 +269,7 @@ try {
       round[segment] = MESSAGES / seconds;
       cpu[segment].wall += seconds;
       for (const k of ['self', 'main', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
+      for (const k of ['mainRun', 'mainWait', 'workerRun', 'workerWait'] as const) sched[segment][k] += after[k] - before[k];
       round.loads.push(load().split(' ')[0]!);
     }
     rounds.push(round);
@@ -296,6 +307,14 @@ try {
       `    ${SEGMENT_NAMES[segment].padEnd(30)}: bench process ${per(c.self)} (main thread ${per(c.main)}, other threads ${per(c.self - c.main)}), emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)};` +
         ` cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)} (main thread ${(c.main / c.wall).toFixed(2)})`,
     );
+  }
+  console.log(`  threads, ms per 1,000 messages on a CPU / waiting for one (runnable); (on + waiting) / wall time near 1.00 = the thread had work all along, CPU bounds it:`);
+  for (const segment of SEGMENTS) {
+    const t = sched[segment];
+    const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
+    const wall = cpu[segment].wall;
+    const worker = segment === 'threaded' ? `; SDK worker (${workerThreads.length} thread${workerThreads.length === 1 ? '' : 's'}) ${per(t.workerRun)} / ${per(t.workerWait)} (${((t.workerRun + t.workerWait) / wall).toFixed(2)})` : '';
+    console.log(`    ${SEGMENT_NAMES[segment].padEnd(30)}: main thread ${per(t.mainRun)} / ${per(t.mainWait)} (${((t.mainRun + t.mainWait) / wall).toFixed(2)})${worker}`);
   }
   console.log(`  round trips per batch of ${BATCH} messages (SQS calls by command; statements sent to ${KIND_NAME}):`);
   for (const segment of SEGMENTS) {

@@ -45,3 +45,26 @@ export function cpuSecondsOf(pids: number[], names: string[] = []): number {
   }
   return total;
 }
+
+/** The thread ids of a process now (to tell the threads a component starts from those already there). */
+export function threadIds(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Seconds a thread has run on a CPU and waited for one (runnable, on a run queue), from
+ * /proc/<pid>/task/<tid>/schedstat. Running + waiting close to the wall time means the thread had
+ * work all along: what bounds it is CPU (its own, or a CPU given to other work on shared cores).
+ */
+export function threadSchedule(pid: number, tid: number = pid): { run: number; wait: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { run: (run ?? 0) / 1e9, wait: (wait ?? 0) / 1e9 };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
+}
