@@ -9,7 +9,7 @@
  * one client from plain options (region, endpoint, maxAttempts: credentials come from the SDK's
  * default chain inside the worker), and serves one message protocol on its parent port:
  *
- *   main → worker   { type: 'call', id, command, input, requestTimeout? }   run `new sdk[command](input)`
+ *   main → worker   { type: 'call', id, command, input, abortable, requestTimeout? }   run `new sdk[command](input)`
  *                   { type: 'abort', id }                                  abort that call only
  *   worker → main   { id, ok: true, output }                               the command's output
  *                   { id, ok: false, error: { name, message, stack, props } }
@@ -60,10 +60,11 @@ async function call(message) {
     reply(message.id, { ok: false, error: plainError(new TypeError('not a command of ' + workerData.clientName + ': ' + message.command)) });
     return;
   }
-  const controller = new AbortController();
-  calls.set(message.id, controller);
+  // a signal only for a call the caller can abort (the SDK's handler then listens to it)
+  const controller = message.abortable ? new AbortController() : undefined;
+  if (controller) calls.set(message.id, controller);
   try {
-    const options = { abortSignal: controller.signal };
+    const options = controller ? { abortSignal: controller.signal } : {};
     if (message.requestTimeout !== undefined) options.requestTimeout = message.requestTimeout;
     const output = await client.send(new Command(message.input), options);
     reply(message.id, { ok: true, output });

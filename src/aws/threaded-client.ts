@@ -129,7 +129,7 @@ export class ThreadedClient<In extends object = object, Out extends object = obj
       signal?.addEventListener('abort', onAbort, { once: true });
       if (this.pending.size === 1) worker.ref();
       try {
-        worker.postMessage({ type: 'call', id, command: name, input: command.input, ...(options.requestTimeout !== undefined ? { requestTimeout: options.requestTimeout } : {}) });
+        worker.postMessage({ type: 'call', id, command: name, input: command.input, abortable: signal !== undefined, ...(options.requestTimeout !== undefined ? { requestTimeout: options.requestTimeout } : {}) });
       } catch (err) {
         // the input does not survive a structured clone (a function, a stream)
         this.take(id)?.reject(new TypeError(`${name}: the input cannot be sent to the client's worker thread: ${(err as Error).message}`));
