@@ -114,7 +114,7 @@ describe('ThreadedClient', () => {
     await expect(sqs.send(new GetQueueUrlCommand({ QueueName: 'x' }))).rejects.toBeInstanceOf(ThreadedClientError);
   });
 
-  it('rejects the calls of a worker that exits with a clear error, and the next call starts a new worker', async () => {
+  it('rejects the calls of a worker that exits or fails with a clear error, and the next call starts a new worker', async () => {
     const sqs = threaded();
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: queueName() }));
     const polling = failure(sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 20 })));
@@ -128,6 +128,16 @@ describe('ThreadedClient', () => {
     expect(sqs.threadId).not.toBe(first);
     const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
     expect(got.Messages?.map((m) => m.Body)).toEqual(['after the crash']);
+
+    // an uncaught error in the worker (here: a message it cannot read) fails its calls with that error as the cause
+    const polling2 = failure(sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 20 })));
+    workerOf(sqs)!.postMessage(null);
+    const failed = await polling2;
+    expect(failed).toBeInstanceOf(ThreadedClientError);
+    expect(failed.message).toMatch(/SQSClient's worker thread failed: .*null/);
+    expect(failed.cause).toBeInstanceOf(Error);
+    await expect(sqs.send(new GetQueueUrlCommand({ QueueName: 'x' }))).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
+    expect(sqs.workersStarted).toBe(3);
   });
 
   it('refuses a command of another service and an input that cannot cross to the worker', async () => {
