@@ -11,13 +11,16 @@
  *
  * fauxqs runs in its own process, so the consumer's SQS client talks HTTP to it as it would to SQS
  * and the emulator's work is not on the measured event loop. Each round drains a freshly filled
- * queue three times: with the bare receive + delete loop run serially (receive, delete, receive),
+ * queue four times: with the bare receive + delete loop run serially (receive, delete, receive),
  * with the bare loop pipelined the way a consumer's loop is (the next receive under way while a
- * batch is deleted), and with the consumer(s) — the order reversed every other round, so load that
- * changes during the run weighs on all alike. The bare loops run as many receive loops as the
- * consumers together (BENCH_CONSUMERS × queue.concurrency, BENCH_LOOPS), with the same batch size,
- * receive parameters, SQS client and messages. A warm-up drain by the consumers comes first. Prints
- * each round, the medians and ranges, and the load average after every segment.
+ * batch is deleted), with the consumer(s) on an SQS client on the main thread (aws.sdkThread: false)
+ * and with the consumer(s) on the threaded SQS client (the SDK on a worker thread, the default of
+ * `outbox consume`) — the order reversed every other round, so load that changes during the run
+ * weighs on all alike. The bare loops run as many receive loops as the consumers together
+ * (BENCH_CONSUMERS × queue.concurrency, BENCH_LOOPS), with the same batch size, receive parameters,
+ * messages and main-thread SQS client (their SDK stays on their one thread). A warm-up drain by the
+ * consumers on each client comes first. Prints each round, the medians and ranges, the load average
+ * after every segment, and the CPU of this process's main thread apart from its other threads.
  *
  * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
@@ -27,7 +30,7 @@ import { Session } from 'node:inspector/promises';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
+import { createSnsClient, createSqsClient, createThreadedSqsClient, type SqsSender } from '../src/aws/clients.js';
 import { parseConfig } from '../src/config/index.js';
 import { openConsumer } from '../src/consumer/index.js';
 import { queueDepth } from '../src/aws/resources.js';
@@ -42,7 +45,7 @@ import { MYSQL_URL } from '../test/helpers/env.js';
 import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad } from './lib/machine.js';
-import { cpuSecondsOf } from './lib/process-cpu.js';
+import { cpuSecondsOf, threadCpuSeconds, threadIds, threadSchedule } from './lib/process-cpu.js';
 import { drainReceiveDelete, spread } from './lib/receive-delete-baseline.js';
 
 quietAwsSdkNodeWarning();
@@ -123,6 +126,14 @@ sqs.middlewareStack.add(
   },
   { step: 'initialize', name: 'benchCallCounter' },
 );
+/** The consumer's default client: the SDK on a worker thread. Its calls are counted where they are sent. */
+const threadedSqs = createThreadedSqsClient(config);
+const sendThreaded = threadedSqs.send.bind(threadedSqs);
+threadedSqs.send = (command, options) => {
+  const name = (command as object).constructor.name;
+  sqsCalls.set(name, (sqsCalls.get(name) ?? 0) + 1);
+  return sendThreaded(command, options);
+};
 /**
  * Queries (round trips) and statements sent to the target database by this process, counted at the
  * pg and mysql2 query entry points; the MariaDB writer sends several statements in one query, joined
@@ -183,7 +194,7 @@ for (let i = 0; i < CONSUMERS; i++) {
 }
 
 /** The consumers drain the queue: seconds from start until every message was applied and deleted. */
-async function consume(): Promise<number> {
+async function consume(client: SqsSender): Promise<number> {
   const target = config.targets.bench!;
   const secrets = config.targetSecrets('bench');
   let deleted = 0;
@@ -191,7 +202,7 @@ async function consume(): Promise<number> {
   const done = new Promise<void>((r) => (resolveDone = r));
   const consumers = await Promise.all(
     writers.map(async (writer) => {
-      const consumer = await openConsumer(config, 'bench', { sqs, writer, transform: buildTransformer('bench', target, secrets), logger: silentLogger });
+      const consumer = await openConsumer(config, 'bench', { sqs: client, writer, transform: buildTransformer('bench', target, secrets), logger: silentLogger });
       consumer.on('batch-applied', (e) => {
         deleted += e.deleted;
         if (deleted >= MESSAGES) resolveDone();
@@ -211,28 +222,33 @@ async function consume(): Promise<number> {
 interface Round {
   serial: number;
   pipelined: number;
+  /** The consumer on the main-thread SQS client (aws.sdkThread: false). */
   consumer: number;
+  /** The consumer on the threaded SQS client (the default). */
+  threaded: number;
   loads: string[];
 }
-type Segment = 'serial' | 'pipelined' | 'consumer';
+type Segment = 'serial' | 'pipelined' | 'consumer' | 'threaded';
+const SEGMENTS: Segment[] = ['serial', 'pipelined', 'consumer', 'threaded'];
+const SEGMENT_NAMES: Record<Segment, string> = { serial: 'bare serial', pipelined: 'bare pipelined', consumer: 'consumer, SDK on main thread', threaded: 'consumer, SDK on worker thread' };
 /** The target's server processes, by command name, for the CPU split (DynamoDB Local is java). */
 const SERVER_NAMES = { postgres: ['postgres'], mysql: ['mariadbd', 'mysqld'], dynamodb: ['java'] }[KIND];
-/** CPU seconds each segment kind used, summed over the rounds: this process, the emulator, the target's server. */
-const cpu: Record<Segment, { self: number; emulator: number; server: number; wall: number }> = {
-  serial: { self: 0, emulator: 0, server: 0, wall: 0 },
-  pipelined: { self: 0, emulator: 0, server: 0, wall: 0 },
-  consumer: { self: 0, emulator: 0, server: 0, wall: 0 },
-};
+/** CPU seconds each segment kind used, summed over the rounds: this process (and its main thread), the emulator, the target's server. */
+const cpu = Object.fromEntries(SEGMENTS.map((s) => [s, { self: 0, main: 0, emulator: 0, server: 0, wall: 0 }])) as Record<Segment, { self: number; main: number; emulator: number; server: number; wall: number }>;
+/** Seconds the main thread and the SDK's worker thread ran on a CPU and waited for one (runnable), summed over the rounds. */
+const sched = Object.fromEntries(SEGMENTS.map((s) => [s, { mainRun: 0, mainWait: 0, workerRun: 0, workerWait: 0 }])) as Record<Segment, { mainRun: number; mainWait: number; workerRun: number; workerWait: number }>;
+/** The threads that started with the threaded client's worker (found at its warm-up). */
+let workerThreads: number[] = [];
 /** Round trips each segment kind made, summed over the rounds: SQS calls by command, target statements. */
-const trips: Record<Segment, { sqs: Map<string, number>; statements: number; queries: number }> = {
-  serial: { sqs: new Map(), statements: 0, queries: 0 },
-  pipelined: { sqs: new Map(), statements: 0, queries: 0 },
-  consumer: { sqs: new Map(), statements: 0, queries: 0 },
+const trips = Object.fromEntries(SEGMENTS.map((s) => [s, { sqs: new Map<string, number>(), statements: 0, queries: 0 }])) as Record<Segment, { sqs: Map<string, number>; statements: number; queries: number }>;
+const sample = () => {
+  const main = threadSchedule(process.pid);
+  const worker = workerThreads.map((tid) => threadSchedule(process.pid, tid)).reduce((a, b) => ({ run: a.run + b.run, wait: a.wait + b.wait }), { run: 0, wait: 0 });
+  return { self: cpuSecondsOf([process.pid]), main: threadCpuSeconds(process.pid), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES), mainRun: main.run, mainWait: main.wait, workerRun: worker.run, workerWait: worker.wait };
 };
-const sample = () => ({ self: cpuSecondsOf([process.pid]), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES) });
 const drain = async (segment: Segment) => {
   if (profiler) await profiler.post('Profiler.start');
-  const seconds = await (segment === 'consumer' ? consume() : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
+  const seconds = await (segment === 'consumer' ? consume(sqs) : segment === 'threaded' ? consume(threadedSqs) : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
   if (profiler) profiles.push({ segment, profile: (await profiler.post('Profiler.stop')).profile });
   return seconds;
 };
@@ -240,12 +256,15 @@ const drain = async (segment: Segment) => {
 const loadAtStart = load();
 const rounds: Round[] = [];
 try {
-  await fill(); // warm-up: connections, JIT, the target's first inserts (not counted)
-  await consume();
+  await fill(); // warm-up: connections, JIT, the target's first inserts, the worker thread (not counted)
+  await consume(sqs);
+  await fill();
+  const threadsBefore = new Set(threadIds(process.pid));
+  await consume(threadedSqs);
+  workerThreads = threadIds(process.pid).filter((tid) => !threadsBefore.has(tid));
   for (let r = 0; r < ROUNDS; r++) {
-    const round: Round = { serial: 0, pipelined: 0, consumer: 0, loads: [] };
-    const order: Segment[] = ['serial', 'pipelined', 'consumer'];
-    const segments = r % 2 === 0 ? order : order.reverse();
+    const round: Round = { serial: 0, pipelined: 0, consumer: 0, threaded: 0, loads: [] };
+    const segments = r % 2 === 0 ? [...SEGMENTS] : [...SEGMENTS].reverse();
     for (const segment of segments) {
       await fill();
       const before = sample();
@@ -259,52 +278,72 @@ try {
       trips[segment].queries += queries - queriesBefore;
       round[segment] = MESSAGES / seconds;
       cpu[segment].wall += seconds;
-      for (const k of ['self', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
+      for (const k of ['self', 'main', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
+      for (const k of ['mainRun', 'mainWait', 'workerRun', 'workerWait'] as const) sched[segment][k] += after[k] - before[k];
       round.loads.push(load().split(' ')[0]!);
     }
     rounds.push(round);
     console.log(
-      `  round ${r + 1}: bare serial ${round.serial.toFixed(0).padStart(5)} msg/s, bare pipelined ${round.pipelined.toFixed(0).padStart(5)} msg/s, consumer ${round.consumer.toFixed(0).padStart(5)} rows/s;` +
-        ` ratios ${(round.consumer / round.serial).toFixed(2)} / ${(round.consumer / round.pipelined).toFixed(2)}  (${segments.join(', ')}; load ${round.loads.join(', ')})`,
+      `  round ${r + 1}: bare serial ${round.serial.toFixed(0).padStart(5)} msg/s, bare pipelined ${round.pipelined.toFixed(0).padStart(5)} msg/s, consumer ${round.consumer.toFixed(0).padStart(5)} rows/s, threaded ${round.threaded.toFixed(0).padStart(5)} rows/s;` +
+        ` ratios to serial ${(round.consumer / round.serial).toFixed(2)} / threaded ${(round.threaded / round.serial).toFixed(2)}  (${segments.join(', ')}; load ${round.loads.join(', ')})`,
     );
   }
   const rows = await bench.count();
   const serial = spread(rounds.map((r) => r.serial));
   const pipelined = spread(rounds.map((r) => r.pipelined));
   const cons = spread(rounds.map((r) => r.consumer));
+  const threaded = spread(rounds.map((r) => r.threaded));
   const toSerial = spread(rounds.map((r) => r.consumer / r.serial));
   const toPipelined = spread(rounds.map((r) => r.consumer / r.pipelined));
+  const threadedToSerial = spread(rounds.map((r) => r.threaded / r.serial));
+  const threadedToPipelined = spread(rounds.map((r) => r.threaded / r.pipelined));
+  const threadedToConsumer = spread(rounds.map((r) => r.threaded / r.consumer));
   const range = (s: { median: number; min: number; max: number }, digits = 0) => `median ${s.median.toFixed(digits).padStart(5)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
   console.log(`consumer throughput: ${ROUNDS} rounds of ${MESSAGES} messages, ${CONSUMERS} consumer(s) × ${LOOPS} receive loops, batch ${BATCH}, fauxqs in its own process, ${KIND_NAME} target`);
   console.log(`  load ${loadAtStart} at the start, ${load()} at the end`);
   console.log(`  bare receive+delete, serial    (${shape.loops} loops): ${range(serial)} msg/s`);
   console.log(`  bare receive+delete, pipelined (${shape.loops} loops): ${range(pipelined)} msg/s`);
-  console.log(`  consume into the target                : ${range(cons)} rows/s, ${rows} rows in the target`);
-  console.log(`  ratio consumer / bare serial    (per round): ${range(toSerial, 2)}  (goal ≥ 0.8)`);
-  console.log(`  ratio consumer / bare pipelined (per round): ${range(toPipelined, 2)}`);
-  console.log(`  CPU ms per 1,000 messages (cores busy = CPU / wall time; the segment's work runs until the last delete, a trailing empty receive may add a little):`);
-  for (const segment of ['serial', 'pipelined', 'consumer'] as const) {
+  console.log(`  consume, SDK on the main thread        : ${range(cons)} rows/s (aws.sdkThread: false)`);
+  console.log(`  consume, SDK on a worker thread        : ${range(threaded)} rows/s (the default); ${rows} rows in the target`);
+  console.log(`  ratio consumer / bare serial    (per round): SDK on main thread ${range(toSerial, 2)}, on worker thread ${range(threadedToSerial, 2)}  (goal ≥ 0.8)`);
+  console.log(`  ratio consumer / bare pipelined (per round): SDK on main thread ${range(toPipelined, 2)}, on worker thread ${range(threadedToPipelined, 2)}`);
+  console.log(`  ratio worker thread / main thread (per round): ${range(threadedToConsumer, 2)}`);
+  console.log(`  CPU ms per 1,000 messages (cores busy = CPU / wall time; the segment's work runs until the last delete, a trailing empty receive may add a little;`);
+  console.log(`  the bench process = its main thread + its other threads: the SDK's worker, V8's GC and compiler threads, libuv's pool):`);
+  for (const segment of SEGMENTS) {
     const c = cpu[segment];
     const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
-    console.log(`    ${segment.padEnd(9)}: bench process ${per(c.self)}, emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)}; cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)}`);
+    console.log(
+      `    ${SEGMENT_NAMES[segment].padEnd(30)}: bench process ${per(c.self)} (main thread ${per(c.main)}, other threads ${per(c.self - c.main)}), emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)};` +
+        ` cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)} (main thread ${(c.main / c.wall).toFixed(2)})`,
+    );
+  }
+  console.log(`  threads, ms per 1,000 messages on a CPU / waiting for one (runnable); (on + waiting) / wall time near 1.00 = the thread had work all along, CPU bounds it:`);
+  for (const segment of SEGMENTS) {
+    const t = sched[segment];
+    const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
+    const wall = cpu[segment].wall;
+    const worker = segment === 'threaded' ? `; SDK worker (${workerThreads.length} thread${workerThreads.length === 1 ? '' : 's'}) ${per(t.workerRun)} / ${per(t.workerWait)} (${((t.workerRun + t.workerWait) / wall).toFixed(2)})` : '';
+    console.log(`    ${SEGMENT_NAMES[segment].padEnd(30)}: main thread ${per(t.mainRun)} / ${per(t.mainWait)} (${((t.mainRun + t.mainWait) / wall).toFixed(2)})${worker}`);
   }
   console.log(`  round trips per batch of ${BATCH} messages (SQS calls by command; statements and the queries (round trips) they went in to ${KIND_NAME}):`);
-  for (const segment of ['serial', 'pipelined', 'consumer'] as const) {
+  for (const segment of SEGMENTS) {
     const batches = (MESSAGES * ROUNDS) / BATCH;
     const sqsText = [...trips[segment].sqs].sort().map(([command, n]) => `${command.replace(/Command$/, '')} ${(n / batches).toFixed(2)}`).join(', ');
-    console.log(`    ${segment.padEnd(9)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment].statements / batches).toFixed(2)} in ${(trips[segment].queries / batches).toFixed(2)} queries`}`);
+    console.log(`    ${SEGMENT_NAMES[segment].padEnd(30)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment].statements / batches).toFixed(2)} in ${(trips[segment].queries / batches).toFixed(2)} queries`}`);
   }
-  const expected = MESSAGES * (ROUNDS + 1);
+  const expected = MESSAGES * (2 * ROUNDS + 2);
   if (rows !== expected) {
     console.error(`target holds ${rows} rows, expected ${expected}`);
     process.exitCode = 1;
   }
   // One profile per measured segment: <name>.<segment>.<round>.cpuprofile.
-  if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${p.segment}.${Math.floor(i / 3) + 1}.cpuprofile`), JSON.stringify(p.profile)));
+  if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${p.segment}.${Math.floor(i / SEGMENTS.length) + 1}.cpuprofile`), JSON.stringify(p.profile)));
 } finally {
   for (const w of writers) await w.close();
   sns.destroy();
   sqs.destroy();
+  threadedSqs.destroy();
   await bench.drop();
   emulator.stop();
 }

@@ -8,8 +8,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 const TICKS_PER_SECOND = 100;
 
 function cpuOfPid(pid: number): number {
+  return cpuOfStat(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds one thread of a process has used (the main thread's id is the process id). */
+export function threadCpuSeconds(pid: number, tid: number = pid): number {
+  return cpuOfStat(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function cpuOfStat(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(path, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
   } catch {
@@ -35,4 +44,27 @@ export function cpuSecondsOf(pids: number[], names: string[] = []): number {
     }
   }
   return total;
+}
+
+/** The thread ids of a process now (to tell the threads a component starts from those already there). */
+export function threadIds(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Seconds a thread has run on a CPU and waited for one (runnable, on a run queue), from
+ * /proc/<pid>/task/<tid>/schedstat. Running + waiting close to the wall time means the thread had
+ * work all along: what bounds it is CPU (its own, or a CPU given to other work on shared cores).
+ */
+export function threadSchedule(pid: number, tid: number = pid): { run: number; wait: number } {
+  try {
+    const [run, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+    return { run: (run ?? 0) / 1e9, wait: (wait ?? 0) / 1e9 };
+  } catch {
+    return { run: 0, wait: 0 };
+  }
 }

@@ -1,4 +1,5 @@
-import { ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { SqsSender } from '../../src/aws/clients.js';
 import { deleteMessages } from '../../src/aws/sqs-batch.js';
 
 /** What a consumer's receive loops are set to: the bare loop copies it, so only the consumer's own work differs. */
@@ -21,7 +22,7 @@ export interface ReceiveShape {
  * backlog with nothing to apply — the next receive is under way while a batch is deleted, and one
  * delete is in flight per loop — so it is what the consumer's own round trips could reach at best.
  */
-export async function drainReceiveDelete(sqs: SQSClient, shape: ReceiveShape, total: number, options: { pipelined?: boolean } = {}): Promise<number> {
+export async function drainReceiveDelete(sqs: SqsSender, shape: ReceiveShape, total: number, options: { pipelined?: boolean } = {}): Promise<number> {
   let deleted = 0;
   let finished: number | undefined;
   const receive = async () => {

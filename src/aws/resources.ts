@@ -1,5 +1,6 @@
 import { CreateTopicCommand, ListTopicsCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import type { SqsSender } from './clients.js';
 import type { Config, TargetConfig } from '../config/index.js';
 import { OutboxError } from '../errors.js';
 
@@ -85,7 +86,7 @@ export function isQueueMissing(err: unknown): boolean {
 }
 
 /** The URL of an existing queue, or undefined when there is none. */
-export async function findQueueUrl(sqs: SQSClient, queueName: string): Promise<string | undefined> {
+export async function findQueueUrl(sqs: SqsSender, queueName: string): Promise<string | undefined> {
   try {
     return (await sqs.send(new GetQueueUrlCommand({ QueueName: queueName }))).QueueUrl;
   } catch (err) {
@@ -95,7 +96,7 @@ export async function findQueueUrl(sqs: SQSClient, queueName: string): Promise<s
 }
 
 /** The URL of a queue that must exist; a clear error (run `outbox subscribe`) when it does not. */
-export async function requireQueueUrl(sqs: SQSClient, queueName: string, target: string): Promise<string> {
+export async function requireQueueUrl(sqs: SqsSender, queueName: string, target: string): Promise<string> {
   const url = await findQueueUrl(sqs, queueName);
   if (!url) throw new OutboxError('QUEUE_NOT_FOUND', `Queue ${queueName} of target "${target}" does not exist. Run: outbox subscribe ${target}`, { context: { target, queue: queueName } });
   return url;
@@ -112,7 +113,7 @@ export interface EnsuredQueue {
  * only FifoQueue (SQS refuses to "create" an existing queue with different attributes), then every
  * other attribute is set: re-running updates, never duplicates.
  */
-export async function ensureQueue(sqs: SQSClient, queueName: string, fifo: boolean, attributes: Record<string, string>): Promise<EnsuredQueue> {
+export async function ensureQueue(sqs: SqsSender, queueName: string, fifo: boolean, attributes: Record<string, string>): Promise<EnsuredQueue> {
   let url = await findQueueUrl(sqs, queueName);
   const created = url === undefined;
   if (!url) {
@@ -124,7 +125,7 @@ export async function ensureQueue(sqs: SQSClient, queueName: string, fifo: boole
   return { url, arn: await queueArn(sqs, url), created };
 }
 
-export async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+export async function queueArn(sqs: SqsSender, url: string): Promise<string> {
   const reply = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
   const arn = reply.Attributes?.QueueArn;
   if (!arn) throw new OutboxError('TARGET_UNAVAILABLE', `SQS returned no QueueArn for ${url}.`, { retryable: true });
@@ -136,7 +137,7 @@ export interface QueueDepth {
   inFlight: number;
 }
 
-export async function queueDepth(sqs: SQSClient, url: string): Promise<QueueDepth> {
+export async function queueDepth(sqs: SqsSender, url: string): Promise<QueueDepth> {
   const reply = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
   return { visible: Number(reply.Attributes?.ApproximateNumberOfMessages ?? 0), inFlight: Number(reply.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) };
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { DeleteMessageBatchCommand, SendMessageBatchCommand, type Message, type MessageAttributeValue, type SendMessageBatchRequestEntry, type SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, SendMessageBatchCommand, type Message, type MessageAttributeValue, type SendMessageBatchRequestEntry } from '@aws-sdk/client-sqs';
+import type { SqsSender } from './clients.js';
 import { packBatches } from '../wire/batches.js';
 import { messageBytes } from '../wire/message-size.js';
 
@@ -28,7 +29,7 @@ export interface OutgoingMessage {
 }
 
 /** Deletes messages (by receipt handle), in calls of at most 10 entries; a call that throws fails all its entries. */
-export async function deleteMessages(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<BatchResult<Message>> {
+export async function deleteMessages(sqs: SqsSender, queueUrl: string, messages: Message[]): Promise<BatchResult<Message>> {
   const result: BatchResult<Message> = { succeeded: [], failed: [] };
   for (const chunk of packBatches(messages, () => 0)) {
     const entries = chunk.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle }));
@@ -43,7 +44,7 @@ export async function deleteMessages(sqs: SQSClient, queueUrl: string, messages:
 }
 
 /** Sends messages in calls of at most 10 entries and 256 KiB; a call that throws fails all its entries. */
-export async function sendMessages<T>(sqs: SQSClient, queueUrl: string, items: T[], toMessage: (item: T) => OutgoingMessage): Promise<BatchResult<T>> {
+export async function sendMessages<T>(sqs: SqsSender, queueUrl: string, items: T[], toMessage: (item: T) => OutgoingMessage): Promise<BatchResult<T>> {
   const result: BatchResult<T> = { succeeded: [], failed: [] };
   const prepared = items.map((item) => ({ item, message: toMessage(item) }));
   for (const chunk of packBatches(prepared, (p) => messageBytes(p.message.body, p.message.attributes))) {

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { SqsSender } from '../aws/clients.js';
 import { breakerStateOf, type BreakerState } from '../breaker.js';
 import type { TargetConfig } from '../config/index.js';
 import type { ChangeData } from '../wire/envelope.js';
@@ -49,7 +50,7 @@ export interface ConsumerOptions {
   queueUrl: string;
   dlqUrl: string;
   fifo: boolean;
-  sqs: SQSClient;
+  sqs: SqsSender;
   writer: TargetWriter;
   transform: ChangeTransform;
   fetchClaimCheck?: ClaimCheckFetcher;

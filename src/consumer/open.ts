@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SqsSender } from '../aws/clients.js';
 import type { Config } from '../config/index.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,7 +12,7 @@ import { startQueueGauges } from './queue-gauges.js';
 import { queueNames, requireQueueUrl, targetOf, topicOf } from '../aws/resources.js';
 
 export interface OpenConsumerDeps {
-  sqs: SQSClient;
+  sqs: SqsSender;
   s3?: S3Client;
   writer: TargetWriter;
   transform: ChangeTransform;

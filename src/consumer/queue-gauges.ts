@@ -1,4 +1,4 @@
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { SqsSender } from '../aws/clients.js';
 import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerMetrics } from './metrics.js';
@@ -8,7 +8,7 @@ import { queueDepth } from '../aws/resources.js';
 export const QUEUE_SAMPLE_INTERVAL_MS = 30_000;
 
 export interface QueueGaugeOptions {
-  sqs: SQSClient;
+  sqs: SqsSender;
   target: string;
   queueUrl: string;
   dlqUrl: string;

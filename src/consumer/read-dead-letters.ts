@@ -1,4 +1,5 @@
-import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
+import type { SqsSender } from '../aws/clients.js';
 import type { Config } from '../config/index.js';
 import { ERROR_CODE_ATTRIBUTE, ERROR_REASON_ATTRIBUTE } from './dead-letter.js';
 import { queueDepth, queueNames, requireQueueUrl, targetOf, topicOf, type QueueDepth } from '../aws/resources.js';
@@ -74,7 +75,7 @@ export interface DeadLetterReport {
 export const DEFAULT_DLQ_READ_LIMIT = 10;
 
 /** The DLQ of a configured target, read without consuming it. */
-export async function listDeadLetters(config: Config, name: string, sqs: SQSClient, options: ReadDeadLettersOptions = {}): Promise<DeadLetterReport> {
+export async function listDeadLetters(config: Config, name: string, sqs: SqsSender, options: ReadDeadLettersOptions = {}): Promise<DeadLetterReport> {
   const target = targetOf(config, name);
   const names = queueNames(name, target, topicOf(config, target));
   const queueUrl = await requireQueueUrl(sqs, names.dlq, name);
@@ -84,7 +85,7 @@ export async function listDeadLetters(config: Config, name: string, sqs: SQSClie
 }
 
 /** Up to options.limit messages of a DLQ, each once, left in the queue and visible again when this returns. */
-export async function readDeadLetters(sqs: SQSClient, queueUrl: string, options: ReadDeadLettersOptions = {}): Promise<{ messages: DeadLetterRecord[]; notReleased: number }> {
+export async function readDeadLetters(sqs: SqsSender, queueUrl: string, options: ReadDeadLettersOptions = {}): Promise<{ messages: DeadLetterRecord[]; notReleased: number }> {
   const limit = options.limit ?? DEFAULT_DLQ_READ_LIMIT;
   const seen = new Map<string, DeadLetterRecord>();
   const held: { id: string; handle: string }[] = [];
@@ -121,7 +122,7 @@ export async function readDeadLetters(sqs: SQSClient, queueUrl: string, options:
 }
 
 /** Makes received messages visible again (visibility 0); returns how many SQS did not take back. */
-async function release(sqs: SQSClient, queueUrl: string, held: { id: string; handle: string }[]): Promise<number> {
+async function release(sqs: SqsSender, queueUrl: string, held: { id: string; handle: string }[]): Promise<number> {
   let failed = 0;
   for (let i = 0; i < held.length; i += 10) {
     const chunk = held.slice(i, i + 10);

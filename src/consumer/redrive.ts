@@ -1,4 +1,5 @@
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { SqsSender } from '../aws/clients.js';
 import { redrivenMessage } from './dead-letter.js';
 import { queueDepth } from '../aws/resources.js';
 import { deleteMessages, sendMessages } from '../aws/sqs-batch.js';
@@ -25,7 +26,7 @@ export interface RedriveResult {
   duplicated: number;
 }
 
-export async function redriveMessages(sqs: SQSClient, dlqUrl: string, queueUrl: string, options: RedriveOptions): Promise<RedriveResult> {
+export async function redriveMessages(sqs: SqsSender, dlqUrl: string, queueUrl: string, options: RedriveOptions): Promise<RedriveResult> {
   const limit = options.limit ?? (await queueDepth(sqs, dlqUrl)).visible;
   const result: RedriveResult = { moved: 0, failed: 0, duplicated: 0 };
   while (result.moved + result.failed < limit && !options.signal?.aborted) {

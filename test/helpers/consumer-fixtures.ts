@@ -4,6 +4,7 @@ import { PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { buildEnvelope, type OutboxEvent } from '../../src/wire/envelope.js';
 import { buildMessageAttributes } from '../../src/wire/attributes.js';
+import { ThreadedClient } from '../../src/aws/threaded-client.js';
 
 /**
  * Helpers for the consumer and subscribe tests: publishing changes the way the relay does, a TCP
@@ -100,12 +101,21 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
 }
 
 /** Counts the commands an AWS SDK client sends, by name (e.g. DeleteMessageBatchCommand). */
-export function countCommands(client: SQSClient | SNSClient): Map<string, number> {
+export function countCommands(client: SQSClient | SNSClient | ThreadedClient): Map<string, number> {
   const counts = new Map<string, number>();
+  const count = (name: string) => counts.set(name, (counts.get(name) ?? 0) + 1);
+  if (client instanceof ThreadedClient) {
+    // its SDK client is in a worker thread: count the commands it is sent (once per send, as the middleware's initialize step does)
+    const send = client.send.bind(client);
+    client.send = (command, options) => {
+      count((command as object).constructor.name);
+      return send(command, options);
+    };
+    return counts;
+  }
   (client as SQSClient).middlewareStack.add(
     (next, context) => async (args) => {
-      const name = context.commandName ?? 'unknown';
-      counts.set(name, (counts.get(name) ?? 0) + 1);
+      count(context.commandName ?? 'unknown');
       return next(args);
     },
     { step: 'initialize', name: `countCommands${Math.random()}` },

@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { createConsumerSqsClient } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer } from '../../src/consumer/index.js';
 import { applySubscription, planSubscription } from '../../src/subscriptions/index.js';
@@ -55,10 +56,13 @@ export interface RunningTarget {
 /** Subscribes a configured target (queue, DLQ, filter policy), initialises it and starts its consumer. */
 export async function startTarget(config: Config, name: string, options: { metrics?: Metrics } = {}): Promise<RunningTarget> {
   const sns = new SNSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
-  const sqs = new SQSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
+  const admin = new SQSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
   const s3 = new S3Client({ region: config.aws.region, endpoint: config.aws.endpoint, forcePathStyle: true });
-  await applySubscription(planSubscription(config, name), sns, sqs);
+  await applySubscription(planSubscription(config, name), sns, admin);
   sns.destroy();
+  admin.destroy();
+  // as `outbox consume` does: the SDK on a worker thread unless aws.sdkThread is false
+  const sqs = createConsumerSqsClient(config);
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
   const writer = createTargetWriter(name, target, secrets, silentLogger, { region: config.aws.region });

@@ -3,7 +3,7 @@ import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createS3Client, createSnsClient, createSqsClient } from '../../src/aws/clients.js';
+import { createS3Client, createSnsClient, createSqsClient, createThreadedSqsClient, type SqsSender } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer, type DeadLetteredEvent } from '../../src/consumer/index.js';
 import { redriveMessages } from '../../src/consumer/redrive.js';
@@ -34,7 +34,7 @@ let config: Config;
 let sns: SNSClient;
 let sqs: SQSClient;
 const subscriptions: Record<string, SubscriptionResult> = {};
-const running: { consumer: Consumer; writer: TargetWriter; sqs: SQSClient }[] = [];
+const running: { consumer: Consumer; writer: TargetWriter; sqs: SqsSender }[] = [];
 
 beforeAll(async () => {
   emulator = await startEmulator();
@@ -87,12 +87,16 @@ afterAll(async () => {
   await emulator?.stop();
 });
 
-/** A consumer with its own SQS client (so its calls can be counted) and the real writer and transform. */
-async function startConsumer(name: string, metrics: Metrics = createMetrics(), wrap: (w: TargetWriter) => TargetWriter = (w) => w) {
+/**
+ * A consumer with its own SQS client (so its calls can be counted) and the real writer and transform.
+ * The client runs the SDK on a worker thread, as `outbox consume` does by default; sdkThread false
+ * keeps it on this thread (aws.sdkThread: false).
+ */
+async function startConsumer(name: string, metrics: Metrics = createMetrics(), wrap: (w: TargetWriter) => TargetWriter = (w) => w, sdkThread = true) {
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
   const writer = wrap(createTargetWriter(name, target, secrets, silentLogger));
-  const client = createSqsClient(config);
+  const client = sdkThread ? createThreadedSqsClient(config) : createSqsClient(config);
   const calls = countCommands(client);
   const s3 = createS3Client(config);
   const consumer = await openConsumer(config, name, { sqs: client, s3, writer, transform: buildTransformer(name, target, secrets), metrics, logger: silentLogger });
@@ -113,11 +117,11 @@ async function drained(name: string): Promise<boolean> {
 const customer = (id: number, tenant: string, name = `n${id}`) => ({ id, row: { id, name, tenant }, attributes: { tenant } });
 
 describe('consumer', () => {
-  it('gives targets with different filter policies exactly their share (PostgreSQL and MariaDB)', async () => {
+  it.each([true, false])('gives targets with different filter policies exactly their share (PostgreSQL and MariaDB; SDK on its own thread: %s)', async (sdkThread) => {
     const metrics = createMetrics();
-    const alpha = await startConsumer('alpha', metrics);
-    await startConsumer('beta');
-    await startConsumer('gamma');
+    const alpha = await startConsumer('alpha', metrics, undefined, sdkThread);
+    await startConsumer('beta', undefined, undefined, sdkThread);
+    await startConsumer('gamma', undefined, undefined, sdkThread);
     const events = [];
     for (let id = 1; id <= 20; id++) events.push(outboxEvent(customer(id, id % 2 ? 'a' : 'b')));
     for (let id = 31; id <= 35; id++) events.push(outboxEvent(customer(id, 'c')));

@@ -14,7 +14,7 @@ export function registerConsume(program: Command, getContext: GetContext): void 
     .option('--metrics-host <host>', 'the address that server listens on (default metrics.host: 127.0.0.1; 0.0.0.0 in the container image)', hostName('--metrics-host'))
     .action((name: string, opts: { metricsPort?: number; metricsHost?: string }) =>
       withContext(getContext, async (ctx) => {
-        const [{ createS3Client, createSqsClient }, { openConsumer }, { targetOf }, { createMetrics }, { startObservabilityServer }, { buildTargetTransform, buildTransformer, createTargetWriter }] = await Promise.all([
+        const [{ createConsumerSqsClient, createS3Client }, { openConsumer }, { targetOf }, { createMetrics }, { startObservabilityServer }, { buildTargetTransform, buildTransformer, createTargetWriter }] = await Promise.all([
           import('../../aws/clients.js'),
           import('../../consumer/index.js'),
           import('../../aws/resources.js'),
@@ -29,7 +29,8 @@ export function registerConsume(program: Command, getContext: GetContext): void 
         const node = nodeSupport();
         if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
         const writer = createTargetWriter(name, target, secrets, ctx.logger, { region: ctx.config.aws.region });
-        const sqs = createSqsClient(ctx.config);
+        // the SDK on its own worker thread unless aws.sdkThread is false: the consumer's thread keeps parse, transform and apply
+        const sqs = createConsumerSqsClient(ctx.config);
         const s3 = createS3Client(ctx.config);
         const metrics = createMetrics({ defaultMetrics: true, labels: { source: ctx.config.source.name } });
         // Signals are handled from here on: one that arrives while the consumer opens stops it before it receives.
