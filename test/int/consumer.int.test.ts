@@ -215,6 +215,8 @@ describe('consumer', () => {
     await waitFor(async () => await drained('beta'), { what: 'the beta queue drained' });
     expect(await rows('customers_b', 990, 990)).toEqual([{ id: 990, name: 'newer', tenant: 'b' }]);
     expect(calls.reduce((a, b) => a + b, 0)).toBe(40);
+    // a batch is reported once its delete returned to the consumer, which may be after the queue shows it drained
+    await waitFor(() => batches.reduce((a, b) => a + b, 0) === 40, { what: 'every batch reported applied' });
     expect(batches.length).toBeGreaterThan(calls.length); // several batches shared a writer call
   });
 
