@@ -3,8 +3,9 @@
 --          decoding depends on, so the relay keeps its table state between pages while nothing
 --          changed (src/source/postgres/relay-decode.ts). Computed inline in the read, the digest
 --          made the source database plan a five-way catalog join on every poll (idle ones too) and,
---          on a busy or large catalog, hash-join a sequential scan of all of pg_attribute on every
---          page (bench/README.md, "Relay read cost"). Here it is a PL/pgSQL function: each session
+--          with tracked_tables unanalyzed (a few rows stay under autovacuum's threshold), hash-join a
+--          sequential scan of all of pg_class or pg_attribute on every page (bench/README.md, "Relay
+--          read cost"). Here it is a PL/pgSQL function: each session
 --          plans its statement once and keeps the plan, and each tracked table's columns are read
 --          through the (attrelid, attnum) index of pg_attribute (a LATERAL per table that the planner
 --          cannot flatten into a join), their types and the table's name through the catalog caches
