@@ -11,27 +11,15 @@
 --          Capture v2 rows (relid set) carry whole-row images as json text and their column names;
 --          the relay decodes them (relay_decode.sql).
 --          tracked_state: a digest of what decoding depends on (the tracked_tables rows, and the
---          columns, names, types and partitions of the tracked tables as the catalog has them now),
---          the same on every row; the relay keeps table state between pages while it is unchanged.
+--          columns, names, types and partitions of the tracked tables as the catalog has them now,
+--          sql/postgres/000010_relay_tracked_state.sql), the same on every row; the relay keeps table
+--          state between pages while it is unchanged. It is an InitPlan: computed once, at the first
+--          row, so a read of an empty window (an idle poll) does not compute it.
 SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
        e.changed, e.attributes, e.changed_at, e.relid::int8::text AS relid, e.old_row::text AS old_row,
        e.new_row::text AS new_row,
        CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names,
-       (SELECT pg_catalog.md5(coalesce(string_agg(s.part, E'\n' ORDER BY s.part), ''))
-          FROM (SELECT t::text AS part FROM {{schema}}.tracked_tables t WHERE t.relid IS NOT NULL
-                UNION ALL
-                SELECT concat_ws(' ', c.oid, n.nspname, c.relname, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
-                                 a.attisdropped, tn.nspname, ty.typname, ty.typtype, ty.typbasetype)
-                  FROM {{schema}}.tracked_tables t
-                  JOIN pg_catalog.pg_class c ON c.oid = t.relid
-                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                  JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-                  JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
-                  JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace
-                UNION ALL
-                SELECT concat_ws(' ', 'partition', p.relid, p.parentrelid)
-                  FROM {{schema}}.tracked_tables t, pg_catalog.pg_partition_tree(t.relid) p
-                 WHERE t.relid IS NOT NULL) s) AS tracked_state
+       (SELECT {{schema}}.relay_tracked_state()) AS tracked_state
   FROM {{schema}}.events e
  WHERE (e.xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
         OR (e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot)))
