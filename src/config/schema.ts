@@ -105,6 +105,13 @@ export const awsSchema = z
   .object({
     region: z.string().min(1).optional(),
     endpoint: z.string().url().optional(),
+    /**
+     * Run the relay's SNS client and a consumer's SQS client on a worker thread of their own (default
+     * true), so the SDK's work (request building, signing, the wire protocol, sockets) uses another
+     * core than the relay's read and envelopes or the consumer's parse, transform and apply. false
+     * keeps the SDK on the process's main thread.
+     */
+    sdkThread: z.boolean().default(true),
   })
   .strict();
 
@@ -234,7 +241,7 @@ export const configSchema = z
     redis: redisSchema.default(redisSchema.parse({})),
     relay: relaySchema.default(relaySchema.parse({})),
     publish: publishSchema.default(publishSchema.parse({})),
-    aws: awsSchema.default({}),
+    aws: awsSchema.default(awsSchema.parse({})),
     metrics: metricsSchema.default(metricsSchema.parse({})),
     targets: z.record(identifier, targetSchema).default({}),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),

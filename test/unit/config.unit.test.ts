@@ -52,7 +52,7 @@ describe('config', () => {
     expect(cfg.source.url).toBe('postgres://env/db');
     expect(cfg.source.schema).toBe('sync_out');
     expect(cfg.redis.urls).toEqual(['redis://a:6379', 'redis://b:6379', 'redis://c:6379']);
-    expect(cfg.aws).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566' });
+    expect(cfg.aws).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', sdkThread: true });
   });
 
   it('reports malformed YAML with its line number', () => {
@@ -182,5 +182,12 @@ describe('config', () => {
     expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).metrics.host).toBe('127.0.0.1');
     expect(parseConfig({ source: { url: 'postgres://x/db' } }, { OUTBOX_METRICS_HOST: '0.0.0.0' }).metrics.host).toBe('0.0.0.0');
     expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, metrics: { host: 'not a host' } }, {})).problems[0]).toMatch(/^metrics\.host: must be a host name or an IP address/);
+  });
+
+  it('aws.sdkThread defaults to true (a consumer runs its SQS client on a worker thread) and takes only true or false', () => {
+    expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).aws.sdkThread).toBe(true);
+    expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { region: 'eu-west-1' } }, {}).aws.sdkThread).toBe(true);
+    expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: false } }, {}).aws.sdkThread).toBe(false);
+    expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: 'no' } }, {})).problems[0]).toMatch(/^aws\.sdkThread: .*boolean/i);
   });
 });
