@@ -22,7 +22,7 @@
  * measured. Bare latency: creation time (stamped in the body) → received, both this machine's clock.
  *
  *   npm run bench:e2e-latency -- [--seconds 10] [--start-rate 200] [--max-rate 4000] [--bisect 2] [--p99-ms 1000]
- *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5]
+ *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5] [--sdk-thread true|false]
  *
  * Needs PostgreSQL and Redis as for the tests (TEST_PG_URL, TEST_REDIS_URL).
  */
@@ -62,6 +62,7 @@ const { values: args } = parseArgs({
     consumers: { type: 'string', default: '3' },
     'update-share': { type: 'string', default: '0.5' },
     rate: { type: 'string' },
+    'sdk-thread': { type: 'string', default: 'true' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -75,6 +76,8 @@ const CONSUMERS = Number(args.consumers);
 const UPDATE_SHARE = Number(args['update-share']);
 /** `--rate R`: no capacity search; the pipeline alone at R, with where each change waits (bench/lib/stage-trace.ts). */
 const TRACE_RATE = args.rate === undefined ? undefined : Number(args.rate);
+/** aws.sdkThread of the relay and the consumers: the SDK on a worker thread (the default) or on their main thread. */
+const SDK_THREAD = args['sdk-thread'] !== 'false';
 /** The product's defaults the bare path copies: PublishBatch calls in flight, receive loops per consumer. */
 const PUBLISH_CONCURRENCY = 8;
 const RECEIVE_LOOPS = 4;
@@ -455,7 +458,7 @@ async function main(): Promise<void> {
     const entry = plainEntry('relay-test', { seq: '123456', xid: '123456', tableSchema: 'public', tableName: 'items', op: 'insert', key: { id: sample.id }, before: null, after: sample, changed: Object.keys(sample), attributes: null, changedAt: new Date() }, 0);
     const entryFile = `${writeConfigFile({}).replace(/outbox\.config\.yaml$/, '')}bare-entry.json`;
     writeFileSync(entryFile, JSON.stringify(entry));
-    console.log(`end-to-end capacity: the pipeline (relay, fauxqs, ${CONSUMERS} consumer(s) into PostgreSQL, each its own process) against the bare emulator path (a publisher, fauxqs, ${CONSUMERS} receive + delete processes); ${SECONDS} s steps, sustained = p99 < ${P99_MS} ms and a flat backlog`);
+    console.log(`end-to-end capacity: the pipeline (relay, fauxqs, ${CONSUMERS} consumer(s) into PostgreSQL, each its own process; the SDK ${SDK_THREAD ? 'on a worker thread' : 'on their main thread'}, aws.sdkThread: ${SDK_THREAD}) against the bare emulator path (a publisher, fauxqs, ${CONSUMERS} receive + delete processes); ${SECONDS} s steps, sustained = p99 < ${P99_MS} ms and a flat backlog`);
     console.log(`  messages of ${Buffer.byteLength(entry.Message)} bytes; ${machineLoad()}`);
     const bare = TRACE_RATE === undefined ? await searchBare(endpoint, entryFile) : undefined;
     if (TRACE_RATE === undefined && !bare) throw new Error('the bare path sustained no rate');
@@ -466,6 +469,7 @@ async function main(): Promise<void> {
     const doc = {
       ...base,
       relay: { lockTtlMs: 10_000 },
+      aws: { ...(base.aws as object), sdkThread: SDK_THREAD },
       targets: { bench: { kind: 'postgres', urlEnv: 'BENCH_TARGET_URL', tables: ['public.items'], queue: { waitTimeSec: WAIT_SECONDS, batchSize: 10 } } },
       log: { level: 'info' },
     };
