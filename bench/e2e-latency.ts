@@ -22,7 +22,7 @@
  * measured. Bare latency: creation time (stamped in the body) → received, both this machine's clock.
  *
  *   npm run bench:e2e-latency -- [--seconds 10] [--start-rate 200] [--max-rate 4000] [--bisect 2] [--p99-ms 1000]
- *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5]
+ *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5] [--sdk-thread true|false]
  *
  * Needs PostgreSQL and Redis as for the tests (TEST_PG_URL, TEST_REDIS_URL).
  */
@@ -34,7 +34,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import type pg from 'pg';
+import pg from 'pg';
 import { applySubscription, planSubscription } from '../src/subscriptions/index.js';
 import { queueDepth } from '../src/aws/resources.js';
 import { silentLogger } from '../src/logger.js';
@@ -62,6 +62,7 @@ const { values: args } = parseArgs({
     consumers: { type: 'string', default: '3' },
     'update-share': { type: 'string', default: '0.5' },
     rate: { type: 'string' },
+    'sdk-thread': { type: 'string', default: 'false' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -75,6 +76,8 @@ const CONSUMERS = Number(args.consumers);
 const UPDATE_SHARE = Number(args['update-share']);
 /** `--rate R`: no capacity search; the pipeline alone at R, with where each change waits (bench/lib/stage-trace.ts). */
 const TRACE_RATE = args.rate === undefined ? undefined : Number(args.rate);
+/** aws.sdkThread of the relay and the consumers: the SDK on their main thread (the default) or on a worker thread (--sdk-thread true). */
+const SDK_THREAD = args['sdk-thread'] === 'true';
 /** The product's defaults the bare path copies: PublishBatch calls in flight, receive loops per consumer. */
 const PUBLISH_CONCURRENCY = 8;
 const RECEIVE_LOOPS = 4;
@@ -85,6 +88,11 @@ process.removeAllListeners('warning'); // the SDK's Node 22 notice
 
 const children: ChildProcess[] = [];
 const roles = new Map<ChildProcess, string>();
+const running = () => children.filter((c) => c.exitCode === null && c.signalCode === null);
+const pools: pg.Pool[] = [];
+/** application_name of the writers' and of the bench's sampling connections. */
+const WRITER_APP = 'bench writers';
+const SAMPLER_APP = 'bench sampler';
 
 /** CPU seconds a child has used so far (Linux /proc; 0 elsewhere). */
 function cpuSeconds(child: ChildProcess): number {
@@ -178,35 +186,63 @@ async function converge(sourcePool: pg.Pool, targetPool: pg.Pool, timeoutMs: num
   return false;
 }
 
-/** CPU seconds used so far by the PostgreSQL backends of the given databases, by database role ('source'/'target') and application name. */
-async function backendCpu(pool: pg.Pool, databases: Record<string, string>): Promise<Map<string, Map<number, number>>> {
+/** CPU seconds used so far by the PostgreSQL backends of the given databases, by pid, with their group ('PostgreSQL source outbox-relay:relay', …). */
+async function backendCpu(pool: pg.Pool, databases: Record<string, string>): Promise<Map<number, { label: string; seconds: number }>> {
   const res = await pool.query<{ pid: number; datname: string; app: string }>(
-    `SELECT pid, datname, coalesce(nullif(application_name, ''), 'bench') AS app FROM pg_catalog.pg_stat_activity WHERE datname = ANY ($1)`,
+    `SELECT pid, datname, coalesce(nullif(application_name, ''), 'unnamed') AS app FROM pg_catalog.pg_stat_activity WHERE datname = ANY ($1)`,
     [Object.keys(databases)],
   );
-  const out = new Map<string, Map<number, number>>();
+  const out = new Map<number, { label: string; seconds: number }>();
   for (const r of res.rows) {
-    const label = `PostgreSQL ${databases[r.datname]} ${r.app.replace(/^outbox-relay$/, 'outbox')}`;
-    let seconds = 0;
     try {
       const fields = readFileSync(`/proc/${r.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+      out.set(r.pid, { label: `PostgreSQL ${databases[r.datname]} ${r.app}`, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
     } catch {
-      continue;
+      // exited meanwhile
     }
-    if (!out.has(label)) out.set(label, new Map());
-    out.get(label)!.set(r.pid, seconds);
   }
   return out;
 }
 
-/** Cores used by each group of backends between two backendCpu() readings (backends present in both). */
-function backendCores(before: Map<string, Map<number, number>>, after: Map<string, Map<number, number>>, seconds: number): string[] {
-  return [...after].map(([label, pids]) => {
-    let used = 0;
-    for (const [pid, s] of pids) used += s - (before.get(label)?.get(pid) ?? s);
-    return `${label} ${(used / seconds).toFixed(2)}`;
-  });
+/**
+ * CPU seconds each group of backends used between two backendCpu() readings. A backend that
+ * connected during the step counts from zero (a pool opening connections); one that exited during
+ * it is missed.
+ */
+function backendUse(before: Map<number, { seconds: number }>, after: Map<number, { label: string; seconds: number }>): Map<string, number> {
+  const used = new Map<string, number>();
+  for (const [pid, { label, seconds }] of after) used.set(label, (used.get(label) ?? 0) + seconds - (before.get(pid)?.seconds ?? 0));
+  return used;
+}
+
+/** Busy CPU seconds of the whole machine so far (/proc/stat: all but idle and iowait). */
+function machineCpuSeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return (fields.reduce((a, b) => a + b, 0) - fields[3]! - fields[4]!) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds per process (or group of processes) over a step. */
+type CpuUse = Map<string, number>;
+
+/** The CPU of every process of a path over a step, in cores and in ms per change, with the machine's total. */
+function cpuSummary(use: CpuUse, machineSeconds: number, seconds: number, changes: number): string {
+  const total = [...use.values()].reduce((a, b) => a + b, 0);
+  const each = [...use].map(([name, s]) => `${name} ${(s / seconds).toFixed(2)} (${((1000 * s) / Math.max(1, changes)).toFixed(2)})`);
+  return `${each.join(', ')}; these processes ${(total / seconds).toFixed(2)} cores (${((1000 * total) / Math.max(1, changes)).toFixed(2)} ms per change), the whole machine ${(machineSeconds / seconds).toFixed(2)} of ${cpus().length}`;
+}
+
+/** CPU seconds of the given children, from a reading taken before. */
+function childrenUse(before: Map<ChildProcess, number>): CpuUse {
+  const use: CpuUse = new Map();
+  for (const [c, s] of before) {
+    const role = roles.get(c)!.replace(/ \d+$/, 's'); // 'consumer 2' → 'consumers'
+    use.set(role, (use.get(role) ?? 0) + cpuSeconds(c) - s);
+  }
+  return use;
 }
 
 const elapsedOf = (start: number) => (performance.now() - start) / 1000;
@@ -226,6 +262,8 @@ interface Step {
   /** Changes waiting (not yet applied or received) at each sample. */
   backlog: { at: number; n: number }[];
   drained: boolean;
+  /** CPU of every process of the path over the step (cpuSummary). */
+  cpu?: string;
   /** Why the step was not sustained; undefined when it was. */
   failed?: string;
 }
@@ -244,7 +282,7 @@ function judge(step: Step): Step {
 
 function stepLine(name: string, s: Step): string {
   const backlog = s.backlog.map((b) => b.n).join(' ');
-  return `  ${name} ${String(s.rate).padStart(5)}/s: achieved ${s.achieved.toFixed(0)}/s, p50 ${percentile(s.sorted, 50).toFixed(0)} ms, p99 ${percentile(s.sorted, 99).toFixed(0)} ms, backlog ${backlog || '-'} → ${s.failed ? `not sustained: ${s.failed}` : 'sustained'}; ${machineLoad()}`;
+  return `  ${name} ${String(s.rate).padStart(5)}/s: achieved ${s.achieved.toFixed(0)}/s, p50 ${percentile(s.sorted, 50).toFixed(0)} ms, p99 ${percentile(s.sorted, 99).toFixed(0)} ms, backlog ${backlog || '-'} → ${s.failed ? `not sustained: ${s.failed}` : 'sustained'}; ${machineLoad()}${s.cpu ? `\n      CPU, cores (ms per change): ${s.cpu}` : ''}`;
 }
 
 /** The highest sustained rate: ×1.6 until a step fails (÷2 while the first ones fail), then bisection. */
@@ -327,13 +365,17 @@ async function searchBare(endpoint: string, entryFile: string): Promise<Step | u
   const measure = async (rate: number): Promise<Step> => {
     const started = performance.now();
     const backlog: Step['backlog'] = [];
+    const cpuBefore = new Map(running().map((c) => [c, cpuSeconds(c)]));
+    const machineBefore = machineCpuSeconds();
     const sampler = setInterval(() => void waiting().then((n) => backlog.push({ at: elapsedOf(started), n })), 2_000);
     const { sent, seconds } = await publisher.ask<{ sent: number; seconds: number }>({ rate, seconds: SECONDS });
     clearInterval(sampler);
+    const elapsed = elapsedOf(started);
+    const cpu = cpuSummary(childrenUse(cpuBefore), machineCpuSeconds() - machineBefore, elapsed, sent);
     const achieved = sent / Math.max(SECONDS, seconds);
     const drained = await waitUntil(async () => (await waiting()) === 0, 120_000);
     const reports = await Promise.all(consumers.map((c) => c.ask<{ latencies: number[] }>('report')));
-    return { rate, achieved, sorted: reports.flatMap((r) => r.latencies).sort((a, b) => a - b), backlog, drained };
+    return { rate, achieved, sorted: reports.flatMap((r) => r.latencies).sort((a, b) => a - b), backlog, drained, cpu };
   };
   try {
     await measure(Math.min(START_RATE, 200)); // warm-up: connections, JIT
@@ -349,7 +391,7 @@ async function searchBare(endpoint: string, entryFile: string): Promise<Step | u
  * the age of the changes at each stage, what each process spent its time on, and an EXPLAIN ANALYZE
  * of the relay's read at its cursor halfway through the step.
  */
-async function traceStep(rate: number, pool: pg.Pool, measure: (rate: number, onWritten: () => Promise<void>) => Promise<Step & { cpu: string[]; samples: string[] }>): Promise<void> {
+async function traceStep(rate: number, pool: pg.Pool, measure: (rate: number, onWritten: () => Promise<void>) => Promise<Step & { cpu: string; samples: string[] }>): Promise<void> {
   const traced = children.filter((c) => roles.get(c) === 'relay' || roles.get(c)!.startsWith('consumer'));
   await Promise.all(traced.map(stageTrace)); // from here on
   const explain = (async () => {
@@ -368,7 +410,7 @@ async function traceStep(rate: number, pool: pg.Pool, measure: (rate: number, on
   const step = { ...measured, ...judge(measured) };
   const plan = await explain;
   console.log(stepLine('pipeline', step));
-  console.log(`  ${loadBefore} before, ${machineLoad()} after; CPU (cores): ${step.cpu.join(', ')}`);
+  console.log(`  ${loadBefore} before, ${machineLoad()} after`);
   console.log(`  backlog while writing: ${step.samples.join('; ')}`);
   const f = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '-' : `${ms.toFixed(0)}`);
   console.log('  age of a change at each stage (ms since its trigger ran; p50 / p90 / p99, n):');
@@ -416,7 +458,7 @@ async function main(): Promise<void> {
     const entry = plainEntry('relay-test', { seq: '123456', xid: '123456', tableSchema: 'public', tableName: 'items', op: 'insert', key: { id: sample.id }, before: null, after: sample, changed: Object.keys(sample), attributes: null, changedAt: new Date() }, 0);
     const entryFile = `${writeConfigFile({}).replace(/outbox\.config\.yaml$/, '')}bare-entry.json`;
     writeFileSync(entryFile, JSON.stringify(entry));
-    console.log(`end-to-end capacity: the pipeline (relay, fauxqs, ${CONSUMERS} consumer(s) into PostgreSQL, each its own process) against the bare emulator path (a publisher, fauxqs, ${CONSUMERS} receive + delete processes); ${SECONDS} s steps, sustained = p99 < ${P99_MS} ms and a flat backlog`);
+    console.log(`end-to-end capacity: the pipeline (relay, fauxqs, ${CONSUMERS} consumer(s) into PostgreSQL, each its own process; the SDK ${SDK_THREAD ? 'on a worker thread' : 'on their main thread'}, aws.sdkThread: ${SDK_THREAD}) against the bare emulator path (a publisher, fauxqs, ${CONSUMERS} receive + delete processes); ${SECONDS} s steps, sustained = p99 < ${P99_MS} ms and a flat backlog`);
     console.log(`  messages of ${Buffer.byteLength(entry.Message)} bytes; ${machineLoad()}`);
     const bare = TRACE_RATE === undefined ? await searchBare(endpoint, entryFile) : undefined;
     if (TRACE_RATE === undefined && !bare) throw new Error('the bare path sustained no rate');
@@ -427,6 +469,7 @@ async function main(): Promise<void> {
     const doc = {
       ...base,
       relay: { lockTtlMs: 10_000 },
+      aws: { ...(base.aws as object), sdkThread: SDK_THREAD },
       targets: { bench: { kind: 'postgres', urlEnv: 'BENCH_TARGET_URL', tables: ['public.items'], queue: { waitTimeSec: WAIT_SECONDS, batchSize: 10 } } },
       log: { level: 'info' },
     };
@@ -446,7 +489,11 @@ async function main(): Promise<void> {
     await spawnCli(['--config', configFile, 'relay', '--instance-id', 'bench-e2e'], childEnv, /"msg":"leading"/);
     await Promise.all(Array.from({ length: CONSUMERS }, () => spawnCli(['--config', configFile, 'consume', 'bench'], childEnv, /^Consuming target/)));
 
-    const clients = await Promise.all(Array.from({ length: WRITERS }, () => source.db.pool.connect()));
+    // The writers and the bench's own sampling on pools of their own, named, so their backends' CPU is told apart.
+    const writerPool = new pg.Pool({ connectionString: source.db.url, max: WRITERS, application_name: WRITER_APP });
+    const samplerPool = new pg.Pool({ connectionString: source.db.url, max: 2, application_name: SAMPLER_APP });
+    pools.push(writerPool, samplerPool);
+    const clients = await Promise.all(Array.from({ length: WRITERS }, () => writerPool.connect()));
     const databases = { [new URL(source.db.url).pathname.slice(1)]: 'source', [new URL(target.url).pathname.slice(1)]: 'target' };
     for (const c of clients) await c.query('SET synchronous_commit = off');
     let nextId = 1;
@@ -475,7 +522,7 @@ async function main(): Promise<void> {
     };
     const run = (seconds: number, rate: number) => Promise.all(clients.map((c, w) => write(c, seconds, w, rate)));
     const waitingInPipeline = async () => {
-      const [outbox, queue] = await Promise.all([source.db.pool.query<{ n: string }>(UNPUBLISHED), queueDepth(sqs, queueUrl)]);
+      const [outbox, queue] = await Promise.all([samplerPool.query<{ n: string }>(UNPUBLISHED), queueDepth(sqs, queueUrl)]);
       return { outbox: Number(outbox.rows[0]!.n), queued: queue.visible, inFlight: queue.inFlight };
     };
 
@@ -485,7 +532,7 @@ async function main(): Promise<void> {
       late: number;
       elapsed: number;
       samples: string[];
-      cpu: string[];
+      cpu: string;
       trend: string[];
     }
     const measurePipeline = async (rate: number, onWritten?: () => Promise<void>): Promise<PipelineStep> => {
@@ -493,8 +540,9 @@ async function main(): Promise<void> {
       writes = 0;
       late = 0;
       const startedAt = performance.now();
-      const cpuBefore = new Map(children.map((c) => [c, cpuSeconds(c)]));
-      const backendsBefore = await backendCpu(source.db.pool, databases);
+      const cpuBefore = new Map(running().map((c) => [c, cpuSeconds(c)]));
+      const backendsBefore = await backendCpu(samplerPool, databases);
+      const machineBefore = machineCpuSeconds();
       const selfBefore = process.cpuUsage();
       // Where changes wait, every 2 s: unpublished in the outbox, in the queue.
       const samples: string[] = [];
@@ -510,11 +558,17 @@ async function main(): Promise<void> {
       clearInterval(sampler);
       const elapsed = elapsedOf(startedAt);
       await onWritten?.();
-      const cpu = [
-        ...children.map((c) => `${roles.get(c)} ${((cpuSeconds(c) - cpuBefore.get(c)!) / elapsed).toFixed(2)}`),
-        `writers ${(cpuTotal(process.cpuUsage(selfBefore)) / elapsed).toFixed(2)}`,
-        ...backendCores(backendsBefore, await backendCpu(source.db.pool, databases), elapsed),
-      ];
+      const use = childrenUse(cpuBefore);
+      use.set('writers (the bench process)', cpuTotal(process.cpuUsage(selfBefore)));
+      const backendsAfter = await backendCpu(samplerPool, databases);
+      const machineSeconds = machineCpuSeconds() - machineBefore;
+      // The bench's own sampling (backlog, CPU readings, EXPLAIN) is printed apart, not as the pipeline's cost.
+      const sampling = new Map<string, number>();
+      for (const [label, seconds] of backendUse(backendsBefore, backendsAfter)) {
+        if (label.endsWith(SAMPLER_APP)) sampling.set(label, seconds);
+        else if (seconds > 0) use.set(label, seconds);
+      }
+      const cpu = `${cpuSummary(use, machineSeconds, elapsed, writes)}; not counted: the bench's sampling queries ${[...sampling].map(([l, s]) => `${l} ${(s / elapsed).toFixed(2)}`).join(', ') || '0'}`;
       const measuredWrites = writes;
       const measuredLate = late;
       const drained = await converge(source.db.pool, target.pool, 120_000);
@@ -539,7 +593,7 @@ async function main(): Promise<void> {
     await run(WARMUP, Math.min(START_RATE, 200));
     if (!(await converge(source.db.pool, target.pool, 60_000))) throw new Error('the target did not catch up with the warm-up writes within 60 s');
     if (TRACE_RATE !== undefined) {
-      await traceStep(TRACE_RATE, source.db.pool, (rate, onWritten) => measurePipeline(rate, onWritten));
+      await traceStep(TRACE_RATE, samplerPool, (rate, onWritten) => measurePipeline(rate, onWritten));
       for (const c of clients) c.release();
       sqs.destroy();
       return;
@@ -562,12 +616,13 @@ async function main(): Promise<void> {
     console.log(`  changes measured ${half.measured} of ${half.writes} (the rest were superseded at the target by a newer version of the row that arrived first)${half.drained ? '' : '  — TARGET DID NOT CONVERGE WITHIN 120 s!'}`);
     console.log(`  p50 ${fmt(percentile(half.sorted, 50))}   p90 ${fmt(percentile(half.sorted, 90))}   p99 ${fmt(percentile(half.sorted, 99))}   max ${fmt(half.sorted.at(-1) ?? NaN)}`);
     console.log(`  p50 by stretch  ${half.trend.join(', ')} (ms, by commit time)`);
-    console.log(`  CPU (cores) while writing: ${half.cpu.join(', ')} (of ${cpus().length})`);
+    console.log(`  CPU while writing, cores (ms per change): ${half.cpu}`);
     console.log(`  backlog while writing: ${half.samples.join('; ')}`);
     sqs.destroy();
     if (!half.drained) process.exitCode = 1;
   } finally {
     for (const child of children.reverse()) await stopChild(child);
+    for (const pool of pools) await pool.end().catch(() => undefined);
     await source.close();
     await target.drop();
   }

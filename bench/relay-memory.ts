@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     'sample-ms': { type: 'string', default: '1000' },
     'relay-node-args': { type: 'string', default: '' },
+    'sdk-thread': { type: 'string', default: 'false' },
   },
 });
 const CHANGES = Number(args.changes);
@@ -50,6 +51,8 @@ const BASELINE = Math.min(CHANGES, Number(args.baseline));
 const BATCH = Number(args.batch);
 const SEGMENTS = Number(args.segments);
 const CONCURRENCY = Number(args.concurrency);
+/** aws.sdkThread of the relay: its SNS client on its main thread (the default) or on a worker thread (--sdk-thread true). */
+const SDK_THREAD = args['sdk-thread'] === 'true';
 const SAMPLE_MS = Number(args['sample-ms']);
 /** Node options of the relay process (e.g. `--heap-prof`, `--max-old-space-size=…`), then the CLI as installed. */
 const RELAY_NODE_ARGS = [...args['relay-node-args'].split(' ').filter(Boolean), 'bin/outbox.js'];
@@ -142,7 +145,8 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     // A long lock TTL: the relay is paused for a few seconds at a time while the baseline runs.
-    const file = writeConfigFile(relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY } }));
+    const doc = relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY } });
+    const file = writeConfigFile({ ...doc, aws: { ...(doc.aws as object), sdkThread: SDK_THREAD } });
     child = spawnRelay(file, 'memory', { args: ['--metrics-port', String(port)], nodeArgs: RELAY_NODE_ARGS });
     await child.waitForLog((l) => l.msg === 'leading', 60_000);
     // The relay's clock runs only while it is not paused.
@@ -180,7 +184,7 @@ async function main(): Promise<void> {
     const secondHalf = samples.filter((s) => s.seconds >= drainSeconds / 2);
     const rssSlope = slope(secondHalf);
 
-    console.log(`relay memory: one relay process draining ${CHANGES} changes (pages of ${BATCH}, ${CONCURRENCY} PublishBatch calls in flight), emulator in its own process`);
+    console.log(`relay memory: one relay process draining ${CHANGES} changes (pages of ${BATCH}, ${CONCURRENCY} PublishBatch calls in flight), the SNS client on ${SDK_THREAD ? "a worker thread" : "the relay's main thread"} (aws.sdkThread: ${SDK_THREAD}), emulator in its own process`);
     console.log(`  ${loadBefore} before, ${loadDuring} at the end of the drain, ${machineLoad()} after`);
     console.log('  t (s)   advanced   RSS MiB   heap used / total MiB   external MiB');
     const shown = new Set<Sample>();

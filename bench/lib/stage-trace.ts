@@ -14,6 +14,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { ThreadedClient } from '../../src/aws/threaded-client.js';
 import { Waker } from '../../src/relay/waker.js';
 import { PACKAGE_ROOT } from '../../src/sql/files.js';
 
@@ -112,9 +113,8 @@ function bodyTime(body: string | undefined): number | undefined {
 /** Receipt handle → change time, for the delete stage. */
 const received = new Map<string, number>();
 type Send = (...args: unknown[]) => Promise<unknown>;
-/** Both clients' send() is their base class's (the SDK's smithy Client); wrapped on each class. */
-const send = SNSClient.prototype.send as unknown as Send;
-const tracedSend: Send = async function traced(this: unknown, ...args: unknown[]): Promise<unknown> {
+/** A send() that times each call and records the ages of the changes it carries. */
+const tracing = (send: Send): Send => async function traced(this: unknown, ...args: unknown[]): Promise<unknown> {
   const command = args[0] as { constructor: { name: string }; input: Record<string, unknown> };
   const name = command.constructor.name.replace(/Command$/, '');
   const start = performance.now();
@@ -156,8 +156,12 @@ const tracedSend: Send = async function traced(this: unknown, ...args: unknown[]
   }
 };
 
-(SNSClient.prototype as unknown as { send: Send }).send = tracedSend;
-(SQSClient.prototype as unknown as { send: Send }).send = tracedSend;
+// Both SDK clients' send() is their base class's (the SDK's smithy Client); wrapped on each class.
+const sdkSend = tracing(SNSClient.prototype.send as unknown as Send);
+(SNSClient.prototype as unknown as { send: Send }).send = sdkSend;
+(SQSClient.prototype as unknown as { send: Send }).send = sdkSend;
+// A client on a worker thread (aws.sdkThread): its send() as the calling thread sees it.
+(ThreadedClient.prototype as unknown as { send: Send }).send = tracing(ThreadedClient.prototype.send as unknown as Send);
 
 /** The relay's waits for new events: how long, and whether a NOTIFY ended them. */
 const wait = Waker.prototype.wait;

@@ -39,7 +39,7 @@ export function createThreadedSnsClient(config: Config): ThreadedClient<sns.Serv
   return new ThreadedClient({ packageName: '@aws-sdk/client-sns', clientName: 'SNSClient', exports: sns }, awsClientOptions(config));
 }
 
-/** A consumer's SQS client: on its own worker thread unless the config's aws.sdkThread is false. */
+/** A consumer's SQS client: on its own worker thread when the config's aws.sdkThread is true (docs/operations.md). */
 export function createConsumerSqsClient(config: Config): SqsSender {
   return config.aws.sdkThread ? createThreadedSqsClient(config) : createSqsClient(config);
 }

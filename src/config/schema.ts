@@ -106,11 +106,12 @@ export const awsSchema = z
     region: z.string().min(1).optional(),
     endpoint: z.string().url().optional(),
     /**
-     * Run a consumer's SQS client on its own worker thread (default true), so the SDK's work (request
-     * building, signing, the wire protocol, sockets) uses another core than the consumer's parse,
-     * transform and apply. false keeps the SDK on the consumer's main thread.
+     * Run the relay's SNS client and a consumer's SQS client on a worker thread of their own, so the
+     * SDK's work (request building, signing, the wire protocol, sockets) uses another core than the
+     * relay's read and envelopes or the consumer's parse, transform and apply. Default false: the
+     * SDK on the process's main thread (docs/operations.md says when to turn it on).
      */
-    sdkThread: z.boolean().default(true),
+    sdkThread: z.boolean().default(false),
   })
   .strict();
 

@@ -20,3 +20,19 @@ export function setHeapGrowth(percent: number): void {
   if (!Number.isInteger(percent) || percent < 0) throw new RangeError(`heap growth must be a whole number of percent ≥ 0 (got ${percent})`);
   setFlagsFromString(`--heap-growing-percent=${percent}`);
 }
+
+/**
+ * The largest semi-space, in MiB, of every V8 isolate this process starts from now on — in the
+ * relay, the SNS client's worker thread (aws.sdkThread). V8's default (16 MiB, a young generation
+ * of 32 MiB) is sized for a main thread; the worker's allocations are a request's strings and its
+ * reply, dead before the next collection, and a full-size young generation of a second isolate
+ * added ≈ 55 MiB of RSS to the relay (192 MiB against 136 on the main thread while draining,
+ * bench/README.md "Relay memory"). The relay's own thread keeps its size: V8 sizes an isolate when
+ * it is created.
+ */
+export const DEFAULT_WORKER_SEMI_SPACE_MB = 4;
+
+export function setWorkerSemiSpace(mb: number): void {
+  if (!Number.isInteger(mb) || mb < 1) throw new RangeError(`semi-space size must be a whole number of MiB ≥ 1 (got ${mb})`);
+  setFlagsFromString(`--max-semi-space-size=${mb}`);
+}

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import type { SNSClient } from '@aws-sdk/client-sns';
+import type { SnsSender } from '../aws/clients.js';
 import type { Config } from '../config/index.js';
 import { componentLogger, type Logger } from '../logger.js';
 import { createMetrics, type Metrics } from '../observability/metrics.js';
@@ -24,7 +24,7 @@ export interface StartRelayOptions {
   /** Timings that are not settings (tests shorten them). */
   timings?: Partial<Pick<RelaySettings, 'reclaimIntervalMs' | 'heartbeatMs' | 'statsIntervalMs' | 'retentionMs'>>;
   /** An SNS client for the publisher (tests that record calls); default from the config. */
-  sns?: SNSClient;
+  sns?: SnsSender;
 }
 
 export interface RelayProcess {

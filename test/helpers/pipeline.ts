@@ -61,7 +61,7 @@ export async function startTarget(config: Config, name: string, options: { metri
   await applySubscription(planSubscription(config, name), sns, admin);
   sns.destroy();
   admin.destroy();
-  // as `outbox consume` does: the SDK on a worker thread unless aws.sdkThread is false
+  // as `outbox consume` does: the SDK on a worker thread when aws.sdkThread is true
   const sqs = createConsumerSqsClient(config);
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);

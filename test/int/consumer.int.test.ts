@@ -89,10 +89,10 @@ afterAll(async () => {
 
 /**
  * A consumer with its own SQS client (so its calls can be counted) and the real writer and transform.
- * The client runs the SDK on a worker thread, as `outbox consume` does by default; sdkThread false
- * keeps it on this thread (aws.sdkThread: false).
+ * The client runs the SDK on this thread, as `outbox consume` does by default; sdkThread true puts
+ * it on a worker thread (aws.sdkThread: true).
  */
-async function startConsumer(name: string, metrics: Metrics = createMetrics(), wrap: (w: TargetWriter) => TargetWriter = (w) => w, sdkThread = true) {
+async function startConsumer(name: string, metrics: Metrics = createMetrics(), wrap: (w: TargetWriter) => TargetWriter = (w) => w, sdkThread = false) {
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
   const writer = wrap(createTargetWriter(name, target, secrets, silentLogger));

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateTopicCommand, SNSClient, SubscribeCommand, type PublishBatchCommandInput, type PublishBatchCommandOutput } from '@aws-sdk/client-sns';
+import * as snsExports from '@aws-sdk/client-sns';
+import { CreateTopicCommand, PublishBatchCommand, SNSClient, SubscribeCommand, type PublishBatchCommandInput, type PublishBatchCommandOutput } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient, type Message } from '@aws-sdk/client-sqs';
 import { startFauxqs, type FauxqsServer } from 'fauxqs';
+import type { SnsSender } from '../../src/aws/clients.js';
+import { ThreadedClient } from '../../src/aws/threaded-client.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { validateEnvelope, type OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
@@ -19,6 +22,8 @@ let sqs: SQSClient;
 let s3: S3Client;
 
 beforeAll(async () => {
+  // for clients from the default chain, on the main thread or a worker thread
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey });
   server = await startFauxqs({ port: 0, logger: false });
   sqs = new SQSClient({ region: 'us-east-1', endpoint: server.address, credentials });
   s3 = new S3Client({ region: 'us-east-1', endpoint: server.address, credentials, forcePathStyle: true });
@@ -32,9 +37,15 @@ afterAll(async () => {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-/** An SNS client that records every PublishBatch input, with an optional reply rewriter (fault injector). */
-function recordingSns(endpoint: string, options: { maxAttempts?: number } = {}) {
-  const sns = new SNSClient({ region: 'us-east-1', endpoint, credentials, maxAttempts: options.maxAttempts ?? 3 });
+/**
+ * An SNS client that records every PublishBatch input, with an optional reply rewriter (fault
+ * injector). By default it is the SDK's own client, as in the relay (aws.sdkThread false); `threaded: true`
+ * runs the SDK on a worker thread. Recorded and rewritten around send(), once per call, as a
+ * middleware of the initialize step would (the SDK's own retries happen below it).
+ */
+function recordingSns(endpoint: string, options: { maxAttempts?: number; threaded?: boolean } = {}) {
+  const clientOptions = { region: 'us-east-1', endpoint, maxAttempts: options.maxAttempts ?? 3 };
+  const client: SnsSender = (options.threaded ?? false) ? new ThreadedClient({ packageName: '@aws-sdk/client-sns', clientName: 'SNSClient', exports: snsExports }, clientOptions) : new SNSClient({ ...clientOptions, credentials });
   const calls: PublishBatchCommandInput[] = [];
   let inFlight = 0;
   let maxInFlight = 0;
@@ -44,27 +55,27 @@ function recordingSns(endpoint: string, options: { maxAttempts?: number } = {}) 
     /** Holds the reply of a call that reached SNS for this long (a slow network). */
     delayReplyMs?: (input: PublishBatchCommandInput) => number;
   } = {};
-  sns.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName !== 'PublishBatchCommand') return next(args);
-      const input = args.input as PublishBatchCommandInput;
+  const sns: SnsSender = {
+    send: (async (command: { input: object }, sendOptions?: object) => {
+      if (!(command instanceof PublishBatchCommand)) return client.send(command as never, sendOptions);
+      const input = command.input;
       calls.push(structuredClone(input));
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       try {
-        const result = await next(args);
-        faults.rewrite?.(input, result.output as PublishBatchCommandOutput);
+        const output = (await client.send(command, sendOptions)) as PublishBatchCommandOutput;
+        faults.rewrite?.(input, output);
         const delay = faults.delayReplyMs?.(input) ?? 0;
         if (delay > 0) await new Promise((r) => setTimeout(r, delay));
         // The call reached SNS but the reply is "lost": the outcome is unknown to the publisher.
         if (faults.throwAfter?.(input)) throw Object.assign(new Error('socket hang up (injected)'), { name: 'TimeoutError' });
-        return result;
+        return output;
       } finally {
         inFlight--;
       }
-    },
-    { step: 'initialize', name: 'recordPublishBatch' },
-  );
+    }) as SnsSender['send'],
+    destroy: () => client.destroy(),
+  };
   return { sns, calls, faults, maxInFlight: () => maxInFlight };
 }
 
@@ -178,9 +189,12 @@ async function metricValue(metrics: Metrics, name: string, labels: Record<string
 // ---- tests ---------------------------------------------------------------------------------
 
 describe('SNS publisher against the emulator', () => {
-  it('publishes every event with its attributes, within 10 entries / 256 KiB per call, several calls in flight', async () => {
+  it.each([
+    { threaded: true, on: 'a worker thread' },
+    { threaded: false, on: 'the main thread' },
+  ])('publishes every event with its attributes, within 10 entries / 256 KiB per call, several calls in flight (the SDK on $on)', async ({ threaded }) => {
     const { name, queueUrl } = await topicWithQueue(server.address);
-    const rec = recordingSns(server.address);
+    const rec = recordingSns(server.address, { threaded });
     const { publisher, metrics } = publisherFor({ config: config({ topics: { default: { name } } }), sns: rec.sns });
     const big = 'x'.repeat(80_000);
     const events = Array.from({ length: 200 }, (_, i) => event(i % 3 === 0 ? { after: { big }, op: 'update', changed: ['big'] } : i % 7 === 0 ? { op: 'delete', changed: null, after: null } : {}));
@@ -209,6 +223,31 @@ describe('SNS publisher against the emulator', () => {
     expect(await metricValue(metrics, 'outbox_events_published_total', { topic: 'default' })).toBe(200);
     await publisher.close();
     rec.sns.destroy();
+  });
+
+  it.each([
+    { sdkThread: true, on: 'a worker thread' },
+    { sdkThread: false, on: 'the main thread' },
+  ])('with no client injected, sends its calls through the SDK on $on (aws.sdkThread: $sdkThread)', async ({ sdkThread }) => {
+    const { name, queueUrl } = await topicWithQueue(server.address);
+    // Spies that call through: they only say on which client each command was sent (the worker's SDK is not this thread's).
+    const threadedSend = vi.spyOn(ThreadedClient.prototype, 'send');
+    const sdkSend = vi.spyOn(SNSClient.prototype, 'send');
+    try {
+      const cfg = parseConfig({ source: { url: 'postgres://unused', name: 'itest' }, publish: { topics: { default: { name } } }, aws: { region: 'us-east-1', endpoint: server.address, sdkThread } }, {});
+      const publisher = createPublisher({ config: cfg, logger: silentLogger, metrics: createMetrics(), quarantine: noQuarantine });
+      const events = Array.from({ length: 25 }, () => event());
+      expect(await publisher.publish(events)).toEqual({ acknowledged: 25 });
+      await publisher.close();
+      const commands = (spy: typeof threadedSend | typeof sdkSend) => spy.mock.calls.map(([command]) => (command as object).constructor.name);
+      expect(commands(sdkThread ? threadedSend : sdkSend)).toEqual(['CreateTopicCommand', 'PublishBatchCommand', 'PublishBatchCommand', 'PublishBatchCommand']);
+      expect(commands(sdkThread ? sdkSend : threadedSend)).toEqual([]);
+      const messages = await receive(queueUrl, 25);
+      expect(new Set(messages.map((m) => JSON.parse(m.Body!).sequence))).toEqual(new Set(events.map((e) => e.seq)));
+    } finally {
+      threadedSend.mockRestore();
+      sdkSend.mockRestore();
+    }
   });
 
   it('routes tables to their topics', async () => {

@@ -52,7 +52,7 @@ describe('config', () => {
     expect(cfg.source.url).toBe('postgres://env/db');
     expect(cfg.source.schema).toBe('sync_out');
     expect(cfg.redis.urls).toEqual(['redis://a:6379', 'redis://b:6379', 'redis://c:6379']);
-    expect(cfg.aws).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', sdkThread: true });
+    expect(cfg.aws).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:4566', sdkThread: false });
   });
 
   it('reports malformed YAML with its line number', () => {
@@ -184,10 +184,10 @@ describe('config', () => {
     expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, metrics: { host: 'not a host' } }, {})).problems[0]).toMatch(/^metrics\.host: must be a host name or an IP address/);
   });
 
-  it('aws.sdkThread defaults to true (a consumer runs its SQS client on a worker thread) and takes only true or false', () => {
-    expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).aws.sdkThread).toBe(true);
-    expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { region: 'eu-west-1' } }, {}).aws.sdkThread).toBe(true);
-    expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: false } }, {}).aws.sdkThread).toBe(false);
+  it('aws.sdkThread defaults to false (the SDK on the process\'s main thread) and takes only true or false', () => {
+    expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).aws.sdkThread).toBe(false);
+    expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { region: 'eu-west-1' } }, {}).aws.sdkThread).toBe(false);
+    expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: true } }, {}).aws.sdkThread).toBe(true);
     expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: 'no' } }, {})).problems[0]).toMatch(/^aws\.sdkThread: .*boolean/i);
   });
 });

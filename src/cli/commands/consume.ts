@@ -29,7 +29,7 @@ export function registerConsume(program: Command, getContext: GetContext): void 
         const node = nodeSupport();
         if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
         const writer = createTargetWriter(name, target, secrets, ctx.logger, { region: ctx.config.aws.region });
-        // the SDK on its own worker thread unless aws.sdkThread is false: the consumer's thread keeps parse, transform and apply
+        // the SDK on its own worker thread when aws.sdkThread is true: the consumer's thread keeps parse, transform and apply
         const sqs = createConsumerSqsClient(ctx.config);
         const s3 = createS3Client(ctx.config);
         const metrics = createMetrics({ defaultMetrics: true, labels: { source: ctx.config.source.name } });

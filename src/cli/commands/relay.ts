@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import type { Command } from 'commander';
 import { nodeSupport } from '../../config/index.js';
-import { DEFAULT_HEAP_GROWTH_PERCENT, setHeapGrowth } from '../../relay/heap.js';
+import { DEFAULT_HEAP_GROWTH_PERCENT, DEFAULT_WORKER_SEMI_SPACE_MB, setHeapGrowth, setWorkerSemiSpace } from '../../relay/heap.js';
 import { hostName, portNumber, wholeNumber } from '../options.js';
 import { withContext, type GetContext } from '../context.js';
 
@@ -21,6 +21,7 @@ export function registerRelay(program: Command, getContext: GetContext): void {
     .action((opts: { instanceId?: string; metricsPort?: number; metricsHost?: string; heapGrowth: number }) =>
       withContext(getContext, async (ctx) => {
         setHeapGrowth(opts.heapGrowth);
+        setWorkerSemiSpace(DEFAULT_WORKER_SEMI_SPACE_MB); // before the SNS client's worker thread starts
         const node = nodeSupport();
         if (node.warning) ctx.logger.warn({ node: node.version }, node.warning);
         // Signals are handled from here on, so a SIGTERM while the relay starts still stops it gracefully.

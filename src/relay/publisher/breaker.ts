@@ -1,4 +1,5 @@
-import type { CreateTopicCommand, CreateTopicCommandOutput, PublishBatchCommand, PublishBatchCommandOutput, SNSClient } from '@aws-sdk/client-sns';
+import type { CreateTopicCommand, CreateTopicCommandOutput, PublishBatchCommand, PublishBatchCommandOutput } from '@aws-sdk/client-sns';
+import type { SnsSender } from '../../aws/clients.js';
 import { breakerStateOf, createBreaker, type BreakerSettings, type BreakerState } from '../../breaker.js';
 import type { Logger } from '../../logger.js';
 import type { PublisherMetrics } from './metrics.js';
@@ -28,7 +29,7 @@ export function isBreakerOpenError(err: unknown): boolean {
  * own signal aborts it shortly after the breaker gave up, so sockets do not pile up. No fallback:
  * a rejected call is always an error to the caller.
  */
-export function createSnsBreaker(sns: SNSClient, options: BreakerSettings, metrics: PublisherMetrics, logger: Logger): SnsBreaker {
+export function createSnsBreaker(sns: SnsSender, options: BreakerSettings, metrics: PublisherMetrics, logger: Logger): SnsBreaker {
   // One controller per request, aborted by the caller's signal or shortly after the breaker's
   // timeout (not AbortSignal.any: on Node 20 it accumulates listeners on a long-lived signal).
   const send = async (command: CreateTopicCommand | PublishBatchCommand, signal?: AbortSignal): Promise<unknown> => {

@@ -1,6 +1,5 @@
-import { SNSClient } from '@aws-sdk/client-sns';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client, createSnsClient } from '../../aws/clients.js';
+import { createS3Client, createSnsClient, createThreadedSnsClient, type SnsSender } from '../../aws/clients.js';
 import type { Config } from '../../config/index.js';
 import type { OutboxEvent } from '../../wire/envelope.js';
 import { OutboxError, describeError } from '../../errors.js';
@@ -22,8 +21,11 @@ export interface PublisherOptions {
   config: Config;
   logger: Logger;
   metrics: Metrics;
-  /** Defaults to a client from the SDK's standard chain (config.aws); an injected client is not destroyed on close. */
-  sns?: SNSClient;
+  /**
+   * Defaults to a client from the SDK's standard chain (config.aws), on a worker thread of its own
+   * when aws.sdkThread is true; an injected client is not destroyed on close.
+   */
+  sns?: SnsSender;
   /** Needed only with publish.claimCheck; defaults like sns. */
   s3?: S3Client;
   quarantine: QuarantineSink;
@@ -46,7 +48,7 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
   const { config, quarantine } = options;
   const logger = componentLogger(options.logger, { component: 'publisher' });
   const metrics = createPublisherMetrics(options.metrics);
-  const sns = options.sns ?? createSnsClient(config);
+  const sns = options.sns ?? (config.aws.sdkThread ? createThreadedSnsClient(config) : createSnsClient(config));
   const s3 = options.s3 ?? (config.publish.claimCheck ? createS3Client(config) : undefined);
   const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
   const breaker = createSnsBreaker(sns, config.relay.breaker, metrics, logger);
