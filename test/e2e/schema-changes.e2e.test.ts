@@ -12,7 +12,7 @@ import type { RelayProcess } from '../../src/relay/start.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { REDIS_URL } from '../helpers/env.js';
 import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { createMysqlDatabase, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
+import { createMysqlDatabase, logCapture, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
 import { createMigratedSource } from '../helpers/source.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -27,6 +27,8 @@ let relay: RelayProcess;
 const targets: RunningTarget[] = [];
 const PG_STATE = 'sync_state';
 let mariaState: string;
+/** The relay's and the consumers' warnings and errors, printed when a target does not converge. */
+const logs = logCapture();
 
 // The targets start with the source's first shape; everything after that is the product's doing.
 const SOURCE_DDL = `CREATE TABLE public.items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a0', b int DEFAULT 1, w varchar(20) DEFAULT 'w', d text DEFAULT 'doomed')`;
@@ -58,8 +60,8 @@ beforeAll(async () => {
     },
     { PG_URL: pgTarget.url, MARIA_URL: maria.url },
   );
-  targets.push(await startTarget(config, 'pgcopy'), await startTarget(config, 'mariacopy'));
-  relay = await startPipelineRelay(config, 'e2e-schema-relay');
+  targets.push(await startTarget(config, 'pgcopy', { logger: logs.logger }), await startTarget(config, 'mariacopy', { logger: logs.logger }));
+  relay = await startPipelineRelay(config, 'e2e-schema-relay', logs.logger);
 }, 120_000);
 
 afterAll(async () => {
@@ -159,12 +161,20 @@ describe('schema changes end to end', () => {
     const pgRows = async () => (await pgTarget.pool.query(PG_ROWS).catch(() => ({ rows: [] }))).rows;
     const mariaRows = async () => ((await maria.conn.query(MARIA_ROWS).catch(() => [[]]))[0] as Record<string, unknown>[]);
     const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-    await waitFor(async () => same(await pgRows(), expected), { timeoutMs: 150_000, intervalMs: 500, what: 'the PostgreSQL target to equal the source' }).catch(async () =>
-      expect(await pgRows()).toEqual(expected),
-    );
-    await waitFor(async () => same(await mariaRows(), expected), { timeoutMs: 150_000, intervalMs: 500, what: 'the MariaDB target to equal the source' }).catch(async () =>
-      expect(await mariaRows()).toEqual(expected),
-    );
+    // When a target does not converge, what the parts said and where the messages are, for the report.
+    const diagnose = async () => {
+      const outbox = (await source.db.pool.query(`SELECT count(*)::int AS n FROM outbox.events`)).rows[0].n as number;
+      const lines = [`outbox rows: ${outbox}`, ...targets.map((t) => `${t.name}: live ${t.consumer.health().live()}, ready ${t.consumer.health().ready()}, breaker ${t.consumer.breakerState}, halted ${JSON.stringify(t.consumer.halted ?? null)}`), ...logs.lines.slice(-40)];
+      console.error(`schema-changes e2e diagnostics:\n${lines.join('\n')}`);
+    };
+    await waitFor(async () => same(await pgRows(), expected), { timeoutMs: 150_000, intervalMs: 500, what: 'the PostgreSQL target to equal the source' }).catch(async () => {
+      await diagnose();
+      expect(await pgRows()).toEqual(expected);
+    });
+    await waitFor(async () => same(await mariaRows(), expected), { timeoutMs: 150_000, intervalMs: 500, what: 'the MariaDB target to equal the source' }).catch(async () => {
+      await diagnose();
+      expect(await mariaRows()).toEqual(expected);
+    });
 
     // The targets' tables took the changes: the added column, the rename, the wider types; the
     // dropped column is gone at the PostgreSQL target (drop) and kept, nullable, at MariaDB (keep).

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import mysql from 'mysql2/promise';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -7,7 +8,7 @@ import { createConsumerSqsClient } from '../../src/aws/clients.js';
 import { parseConfig, type Config } from '../../src/config/index.js';
 import { openConsumer, type Consumer } from '../../src/consumer/index.js';
 import { applySubscription, planSubscription } from '../../src/subscriptions/index.js';
-import { silentLogger } from '../../src/logger.js';
+import { createLogger, silentLogger, type Logger } from '../../src/logger.js';
 import type { Metrics } from '../../src/observability/metrics.js';
 import { startRelay, type RelayProcess } from '../../src/relay/start.js';
 import { buildTargetTransform } from '../../src/targets/user-transform.js';
@@ -54,7 +55,19 @@ export interface RunningTarget {
 }
 
 /** Subscribes a configured target (queue, DLQ, filter policy), initialises it and starts its consumer. */
-export async function startTarget(config: Config, name: string, options: { metrics?: Metrics } = {}): Promise<RunningTarget> {
+/** What the running parts log, kept (warn and above) so a test can print it when it fails. */
+export function logCapture(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+      done();
+    },
+  });
+  return { logger: createLogger('warn', sink), lines };
+}
+
+export async function startTarget(config: Config, name: string, options: { metrics?: Metrics; logger?: Logger } = {}): Promise<RunningTarget> {
   const sns = new SNSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
   const admin = new SQSClient({ region: config.aws.region, endpoint: config.aws.endpoint });
   const s3 = new S3Client({ region: config.aws.region, endpoint: config.aws.endpoint, forcePathStyle: true });
@@ -65,10 +78,10 @@ export async function startTarget(config: Config, name: string, options: { metri
   const sqs = createConsumerSqsClient(config);
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
-  const writer = createTargetWriter(name, target, secrets, silentLogger, { region: config.aws.region });
+  const writer = createTargetWriter(name, target, secrets, options.logger ?? silentLogger, { region: config.aws.region });
   const problems = await writer.init(target.kind === 'dynamodb' ? { create: true } : {});
   if (problems.length > 0) throw new Error(`target ${name} init: ${problems.join('; ')}`);
-  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: await buildTargetTransform(name, target, buildTransformer(name, target, secrets)), logger: silentLogger, ...options });
+  const consumer = await openConsumer(config, name, { sqs, s3, writer, transform: await buildTargetTransform(name, target, buildTransformer(name, target, secrets)), logger: options.logger ?? silentLogger, ...(options.metrics ? { metrics: options.metrics } : {}) });
   const done = consumer.start();
   return {
     name,
@@ -85,6 +98,6 @@ export async function startTarget(config: Config, name: string, options: { metri
   };
 }
 
-export async function startPipelineRelay(config: Config, instanceId = 'e2e-relay'): Promise<RelayProcess> {
-  return startRelay({ config, logger: silentLogger, instanceId });
+export async function startPipelineRelay(config: Config, instanceId = 'e2e-relay', logger: Logger = silentLogger): Promise<RelayProcess> {
+  return startRelay({ config, logger, instanceId });
 }
