@@ -3,6 +3,7 @@ import { schemaChangeEvent, type OutboxEvent, type SchemaChange, type SchemaChan
 import { captureSettingsOptions } from '../../wire/capture-settings.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
+import { withTransaction } from '../../sql/pg-transaction.js';
 import { decodeExpressions } from './capture-sql.js';
 import type { ColumnInfo } from './catalog.js';
 import { recordedSchemaEvent, toEvent, type EventRow } from './relay-events.js';
@@ -222,18 +223,29 @@ export class CaptureDecoder {
     const relids = [...new Set(rows.filter((r) => r.relid !== null).map((r) => r.relid!))];
     const cached = this.base;
     if (cached && digest !== undefined && cached.digest === digest && relids.every((r) => cached.asked.has(r))) return cached;
-    const tracked = await this.pool.query<TrackedRow>(
-      `SELECT table_schema, table_name, key_columns, attribute_columns, excluded_attnums, relid::int8::text AS relid, shape, schema_problem, ddl_recorded,
-              published_schema, published_table
-         FROM ${this.quotedSchema}.tracked_tables WHERE relid IS NOT NULL`,
+    // tracked_tables and the catalog from one snapshot: the DDL event triggers update ddl_recorded in
+    // the DDL's own transaction, so the two agree on which DDL has happened. Read in two snapshots, a
+    // DDL committed between them made the catalog look changed without a record of it (detect() then
+    // announced the change at a row written before it, and the recorded row after it undid part of it).
+    const { byRelid, catalog, missingRoots, ask } = await withTransaction(
+      this.pool,
+      async (client) => {
+        const tracked = await client.query<TrackedRow>(
+          `SELECT table_schema, table_name, key_columns, attribute_columns, excluded_attnums, relid::int8::text AS relid, shape, schema_problem, ddl_recorded,
+                  published_schema, published_table
+             FROM ${this.quotedSchema}.tracked_tables WHERE relid IS NOT NULL`,
+        );
+        const byRelid = new Map(tracked.rows.map((t) => [t.relid, t]));
+        const wanted = [...new Set([...relids, ...(cached && cached.digest === digest ? cached.asked : [])])];
+        const ask = [...new Set([...wanted, ...wanted.map((r) => byRelid.get(r)?.relid).filter((r): r is string => !!r)])];
+        const catalog = await readShapes(client, ask);
+        // A partition's root, then the roots' own shapes.
+        const missingRoots = [...new Set(ask.map((r) => catalog.get(r)?.root ?? r))].filter((r) => !catalog.has(r) && !ask.includes(r));
+        for (const [relid, shape] of await readShapes(client, missingRoots)) catalog.set(relid, shape);
+        return { byRelid, catalog, missingRoots, ask };
+      },
+      { isolation: 'repeatable read' },
     );
-    const byRelid = new Map(tracked.rows.map((t) => [t.relid, t]));
-    const wanted = [...new Set([...relids, ...(cached && cached.digest === digest ? cached.asked : [])])];
-    const ask = [...new Set([...wanted, ...wanted.map((r) => byRelid.get(r)?.relid).filter((r): r is string => !!r)])];
-    const catalog = await readShapes(this.pool, ask);
-    // A partition's root, then the roots' own shapes.
-    const missingRoots = [...new Set(ask.map((r) => catalog.get(r)?.root ?? r))].filter((r) => !catalog.has(r) && !ask.includes(r));
-    for (const [relid, shape] of await readShapes(this.pool, missingRoots)) catalog.set(relid, shape);
     const base = { digest, byRelid, catalog, asked: new Set([...ask, ...missingRoots]) };
     if (digest !== undefined) this.base = base;
     return base;
