@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { expect } from 'vitest';
+import type { PostgresLeaderSession } from '../../src/source/postgres/relay-session.js';
 import type { OutboxEvent } from '../../src/wire/envelope.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresSource } from '../../src/source/postgres/adapter.js';
@@ -75,4 +77,15 @@ export async function createMigratedSource(schema = 'outbox'): Promise<{ db: Tes
       await db.drop();
     },
   };
+}
+
+/** Reads and advances a leader session's pages until one is empty; the events in order. */
+export async function drainSession(session: PostgresLeaderSession, limit = 1000): Promise<OutboxEvent[]> {
+  const events: OutboxEvent[] = [];
+  for (;;) {
+    const page = await session.readPage(limit);
+    if (page.events.length === 0) return events;
+    expect(await session.advance(page, page.events.length)).toBe(true);
+    events.push(...page.events);
+  }
 }

@@ -3,7 +3,7 @@ import { silentLogger } from '../../src/logger.js';
 import type { OutboxEvent } from '../../src/wire/envelope.js';
 import type { PostgresLeaderSession } from '../../src/source/postgres/relay-session.js';
 import { PostgresOutboxStore } from '../../src/source/postgres/relay-store.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { createMigratedSource, drainSession } from '../helpers/source.js';
 
 /**
  * The relay keeps the tracked tables' state between pages (relay-decode.ts) while the digest read
@@ -27,15 +27,7 @@ afterAll(async () => {
 });
 
 /** Reads and advances pages until one is empty; the events in order. */
-async function drain(limit = 1000): Promise<OutboxEvent[]> {
-  const events: OutboxEvent[] = [];
-  for (;;) {
-    const page = await session.readPage(limit);
-    if (page.events.length === 0) return events;
-    expect(await session.advance(page, page.events.length)).toBe(true);
-    events.push(...page.events);
-  }
-}
+const drain = (limit?: number) => drainSession(session, limit);
 
 const sql = (text: string) => env.db.pool.query(text);
 
