@@ -98,7 +98,7 @@ interface Pending {
 
 /**
  * Turns capture v2 rows into events (docs/capture.md): looks up each row's table by oid (partitions
- * by their tracked root, renamed tables by their oid), notices a new shape against the one last
+ * by their tracked root — detached or dropped ones by tracked_partitions —, renamed tables by their oid), notices a new shape against the one last
  * published — an image whose column names differ, or catalog types that changed — and puts a
  * schema-change event before the first row of the new shape, then decodes the images in the
  * database (relay_decode.sql) into the exact event encoding. A row whose key or attribute column is
