@@ -518,6 +518,53 @@ describe('outbox migrate upgrades an existing install', () => {
       await db.drop();
     }
   });
+  it('remembers the partitions of tables tracked before migration 12 (000012), and gives an older ddl_command_end trigger CREATE TABLE, disabled as it was; rows of a partition detached or dropped after the upgrade publish under the tracked table', async () => {
+    const db = await createTestDatabase();
+    const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+    const { eventTriggerNames } = await import('../../src/source/postgres/event-triggers.js');
+    const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+    try {
+      await installMigrations(db.pool, listMigrations('postgres').filter((f) => f.version < 12));
+      // The event triggers as an install before 12 created them, the ddl_command_end one disabled.
+      const names = eventTriggerNames('outbox');
+      await db.pool.query(`
+        CREATE EVENT TRIGGER "${names.end}" ON ddl_command_end WHEN TAG IN ('ALTER TABLE') EXECUTE FUNCTION outbox.ddl_command_end();
+        CREATE EVENT TRIGGER "${names.drop}" ON sql_drop EXECUTE FUNCTION outbox.ddl_sql_drop();
+        ALTER EVENT TRIGGER "${names.end}" DISABLE;
+        CREATE TABLE public.arch (id int NOT NULL, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE public.arch_1 PARTITION OF public.arch FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
+        CREATE TABLE public.arch_2 PARTITION OF public.arch FOR VALUES FROM ('2025-02-01') TO ('2025-03-01');`);
+      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'arch' } });
+      await db.pool.query(`INSERT INTO public.arch VALUES (1, '2025-01-10', 'a'), (2, '2025-02-10', 'b')`);
+
+      const result = await source.migrate();
+      expect(result.applied.map((m) => m.version)).toEqual([12]);
+      expect(result.eventTriggers).toBe('installed');
+      const end = await db.pool.query(`SELECT evtname, evtenabled, evttags FROM pg_event_trigger WHERE evtevent = 'ddl_command_end'`);
+      expect(end.rows).toEqual([{ evtname: names.end, evtenabled: 'D', evttags: ['ALTER TABLE', 'CREATE TABLE'] }]);
+      const remembered = await db.pool.query(`SELECT table_name, root_relid::regclass::text AS root FROM outbox.tracked_partitions ORDER BY table_name`);
+      expect(remembered.rows).toEqual([
+        { table_name: 'arch_1', root: 'arch' },
+        { table_name: 'arch_2', root: 'arch' },
+      ]);
+
+      await db.pool.query(`UPDATE public.arch SET v = 'c' WHERE id = 1`);
+      await db.pool.query('ALTER TABLE public.arch DETACH PARTITION public.arch_1');
+      await db.pool.query('DROP TABLE public.arch_2');
+      const { readDecodedOutbox } = await import('../helpers/source.js');
+      const events = await readDecodedOutbox(db.pool, 'outbox');
+      expect(events.map((e) => [e.op, e.tableName, e.after])).toEqual([
+        ['insert', 'arch', { id: 1, at: '2025-01-10', v: 'a' }],
+        ['insert', 'arch', { id: 2, at: '2025-02-10', v: 'b' }],
+        ['update', 'arch', { id: 1, at: '2025-01-10', v: 'c' }],
+      ]);
+      expect(await source.migrate()).toMatchObject({ applied: [], eventTriggers: 'present' });
+    } finally {
+      await source.close();
+      await db.drop();
+    }
+  });
 
   it('moves a table tracked by capture v1 to the generic triggers and keeps its exclusions; v1 rows still publish', async () => {
     const db = await createTestDatabase();

@@ -47,7 +47,7 @@ describe('DDL event trigger names and doctor report', () => {
     expect(Buffer.byteLength(long.drop)).toBeLessThanOrEqual(63);
   });
 
-  const t = (function_name: string, enabled = true): EventTriggerRow => ({ name: `n_${function_name}`, event: function_name === 'ddl_sql_drop' ? 'sql_drop' : 'ddl_command_end', enabled, function_name });
+  const t = (function_name: string, enabled = true): EventTriggerRow => ({ name: `n_${function_name}`, event: function_name === 'ddl_sql_drop' ? 'sql_drop' : 'ddl_command_end', enabled, function_name, tags: function_name === 'ddl_sql_drop' ? null : ['ALTER TABLE', 'CREATE TABLE'] });
   it('a note either way; a warning only when one is disabled or missing', () => {
     expect(eventTriggerReport([t('ddl_command_end'), t('ddl_sql_drop')], 'outbox')).toEqual({ note: expect.stringContaining('are installed (n_ddl_command_end, n_ddl_sql_drop)') });
     expect(eventTriggerReport([], 'outbox')).toEqual({ note: expect.stringContaining('are not installed') });

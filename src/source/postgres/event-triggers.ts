@@ -31,7 +31,10 @@ export function eventTriggerNames(schema: string): { end: string; drop: string }
 export async function installEventTriggers(client: pg.ClientBase, schema: string, logger: Logger): Promise<EventTriggerInstall> {
   const q = quoteIdent(schema, 'Outbox schema');
   const before = await readEventTriggers(client, schema);
-  if (before.length === 2) return 'present';
+  // Installed before sql/postgres/000012_tracked_partitions.sql, ddl_command_end fired on ALTER TABLE
+  // only; it also records the partitions created under a tracked table now (CREATE TABLE).
+  const stale = before.some((r) => r.function_name === 'ddl_command_end' && !(r.tags ?? []).includes('CREATE TABLE'));
+  if (before.length === 2 && !stale) return 'present';
   const names = eventTriggerNames(schema);
   await client.query('SAVEPOINT outbox_event_triggers');
   try {
@@ -41,6 +44,13 @@ export async function installEventTriggers(client: pg.ClientBase, schema: string
     await client.query('ROLLBACK TO SAVEPOINT outbox_event_triggers');
     if ((err as { code?: string }).code !== '42501') throw err;
     const role = (await client.query<{ role: string }>('SELECT current_user::text AS role')).rows[0]!.role;
+    if (before.length === 2) {
+      logger.warn(
+        { schema, role, trigger: before.find((r) => r.function_name === 'ddl_command_end')?.name },
+        'DDL event trigger ddl_command_end not updated: it fires on ALTER TABLE only, and only a superuser may create it again to fire on CREATE TABLE too. Until then a partition created under a tracked table is remembered by the relay when it reads the catalog, not at CREATE TABLE (docs/capture.md, "Partitioned tables"). Run outbox migrate once as a superuser.',
+      );
+      return 'present';
+    }
     logger.warn(
       { schema, role },
       'DDL event triggers not installed: this role may not create event triggers (CREATE EVENT TRIGGER needs a superuser). Capture works without them: no DDL makes a write fail and the relay notices every change; a dropped or renamed key column is quarantined instead of refused. To install them, run outbox migrate once as a superuser.',
@@ -81,6 +91,8 @@ export interface EventTriggerRow {
   event: string;
   enabled: boolean;
   function_name: string;
+  /** The command tags it fires on (WHEN TAG IN …); null for every command. */
+  tags: string[] | null;
 }
 
 export async function readEventTriggers(db: pg.ClientBase | pg.Pool, schema: string): Promise<EventTriggerRow[]> {

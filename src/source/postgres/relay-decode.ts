@@ -81,6 +81,11 @@ interface StateBase {
   catalog: Map<string, TableShape>;
   /** Every oid the catalog was asked about, found or not (a dropped table is not asked again). */
   asked: Set<string>;
+  /**
+   * Partitions of tracked tables the catalog no longer links to them (detached or dropped), by oid:
+   * the tracked table's oid, as tracked_partitions remembers it (sql/postgres/000012_tracked_partitions.sql).
+   */
+  detached: Map<string, string>;
 }
 
 interface Pending {
@@ -93,7 +98,7 @@ interface Pending {
 
 /**
  * Turns capture v2 rows into events (docs/capture.md): looks up each row's table by oid (partitions
- * by their tracked root, renamed tables by their oid), notices a new shape against the one last
+ * by their tracked root — detached or dropped ones by tracked_partitions —, renamed tables by their oid), notices a new shape against the one last
  * published — an image whose column names differ, or catalog types that changed — and puts a
  * schema-change event before the first row of the new shape, then decodes the images in the
  * database (relay_decode.sql) into the exact event encoding. A row whose key or attribute column is
@@ -145,7 +150,7 @@ export class CaptureDecoder {
         continue;
       }
       if (!state) {
-        held.push({ event: rawEvent(row, row.table_schema, row.table_name), reason: `Table ${row.table_schema}.${row.table_name} (oid ${row.relid}) is no longer tracked; its event cannot be decoded. Track the table again or delete the quarantined event.` });
+        held.push({ event: rawEvent(row, row.table_schema, row.table_name), reason: `Table ${row.table_schema}.${row.table_name} (oid ${row.relid}) is no longer tracked; its event cannot be decoded. Track the table again or delete the quarantined event. A partition created, written and detached or dropped before the relay read any of its rows is not known either, without the DDL event triggers (docs/capture.md, "Partitioned tables").` });
         continue;
       }
       const isRoot = row.relid === state.tracked.relid;
@@ -227,7 +232,11 @@ export class CaptureDecoder {
     // the DDL's own transaction, so the two agree on which DDL has happened. Read in two snapshots, a
     // DDL committed between them made the catalog look changed without a record of it (detect() then
     // announced the change at a row written before it, and the recorded row after it undid part of it).
-    const { byRelid, catalog, missingRoots, ask } = await withTransaction(
+    // The partitions the catalog has now under each tracked table, remembered before any row of
+    // this page is looked up: one detached or dropped later is still found (tracked_partitions).
+    // Its own statement, outside the snapshot below; replay only reads.
+    if (this.announce) await this.pool.query(`SELECT ${this.quotedSchema}.record_partitions(NULL)`);
+    const { byRelid, catalog, missingRoots, ask, detached } = await withTransaction(
       this.pool,
       async (client) => {
         const tracked = await client.query<TrackedRow>(
@@ -239,22 +248,40 @@ export class CaptureDecoder {
         const wanted = [...new Set([...relids, ...(cached && cached.digest === digest ? cached.asked : [])])];
         const ask = [...new Set([...wanted, ...wanted.map((r) => byRelid.get(r)?.relid).filter((r): r is string => !!r)])];
         const catalog = await readShapes(client, ask);
+        // A table the catalog does not link to a tracked one: a partition detached or dropped since
+        // its rows were written, when tracked_partitions saw it under a tracked table.
+        const unlinked = ask.filter((r) => !byRelid.has(catalog.get(r)?.root ?? r));
+        const detached = new Map<string, string>();
+        if (unlinked.length > 0) {
+          const res = await client.query<{ relid: string; root: string }>(
+            `SELECT relid::int8::text AS relid, root_relid::int8::text AS root FROM ${this.quotedSchema}.tracked_partitions WHERE relid = ANY ($1::oid[])`,
+            [unlinked],
+          );
+          for (const r of res.rows) if (byRelid.has(r.root)) detached.set(r.relid, r.root);
+        }
         // A partition's root, then the roots' own shapes.
-        const missingRoots = [...new Set(ask.map((r) => catalog.get(r)?.root ?? r))].filter((r) => !catalog.has(r) && !ask.includes(r));
+        const missingRoots = [...new Set([...ask.map((r) => catalog.get(r)?.root ?? r), ...detached.values()])].filter((r) => !catalog.has(r) && !ask.includes(r));
         for (const [relid, shape] of await readShapes(client, missingRoots)) catalog.set(relid, shape);
-        return { byRelid, catalog, missingRoots, ask };
+        return { byRelid, catalog, missingRoots, ask, detached };
       },
       { isolation: 'repeatable read' },
     );
-    const base = { digest, byRelid, catalog, asked: new Set([...ask, ...missingRoots]) };
+    const base = { digest, byRelid, catalog, asked: new Set([...ask, ...missingRoots]), detached };
     if (digest !== undefined) this.base = base;
     return base;
   }
 
   private async loadStates(rows: RawEventRow[]): Promise<Map<string, TableState>> {
-    const { byRelid, catalog } = await this.loadBase(rows);
+    const { byRelid, catalog, detached } = await this.loadBase(rows);
     const relids = [...new Set(rows.filter((r) => r.relid !== null).map((r) => r.relid!))];
-    const roots = new Map(relids.map((r) => [r, catalog.get(r)?.root ?? r]));
+    // The catalog's root first (a detached partition tracked on its own is its own root), else the
+    // tracked table a detached or dropped partition belonged to.
+    const roots = new Map(
+      relids.map((r) => {
+        const root = catalog.get(r)?.root ?? r;
+        return [r, byRelid.has(root) ? root : (detached.get(r) ?? root)];
+      }),
+    );
     const states = new Map<string, TableState>();
     const byRoot = new Map<string, TableState>();
     for (const relid of relids) {
