@@ -137,4 +137,6 @@ export interface OutboxStoreOptions {
   sourceName: string;
   poolSize?: number;
   logger: Logger;
+  /** relay.readBatchBytes: a page ends at the row that takes its images past this many bytes (one row at least). */
+  pageBytes?: number;
 }

@@ -91,7 +91,7 @@ export class PostgresSource extends SourceAdapterBase {
   }
 
   openOutboxStore(options: OutboxStoreOptions) {
-    return PostgresOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger, sourceName: options.sourceName });
+    return PostgresOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger, sourceName: options.sourceName, ...(options.pageBytes === undefined ? {} : { pageBytes: options.pageBytes }) });
   }
 
   async close() {
