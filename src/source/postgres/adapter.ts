@@ -86,8 +86,8 @@ export class PostgresSource extends SourceAdapterBase {
     return openTableReader(this.pool, this.schema, table);
   }
 
-  override openReplay() {
-    return PostgresReplayStore.open({ url: this.url, schema: this.schema, logger: this.logger });
+  override openReplay(options: { pageBytes?: number } = {}) {
+    return PostgresReplayStore.open({ url: this.url, schema: this.schema, logger: this.logger, ...options });
   }
 
   openOutboxStore(options: OutboxStoreOptions) {
