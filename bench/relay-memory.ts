@@ -44,6 +44,8 @@ const { values: args } = parseArgs({
     'sample-ms': { type: 'string', default: '1000' },
     'relay-node-args': { type: 'string', default: '' },
     'sdk-thread': { type: 'string', default: 'false' },
+    'note-bytes': { type: 'string', default: '32' },
+    'page-bytes': { type: 'string', default: '' },
   },
 });
 const CHANGES = Number(args.changes);
@@ -54,6 +56,10 @@ const CONCURRENCY = Number(args.concurrency);
 /** aws.sdkThread of the relay: its SNS client on its main thread (the default) or on a worker thread (--sdk-thread true). */
 const SDK_THREAD = args['sdk-thread'] === 'true';
 const SAMPLE_MS = Number(args['sample-ms']);
+/** Bytes of each row's text column (a multiple of 32: md5 repeated): wide rows show whether the relay bounds pages by bytes. */
+const NOTE_REPEAT = Math.max(1, Math.round(Number(args['note-bytes']) / 32));
+/** relay.readBatchBytes of the relay (unset: the default). */
+const PAGE_BYTES = args['page-bytes'] === '' ? undefined : Number(args['page-bytes']);
 /** Node options of the relay process (e.g. `--heap-prof`, `--max-old-space-size=…`), then the CLI as installed. */
 const RELAY_NODE_ARGS = [...args['relay-node-args'].split(' ').filter(Boolean), 'bin/outbox.js'];
 const SOURCE_NAME = 'relay-test';
@@ -119,10 +125,10 @@ async function main(): Promise<void> {
     await env.db.pool.query('CREATE TABLE public.items (id bigint PRIMARY KEY, v int NOT NULL, note text NOT NULL)');
     await env.source.track({ table: { schema: 'public', table: 'items' } });
     const fillStart = performance.now();
-    const chunk = 50_000;
+    const chunk = Math.max(1_000, Math.floor(50_000 / NOTE_REPEAT));
     for (let from = 1; from <= CHANGES; from += chunk) {
       const to = Math.min(CHANGES, from + chunk - 1);
-      await env.db.pool.query(`INSERT INTO public.items (id, v, note) SELECT g, g % 100, md5(g::text) FROM generate_series($1::bigint, $2::bigint) g`, [from, to]);
+      await env.db.pool.query(`INSERT INTO public.items (id, v, note) SELECT g, g % 100, repeat(md5(g::text), $3::int) FROM generate_series($1::bigint, $2::bigint) g`, [from, to, NOTE_REPEAT]);
     }
     await env.db.pool.query('VACUUM ANALYZE outbox.events');
     console.log(`pre-filled ${CHANGES} changes in ${((performance.now() - fillStart) / 1000).toFixed(1)} s; ${machineLoad()}`);
@@ -145,7 +151,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     // A long lock TTL: the relay is paused for a few seconds at a time while the baseline runs.
-    const doc = relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY } });
+    const doc = relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY, ...(PAGE_BYTES === undefined ? {} : { readBatchBytes: PAGE_BYTES }) } });
     const file = writeConfigFile({ ...doc, aws: { ...(doc.aws as object), sdkThread: SDK_THREAD } });
     child = spawnRelay(file, 'memory', { args: ['--metrics-port', String(port)], nodeArgs: RELAY_NODE_ARGS });
     await child.waitForLog((l) => l.msg === 'leading', 60_000);
@@ -184,7 +190,7 @@ async function main(): Promise<void> {
     const secondHalf = samples.filter((s) => s.seconds >= drainSeconds / 2);
     const rssSlope = slope(secondHalf);
 
-    console.log(`relay memory: one relay process draining ${CHANGES} changes (pages of ${BATCH}, ${CONCURRENCY} PublishBatch calls in flight), the SNS client on ${SDK_THREAD ? "a worker thread" : "the relay's main thread"} (aws.sdkThread: ${SDK_THREAD}), emulator in its own process`);
+    console.log(`relay memory: one relay process draining ${CHANGES} changes of ${NOTE_REPEAT * 32}-byte rows (pages of ${BATCH} rows${PAGE_BYTES === undefined ? '' : ` or ${PAGE_BYTES} bytes`}, ${CONCURRENCY} PublishBatch calls in flight), the SNS client on ${SDK_THREAD ? "a worker thread" : "the relay's main thread"} (aws.sdkThread: ${SDK_THREAD}), emulator in its own process`);
     console.log(`  ${loadBefore} before, ${loadDuring} at the end of the drain, ${machineLoad()} after`);
     console.log('  t (s)   advanced   RSS MiB   heap used / total MiB   external MiB');
     const shown = new Set<Sample>();

@@ -16,6 +16,7 @@
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { DEFAULT_PAGE_BYTES } from '../src/config/schema.js';
 import { runtimeSql } from '../src/sql/files.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { cpuSecondsOf } from './lib/process-cpu.js';
@@ -63,12 +64,28 @@ const INLINE_DIGEST_READ = `SELECT e.seq, e.xid::text AS xid, e.table_schema, e.
  ORDER BY e.seq
  LIMIT $4`;
 
+/** The read of migration 10 before pages were bounded by bytes (relay.readBatchBytes): the digest as relay_tracked_state(). */
+const UNBOUNDED_READ = `SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
+       e.changed, e.attributes, e.changed_at, e.relid::int8::text AS relid, e.old_row::text AS old_row,
+       e.new_row::text AS new_row,
+       CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names,
+       (SELECT "outbox".relay_tracked_state()) AS tracked_state
+  FROM "outbox".events e
+ WHERE (e.xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
+        OR (e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot)))
+   AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
+   AND e.seq > $3::bigint
+ ORDER BY e.seq
+ LIMIT $4`;
+
 /** The same read with no digest at all: the baseline. */
 const NO_DIGEST_READ = INLINE_DIGEST_READ.slice(0, INLINE_DIGEST_READ.indexOf('(SELECT pg_catalog.md5(')) + 'NULL::text' + INLINE_DIGEST_READ.slice(INLINE_DIGEST_READ.indexOf(') AS tracked_state') + 1);
 
 interface Variant {
   name: string;
   sql: string;
+  /** Parameters after the four of every variant (the current read's byte bound). */
+  extra: unknown[];
   client: pg.Client;
   pid: number;
 }
@@ -103,23 +120,24 @@ async function main(): Promise<void> {
     for (const [name, sql] of [
       ['no digest (baseline)', NO_DIGEST_READ],
       ['inline digest (up to migration 9)', INLINE_DIGEST_READ],
+      ['without the byte bound (before relay.readBatchBytes)', UNBOUNDED_READ],
       ['current read', runtimeSql('postgres', 'relay_read_window', { schema: '"outbox"' })],
     ] as const) {
       const client = new pg.Client({ connectionString: env.db.url, application_name: `relay-read-cost:${name}` });
       await client.connect();
       clients.push(client);
       const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      variants.push({ name, sql, client, pid });
+      variants.push({ name, sql, client, pid, extra: name === 'current read' ? [DEFAULT_PAGE_BYTES] : [] });
     }
 
     const page = async (v: Variant) => {
-      const res = await v.client.query(v.sql, [before, after, '-1', 1000]);
+      const res = await v.client.query(v.sql, [before, after, '-1', 1000, ...v.extra]);
       if (res.rowCount !== PAGE) throw new Error(`${v.name}: read ${res.rowCount} rows, expected ${PAGE}`);
     };
     // An idle poll as the session makes it: the window snapshot, then a read of the (empty) window.
     const idle = async (v: Variant) => {
       const snap = (await v.client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s;
-      const res = await v.client.query(v.sql, [after, snap, '-1', 1000]);
+      const res = await v.client.query(v.sql, [after, snap, '-1', 1000, ...v.extra]);
       if (res.rowCount !== 0) throw new Error(`${v.name}: an idle window read ${res.rowCount} rows`);
     };
 
@@ -148,9 +166,9 @@ async function main(): Promise<void> {
       console.log(`\n${scenario}: backend CPU per ${scenario.startsWith('idle') ? 'poll' : 'page'} (ratio to the baseline), wall per call, PostgreSQL's planning / execution (median of 20 EXPLAIN ANALYZE)`);
       for (const v of variants) {
         const perCall = cpu.get(v.name)! / n;
-        const plan = await explain(v, scenario.startsWith('idle') ? [after, after, '-1', 1000] : [before, after, '-1', 1000]);
+        const plan = await explain(v, [...(scenario.startsWith('idle') ? [after, after, '-1', 1000] : [before, after, '-1', 1000]), ...v.extra]);
         console.log(
-          `  ${v.name.padEnd(36)} ${(perCall * 1e6).toFixed(0).padStart(6)} µs CPU  ${(perCall / base).toFixed(2).padStart(5)}×   wall ${((wall.get(v.name)! / n) * 1e3).toFixed(0).padStart(6)} µs   plan ${plan.planning.toFixed(3)} ms, run ${plan.execution.toFixed(3)} ms`,
+          `  ${v.name.padEnd(52)} ${(perCall * 1e6).toFixed(0).padStart(6)} µs CPU  ${(perCall / base).toFixed(2).padStart(5)}×   wall ${((wall.get(v.name)! / n) * 1e3).toFixed(0).padStart(6)} µs   plan ${plan.planning.toFixed(3)} ms, run ${plan.execution.toFixed(3)} ms`,
         );
       }
       console.log(`  ${machineLoad()}`);

@@ -26,8 +26,16 @@ function cpuOfStat(path: string): number {
   }
 }
 
+/**
+ * What the processes counted by name had when last seen, per set of names: a process that exits
+ * between two readings (a database backend whose connection closed) keeps counting with its last
+ * reading, so the sum never goes down and a segment's difference is never negative (it misses only
+ * what such a process used after its last reading).
+ */
+const byNames = new Map<string, { last: Map<number, number>; exited: number }>();
+
 export function cpuSecondsOf(pids: number[], names: string[] = []): number {
-  let total = pids.reduce((sum, pid) => sum + cpuOfPid(pid), 0);
+  const total = pids.reduce((sum, pid) => sum + cpuOfPid(pid), 0);
   if (names.length === 0) return total;
   let entries: string[] = [];
   try {
@@ -35,15 +43,21 @@ export function cpuSecondsOf(pids: number[], names: string[] = []): number {
   } catch {
     return total;
   }
+  const now = new Map<number, number>();
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) total += cpuOfPid(Number(entry));
+      if (names.includes(readFileSync(`/proc/${entry}/comm`, 'utf8').trim())) now.set(Number(entry), cpuOfPid(Number(entry)));
     } catch {
       // exited meanwhile
     }
   }
-  return total;
+  const key = names.join('\0');
+  const state = byNames.get(key) ?? { last: new Map<number, number>(), exited: 0 };
+  for (const [pid, cpu] of state.last) if (!now.has(pid)) state.exited += cpu;
+  state.last = now;
+  byNames.set(key, state);
+  return total + state.exited + [...now.values()].reduce((sum, cpu) => sum + cpu, 0);
 }
 
 /** The thread ids of a process now (to tell the threads a component starts from those already there). */

@@ -49,6 +49,9 @@ export const redisSchema = z
   })
   .strict();
 
+/** relay.readBatchBytes's default: pages of at most 4 MiB of images. */
+export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
+
 export const relaySchema = z
   .object({
     lockTtlMs: durationMs.min(1_000).default(10_000),
@@ -56,6 +59,11 @@ export const relaySchema = z
     renewAtFraction: z.number().gt(0).lt(1).default(0.5),
     pollIntervalMs: durationMs.default(500),
     readBatchSize: z.number().int().min(1).max(10_000).default(1_000),
+    /**
+     * A page also ends at the row that takes its images past this many bytes (the first row always
+     * comes), so wide rows do not multiply what the relay holds: docs/operations.md, "Relay memory".
+     */
+    readBatchBytes: z.number().int().min(1_024).max(1_073_741_824).default(DEFAULT_PAGE_BYTES),
     publishConcurrency: z.number().int().min(1).max(64).default(8),
     /** Published events are kept at least this long, so they can be replayed. */
     retentionMinutes: z.number().int().min(1).default(24 * 60),

@@ -46,7 +46,7 @@ export function leaderLockKey(config: Config): string {
 async function openStore(config: Config, logger: Logger): Promise<OutboxStore> {
   const source = await openSource(config, logger);
   try {
-    return await source.openOutboxStore({ sourceName: config.source.name, poolSize: Math.min(config.source.poolSize, 4), logger });
+    return await source.openOutboxStore({ sourceName: config.source.name, poolSize: Math.min(config.source.poolSize, 4), logger, pageBytes: config.relay.readBatchBytes });
   } finally {
     await source.close();
   }

@@ -37,7 +37,7 @@ export abstract class SourceAdapterBase implements SourceAdapter {
     return Promise.reject(this.notSupported('outbox verify'));
   }
 
-  openReplay(): Promise<ReplaySource> {
+  openReplay(_options?: { pageBytes?: number }): Promise<ReplaySource> {
     return Promise.reject(this.notSupported('outbox replay'));
   }
 

@@ -124,8 +124,13 @@ export interface ReplayCount {
  */
 export interface ReplaySource {
   count(filter: ReplayFilter): Promise<ReplayCount>;
-  /** The next page of matching events with seq > afterSeq, in seq order. */
-  readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<OutboxEvent[]>;
+  /**
+   * The next page of matching events with seq > afterSeq, in seq order, and the seq of the last
+   * outbox row the page read (null when none is left). A page may read rows and hold no event (rows
+   * that publish nothing: updates of excluded columns only, recorded schema changes): read on from
+   * `through` until it is null.
+   */
+  readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<{ events: OutboxEvent[]; through: string | null }>;
   /** The relay's quarantine (an oversized event with no claim-check bucket): idempotent per event. */
   quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void>;
   close(): Promise<void>;
@@ -137,4 +142,6 @@ export interface OutboxStoreOptions {
   sourceName: string;
   poolSize?: number;
   logger: Logger;
+  /** relay.readBatchBytes: a page ends at the row that takes its images past this many bytes (one row at least). */
+  pageBytes?: number;
 }

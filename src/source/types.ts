@@ -27,7 +27,8 @@ export interface SourceAdapter {
   /** Verify's reader of a tracked table, with repair (docs/operations.md). */
   openTableReader(table: TableName): Promise<SourceTableReader>;
   /** Reads retained, published events for `outbox replay`. */
-  openReplay(): Promise<ReplaySource>;
+  /** pageBytes: relay.readBatchBytes — a page ends at the row that takes its images past it. */
+  openReplay(options?: { pageBytes?: number }): Promise<ReplaySource>;
   /** The relay's side of the outbox: fenced reading, quarantine, stats (outbox-store.ts). */
   openOutboxStore(options: OutboxStoreOptions): Promise<OutboxStore>;
   close(): Promise<void>;

@@ -181,3 +181,32 @@ describe('outbox replay', () => {
     expect(tally(got, unpublished.slice(0, 4))).toEqual({ missing: [], duplicates: 0, unexpected: [] });
   });
 });
+
+describe('outbox replay over rows that publish nothing', () => {
+  it('reads on past a page whose rows all publish nothing (updates of excluded columns only), to the end', async () => {
+    await env.db.pool.query('CREATE TABLE public.accounts (id int PRIMARY KEY, v text, pin text)');
+    await env.source.track({ table: { schema: 'public', table: 'accounts' }, exclude: ['pin'] });
+    const from = await lastSeq();
+    await env.db.pool.query(`INSERT INTO public.accounts (id, v, pin) SELECT g, 'a', '0000' FROM generate_series(1, 3) g`);
+    // A batch job touching only the excluded column, row by row.
+    for (let id = 1; id <= 3; id++) for (let k = 0; k < 3; k++) await env.db.pool.query(`UPDATE public.accounts SET pin = $1 WHERE id = $2`, [`${id}${k}`, id]);
+    await env.db.pool.query(`UPDATE public.accounts SET v = 'b' WHERE id = 2`);
+    const rows = await seqsAfter(from);
+    // Only the inserts and the last update publish anything (the relay closes after its last advance).
+    const published = [...rows.slice(0, 3), rows.at(-1)!];
+    const relay = await startRelay({ config, logger: silentLogger, instanceId: 'replay-test-2' });
+    try {
+      await queue.waitForSeqs(published);
+    } finally {
+      await relay.close();
+    }
+    // (The items left unpublished above are published by this relay too.)
+    const accounts = async () => (await drainQueue()).filter((e) => e.data?.table === 'accounts');
+    expect(tally(await accounts(), published)).toEqual({ missing: [], duplicates: 0, unexpected: [] });
+
+    const result = await runReplay({ config, logger: silentLogger, tables: [{ schema: 'public', table: 'accounts' }], pageSize: 3 });
+    expect(result.published).toBe(4);
+    await queue.waitForSeqs(published);
+    expect(tally(await accounts(), published)).toEqual({ missing: [], duplicates: 0, unexpected: [] });
+  });
+});

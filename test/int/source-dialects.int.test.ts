@@ -132,6 +132,64 @@ describe.each(DIALECTS.map((d) => [d.label, d] as const))('%s source', (_label, 
     });
 
     describe('relay', () => {
+      it('ends a page at the row that takes its images past the byte bound, the first row whatever its size; nothing skipped or repeated', async () => {
+        await db.exec(`CREATE TABLE ${t('wide')} (id int NOT NULL PRIMARY KEY, body ${d.types.text} NULL)`);
+        await db.source.track({ table: { schema: d.dataSchema, table: 'wide' } });
+        const text = (chars: number) => `'${'x'.repeat(chars)}'`;
+        const store = await db.source.openOutboxStore({ sourceName: 'dialects', logger: silentLogger, pageBytes: 10_000 });
+        try {
+          const session = await store.claimLeadership('dialect-bytes');
+          const pages: { ids: number[]; last: boolean }[] = [];
+          for (;;) {
+            const page = await session.readPage(500);
+            pages.push({ ids: page.events.filter((e) => e.tableName === 'wide').map((e) => Number((e.key as { id: number | string }).id)), last: page.last });
+            expect(await session.advance(page, page.events.length)).toBe(true);
+            if (page.events.length === 0 && page.last) break;
+          }
+          pages.length = 0;
+          // One statement: one transaction (for PostgreSQL, one snapshot window that a cut page must not close).
+          const rows = Array.from({ length: 12 }, (_, k) => `(${k + 1}, ${text(k + 1 === 5 || k + 1 === 6 ? 20_000 : 3_000)})`);
+          await db.exec(`INSERT INTO ${t('wide')} (id, body) VALUES ${rows.join(', ')}`);
+          for (;;) {
+            const page = await session.readPage(500);
+            pages.push({ ids: page.events.filter((e) => e.tableName === 'wide').map((e) => Number((e.key as { id: number | string }).id)), last: page.last });
+            expect(await session.advance(page, page.events.length)).toBe(true);
+            if (page.events.length === 0 && page.last) break;
+          }
+          const withRows = pages.filter((p) => p.ids.length > 0);
+          expect(withRows.flatMap((p) => p.ids)).toEqual(Array.from({ length: 12 }, (_, k) => k + 1));
+          // 3,000 characters are at least 3,000 bytes: at most 4 rows (the one that passes 10,000 bytes
+          // ends the page); a row past the bound alone still comes, one to a page.
+          expect(Math.max(...withRows.map((p) => p.ids.length))).toBeLessThanOrEqual(4);
+          expect(withRows.filter((p) => p.ids.includes(5) || p.ids.includes(6)).map((p) => p.ids)).toEqual([[5], [6]]);
+          // A page cut by bytes is not the window's last: the relay reads on at once.
+          expect(withRows.slice(0, -1).every((p) => !p.last)).toBe(true);
+
+          await session.release();
+        } finally {
+          await store.close();
+        }
+        // The default bound (4 MiB) does not cut a page of ordinary rows.
+        const defaults = await db.source.openOutboxStore({ sourceName: 'dialects', logger: silentLogger });
+        try {
+          const session = await defaults.claimLeadership('dialect-bytes-default');
+          await db.exec(`UPDATE ${t('wide')} SET body = ${text(300)}`);
+          let ids: number[] = [];
+          for (;;) {
+            const page = await session.readPage(500);
+            const wide = page.events.filter((e) => e.tableName === 'wide');
+            if (wide.length > 0) ids = wide.map((e) => Number((e.key as { id: number | string }).id));
+            expect(await session.advance(page, page.events.length)).toBe(true);
+            if (wide.length > 0 || (page.events.length === 0 && page.last)) break;
+          }
+          expect(ids).toHaveLength(12);
+          await session.release();
+        } finally {
+          await defaults.close();
+        }
+        await db.source.untrack({ schema: d.dataSchema, table: 'wide' });
+      });
+
       it('reads an ADD COLUMN as a schema-change event ordered before the first row that has the column', async () => {
         const store = await db.source.openOutboxStore({ sourceName: 'dialects', logger: silentLogger });
         try {

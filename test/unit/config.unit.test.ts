@@ -184,6 +184,13 @@ describe('config', () => {
     expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, metrics: { host: 'not a host' } }, {})).problems[0]).toMatch(/^metrics\.host: must be a host name or an IP address/);
   });
 
+  it('relay.readBatchBytes defaults to 4 MiB and refuses a bound under 1 KiB (a unit mistake), naming the setting', () => {
+    expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).relay.readBatchBytes).toBe(4 * 1024 * 1024);
+    expect(parseConfig({ source: { url: 'postgres://x/db' }, relay: { readBatchBytes: 1_048_576 } }, {}).relay.readBatchBytes).toBe(1_048_576);
+    expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, relay: { readBatchBytes: 4 } }, {})).problems[0]).toMatch(/^relay\.readBatchBytes: .*got 4/);
+    expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, relay: { readBatchBytes: '4MB' } }, {})).problems[0]).toMatch(/^relay\.readBatchBytes: .*number/i);
+  });
+
   it('aws.sdkThread defaults to false (the SDK on the process\'s main thread) and takes only true or false', () => {
     expect(parseConfig({ source: { url: 'postgres://x/db' } }, {}).aws.sdkThread).toBe(false);
     expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { region: 'eu-west-1' } }, {}).aws.sdkThread).toBe(false);

@@ -74,8 +74,13 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
           result.resumeFromSeq = (BigInt(after) + 1n).toString();
           break;
         }
-        const events = await source.readPage(filter, after, pageSize);
-        if (events.length === 0) break;
+        const { events, through } = await source.readPage(filter, after, pageSize);
+        if (through === null) break;
+        // A page of rows that all publish nothing is passed, not taken for the end.
+        if (events.length === 0) {
+          after = through;
+          continue;
+        }
         const outcome = await publisher.publish(events, options.signal);
         result.published += outcome.acknowledged;
         if (outcome.acknowledged < events.length) {
@@ -90,7 +95,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
             { cause: outcome.error, context: { published: result.published, nextSeq: next }, retryable: true },
           );
         }
-        after = events[events.length - 1]!.seq;
+        after = through;
         options.onProgress?.(result.published, counted.events);
       }
     } finally {
@@ -108,7 +113,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplayResult> {
 async function openReplay(config: Config, logger: Logger): Promise<ReplaySource> {
   const adapter = await openSource(config, logger);
   try {
-    return await adapter.openReplay();
+    return await adapter.openReplay({ pageBytes: config.relay.readBatchBytes });
   } finally {
     await adapter.close();
   }

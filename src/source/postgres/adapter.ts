@@ -86,12 +86,12 @@ export class PostgresSource extends SourceAdapterBase {
     return openTableReader(this.pool, this.schema, table);
   }
 
-  override openReplay() {
-    return PostgresReplayStore.open({ url: this.url, schema: this.schema, logger: this.logger });
+  override openReplay(options: { pageBytes?: number } = {}) {
+    return PostgresReplayStore.open({ url: this.url, schema: this.schema, logger: this.logger, ...options });
   }
 
   openOutboxStore(options: OutboxStoreOptions) {
-    return PostgresOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger, sourceName: options.sourceName });
+    return PostgresOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger, sourceName: options.sourceName, ...(options.pageBytes === undefined ? {} : { pageBytes: options.pageBytes }) });
   }
 
   async close() {

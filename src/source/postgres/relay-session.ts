@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import { buildEnvelope } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import type { LeaderSession, OutboxPage, ReclaimResult } from '../outbox-store.js';
@@ -69,6 +70,8 @@ export class PostgresLeaderSession implements LeaderSession {
     private readonly sourceName: string,
     /** Read the next page while the current one is published. */
     private readonly readAhead = true,
+    /** A page ends at the row that takes its images past this many bytes (the first row always comes). */
+    private readonly pageBytes = DEFAULT_PAGE_BYTES,
   ) {}
 
   /** A copy of the in-memory cursor (tests and logs). */
@@ -111,13 +114,17 @@ export class PostgresLeaderSession implements LeaderSession {
         const snap = await this.pool.query<{ snapshot: string }>('SELECT pg_current_snapshot()::text AS snapshot');
         cursor = { ...cursor, window: snap.rows[0]!.snapshot, windowSeq: null };
       }
-      const res = await this.pool.query<RawEventRow>(runtimeSql('postgres', 'relay_read_window', { schema: this.quotedSchema }), [
+      const res = await this.pool.query<RawEventRow & { page_rows: string }>(runtimeSql('postgres', 'relay_read_window', { schema: this.quotedSchema }), [
         cursor.done,
         cursor.window,
         cursor.windowSeq ?? '-1',
         limit,
+        this.pageBytes,
       ]);
-      const last = res.rows.length < limit;
+      // The window is read to its end only when the read found fewer rows than the limit and the
+      // byte bound kept all of them.
+      const found = res.rows.length === 0 ? 0 : Number(res.rows[0]!.page_rows);
+      const last = found < limit && res.rows.length === found;
       const decoded = await this.decoder.decode(res.rows);
       for (const { event, reason } of decoded.held) {
         await quarantineEvent(this.pool, this.quotedSchema, event, JSON.stringify(buildEnvelope(this.sourceName, event)), reason);

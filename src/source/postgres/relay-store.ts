@@ -7,6 +7,7 @@ import { createPool, type Pool } from './pool.js';
 import { quarantineEvent } from './quarantine.js';
 import { listenForEvents } from './relay-listen.js';
 import { CaptureDecoder, DECODE_SESSION_OPTIONS } from './relay-decode.js';
+import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import { PostgresLeaderSession } from './relay-session.js';
 import { requireInstalled } from './require-installed.js';
 import { oldestOpenTransactionAge } from './status.js';
@@ -18,6 +19,8 @@ export interface PostgresOutboxStoreOptions {
   logger: Logger;
   /** The source's name in event ids (the quarantine keeps an envelope of each held event). */
   sourceName?: string;
+  /** A page ends at the row that takes its images past this many bytes (relay.readBatchBytes). */
+  pageBytes?: number;
 }
 
 /** The relay's view of a PostgreSQL outbox: snapshot-window reading, epoch fencing, rotation. */
@@ -61,6 +64,8 @@ export class PostgresOutboxStore implements OutboxStore {
       decoder,
       this.options.logger,
       this.options.sourceName ?? 'source',
+      true,
+      this.options.pageBytes ?? DEFAULT_PAGE_BYTES,
     );
   }
 

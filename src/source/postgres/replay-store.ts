@@ -1,3 +1,4 @@
+import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
@@ -12,6 +13,8 @@ export interface PostgresReplayStoreOptions {
   url: string;
   schema: string;
   logger: Logger;
+  /** A page ends at the row that takes its images past this many bytes (relay.readBatchBytes). */
+  pageBytes?: number;
 }
 
 interface Bound {
@@ -28,6 +31,7 @@ export class PostgresReplayStore implements ReplaySource {
     private readonly bound: Bound,
     private readonly url: string,
     private readonly logger: Logger,
+    private readonly pageBytes: number,
   ) {}
 
   static async open(options: PostgresReplayStoreOptions): Promise<PostgresReplayStore> {
@@ -37,7 +41,7 @@ export class PostgresReplayStore implements ReplaySource {
       await requireInstalled(pool, options.schema);
       const res = await pool.query<{ done_snapshot: string; window_snapshot: string | null; window_seq: string | null }>(runtimeSql('postgres', 'replay_bound', { schema: quoted }));
       const row = res.rows[0]!;
-      return new PostgresReplayStore(pool, quoted, { done: row.done_snapshot, window: row.window_snapshot, windowSeq: row.window_seq }, options.url, options.logger);
+      return new PostgresReplayStore(pool, quoted, { done: row.done_snapshot, window: row.window_snapshot, windowSeq: row.window_seq }, options.url, options.logger, options.pageBytes ?? DEFAULT_PAGE_BYTES);
     } catch (err) {
       await pool.end();
       throw err;
@@ -53,10 +57,10 @@ export class PostgresReplayStore implements ReplaySource {
     return { events: Number(row.events), firstSeq: row.first_seq, lastSeq: row.last_seq };
   }
 
-  async readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<OutboxEvent[]> {
+  async readPage(filter: ReplayFilter, afterSeq: string, limit: number): Promise<{ events: OutboxEvent[]; through: string | null }> {
     const after = BigInt(afterSeq) > BigInt(startAfter(filter)) ? afterSeq : startAfter(filter);
-    const res = await this.pool.query<RawEventRow>(runtimeSql('postgres', 'replay_page', { schema: this.quoted }), [...this.params(filter, after), limit]);
-    return (await this.decoder().decode(res.rows)).events;
+    const res = await this.pool.query<RawEventRow>(runtimeSql('postgres', 'replay_page', { schema: this.quoted }), [...this.params(filter, after), limit, this.pageBytes]);
+    return { events: (await this.decoder().decode(res.rows)).events, through: res.rows.at(-1)?.seq ?? null };
   }
 
   quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {

@@ -85,7 +85,7 @@ export class SqlServerSource extends SourceAdapterBase {
   }
 
   openOutboxStore(options: OutboxStoreOptions) {
-    return SqlServerOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger });
+    return SqlServerOutboxStore.open({ url: this.url, schema: this.schema, poolSize: options.poolSize, logger: options.logger, ...(options.pageBytes === undefined ? {} : { pageBytes: options.pageBytes }) });
   }
 
   async close() {

@@ -1,4 +1,5 @@
 import mssql from 'mssql';
+import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import { OutboxError } from '../../errors.js';
 import type { OutboxEvent, SchemaChange } from '../../wire/envelope.js';
 import type { LeaderSession, OutboxPage, ReclaimResult } from '../outbox-store.js';
@@ -72,6 +73,8 @@ export class SqlServerLeaderSession implements LeaderSession {
     readonly epoch: string,
     readonly leaderId: string,
     private cursor: string,
+    /** A page ends at the row that takes its images past this many bytes (the first row always comes). */
+    private readonly pageBytes = DEFAULT_PAGE_BYTES,
   ) {}
 
   /** The in-memory cursor, '0x…' hex (tests and logs). */
@@ -84,10 +87,13 @@ export class SqlServerLeaderSession implements LeaderSession {
     const res = await this.pool
       .request()
       .input('limit', mssql.Int, limit)
+      .input('max_bytes', mssql.BigInt, this.pageBytes)
       .input('cursor', mssql.VarChar(18), this.cursor)
       .input('fence', mssql.VarChar(18), fence)
-      .query<EventRow>(runtimeSql('sqlserver', 'relay_read', { schema: this.quotedSchema }));
-    const page: OutboxPage = { events: res.recordset.map(toEvent), last: res.recordset.length < limit };
+      .query<EventRow & { page_rows: number }>(runtimeSql('sqlserver', 'relay_read', { schema: this.quotedSchema }));
+    // Read to the fence only when the read found fewer rows than the limit and the byte bound kept all of them.
+    const found = res.recordset.length === 0 ? 0 : Number(res.recordset[0]!.page_rows);
+    const page: OutboxPage = { events: res.recordset.map(toEvent), last: found < limit && res.recordset.length === found };
     this.lastPage = page;
     this.lastPageRvs = res.recordset.map((r) => r.rv);
     return page;

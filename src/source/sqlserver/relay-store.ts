@@ -1,3 +1,4 @@
+import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import mssql from 'mssql';
 import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
@@ -16,6 +17,8 @@ export interface SqlServerOutboxStoreOptions {
   logger: Logger;
   /** How often watch() looks at MIN_ACTIVE_ROWVERSION() for new commits. */
   watchIntervalMs?: number;
+  /** A page ends at the row that takes its images past this many bytes (relay.readBatchBytes). */
+  pageBytes?: number;
 }
 
 /** The relay's view of a SQL Server outbox: rowversion reading below MIN_ACTIVE_ROWVERSION(), epoch fencing, batched reclaim. */
@@ -49,7 +52,7 @@ export class SqlServerOutboxStore implements OutboxStore {
       .input('leader', mssql.NVarChar(200), leaderId)
       .query<{ epoch: string; cursor_rv: string }>(runtimeSql('sqlserver', 'relay_claim', { schema: this.quoted }));
     const row = res.recordset[0]!;
-    return new SqlServerLeaderSession(this.pool, this.quoted, row.epoch, leaderId, row.cursor_rv);
+    return new SqlServerLeaderSession(this.pool, this.quoted, row.epoch, leaderId, row.cursor_rv, this.options.pageBytes ?? DEFAULT_PAGE_BYTES);
   }
 
   async quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
