@@ -8,6 +8,7 @@
  *   BENCH_TARGET=dynamodb npx tsx bench/consumer-throughput.ts    # DynamoDB Local (needs java)
  *   BENCH_MESSAGES=20000 BENCH_ROUNDS=5 BENCH_CONSUMERS=2 BENCH_LOOPS=4 npx tsx bench/consumer-throughput.ts
  *   BENCH_CPU_PROFILE=consumer.cpuprofile npx tsx bench/consumer-throughput.ts   # a CPU profile of every measured segment
+ *   BENCH_TARGET=mysql BENCH_APPLY_CONCURRENCY=1,2,4 npx tsx bench/consumer-throughput.ts   # one consumer segment per queue.applyConcurrency, same rounds
  *
  * fauxqs runs in its own process, so the consumer's SQS client talks HTTP to it as it would to SQS
  * and the emulator's work is not on the measured event loop. Each round drains a freshly filled
@@ -21,6 +22,11 @@
  * messages and main-thread SQS client (their SDK stays on their one thread). A warm-up drain by the
  * consumers on each client comes first. Prints each round, the medians and ranges, the load average
  * after every segment, and the CPU of this process's main thread apart from its other threads.
+ * BENCH_APPLY_CONCURRENCY (a list) replaces the two consumer segments by one per value of
+ * queue.applyConcurrency, all on the main-thread client, in the same rounds. For each consumer
+ * segment it also prints the writer calls: how many, batches per call, their wall time and how many
+ * ran at once, and each round trip's client-side wait (and, for MariaDB, the server's CPU per round
+ * trip and redo-log writes per call).
  *
  * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
@@ -55,6 +61,11 @@ const CONSUMERS = Number(process.env.BENCH_CONSUMERS ?? 1);
 const LOOPS = Number(process.env.BENCH_LOOPS ?? 4);
 const BATCH = 10;
 const KIND = process.env.BENCH_TARGET ?? 'postgres';
+const APPLY_CONCURRENCY = process.env.BENCH_APPLY_CONCURRENCY?.split(',').map((v) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > LOOPS) throw new Error(`BENCH_APPLY_CONCURRENCY is "${process.env.BENCH_APPLY_CONCURRENCY}": use a list of integers from 1 to BENCH_LOOPS (${LOOPS}), e.g. 1,2,4`);
+  return n;
+});
 if (KIND !== 'postgres' && KIND !== 'mysql' && KIND !== 'dynamodb') throw new Error(`BENCH_TARGET is "${KIND}": use postgres, mysql or dynamodb`);
 const KIND_NAME = { postgres: 'PostgreSQL', mysql: 'MariaDB', dynamodb: 'DynamoDB Local' }[KIND];
 const load = () => machineLoad().replace('load average ', '');
@@ -63,6 +74,8 @@ interface BenchTarget {
   url: string;
   target: Record<string, unknown>;
   count(): Promise<number>;
+  /** MariaDB: the server's redo-log writes so far (global status Innodb_log_writes; other sessions of the server count too). */
+  logWrites?(): Promise<number>;
   drop(): Promise<void>;
 }
 
@@ -86,7 +99,8 @@ async function openTarget(): Promise<BenchTarget> {
       await admin.query(`DROP DATABASE IF EXISTS \`st_${database}\``);
       await admin.end();
     };
-    return { url: url.toString(), target: { stateSchema: `st_${database}`, mapping: { 'public.customers': { table: 'customers' } } }, count, drop };
+    const logWrites = async () => Number(((await admin.query(`SHOW GLOBAL STATUS LIKE 'Innodb_log_writes'`))[0] as { Value: string }[])[0]?.Value ?? 0);
+    return { url: url.toString(), target: { stateSchema: `st_${database}`, mapping: { 'public.customers': { table: 'customers' } } }, count, logWrites, drop };
   }
   const ddb = await startDynamoLocal();
   const count = async () => {
@@ -141,12 +155,27 @@ threadedSqs.send = (command, options) => {
  */
 let statements = 0;
 let queries = 0;
+/**
+ * Client-side wait of each round trip (query sent → its reply handled), by kind: MariaDB's first
+ * round trip of a call (START TRANSACTION with the locks), its last (the writes with COMMIT), other
+ * queries; PostgreSQL's queries. Reset per segment.
+ */
+const tripWait = new Map<string, { n: number; ms: number }>();
+const recordTrip = (kind: string, started: number) => {
+  const t = tripWait.get(kind) ?? { n: 0, ms: 0 };
+  t.n += 1;
+  t.ms += performance.now() - started;
+  tripWait.set(kind, t);
+};
 const pgClient = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
 const pgQuery = pgClient.query;
 pgClient.query = function (this: unknown, ...args: unknown[]) {
   statements += 1;
   queries += 1;
-  return pgQuery.apply(this, args);
+  const started = performance.now();
+  const result = pgQuery.apply(this, args);
+  if (result && typeof (result as Promise<unknown>).then === 'function') (result as Promise<unknown>).then(() => recordTrip('pg query', started), () => recordTrip('pg query', started));
+  return result;
 };
 const mysqlModule = (await import('mysql2')) as unknown as { Connection?: { prototype: object }; default?: { Connection: { prototype: object } } };
 const mysqlConnection = (mysqlModule.Connection ?? mysqlModule.default!.Connection).prototype as unknown as { query: (...args: unknown[]) => unknown };
@@ -155,6 +184,16 @@ mysqlConnection.query = function (this: unknown, ...args: unknown[]) {
   const sql = typeof args[0] === 'string' ? args[0] : (args[0] as { sql?: string }).sql;
   statements += typeof sql === 'string' ? sql.split(';\n').length : 1;
   queries += 1;
+  const kind = typeof sql !== 'string' ? 'other' : sql.startsWith('START TRANSACTION') ? 'locks (START TRANSACTION …)' : sql.endsWith('COMMIT') ? 'writes (… COMMIT)' : 'other';
+  const last = args.length - 1;
+  const done = args[last];
+  if (typeof done === 'function') {
+    const started = performance.now();
+    args[last] = function (this: unknown, ...reply: unknown[]) {
+      recordTrip(kind, started);
+      return (done as (...a: unknown[]) => unknown).apply(this, reply);
+    };
+  }
   return mysqlQuery.apply(this, args);
 };
 const sub = await applySubscription(planSubscription(config, 'bench'), sns, sqs);
@@ -185,17 +224,33 @@ if (profiler) {
   await profiler.post('Profiler.enable');
 }
 
+/** The writer calls of all consumers: how many, their changes, their summed wall time, how many at once (reset per segment). */
+const writerCalls = { calls: 0, changes: 0, ms: 0, inFlight: 0, maxInFlight: 0 };
 const writers: TargetWriter[] = [];
 for (let i = 0; i < CONSUMERS; i++) {
   const writer = createTargetWriter('bench', config.targets.bench!, config.targetSecrets('bench'), silentLogger);
   const problems = await writer.init({ keyColumns: { 'public.customers': ['id'] }, create: true });
   if (problems.length > 0) throw new Error(problems.join('; '));
+  const apply = writer.apply.bind(writer);
+  writer.apply = async (changes) => {
+    const started = performance.now();
+    writerCalls.calls += 1;
+    writerCalls.changes += changes.length;
+    writerCalls.maxInFlight = Math.max(writerCalls.maxInFlight, ++writerCalls.inFlight);
+    try {
+      return await apply(changes);
+    } finally {
+      writerCalls.inFlight -= 1;
+      writerCalls.ms += performance.now() - started;
+    }
+  };
   writers.push(writer);
 }
 
 /** The consumers drain the queue: seconds from start until every message was applied and deleted. */
-async function consume(client: SqsSender): Promise<number> {
+async function consume(client: SqsSender, applyConcurrency?: number): Promise<number> {
   const target = config.targets.bench!;
+  if (applyConcurrency !== undefined) target.queue.applyConcurrency = applyConcurrency;
   const secrets = config.targetSecrets('bench');
   let deleted = 0;
   let resolveDone!: () => void;
@@ -219,28 +274,35 @@ async function consume(client: SqsSender): Promise<number> {
   return seconds;
 }
 
+/** A segment: the two bare loops, the consumer on the main-thread client, on the threaded client, or (BENCH_APPLY_CONCURRENCY) at one queue.applyConcurrency. */
+type Segment = string;
+const CONSUMER_SEGMENTS: Segment[] = APPLY_CONCURRENCY ? APPLY_CONCURRENCY.map((n) => `consumer ×${n}`) : ['consumer', 'threaded'];
+const SEGMENTS: Segment[] = ['serial', 'pipelined', ...CONSUMER_SEGMENTS];
+const SEGMENT_NAMES: Record<Segment, string> = {
+  serial: 'bare serial',
+  pipelined: 'bare pipelined',
+  consumer: 'consumer, SDK on main thread',
+  threaded: 'consumer, SDK on worker thread',
+  ...Object.fromEntries((APPLY_CONCURRENCY ?? []).map((n) => [`consumer ×${n}`, `consumer, applyConcurrency ${n}`])),
+};
 interface Round {
-  serial: number;
-  pipelined: number;
-  /** The consumer on the main-thread SQS client (aws.sdkThread: false). */
-  consumer: number;
-  /** The consumer on the threaded SQS client (the default). */
-  threaded: number;
+  /** msg/s (bare loops) or rows/s (consumers) per segment. */
+  rate: Record<Segment, number>;
   loads: string[];
 }
-type Segment = 'serial' | 'pipelined' | 'consumer' | 'threaded';
-const SEGMENTS: Segment[] = ['serial', 'pipelined', 'consumer', 'threaded'];
-const SEGMENT_NAMES: Record<Segment, string> = { serial: 'bare serial', pipelined: 'bare pipelined', consumer: 'consumer, SDK on main thread', threaded: 'consumer, SDK on worker thread' };
 /** The target's server processes, by command name, for the CPU split (DynamoDB Local is java). */
 const SERVER_NAMES = { postgres: ['postgres'], mysql: ['mariadbd', 'mysqld'], dynamodb: ['java'] }[KIND];
+const perSegment = <T>(make: () => T): Record<Segment, T> => Object.fromEntries(SEGMENTS.map((s) => [s, make()]));
 /** CPU seconds each segment kind used, summed over the rounds: this process (and its main thread), the emulator, the target's server. */
-const cpu = Object.fromEntries(SEGMENTS.map((s) => [s, { self: 0, main: 0, emulator: 0, server: 0, wall: 0 }])) as Record<Segment, { self: number; main: number; emulator: number; server: number; wall: number }>;
+const cpu = perSegment(() => ({ self: 0, main: 0, emulator: 0, server: 0, wall: 0 }));
 /** Seconds the main thread and the SDK's worker thread ran on a CPU and waited for one (runnable), summed over the rounds. */
-const sched = Object.fromEntries(SEGMENTS.map((s) => [s, { mainRun: 0, mainWait: 0, workerRun: 0, workerWait: 0 }])) as Record<Segment, { mainRun: number; mainWait: number; workerRun: number; workerWait: number }>;
+const sched = perSegment(() => ({ mainRun: 0, mainWait: 0, workerRun: 0, workerWait: 0 }));
 /** The threads that started with the threaded client's worker (found at its warm-up). */
 let workerThreads: number[] = [];
 /** Round trips each segment kind made, summed over the rounds: SQS calls by command, target statements. */
-const trips = Object.fromEntries(SEGMENTS.map((s) => [s, { sqs: new Map<string, number>(), statements: 0, queries: 0 }])) as Record<Segment, { sqs: Map<string, number>; statements: number; queries: number }>;
+const trips = perSegment(() => ({ sqs: new Map<string, number>(), statements: 0, queries: 0 }));
+/** Writer calls of each consumer segment, summed over the rounds; the client-side wait of its round trips by kind; redo-log writes (Innodb_log_writes). */
+const calls = perSegment(() => ({ calls: 0, changes: 0, ms: 0, maxInFlight: 0, trips: new Map<string, { n: number; ms: number }>(), logWrites: 0 }));
 const sample = () => {
   const main = threadSchedule(process.pid);
   const worker = workerThreads.map((tid) => threadSchedule(process.pid, tid)).reduce((a, b) => ({ run: a.run + b.run, wait: a.wait + b.wait }), { run: 0, wait: 0 });
@@ -248,7 +310,10 @@ const sample = () => {
 };
 const drain = async (segment: Segment) => {
   if (profiler) await profiler.post('Profiler.start');
-  const seconds = await (segment === 'consumer' ? consume(sqs) : segment === 'threaded' ? consume(threadedSqs) : drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' }));
+  const at = APPLY_CONCURRENCY?.[CONSUMER_SEGMENTS.indexOf(segment)];
+  const seconds = await (segment === 'serial' || segment === 'pipelined'
+    ? drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' })
+    : consume(segment === 'threaded' ? threadedSqs : sqs, at));
   if (profiler) profiles.push({ segment, profile: (await profiler.post('Profiler.stop')).profile });
   return seconds;
 };
@@ -257,82 +322,102 @@ const loadAtStart = load();
 const rounds: Round[] = [];
 try {
   await fill(); // warm-up: connections, JIT, the target's first inserts, the worker thread (not counted)
-  await consume(sqs);
+  await consume(sqs, APPLY_CONCURRENCY?.at(-1));
   await fill();
   const threadsBefore = new Set(threadIds(process.pid));
-  await consume(threadedSqs);
+  await consume(threadedSqs, APPLY_CONCURRENCY?.[0]);
   workerThreads = threadIds(process.pid).filter((tid) => !threadsBefore.has(tid));
   for (let r = 0; r < ROUNDS; r++) {
-    const round: Round = { serial: 0, pipelined: 0, consumer: 0, threaded: 0, loads: [] };
+    const round: Round = { rate: {}, loads: [] };
     const segments = r % 2 === 0 ? [...SEGMENTS] : [...SEGMENTS].reverse();
     for (const segment of segments) {
       await fill();
       const before = sample();
       sqsCalls.clear();
+      tripWait.clear();
+      Object.assign(writerCalls, { calls: 0, changes: 0, ms: 0, inFlight: 0, maxInFlight: 0 });
+      const logWritesBefore = (await bench.logWrites?.()) ?? 0;
       const statementsBefore = statements;
       const queriesBefore = queries;
       const seconds = await drain(segment);
       const after = sample();
-      for (const [command, n] of sqsCalls) trips[segment].sqs.set(command, (trips[segment].sqs.get(command) ?? 0) + n);
-      trips[segment].statements += statements - statementsBefore;
-      trips[segment].queries += queries - queriesBefore;
-      round[segment] = MESSAGES / seconds;
-      cpu[segment].wall += seconds;
-      for (const k of ['self', 'main', 'emulator', 'server'] as const) cpu[segment][k] += after[k] - before[k];
-      for (const k of ['mainRun', 'mainWait', 'workerRun', 'workerWait'] as const) sched[segment][k] += after[k] - before[k];
+      const logWritesAfter = (await bench.logWrites?.()) ?? 0;
+      for (const [command, n] of sqsCalls) trips[segment]!.sqs.set(command, (trips[segment]!.sqs.get(command) ?? 0) + n);
+      trips[segment]!.statements += statements - statementsBefore;
+      trips[segment]!.queries += queries - queriesBefore;
+      const c = calls[segment]!;
+      c.calls += writerCalls.calls;
+      c.changes += writerCalls.changes;
+      c.ms += writerCalls.ms;
+      c.maxInFlight = Math.max(c.maxInFlight, writerCalls.maxInFlight);
+      c.logWrites += logWritesAfter - logWritesBefore;
+      for (const [kind, t] of tripWait) {
+        const sum = c.trips.get(kind) ?? { n: 0, ms: 0 };
+        c.trips.set(kind, { n: sum.n + t.n, ms: sum.ms + t.ms });
+      }
+      round.rate[segment] = MESSAGES / seconds;
+      cpu[segment]!.wall += seconds;
+      for (const k of ['self', 'main', 'emulator', 'server'] as const) cpu[segment]![k] += after[k] - before[k];
+      for (const k of ['mainRun', 'mainWait', 'workerRun', 'workerWait'] as const) sched[segment]![k] += after[k] - before[k];
       round.loads.push(load().split(' ')[0]!);
     }
     rounds.push(round);
-    console.log(
-      `  round ${r + 1}: bare serial ${round.serial.toFixed(0).padStart(5)} msg/s, bare pipelined ${round.pipelined.toFixed(0).padStart(5)} msg/s, consumer ${round.consumer.toFixed(0).padStart(5)} rows/s, threaded ${round.threaded.toFixed(0).padStart(5)} rows/s;` +
-        ` ratios to serial ${(round.consumer / round.serial).toFixed(2)} / threaded ${(round.threaded / round.serial).toFixed(2)}  (${segments.join(', ')}; load ${round.loads.join(', ')})`,
-    );
+    const rates = SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${round.rate[sg]!.toFixed(0)}`).join(', ');
+    const ratios = CONSUMER_SEGMENTS.map((sg) => `${sg} ${(round.rate[sg]! / round.rate.serial!).toFixed(2)}`).join(' / ');
+    console.log(`  round ${r + 1}: ${rates} (msg/s, rows/s); ratios to serial ${ratios}  (${segments.join(', ')}; load ${round.loads.join(', ')})`);
   }
   const rows = await bench.count();
-  const serial = spread(rounds.map((r) => r.serial));
-  const pipelined = spread(rounds.map((r) => r.pipelined));
-  const cons = spread(rounds.map((r) => r.consumer));
-  const threaded = spread(rounds.map((r) => r.threaded));
-  const toSerial = spread(rounds.map((r) => r.consumer / r.serial));
-  const toPipelined = spread(rounds.map((r) => r.consumer / r.pipelined));
-  const threadedToSerial = spread(rounds.map((r) => r.threaded / r.serial));
-  const threadedToPipelined = spread(rounds.map((r) => r.threaded / r.pipelined));
-  const threadedToConsumer = spread(rounds.map((r) => r.threaded / r.consumer));
   const range = (s: { median: number; min: number; max: number }, digits = 0) => `median ${s.median.toFixed(digits).padStart(5)} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+  const rateOf = (sg: Segment) => spread(rounds.map((r) => r.rate[sg]!));
+  const ratioOf = (sg: Segment, to: Segment) => spread(rounds.map((r) => r.rate[sg]! / r.rate[to]!));
   console.log(`consumer throughput: ${ROUNDS} rounds of ${MESSAGES} messages, ${CONSUMERS} consumer(s) × ${LOOPS} receive loops, batch ${BATCH}, fauxqs in its own process, ${KIND_NAME} target`);
   console.log(`  load ${loadAtStart} at the start, ${load()} at the end`);
-  console.log(`  bare receive+delete, serial    (${shape.loops} loops): ${range(serial)} msg/s`);
-  console.log(`  bare receive+delete, pipelined (${shape.loops} loops): ${range(pipelined)} msg/s`);
-  console.log(`  consume, SDK on the main thread        : ${range(cons)} rows/s (aws.sdkThread: false)`);
-  console.log(`  consume, SDK on a worker thread        : ${range(threaded)} rows/s (the default); ${rows} rows in the target`);
-  console.log(`  ratio consumer / bare serial    (per round): SDK on main thread ${range(toSerial, 2)}, on worker thread ${range(threadedToSerial, 2)}  (goal ≥ 0.8)`);
-  console.log(`  ratio consumer / bare pipelined (per round): SDK on main thread ${range(toPipelined, 2)}, on worker thread ${range(threadedToPipelined, 2)}`);
-  console.log(`  ratio worker thread / main thread (per round): ${range(threadedToConsumer, 2)}`);
+  console.log(`  bare receive+delete, serial    (${shape.loops} loops): ${range(rateOf('serial'))} msg/s`);
+  console.log(`  bare receive+delete, pipelined (${shape.loops} loops): ${range(rateOf('pipelined'))} msg/s`);
+  for (const sg of CONSUMER_SEGMENTS) {
+    const note = sg === 'consumer' ? ' (aws.sdkThread: false, the default)' : sg === 'threaded' ? ` (aws.sdkThread: true); ${rows} rows in the target` : '';
+    console.log(`  ${SEGMENT_NAMES[sg]!.padEnd(38)}: ${range(rateOf(sg))} rows/s${note}`);
+  }
+  if (APPLY_CONCURRENCY) console.log(`  ${rows} rows in the target`);
+  console.log(`  ratio consumer / bare serial    (per round): ${CONSUMER_SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${range(ratioOf(sg, 'serial'), 2)}`).join(', ')}  (goal ≥ 0.8)`);
+  console.log(`  ratio consumer / bare pipelined (per round): ${CONSUMER_SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${range(ratioOf(sg, 'pipelined'), 2)}`).join(', ')}`);
+  for (const sg of CONSUMER_SEGMENTS.slice(1)) console.log(`  ratio ${SEGMENT_NAMES[sg]} / ${SEGMENT_NAMES[CONSUMER_SEGMENTS[0]!]} (per round): ${range(ratioOf(sg, CONSUMER_SEGMENTS[0]!), 2)}`);
   console.log(`  CPU ms per 1,000 messages (cores busy = CPU / wall time; the segment's work runs until the last delete, a trailing empty receive may add a little;`);
   console.log(`  the bench process = its main thread + its other threads: the SDK's worker, V8's GC and compiler threads, libuv's pool):`);
   for (const segment of SEGMENTS) {
-    const c = cpu[segment];
+    const c = cpu[segment]!;
     const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
     console.log(
-      `    ${SEGMENT_NAMES[segment].padEnd(30)}: bench process ${per(c.self)} (main thread ${per(c.main)}, other threads ${per(c.self - c.main)}), emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)};` +
+      `    ${SEGMENT_NAMES[segment]!.padEnd(30)}: bench process ${per(c.self)} (main thread ${per(c.main)}, other threads ${per(c.self - c.main)}), emulator ${per(c.emulator)}, ${KIND_NAME} ${per(c.server)};` +
         ` cores busy ${((c.self + c.emulator + c.server) / c.wall).toFixed(2)} (main thread ${(c.main / c.wall).toFixed(2)})`,
     );
   }
   console.log(`  threads, ms per 1,000 messages on a CPU / waiting for one (runnable); (on + waiting) / wall time near 1.00 = the thread had work all along, CPU bounds it:`);
   for (const segment of SEGMENTS) {
-    const t = sched[segment];
+    const t = sched[segment]!;
     const per = (v: number) => ((v * 1000 * 1000) / (MESSAGES * ROUNDS)).toFixed(0).padStart(4);
-    const wall = cpu[segment].wall;
+    const wall = cpu[segment]!.wall;
     const worker = segment === 'threaded' ? `; SDK worker (${workerThreads.length} thread${workerThreads.length === 1 ? '' : 's'}) ${per(t.workerRun)} / ${per(t.workerWait)} (${((t.workerRun + t.workerWait) / wall).toFixed(2)})` : '';
-    console.log(`    ${SEGMENT_NAMES[segment].padEnd(30)}: main thread ${per(t.mainRun)} / ${per(t.mainWait)} (${((t.mainRun + t.mainWait) / wall).toFixed(2)})${worker}`);
+    console.log(`    ${SEGMENT_NAMES[segment]!.padEnd(30)}: main thread ${per(t.mainRun)} / ${per(t.mainWait)} (${((t.mainRun + t.mainWait) / wall).toFixed(2)})${worker}`);
   }
   console.log(`  round trips per batch of ${BATCH} messages (SQS calls by command; statements and the queries (round trips) they went in to ${KIND_NAME}):`);
   for (const segment of SEGMENTS) {
     const batches = (MESSAGES * ROUNDS) / BATCH;
-    const sqsText = [...trips[segment].sqs].sort().map(([command, n]) => `${command.replace(/Command$/, '')} ${(n / batches).toFixed(2)}`).join(', ');
-    console.log(`    ${SEGMENT_NAMES[segment].padEnd(30)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment].statements / batches).toFixed(2)} in ${(trips[segment].queries / batches).toFixed(2)} queries`}`);
+    const sqsText = [...trips[segment]!.sqs].sort().map(([command, n]) => `${command.replace(/Command$/, '')} ${(n / batches).toFixed(2)}`).join(', ');
+    console.log(`    ${SEGMENT_NAMES[segment]!.padEnd(30)}: ${sqsText}${KIND === 'dynamodb' ? '' : `; statements ${(trips[segment]!.statements / batches).toFixed(2)} in ${(trips[segment]!.queries / batches).toFixed(2)} queries`}`);
   }
-  const expected = MESSAGES * (2 * ROUNDS + 2);
+  console.log(`  writer calls (all consumers; wall time per call from the consumer's call to its return; "at once" = summed call time / segment wall time, the mean calls under way):`);
+  for (const segment of CONSUMER_SEGMENTS) {
+    const c = calls[segment]!;
+    const wall = cpu[segment]!.wall;
+    const server = KIND === 'mysql' ? `; ${KIND_NAME} CPU ${((cpu[segment]!.server * 1000) / Math.max(1, trips[segment]!.queries)).toFixed(2)} ms per round trip, redo-log writes ${(c.logWrites / Math.max(1, c.calls)).toFixed(2)} per call` : '';
+    console.log(
+      `    ${SEGMENT_NAMES[segment]!.padEnd(30)}: ${(c.calls / wall).toFixed(0)} calls/s, ${(c.changes / Math.max(1, c.calls) / BATCH).toFixed(2)} batches per call, ${(c.ms / Math.max(1, c.calls)).toFixed(2)} ms per call, at once ${(c.ms / 1000 / wall).toFixed(2)} (max ${c.maxInFlight})${server}`,
+    );
+    const tripsText = [...c.trips].sort().map(([kind, t]) => `${kind} ${(t.n / Math.max(1, c.calls)).toFixed(2)} per call, ${(t.ms / t.n).toFixed(2)} ms each`).join('; ');
+    console.log(`      round trips, client-side wait: ${tripsText}`);
+  }
+  const expected = MESSAGES * (CONSUMER_SEGMENTS.length * ROUNDS + 2);
   if (rows !== expected) {
     console.error(`target holds ${rows} rows, expected ${expected}`);
     process.exitCode = 1;

@@ -180,6 +180,12 @@ export const dynamodbSchema = z
   .strict();
 export type DynamodbConfig = z.infer<typeof dynamodbSchema>;
 
+/**
+ * queue.applyConcurrency when the config does not set it: measured with bench/consumer-throughput.ts
+ * (bench/README.md, "Concurrent writer calls").
+ */
+export const DEFAULT_APPLY_CONCURRENCY = 1;
+
 export const targetSchema = z
   .object({
     kind: z.enum(['postgres', 'mysql', 'http', 'dynamodb']),
@@ -203,11 +209,21 @@ export const targetSchema = z
         visibilityTimeoutSec: z.number().int().min(5).max(43_200).default(60),
         waitTimeSec: z.number().int().min(0).max(20).default(10),
         batchSize: z.number().int().min(1).max(10).default(10),
-        /** Receive-apply loops one consumer process runs at once (each applies its batch in its own transaction). */
+        /** Receive-apply loops one consumer process runs at once; their batches go to the target in the writer calls below. */
         concurrency: z.number().int().min(1).max(32).default(4),
+        /**
+         * Database targets: writer calls one consumer process has under way at once, each its own
+         * transaction on its own connection; batches that arrive while that many run share the next
+         * call (docs/targets.md, "Concurrent writer calls"). At most queue.concurrency.
+         */
+        applyConcurrency: z.number().int().min(1).max(32).default(DEFAULT_APPLY_CONCURRENCY),
       })
       .strict()
-      .default({ maxReceiveCount: 5, visibilityTimeoutSec: 60, waitTimeSec: 10, batchSize: 10, concurrency: 4 }),
+      .refine((q) => q.applyConcurrency <= q.concurrency, {
+        path: ['applyConcurrency'],
+        message: 'must be at most queue.concurrency: a consumer has at most one batch per receive loop to apply; lower queue.applyConcurrency or raise queue.concurrency',
+      })
+      .default({ maxReceiveCount: 5, visibilityTimeoutSec: 60, waitTimeSec: 10, batchSize: 10, concurrency: 4, applyConcurrency: DEFAULT_APPLY_CONCURRENCY }),
     mapping: z.record(qualifiedTable, tableMappingSchema).default({}),
     /** Schema at the target that holds the version store (database targets). */
     stateSchema: identifier.default('outbox_target'),

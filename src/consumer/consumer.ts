@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ChangeMessageVisibilityBatchCommand, ReceiveMessageCommand, type Message } from '@aws-sdk/client-sqs';
 import type { SqsSender } from '../aws/clients.js';
 import { breakerStateOf, type BreakerState } from '../breaker.js';
-import type { TargetConfig } from '../config/index.js';
+import { DEFAULT_APPLY_CONCURRENCY, type TargetConfig } from '../config/index.js';
 import type { ChangeData } from '../wire/envelope.js';
 import { describeError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -113,13 +113,6 @@ type Received = { ok: true; messages: Message[]; extender: { stop(): void } } | 
 /** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
 const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
 
-/**
- * Writer calls a consumer has under way at once; batches received meanwhile are applied together in
- * the next call (Consumer.applyTogether), so a backlog drained by several receive loops costs the
- * target one transaction for several batches.
- */
-const APPLIES_IN_FLIGHT = 1;
-
 /** How often an extra receive loop looks whether the queue has a backlog for it. */
 const IDLE_LOOP_CHECK_MS = 100;
 
@@ -144,7 +137,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /** Set while the target is halted at a schema change. */
   private halt: HaltedEvent | undefined;
   private resumeCheck: Promise<void> | undefined;
-  /** Batches waiting for the writer call under way to return (applyTogether). */
+  /** Batches waiting for a writer call to start: queue.applyConcurrency calls are under way (applyTogether). */
   private readonly applyQueue: { changes: TargetChange[]; resolve: (outcomes: ApplyOutcome[]) => void; reject: (err: unknown) => void }[] = [];
   private appliesInFlight = 0;
 
@@ -447,8 +440,13 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * after that call returned — so its deletes still follow the commit; a key in two of the batches is
    * ordered by the version guard as within one batch; a refused row still fails the set-based path of
    * the call and is rejected alone change by change; a failed call fails every batch in it (nothing
-   * of them is deleted). APPLIES_IN_FLIGHT calls run at once. Only for a writer that says it
-   * appliesTogether (the database writers); others keep one call per batch.
+   * of them is deleted). Up to queue.applyConcurrency calls run at once, each its own transaction on
+   * its own pooled connection: a batch that arrives while fewer are under way starts a call at once,
+   * the rest wait for the next free one and share it. Concurrent calls are kept apart by what keeps
+   * consumer replicas apart: the version guard decides a key in two calls (the newer seq wins,
+   * whichever commits first), rows are locked in one order (src/targets/base/batch.ts), and the
+   * database writers run a transaction again that the server rolled back on a deadlock. Only for a
+   * writer that says it appliesTogether (the database writers); others keep one call per batch.
    */
   private applyTogether(changes: TargetChange[]): Promise<ApplyOutcome[]> {
     return new Promise((resolve, reject) => {
@@ -465,7 +463,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   private startApply(): void {
-    if (this.appliesInFlight >= APPLIES_IN_FLIGHT || this.applyQueue.length === 0) return;
+    if (this.appliesInFlight >= (this.options.queue.applyConcurrency ?? DEFAULT_APPLY_CONCURRENCY) || this.applyQueue.length === 0) return;
     this.appliesInFlight += 1;
     void this.fireGroup(this.applyQueue.splice(0)).finally(() => {
       this.appliesInFlight -= 1;

@@ -220,6 +220,97 @@ describe('consumer', () => {
     expect(batches.length).toBeGreaterThan(calls.length); // several batches shared a writer call
   });
 
+  it('runs queue.applyConcurrency writer calls at once: other calls commit and delete while one is under way, whose batch is deleted only after it returned', async () => {
+    const metrics = createMetrics();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const calls: number[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    // the real PostgreSQL writer; its first call waits for the gate and then fails (as a call that did
+    // not commit): its messages must not have been deleted when the other calls' were, so they come back
+    const gated = (w: TargetWriter): TargetWriter =>
+      Object.assign(Object.create(w) as TargetWriter, {
+        apply: async (changes: Parameters<TargetWriter['apply']>[0]) => {
+          const n = calls.push(changes.length);
+          maxInFlight = Math.max(maxInFlight, ++inFlight);
+          try {
+            if (n > 1) return await w.apply(changes);
+            await gate;
+            throw new Error('the held call did not commit');
+          } finally {
+            inFlight -= 1;
+          }
+        },
+      });
+    // a breaker timeout far beyond the wait below: the held call ends by its own failure, not by a timeout
+    const beta = config.targets.beta!;
+    const kept = { queue: beta.queue, breaker: beta.breaker };
+    beta.queue = { ...kept.queue, applyConcurrency: 2 };
+    beta.breaker = { ...kept.breaker!, timeoutMs: 120_000 };
+    let started;
+    try {
+      started = await startConsumer('beta', metrics, gated);
+    } finally {
+      Object.assign(beta, kept);
+    }
+    const reported: number[] = [];
+    started.consumer.on('batch-applied', (e) => reported.push(e.messages));
+    const events = [...Array.from({ length: 38 }, (_, i) => outboxEvent(customer(3000 + i, 'b'))), outboxEvent({ ...customer(3990, 'b', 'newer'), seq: 9_100_002 }), outboxEvent({ ...customer(3990, 'b', 'older'), seq: 9_100_001 })];
+    await publishEvents(sns, subscriptions.beta!.topicArn, events);
+    await waitFor(() => calls.length >= 2 && maxInFlight === 2, { what: 'a second writer call while the first one is under way' });
+    await waitFor(() => reported.length >= 1, { what: 'a batch of another call applied and deleted while the first call is under way' });
+    release();
+    await waitFor(async () => (await rows('customers_b', 3000, 3037)).length === 38, { what: 'beta rows 3000-3037, the failed call\'s among them' });
+    await waitFor(async () => await drained('beta'), { what: 'the beta queue drained' });
+    expect(await rows('customers_b', 3990, 3990)).toEqual([{ id: 3990, name: 'newer', tenant: 'b' }]);
+    expect(calls.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(40 + calls[0]!);
+    expect(maxInFlight).toBe(2);
+  });
+
+  it('with two MariaDB writer calls at once, a row the target refuses is dead-lettered alone and its batch-mates commit', async () => {
+    await maria.conn.query("ALTER TABLE customers_c ADD CONSTRAINT c_no_bad_names CHECK (name <> 'bad')");
+    try {
+      let secondStarted!: () => void;
+      const second = new Promise<void>((resolve) => (secondStarted = resolve));
+      let calls = 0;
+      // the real MariaDB writer; its first call waits until a second one has started beside it
+      const paired = (w: TargetWriter): TargetWriter =>
+        Object.assign(Object.create(w) as TargetWriter, {
+          apply: async (changes: Parameters<TargetWriter['apply']>[0]) => {
+            calls += 1;
+            if (calls === 1) await second;
+            else if (calls === 2) secondStarted();
+            return w.apply(changes);
+          },
+        });
+      const gamma = config.targets.gamma!;
+      const kept = gamma.queue;
+      gamma.queue = { ...kept, applyConcurrency: 2 };
+      let started;
+      try {
+        started = await startConsumer('gamma', undefined, paired);
+      } finally {
+        gamma.queue = kept;
+      }
+      const dead: DeadLetteredEvent[] = [];
+      started.consumer.on('message-dead-lettered', (e) => dead.push(e));
+      await publishEvents(sns, subscriptions.gamma!.topicArn, Array.from({ length: 40 }, (_, i) => outboxEvent(customer(4000 + i, 'c', i % 10 === 0 ? 'bad' : `n${4000 + i}`))));
+      const mariaIds = async () => ((await maria.conn.query('SELECT id FROM customers_c WHERE id BETWEEN 4000 AND 4039 ORDER BY id'))[0] as { id: number }[]).map((r) => r.id);
+      await waitFor(async () => (await mariaIds()).length === 36, { what: 'the 36 good gamma rows' });
+      await waitFor(() => dead.length === 4, { what: 'four rejections' });
+      expect(await mariaIds()).toEqual(Array.from({ length: 40 }, (_, i) => 4000 + i).filter((id) => id % 10 !== 0));
+      expect(new Set(dead.map((d) => d.code))).toEqual(new Set(['TARGET_REJECTED']));
+      expect(dead[0]!.reason).toContain('c_no_bad_names');
+      expect(calls).toBeGreaterThanOrEqual(2);
+      expect(started.consumer.breakerState).toBe('closed');
+      await waitFor(() => drained('gamma'), { what: 'the gamma queue drained' });
+      expect((await queueDepth(sqs, subscriptions.gamma!.dlqUrl)).visible).toBe(4);
+    } finally {
+      await maria.conn.query('ALTER TABLE customers_c DROP CONSTRAINT c_no_bad_names');
+    }
+  });
+
   it('keeps one call per batch, run concurrently, for a writer that does not apply batches together (HTTP, DynamoDB)', async () => {
     const metrics = createMetrics();
     let release!: () => void;

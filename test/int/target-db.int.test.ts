@@ -417,6 +417,88 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
     expect(await items()).toEqual(final.map(asRow));
   });
 
+  it('one writer with two calls under way at once (queue.applyConcurrency 2) converges', async () => {
+    await reset();
+    const target = config(h);
+    const w = writer(target);
+    const random = rng(515151);
+    const { changes, final } = history(random, 8, 240);
+    const all = toChanges(target, changes.map((d) => ({ ...d, seq: String(Number(d.seq) + 8_000_000) })));
+    const run = async (batches: TargetChange[][]) => {
+      for (const batch of batches) await applyWithRetry(w, batch);
+    };
+    await Promise.all([run(deliveries(random, all)), run(deliveries(random, all))]);
+    expect(await items()).toEqual(final.map(asRow));
+  });
+
+  it.each(['newer', 'older'] as const)('two calls of one writer touching the same keys at once end at the newest version, the %s one committing first', async (firstName) => {
+    await reset();
+    await h.exec('DROP TABLE IF EXISTS items2');
+    await h.exec(ITEMS_DDL[h.kind].replace('CREATE TABLE items', 'CREATE TABLE items2'));
+    const target = config(h, {}, ['public.items', 'public.items2']);
+    const w = writer(target);
+    // Key 7 has a version before both calls; key 8 is new to both.
+    expect(await w.apply(toChanges(target, [data('insert', 5, { id: 7, name: 'before' })]))).toEqual([{ status: 'applied' }]);
+    const seq = { older: 10, newer: 20 };
+    const secondName = firstName === 'newer' ? 'older' : 'newer';
+    const call = (name: 'older' | 'newer', held: boolean) =>
+      toChanges(target, [data('update', seq[name], { id: 7, name }), data('insert', seq[name] + 1, { id: 8, name }), ...(held ? [data('insert', seq[name] + 2, { id: 1, name }, 'items2')] : [])]);
+    // The first call locks keys 7 and 8, then waits on a row of items2 this test holds, so it commits
+    // only when the test lets it; the second call, started meanwhile, waits on the first's keys.
+    const blocker = await h.open();
+    try {
+      await blocker.exec('BEGIN');
+      await blocker.exec(`INSERT INTO items2 (id, name) VALUES (1, 'held')`);
+      const first = w.apply(call(firstName, true));
+      await waitFor(async () => (await h.waiting()) >= 1, { what: 'the first call waiting on the held row' });
+      const second = w.apply(call(secondName, false));
+      await waitFor(async () => (await h.waiting()) >= 2, { what: 'the second call waiting on the first one\'s keys' });
+      await blocker.exec('ROLLBACK');
+      expect(await first).toEqual([{ status: 'applied' }, { status: 'applied' }, { status: 'applied' }]);
+      const expected = secondName === 'newer' ? 'applied' : 'stale';
+      expect(await second).toEqual([{ status: expected }, { status: expected }]);
+      expect((await items()).map((r) => [r.id, r.name])).toEqual([['7', 'newer'], ['8', 'newer']]);
+      // Each key's version is the newest seq: an older change still comes back stale.
+      expect(await w.apply(toChanges(target, [data('update', 15, { id: 7, name: 'late' }), data('update', 16, { id: 8, name: 'late' })]))).toEqual([{ status: 'stale' }, { status: 'stale' }]);
+    } finally {
+      await blocker.close();
+      await h.exec('DROP TABLE IF EXISTS items2');
+    }
+  });
+
+  it('a deadlock between the batch and another transaction runs the batch again: the newer change lands, once', async () => {
+    await reset();
+    await h.exec('DROP TABLE IF EXISTS scratch');
+    await h.exec('CREATE TABLE scratch (id int PRIMARY KEY)');
+    const w = writer(config(h));
+    expect(await w.apply(toChanges(config(h), [data('insert', 10, { id: 1, name: 'before' })]))).toEqual([{ status: 'applied' }]);
+    const retriesBefore = w.stats?.retries ?? 0;
+    const versions = h.kind === 'postgres' ? `${stateSchemaOf(h)}.versions` : `\`${stateSchemaOf(h)}\`.versions`;
+    const other = await h.open();
+    try {
+      // The other transaction writes many rows first (so MariaDB, which rolls back the lighter of the
+      // two, picks the batch), then locks the row the batch will write …
+      await other.exec('BEGIN');
+      await other.exec(h.kind === 'postgres' ? 'INSERT INTO scratch SELECT generate_series(1, 500)' : 'INSERT INTO scratch WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) SELECT i FROM n');
+      await other.exec('SELECT * FROM items WHERE id = 1 FOR UPDATE');
+      // … the batch locks key 1's version and waits for that row …
+      const applying = w.apply(toChanges(config(h), [data('update', 20, { id: 1, name: 'after' })])).catch((err: unknown) => err);
+      await waitFor(async () => (await h.waiting()) >= 1, { what: 'the batch waiting on the row held by the other transaction' });
+      // … and the other transaction now asks for the version row the batch holds: a deadlock. The
+      // server ends the batch's transaction (PostgreSQL: the one that waited first; MariaDB: the
+      // lighter), which releases the version row; the other transaction gets it and commits.
+      await other.exec(`SELECT * FROM ${versions} FOR UPDATE`);
+      await other.exec('COMMIT');
+      expect(await applying).toEqual([{ status: 'applied' }]);
+      expect((w.stats?.retries ?? 0) - retriesBefore).toBe(1);
+      expect((await items()).map((r) => [r.id, r.name])).toEqual([['1', 'after']]);
+      expect(await w.apply(toChanges(config(h), [data('update', 20, { id: 1, name: 'again' })]))).toEqual([{ status: 'stale' }]);
+    } finally {
+      await other.close();
+      await h.exec('DROP TABLE IF EXISTS scratch');
+    }
+  });
+
   it('lands values exactly: 30-digit numeric, bigint above 2^53, timestamps, bytes, uuid, json, unicode', async () => {
     const pgDdl = `CREATE TABLE vals (id int PRIMARY KEY, n numeric(40,10), big bigint, ts timestamptz, ts_local timestamp, d date, b bytea, u uuid, j jsonb, t text)`;
     const myDdl = `CREATE TABLE vals (id INT PRIMARY KEY, n DECIMAL(40,10), big BIGINT, ts DATETIME(6), ts_local DATETIME(6), d DATE, b VARBINARY(64), u CHAR(36), j JSON, t TEXT) CHARACTER SET utf8mb4`;

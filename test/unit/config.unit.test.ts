@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseConfig } from '../../src/config/index.js';
+import { DEFAULT_APPLY_CONCURRENCY, loadConfig, parseConfig } from '../../src/config/index.js';
 import { ConfigError, isOutboxError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outbox-config-'));
@@ -196,5 +196,16 @@ describe('config', () => {
     expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { region: 'eu-west-1' } }, {}).aws.sdkThread).toBe(false);
     expect(parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: true } }, {}).aws.sdkThread).toBe(true);
     expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: 'no' } }, {})).problems[0]).toMatch(/^aws\.sdkThread: .*boolean/i);
+  });
+
+  it('queue.applyConcurrency defaults to DEFAULT_APPLY_CONCURRENCY and must be a whole number from 1 to queue.concurrency', () => {
+    const withQueue = (queue?: Record<string, unknown>) =>
+      parseConfig({ source: { url: 'postgres://x/db' }, targets: { t: { kind: 'mysql', urlEnv: 'T_URL', tables: ['public.items'], ...(queue ? { queue } : {}) } } }, { T_URL: 'mysql://x/db' });
+    expect(withQueue().targets.t!.queue.applyConcurrency).toBe(DEFAULT_APPLY_CONCURRENCY);
+    expect(withQueue({ concurrency: 8 }).targets.t!.queue.applyConcurrency).toBe(DEFAULT_APPLY_CONCURRENCY);
+    expect(withQueue({ concurrency: 4, applyConcurrency: 4 }).targets.t!.queue.applyConcurrency).toBe(4);
+    expect(configError(() => withQueue({ concurrency: 2, applyConcurrency: 3 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: must be at most queue\.concurrency: .*lower queue\.applyConcurrency or raise queue\.concurrency/);
+    expect(configError(() => withQueue({ applyConcurrency: 0 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: .*got 0/);
+    expect(configError(() => withQueue({ applyConcurrency: 1.5 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: /);
   });
 });

@@ -67,7 +67,7 @@ describe('Consumer listeners', () => {
     const concurrency = 4;
     const consumer = new Consumer({
       target: 'idle',
-      queue: { maxReceiveCount: 5, visibilityTimeoutSec: 30, waitTimeSec: 1, batchSize: 10, concurrency },
+      queue: { maxReceiveCount: 5, visibilityTimeoutSec: 30, waitTimeSec: 1, batchSize: 10, concurrency, applyConcurrency: 1 },
       breaker: { timeoutMs: 5_000, errorThresholdPercentage: 50, resetTimeoutMs: 1_000, volumeThreshold: 5, rollingCountTimeoutMs: 10_000 },
       queueUrl: `${endpoint}/000000000000/idle`,
       dlqUrl: `${endpoint}/000000000000/idle-dlq`,

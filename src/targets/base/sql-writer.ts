@@ -20,10 +20,16 @@ import type { VersionStore } from './version-store.js';
  *   target refuses), each change runs in its own savepoint, so a refused row is rejected alone and
  *   its batch-mates commit.
  * - Errors: the dialect sorts a row's error into wait, reject or retry (its errors.ts); anything
- *   else fails the batch, which is retried (nothing of it is deleted from the queue).
+ *   else fails the batch, which is retried (nothing of it is deleted from the queue). A deadlock or
+ *   lock wait timeout the server ended the row transaction with (lockConflict) runs that transaction
+ *   again at once, up to LOCK_ATTEMPTS times, before it fails the batch: concurrent writer calls
+ *   (queue.applyConcurrency) and consumer replicas take their locks in one order, but a truncate's
+ *   exclusive lock or the target table's own locks can still cross them.
  * - The version store is created on first use when missing; tombstones are purged now and then.
  */
 const PURGE_EVERY_MS = 10 * 60_000;
+/** Tries of a batch's row transaction when the server ends it with a deadlock or a lock wait timeout. */
+const LOCK_ATTEMPTS = 3;
 
 export interface SqlWriterOptions {
   name: string;
@@ -75,6 +81,10 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
   /** Writes one upsert or delete; returns a reason when the change must be rejected before it runs. */
   protected abstract write(conn: C, entry: BatchEntry): Promise<string | undefined>;
   protected abstract classify(err: unknown, change: TargetChange): RowError | undefined;
+  /** A deadlock or lock wait timeout: the row transaction was rolled back (or is, by the writer) and may run again. */
+  protected abstract lockConflict(err: unknown): boolean;
+  /** Row transactions run again after a lockConflict; the consumer counts their growth (outbox_consumer_target_retries_total). */
+  readonly stats = { retries: 0 };
   /** What the writer caches of a table is stale (its columns changed). */
   protected forget(table: string): void {
     this.shaper.forget(table);
@@ -157,9 +167,27 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
       columns: (entry) => this.currentColumns(conn, entry),
     });
     if (rows.length === 0) return outcomes;
-    const applied = await this.applyRows(conn, rows, changes.length);
+    const applied = await this.applyRowsRetried(conn, rows, changes.length);
     for (const entry of rows) outcomes[entry.index] = applied[entry.index]!;
     return outcomes;
+  }
+
+  /**
+   * applyRows, run again when the server ended its transaction on a deadlock or lock wait timeout:
+   * nothing of it committed (both paths roll back on any error), and the call holds no lock of it
+   * any more, so the other transaction goes on and the next try waits for it, then reads what it
+   * committed (the version guard decides as for any change that meets a newer one).
+   */
+  private async applyRowsRetried(conn: C, rows: BatchEntry[], count: number): Promise<ApplyOutcome[]> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.applyRows(conn, rows, count);
+      } catch (err) {
+        if (attempt >= LOCK_ATTEMPTS || !this.lockConflict(err)) throw err;
+        this.stats.retries += 1;
+        this.log.info({ attempt, err: describeError(err) }, 'the target ended the batch\'s transaction on a lock conflict; running it again');
+      }
+    }
   }
 
   /** One schema change by targets.<name>.schemaChanges: claimed, decided, applied or halted, and recorded. */

@@ -11,6 +11,15 @@ export const ER_DUP_ENTRY = 1062;
 const RETRYABLE_ERRNO = new Set([1205, 1213, 1040, 1053, 1317, 2006, 2013, 1927, 1142, 1143, 1044, 1045, 1227]);
 const PERMANENT_ERRNO = new Set([1048, 1054, 1062, 1146, 1264, 1265, 1292, 1364, 1366, 1367, 1406, 1416, 1451, 1452, 3140, 4025, 1690, 1178, 1471]);
 
+/** ER_LOCK_WAIT_TIMEOUT (the statement rolled back; the writer rolls back the rest) and ER_LOCK_DEADLOCK (InnoDB rolled the transaction back). */
+const LOCK_CONFLICT_ERRNO = new Set([1205, 1213]);
+
+/** A deadlock or lock wait timeout: the batch's row transaction may run again (src/targets/base/sql-writer.ts). */
+export function isMysqlLockConflict(err: unknown): boolean {
+  const errno = (err as { errno?: unknown }).errno;
+  return typeof errno === 'number' && LOCK_CONFLICT_ERRNO.has(errno);
+}
+
 /** Errors that belong to one row (data, constraint, unknown column or table); connection loss, deadlocks, lock timeouts and privileges are retryable. */
 export function isPermanentMysqlError(err: unknown): boolean {
   const e = err as { errno?: unknown; sqlState?: unknown; fatal?: unknown };

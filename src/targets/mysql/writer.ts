@@ -9,7 +9,7 @@ import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
 import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange } from '../types.js';
 import { describeMysqlColumns, mysqlStatements } from './ddl.js';
-import { classifyMysqlError, isDdlRefusal, isPermanentMysqlError } from './errors.js';
+import { classifyMysqlError, isDdlRefusal, isMysqlLockConflict, isPermanentMysqlError } from './errors.js';
 import { clearStatement, databaseOf, deleteKeysStatement, deleteStatement, resolveTable, upsertManyStatement, upsertStatement, type ResolvedTable } from './sql.js';
 import { RoundTrip } from './round-trip.js';
 import { toMysqlRow } from './values.js';
@@ -264,6 +264,10 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
     // A row error may mean the columns changed: read them again next time.
     if (sorted) this.columnTypes.delete(this.resolve(change.table).qualified);
     return sorted;
+  }
+
+  protected lockConflict(err: unknown): boolean {
+    return isMysqlLockConflict(err);
   }
 
   protected async describeTable(conn: PoolConnection, name: string): Promise<TableShape> {

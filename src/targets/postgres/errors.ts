@@ -20,6 +20,12 @@ export function isPermanentPgError(err: unknown): boolean {
   return ['22', '23', '42', '44', '54'].includes(code.slice(0, 2)) || code === 'P0001';
 }
 
+/** deadlock_detected (the transaction was aborted) and lock_not_available (lock_timeout): the batch's row transaction may run again (src/targets/base/sql-writer.ts). */
+export function isPgLockConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === '40P01' || code === '55P03';
+}
+
 /** The error of one change's statement: wait (the table changed under it), reject, or undefined (retryable: fail the batch). */
 export function classifyPgError(err: unknown, change: TargetChange, schemaChanges: TargetConfig['schemaChanges']): RowError | undefined {
   if (!isPermanentPgError(err)) return undefined;

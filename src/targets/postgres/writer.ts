@@ -7,7 +7,7 @@ import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
 import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange } from '../types.js';
 import { describePgColumns, pgStatements } from './ddl.js';
-import { classifyPgError, isPermanentPgError } from './errors.js';
+import { classifyPgError, isPermanentPgError, isPgLockConflict } from './errors.js';
 import { clearSql, deleteKeysSql, deleteSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
 import { inTransaction } from './transaction.js';
 import { PostgresVersionStore } from './version-store.js';
@@ -180,6 +180,10 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
 
   protected classify(err: unknown, change: TargetChange): RowError | undefined {
     return classifyPgError(err, change, this.options.target.schemaChanges);
+  }
+
+  protected lockConflict(err: unknown): boolean {
+    return isPgLockConflict(err);
   }
 }
 
