@@ -23,6 +23,13 @@
  *
  *   npm run bench:e2e-latency -- [--seconds 10] [--start-rate 200] [--max-rate 4000] [--bisect 2] [--p99-ms 1000]
  *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5] [--sdk-thread true|false]
+ *                                [--page-overlap false,true|true,false|true|false]
+ *
+ * `--page-overlap false,true` (the default) searches the pipeline twice in the run, the relay with
+ * relay.pageOverlap false (one page at a time) and then true (`true,false`: the other way round, so
+ * that two runs cancel out a load that drifts), each against the same bare capacity;
+ * each pipeline step also prints the relay's PublishBatch calls (per second, mean round trip, mean
+ * calls in flight), from its /metrics.
  *
  * Needs PostgreSQL and Redis as for the tests (TEST_PG_URL, TEST_REDIS_URL).
  */
@@ -44,7 +51,7 @@ import { quoteIdent } from '../src/sql/identifiers.js';
 import { createTestDatabase } from '../test/helpers/db.js';
 import { REDIS_URL } from '../test/helpers/env.js';
 import { pipelineConfig } from '../test/helpers/pipeline.js';
-import { relayConfigDoc, writeConfigFile } from '../test/helpers/relay.js';
+import { freePort, relayConfigDoc, scrapeMetric, writeConfigFile } from '../test/helpers/relay.js';
 import { createMigratedSource } from '../test/helpers/source.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad, ratioLine, runBench } from './lib/machine.js';
@@ -63,6 +70,7 @@ const { values: args } = parseArgs({
     'update-share': { type: 'string', default: '0.5' },
     rate: { type: 'string' },
     'sdk-thread': { type: 'string', default: 'false' },
+    'page-overlap': { type: 'string', default: 'false,true' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -78,6 +86,8 @@ const UPDATE_SHARE = Number(args['update-share']);
 const TRACE_RATE = args.rate === undefined ? undefined : Number(args.rate);
 /** aws.sdkThread of the relay and the consumers: the SDK on their main thread (the default) or on a worker thread (--sdk-thread true). */
 const SDK_THREAD = args['sdk-thread'] === 'true';
+/** relay.pageOverlap of each pipeline search, in order (the last one also runs the 50 % step). */
+const OVERLAP_MODES = args['page-overlap'].split(',').map((m) => m.trim() === 'true');
 /** The product's defaults the bare path copies: PublishBatch calls in flight, receive loops per consumer. */
 const PUBLISH_CONCURRENCY = 8;
 const RECEIVE_LOOPS = 4;
@@ -266,6 +276,8 @@ interface Step {
   cpu?: string;
   /** Why the step was not sustained; undefined when it was. */
   failed?: string;
+  /** The relay's PublishBatch calls over the step (pipeline only). */
+  calls?: string;
 }
 
 function judge(step: Step): Step {
@@ -282,7 +294,7 @@ function judge(step: Step): Step {
 
 function stepLine(name: string, s: Step): string {
   const backlog = s.backlog.map((b) => b.n).join(' ');
-  return `  ${name} ${String(s.rate).padStart(5)}/s: achieved ${s.achieved.toFixed(0)}/s, p50 ${percentile(s.sorted, 50).toFixed(0)} ms, p99 ${percentile(s.sorted, 99).toFixed(0)} ms, backlog ${backlog || '-'} → ${s.failed ? `not sustained: ${s.failed}` : 'sustained'}; ${machineLoad()}${s.cpu ? `\n      CPU, cores (ms per change): ${s.cpu}` : ''}`;
+  return `  ${name} ${String(s.rate).padStart(5)}/s: achieved ${s.achieved.toFixed(0)}/s, p50 ${percentile(s.sorted, 50).toFixed(0)} ms, p99 ${percentile(s.sorted, 99).toFixed(0)} ms, backlog ${backlog || '-'} → ${s.failed ? `not sustained: ${s.failed}` : 'sustained'}; ${machineLoad()}${s.cpu ? `\n      CPU, cores (ms per change): ${s.cpu}` : ''}${s.calls ? `\n      relay PublishBatch: ${s.calls}` : ''}`;
 }
 
 /** The highest sustained rate: ×1.6 until a step fails (÷2 while the first ones fail), then bisection. */
@@ -486,7 +498,19 @@ async function main(): Promise<void> {
     await writer.close();
     if (problems.length) throw new Error(`target init: ${problems.join('; ')}`);
 
-    await spawnCli(['--config', configFile, 'relay', '--instance-id', 'bench-e2e'], childEnv, /"msg":"leading"/);
+    // The relay of each search is its own process, with relay.pageOverlap as that search asks.
+    let relayChild: ChildProcess | undefined;
+    let relayPort = 0;
+    const startRelayChild = async (overlap: boolean) => {
+      if (relayChild) {
+        await stopChild(relayChild);
+        children.splice(children.indexOf(relayChild), 1);
+      }
+      relayPort = await freePort();
+      const file = writeConfigFile({ ...doc, relay: { ...doc.relay, pageOverlap: overlap } });
+      relayChild = await spawnCli(['--config', file, 'relay', '--instance-id', `bench-e2e-${overlap ? 'overlap' : 'paged'}`, '--metrics-port', String(relayPort)], childEnv, /"msg":"leading"/);
+    };
+    await startRelayChild(OVERLAP_MODES[0]!);
     await Promise.all(Array.from({ length: CONSUMERS }, () => spawnCli(['--config', configFile, 'consume', 'bench'], childEnv, /^Consuming target/)));
 
     // The writers and the bench's own sampling on pools of their own, named, so their backends' CPU is told apart.
@@ -544,6 +568,8 @@ async function main(): Promise<void> {
       const backendsBefore = await backendCpu(samplerPool, databases);
       const machineBefore = machineCpuSeconds();
       const selfBefore = process.cpuUsage();
+      const publishCalls = async () => ({ at: performance.now(), n: await scrapeMetric(relayPort, 'outbox_publish_batch_duration_seconds_count'), seconds: await scrapeMetric(relayPort, 'outbox_publish_batch_duration_seconds_sum') });
+      const callsBefore = await publishCalls();
       // Where changes wait, every 2 s: unpublished in the outbox, in the queue.
       const samples: string[] = [];
       const backlog: Step['backlog'] = [];
@@ -556,6 +582,9 @@ async function main(): Promise<void> {
       }, 2_000);
       await run(SECONDS, rate);
       clearInterval(sampler);
+      const callsAfter = await publishCalls();
+      const [callN, callSeconds, wall] = [callsAfter.n - callsBefore.n, callsAfter.seconds - callsBefore.seconds, (callsAfter.at - callsBefore.at) / 1000];
+      const calls = `${(callN / wall).toFixed(0)} calls/s, round trip mean ${callN ? ((1000 * callSeconds) / callN).toFixed(1) : '-'} ms, ${(callSeconds / wall).toFixed(2)} calls in flight (mean)`;
       const elapsed = elapsedOf(startedAt);
       await onWritten?.();
       const use = childrenUse(cpuBefore);
@@ -586,7 +615,7 @@ async function main(): Promise<void> {
         bySecond.set(k, [...(bySecond.get(k) ?? []), r.ms]);
       }
       const trend = [...bySecond.entries()].sort(([a], [b]) => a - b).map(([k, v]) => `${k}–${k + stretch}s ${percentile(v.sort((a, b) => a - b), 50).toFixed(0)}`);
-      return { rate, achieved: measuredWrites / elapsed, sorted, backlog, drained, measured: sorted.length, writes: measuredWrites, late: measuredLate, elapsed, samples, cpu, trend };
+      return { rate, achieved: measuredWrites / elapsed, sorted, backlog, drained, measured: sorted.length, writes: measuredWrites, late: measuredLate, elapsed, samples, cpu, trend, calls };
     };
 
     // Warm up (JIT, connections, topic and queue caches), and let the pipeline drain before measuring.
@@ -598,7 +627,16 @@ async function main(): Promise<void> {
       sqs.destroy();
       return;
     }
-    const pipeline = await search('pipeline', (rate) => measurePipeline(rate));
+    const pipelines: { overlap: boolean; step: Step | undefined }[] = [];
+    for (const [i, overlap] of OVERLAP_MODES.entries()) {
+      if (i > 0) {
+        await startRelayChild(overlap);
+        await run(WARMUP, Math.min(START_RATE, 200));
+        if (!(await converge(source.db.pool, target.pool, 60_000))) throw new Error('the target did not catch up with the warm-up writes within 60 s');
+      }
+      console.log(`pipeline search, relay.pageOverlap: ${overlap}; ${machineLoad()}`);
+      pipelines.push({ overlap, step: await search(overlap ? 'pipeline (overlap)' : 'pipeline (paged) ', (rate) => measurePipeline(rate)) });
+    }
 
     if (!bare) throw new Error('the bare path sustained no rate');
     const halfRate = Math.max(10, Math.round(bare.rate / 2 / 10) * 10);
@@ -608,8 +646,13 @@ async function main(): Promise<void> {
     const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
     console.log('end-to-end capacity (highest sustained rate)');
     console.log(`  bare emulator path ${bare.rate}/s (p50 ${fmt(percentile(bare.sorted, 50))}, p99 ${fmt(percentile(bare.sorted, 99))})`);
-    console.log(`  pipeline           ${pipeline ? `${pipeline.rate}/s (p50 ${fmt(percentile(pipeline.sorted, 50))}, p99 ${fmt(percentile(pipeline.sorted, 99))})` : 'none'}`);
-    console.log(`  ratio pipeline / bare: ${ratioLine(pipeline?.rate ?? 0, bare.rate, { atLeast: 0.6 })}`);
+    for (const { overlap, step } of pipelines) {
+      console.log(`  pipeline, relay.pageOverlap ${String(overlap).padEnd(5)} ${step ? `${step.rate}/s (p50 ${fmt(percentile(step.sorted, 50))}, p99 ${fmt(percentile(step.sorted, 99))}; PublishBatch ${step.calls ?? '-'})` : 'none'}`);
+      console.log(`    ratio pipeline / bare: ${ratioLine(step?.rate ?? 0, bare.rate, { atLeast: 0.6 })}`);
+    }
+    const on = pipelines.find((p) => p.overlap)?.step;
+    const off = pipelines.find((p) => !p.overlap)?.step;
+    if (on && off) console.log(`  overlap / one page at a time: ${(on.rate / off.rate).toFixed(2)}×`);
     console.log(`pipeline at 50 % of the bare capacity, ${halfRate} changes/s (${WRITERS} writers, single-row autocommit, ${Math.round(UPDATE_SHARE * 100)} % updates): ${half.failed ? `not sustained: ${half.failed}` : 'sustained'}`);
     console.log(`  ${loadBefore} before, ${machineLoad()} after`);
     console.log(`  achieved ${half.achieved.toFixed(0)} changes/s over ${half.elapsed.toFixed(1)} s; writers behind schedule ${half.late} time(s)`);
@@ -617,6 +660,7 @@ async function main(): Promise<void> {
     console.log(`  p50 ${fmt(percentile(half.sorted, 50))}   p90 ${fmt(percentile(half.sorted, 90))}   p99 ${fmt(percentile(half.sorted, 99))}   max ${fmt(half.sorted.at(-1) ?? NaN)}`);
     console.log(`  p50 by stretch  ${half.trend.join(', ')} (ms, by commit time)`);
     console.log(`  CPU while writing, cores (ms per change): ${half.cpu}`);
+    console.log(`  relay PublishBatch: ${half.calls}`);
     console.log(`  backlog while writing: ${half.samples.join('; ')}`);
     sqs.destroy();
     if (!half.drained) process.exitCode = 1;

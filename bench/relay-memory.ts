@@ -13,7 +13,7 @@
  * ratio, and the machine load.
  *
  *   npx tsx bench/relay-memory.ts [--changes 200000] [--baseline 40000] [--segments 8] [--batch 1000] [--concurrency 8] [--sample-ms 1000]
- *                                 [--relay-node-args='--heap-prof --heap-prof-dir /tmp/prof']
+ *                                 [--relay-node-args='--heap-prof --heap-prof-dir /tmp/prof'] [--page-overlap true|false]
  *
  * The relay runs as installed, `node bin/outbox.js` on dist/ (rebuilt first when a file under src/
  * is newer), without tsx, whose loader alone costs ≈ 30 MiB RSS.
@@ -46,6 +46,7 @@ const { values: args } = parseArgs({
     'sdk-thread': { type: 'string', default: 'false' },
     'note-bytes': { type: 'string', default: '32' },
     'page-bytes': { type: 'string', default: '' },
+    'page-overlap': { type: 'string', default: 'true' },
   },
 });
 const CHANGES = Number(args.changes);
@@ -55,6 +56,8 @@ const SEGMENTS = Number(args.segments);
 const CONCURRENCY = Number(args.concurrency);
 /** aws.sdkThread of the relay: its SNS client on its main thread (the default) or on a worker thread (--sdk-thread true). */
 const SDK_THREAD = args['sdk-thread'] === 'true';
+/** relay.pageOverlap: the next page published while a page's last calls are in flight (the default), or one page at a time. */
+const PAGE_OVERLAP = args['page-overlap'] === 'true';
 const SAMPLE_MS = Number(args['sample-ms']);
 /** Bytes of each row's text column (a multiple of 32: md5 repeated): wide rows show whether the relay bounds pages by bytes. */
 const NOTE_REPEAT = Math.max(1, Math.round(Number(args['note-bytes']) / 32));
@@ -151,7 +154,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     // A long lock TTL: the relay is paused for a few seconds at a time while the baseline runs.
-    const doc = relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY, ...(PAGE_BYTES === undefined ? {} : { readBatchBytes: PAGE_BYTES }) } });
+    const doc = relayConfigDoc({ sourceUrl: env.db.url, redisUrl: REDIS_URL, endpoint: emulator.endpoint, topic, relay: { lockTtlMs: 60_000, readBatchSize: BATCH, publishConcurrency: CONCURRENCY, pageOverlap: PAGE_OVERLAP, ...(PAGE_BYTES === undefined ? {} : { readBatchBytes: PAGE_BYTES }) } });
     const file = writeConfigFile({ ...doc, aws: { ...(doc.aws as object), sdkThread: SDK_THREAD } });
     child = spawnRelay(file, 'memory', { args: ['--metrics-port', String(port)], nodeArgs: RELAY_NODE_ARGS });
     await child.waitForLog((l) => l.msg === 'leading', 60_000);
@@ -190,7 +193,7 @@ async function main(): Promise<void> {
     const secondHalf = samples.filter((s) => s.seconds >= drainSeconds / 2);
     const rssSlope = slope(secondHalf);
 
-    console.log(`relay memory: one relay process draining ${CHANGES} changes of ${NOTE_REPEAT * 32}-byte rows (pages of ${BATCH} rows${PAGE_BYTES === undefined ? '' : ` or ${PAGE_BYTES} bytes`}, ${CONCURRENCY} PublishBatch calls in flight), the SNS client on ${SDK_THREAD ? "a worker thread" : "the relay's main thread"} (aws.sdkThread: ${SDK_THREAD}), emulator in its own process`);
+    console.log(`relay memory: one relay process draining ${CHANGES} changes of ${NOTE_REPEAT * 32}-byte rows (pages of ${BATCH} rows${PAGE_BYTES === undefined ? '' : ` or ${PAGE_BYTES} bytes`}, ${CONCURRENCY} PublishBatch calls in flight), the SNS client on ${SDK_THREAD ? "a worker thread" : "the relay's main thread"} (aws.sdkThread: ${SDK_THREAD}), relay.pageOverlap: ${PAGE_OVERLAP}, emulator in its own process`);
     console.log(`  ${loadBefore} before, ${loadDuring} at the end of the drain, ${machineLoad()} after`);
     console.log('  t (s)   advanced   RSS MiB   heap used / total MiB   external MiB');
     const shown = new Set<Sample>();

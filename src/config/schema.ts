@@ -65,6 +65,12 @@ export const relaySchema = z
      */
     readBatchBytes: z.number().int().min(1_024).max(1_073_741_824).default(DEFAULT_PAGE_BYTES),
     publishConcurrency: z.number().int().min(1).max(64).default(8),
+    /**
+     * Publish the next page while the last calls of a page are in flight (docs/architecture.md, "The
+     * relay loop"). false publishes one page at a time: after a publish that fails in part, only the
+     * rest of that page is published again rather than also what went out of the next page.
+     */
+    pageOverlap: z.boolean().default(true),
     /** Published events are kept at least this long, so they can be replayed. */
     retentionMinutes: z.number().int().min(1).default(24 * 60),
     metricsPort: z.number().int().min(0).max(65535).optional(),

@@ -10,6 +10,7 @@ export interface RelayMetrics {
   leader: Gauge<string>;
   epoch: Gauge<string>;
   advanced: Counter<string>;
+  republished: Counter<string>;
   fenced: Counter<string>;
   fencedHoldingLock: Counter<string>;
   reclaimed: Counter<string>;
@@ -26,6 +27,10 @@ export function createRelayMetrics(metrics: Metrics): RelayMetrics {
     leader: metrics.gauge('outbox_relay_leader', '1 while this instance leads (it holds the lock and a fenced epoch), else 0; exactly one relay per source should report 1.'),
     epoch: metrics.gauge('outbox_relay_epoch', 'The epoch of the leadership term this instance holds (0 when it does not lead); it goes up by one per handover.'),
     advanced: metrics.counter('outbox_relay_events_advanced_total', 'Events the leader moved its cursor past after SNS acknowledged them: the progress of the sync (SNS acknowledgements themselves are outbox_events_published_total).'),
+    republished: metrics.counter(
+      'outbox_relay_events_republished_total',
+      'Events SNS acknowledged in the page published after one that failed in part (relay.pageOverlap): the cursor does not pass them, so they are published again with the rest (duplicates, which targets skip by their seq guard).',
+    ),
     fenced: metrics.counter('outbox_relay_fenced_total', 'Times this instance found a newer epoch in the source and stopped leading (it had lost the lock without noticing in time).'),
     fencedHoldingLock: metrics.counter(
       'outbox_relay_fenced_holding_lock_total',

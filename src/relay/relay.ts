@@ -3,8 +3,8 @@ import { describeError } from '../errors.js';
 import { throttledWarn, type Logger, type ThrottledWarn } from '../logger.js';
 import type { LeaderElector, Lease } from './leader.js';
 import type { RelayMetrics } from './relay-metrics.js';
-import type { LeaderSession, OutboxStore } from '../source/outbox-store.js';
-import type { EventPublisher } from './types.js';
+import type { LeaderSession, OutboxPage, OutboxStore } from '../source/outbox-store.js';
+import type { EventPublisher, PublishOutcome } from './types.js';
 import { abortListeners, emitterListeners, type ListenerCounts } from '../listeners.js';
 import { sleep } from '../sleep.js';
 import { Waker } from './waker.js';
@@ -20,6 +20,8 @@ export interface RelaySettings {
   heartbeatMs: number;
   /** How often backlog and ages are measured for metrics. */
   statsIntervalMs: number;
+  /** Publish the next page while the last calls of a page are in flight (relay.pageOverlap). */
+  pageOverlap: boolean;
 }
 
 export const DEFAULT_RELAY_TIMINGS = { reclaimIntervalMs: 60_000, heartbeatMs: 5_000, statsIntervalMs: 10_000 } as const;
@@ -39,7 +41,11 @@ export interface RelayEvents {
   'leader-acquired': [{ epoch: string }];
   'leader-lost': [{ epoch: string; reason: string }];
   'batch-published': [{ epoch: string; count: number; firstSeq: string; lastSeq: string; seqs: string[]; durationMs: number }];
-  'publish-failed': [{ epoch: string; acknowledged: number; pending: number; error: string }];
+  /**
+   * republished: events of the page after the failed one that SNS acknowledged (page overlap) but
+   * the cursor did not pass: they are published again with the rest.
+   */
+  'publish-failed': [{ epoch: string; acknowledged: number; pending: number; error: string; republished: number }];
   /** lockHeld: this relay still held its Redis lock, so the newer leader does not share that lock. */
   fenced: [{ epoch: string; lockHeld: boolean }];
   reclaimed: [{ partition: number }];
@@ -47,11 +53,25 @@ export interface RelayEvents {
   stopped: [];
 }
 
+/** A page being published: its outcome settles once its last call is done. */
+interface InFlightPage {
+  page: OutboxPage;
+  outcome: Promise<PublishOutcome>;
+  /** Stops the page's calls (the page before it was not published whole, or the term ended). */
+  abort(reason: string): void;
+  /** performance.now() when its read started, for the batch duration. */
+  started: number;
+}
+
 /**
  * The relay loop. While this instance holds the lock: claim an epoch, then read a page of the
  * outbox, publish it, advance the cursor past the acknowledged prefix (fenced), and repeat; wait
  * for a NOTIFY or the poll interval when there is nothing to do; pause reading while the publisher
- * is unavailable (breaker open). stop() drains the batch in flight and releases the lock.
+ * is unavailable (breaker open). With relay.pageOverlap the next page is read and handed to the
+ * publisher while a page publishes, so its calls start as soon as the page's last calls leave
+ * slots free; the pages are advanced strictly in order, and a page not published whole stops the
+ * one after it, which is then not advanced (docs/architecture.md, "The relay loop"). stop() drains
+ * the pages in flight and releases the lock.
  */
 export class Relay extends EventEmitter<RelayEvents> {
   private readonly waker = new Waker();
@@ -63,6 +83,8 @@ export class Relay extends EventEmitter<RelayEvents> {
   private currentEpoch: string | undefined;
   private term: { lease: AbortSignal; wake: AbortSignal } | undefined;
   private crashed = false;
+  /** Date.now() of the term's last reclaim check. */
+  private lastReclaim = 0;
   private readonly throttledWarn: ThrottledWarn;
 
   constructor(private readonly options: RelayOptions) {
@@ -158,7 +180,7 @@ export class Relay extends EventEmitter<RelayEvents> {
     const { publisher, settings, logger, metrics } = this.options;
     const epoch = session.epoch;
     let lastWrite = Date.now();
-    let lastReclaim = 0;
+    this.lastReclaim = 0;
     const fenced = () => {
       // Fenced while the lock is still ours: one lock key can have one holder, so the newer leader
       // took the epoch without this lock — another Redis, key prefix or source name (or a Redis
@@ -183,8 +205,8 @@ export class Relay extends EventEmitter<RelayEvents> {
           await sleep(settings.pollIntervalMs, wake);
           continue;
         }
-        if (Date.now() - lastReclaim >= settings.reclaimIntervalMs) {
-          lastReclaim = Date.now();
+        if (Date.now() - this.lastReclaim >= settings.reclaimIntervalMs) {
+          this.lastReclaim = Date.now();
           const result = await session.reclaim(settings.retentionMs);
           if (result.done) {
             metrics?.reclaimed.inc();
@@ -207,36 +229,40 @@ export class Relay extends EventEmitter<RelayEvents> {
         // A paused process wakes up with its lock expired: do not even start a publish then.
         if (lease.signal.aborted || Date.now() >= lease.validUntil()) break;
 
-        const outcome = await publisher.publish(page.events, lease.signal);
-        const acknowledged = Math.max(0, Math.min(outcome.acknowledged, page.events.length));
-        if (acknowledged > 0) {
-          if (!(await session.advance(page, acknowledged))) return fenced();
-          lastWrite = Date.now();
-          const durationMs = performance.now() - started;
-          const done = page.events.slice(0, acknowledged);
-          if (metrics) {
-            metrics.advanced.inc(acknowledged);
-            metrics.batchDuration.observe(durationMs / 1000);
-            const now = Date.now();
-            for (const e of done) {
-              if (e.op === 'schema') metrics.schemaChanges.inc({ table: `${e.tableSchema}.${e.tableName}` });
-              else metrics.eventLag.observe(Math.max(0, now - e.changedAt.getTime()) / 1000);
+        let head = this.startPublish(page, started, lease.signal);
+        let next: InFlightPage | undefined;
+        try {
+          for (;;) {
+            next = await this.overlapNext(session, head, lease);
+            const outcome = await head.outcome;
+            const acknowledged = Math.max(0, Math.min(outcome.acknowledged, head.page.events.length));
+            if (acknowledged > 0) {
+              if (!(await session.advance(head.page, acknowledged))) {
+                await this.dropNext(next, 'fenced');
+                next = undefined;
+                return fenced();
+              }
+              lastWrite = Date.now();
+              this.published(epoch, head, acknowledged);
             }
+            if (acknowledged < head.page.events.length) {
+              // Nothing after the first unacknowledged event is advanced: the next page is stopped
+              // and what it got out is published again with the rest (a duplicate, never a loss).
+              const republished = await this.dropNext(next, 'the page before it was not published whole');
+              next = undefined;
+              const pending = head.page.events.length - acknowledged;
+              const error = describeError(outcome.error ?? 'not acknowledged');
+              this.logThrottled({ epoch, acknowledged, pending, republished, err: error }, 'publish incomplete; the rest stays in the outbox and is retried');
+              this.emit('publish-failed', { epoch, acknowledged, pending, error, republished });
+              await sleep(settings.pollIntervalMs, wake);
+              break;
+            }
+            if (!next) break;
+            [head, next] = [next, undefined];
           }
-          this.emit('batch-published', {
-            epoch,
-            count: acknowledged,
-            firstSeq: done[0]!.seq,
-            lastSeq: done[acknowledged - 1]!.seq,
-            seqs: done.map((e) => e.seq),
-            durationMs,
-          });
-        }
-        if (acknowledged < page.events.length) {
-          const error = describeError(outcome.error ?? 'not acknowledged');
-          this.logThrottled({ epoch, acknowledged, pending: page.events.length - acknowledged, err: error }, 'publish incomplete; the rest stays in the outbox and is retried');
-          this.emit('publish-failed', { epoch, acknowledged, pending: page.events.length - acknowledged, error });
-          await sleep(settings.pollIntervalMs, wake);
+        } finally {
+          // An error (a failed advance) leaves the next page unadvanced: it is read again.
+          if (next) await this.dropNext(next, 'the relay step failed');
         }
       } catch (err) {
         if (lease.signal.aborted) break;
@@ -246,6 +272,75 @@ export class Relay extends EventEmitter<RelayEvents> {
       }
     }
     return lease.signal.aborted ? describeError(lease.signal.reason) : 'stopped';
+  }
+
+  /** Hands a page to the publisher; its calls start once slots are free (src/relay/publisher/slots.ts). */
+  private startPublish(page: OutboxPage, started: number, lease: AbortSignal): InFlightPage {
+    // One controller per page, so the page after a failed one can be stopped alone.
+    const controller = new AbortController();
+    const onLease = () => controller.abort(lease.reason);
+    lease.addEventListener('abort', onLease, { once: true });
+    const outcome = this.options.publisher.publish(page.events, controller.signal).finally(() => lease.removeEventListener('abort', onLease));
+    // Awaited later (after the next page is read): a rejection must not count as unhandled meanwhile.
+    outcome.catch(() => undefined);
+    return { page, outcome, started, abort: (reason) => controller.abort(new Error(reason)) };
+  }
+
+  /**
+   * The page after `head`, read and handed to the publisher while `head` publishes — unless overlap
+   * is off, the dialect cannot read ahead, nothing follows yet, or the relay should pause between
+   * pages (stopping, lock about to lapse, breaker open, a reclaim due).
+   */
+  private async overlapNext(session: LeaderSession, head: InFlightPage, lease: Lease): Promise<InFlightPage | undefined> {
+    const { settings, publisher } = this.options;
+    if (!settings.pageOverlap || !session.readAfter) return undefined;
+    const pause = () => this.stopController.signal.aborted || lease.signal.aborted || Date.now() >= lease.validUntil() || !publisher.available() || Date.now() - this.lastReclaim >= settings.reclaimIntervalMs;
+    if (pause()) return undefined;
+    const started = performance.now();
+    let page: OutboxPage | undefined;
+    try {
+      page = await session.readAfter(head.page, settings.readBatchSize);
+    } catch (err) {
+      // The page is read again once the one in flight is advanced; that read reports a lasting error.
+      this.logThrottled({ err: describeError(err) }, 'could not read the next page ahead; it is read after the current one');
+      return undefined;
+    }
+    if (!page || pause()) return undefined;
+    return this.startPublish(page, started, lease.signal);
+  }
+
+  /** Stops a page that must not be advanced and waits for its calls; returns how many of its events SNS acknowledged anyway. */
+  private async dropNext(next: InFlightPage | undefined, reason: string): Promise<number> {
+    if (!next) return 0;
+    next.abort(reason);
+    const outcome = await next.outcome.catch(() => ({ acknowledged: 0 }));
+    const republished = Math.max(0, Math.min(outcome.acknowledged, next.page.events.length));
+    if (republished > 0) this.options.metrics?.republished.inc(republished);
+    return republished;
+  }
+
+  /** Metrics and the batch-published event of a page advanced past its first `acknowledged` events. */
+  private published(epoch: string, head: InFlightPage, acknowledged: number): void {
+    const { metrics } = this.options;
+    const durationMs = performance.now() - head.started;
+    const done = head.page.events.slice(0, acknowledged);
+    if (metrics) {
+      metrics.advanced.inc(acknowledged);
+      metrics.batchDuration.observe(durationMs / 1000);
+      const now = Date.now();
+      for (const e of done) {
+        if (e.op === 'schema') metrics.schemaChanges.inc({ table: `${e.tableSchema}.${e.tableName}` });
+        else metrics.eventLag.observe(Math.max(0, now - e.changedAt.getTime()) / 1000);
+      }
+    }
+    this.emit('batch-published', {
+      epoch,
+      count: acknowledged,
+      firstSeq: done[0]!.seq,
+      lastSeq: done[acknowledged - 1]!.seq,
+      seqs: done.map((e) => e.seq),
+      durationMs,
+    });
   }
 
   private async measure(): Promise<void> {

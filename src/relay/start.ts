@@ -92,6 +92,7 @@ export async function startRelay(options: StartRelayOptions): Promise<RelayProce
       settings: {
         readBatchSize: config.relay.readBatchSize,
         pollIntervalMs: config.relay.pollIntervalMs,
+        pageOverlap: config.relay.pageOverlap,
         retentionMs: config.relay.retentionMinutes * 60_000,
         ...DEFAULT_RELAY_TIMINGS,
         ...options.timings,

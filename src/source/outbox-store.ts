@@ -23,8 +23,18 @@ export interface LeaderSession {
   /** The next page of unpublished events, oldest first, in per-key commit order. */
   readPage(limit: number): Promise<OutboxPage>;
   /**
-   * Records that the first `count` events of the page just read are published. Returns false when a
-   * newer leader has taken over (fenced): the caller must stop leading.
+   * The page that follows `page` once `page` is advanced whole, read before it is (the relay's page
+   * overlap, docs/architecture.md "The relay loop"); writes no cursor. Undefined when there is none to
+   * read ahead: nothing follows yet, or `page` holds a schema change (the next page must be decoded
+   * against the shape its advance persists). A dialect without it publishes one page at a time.
+   */
+  readAfter?(page: OutboxPage, limit: number): Promise<OutboxPage | undefined>;
+  /**
+   * Records that the first `count` events of `page` are published. Pages are advanced in the order
+   * they were read: readPage()'s page, then each readAfter() page once the one before it is advanced
+   * whole; a page advanced only in part drops the pages read after it (advancing one throws), and
+   * the next readPage() reads on from that cursor. Returns false when a newer leader has taken over
+   * (fenced): the caller must stop leading.
    */
   advance(page: OutboxPage, count: number): Promise<boolean>;
   /** Persists the cursor as it is (a heartbeat while idle). False when fenced. */

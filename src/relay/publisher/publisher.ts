@@ -14,7 +14,8 @@ import { handleOversized } from './oversized.js';
 import { prepareMessages, type PreparedMessage } from './prepare.js';
 import { DEFAULT_RETRY, breakerOpenError, sendBatch, type RetryPolicy } from './send-batch.js';
 import { acknowledgedPrefix } from './prefix.js';
-import { planTasks, runTasks } from './tasks.js';
+import { createSlots } from './slots.js';
+import { planTasks, runTasks, type PublishTask } from './tasks.js';
 import { resolveTopics, routeEvent, type TopicTable } from './topics.js';
 
 export interface PublisherOptions {
@@ -41,8 +42,11 @@ export interface SnsPublisher extends EventPublisher {
 /**
  * The SNS publisher. publish() sends events with PublishBatch (several calls in flight, limits
  * enforced here), retries failed entries, and acknowledges only the contiguous prefix that SNS
- * (or S3 claim-check, or quarantine) accepted. Calls to publish() must not overlap: FIFO order
- * across calls relies on it.
+ * (or S3 claim-check, or quarantine) accepted. Calls to publish() may overlap (the relay publishes
+ * the next page while the last calls of a page are in flight): together they keep at most
+ * relay.publishConcurrency calls in flight, an earlier call's tasks start first, and a FIFO lane's
+ * task waits for the same lane's task of the call before it — and sends nothing if that one did not
+ * finish whole — so a message group keeps its order across calls.
  */
 export function createPublisher(options: PublisherOptions): SnsPublisher {
   const { config, quarantine } = options;
@@ -57,6 +61,13 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
   const warned = new Set<string>();
   const numberColumns = new Map(Object.entries(config.publish.numberAttributes).map(([table, columns]) => [table, new Set(columns)]));
   let topics: Promise<TopicTable> | undefined;
+  const slots = createSlots(concurrency);
+  /**
+   * Each FIFO lane's last task, of the latest publish() call to plan its tasks: true once it
+   * finished with every message acknowledged. A call takes the map of the call before it (in the
+   * order publish() was called), so a lane's tasks run in call order whatever each call awaits first.
+   */
+  let laneTails: Promise<Map<string, Promise<boolean>>> = Promise.resolve(new Map());
 
   const ensureTopics = (signal?: AbortSignal): Promise<TopicTable> => {
     topics ??= resolveTopics(config.publish, (command) => breaker.call(command, signal)).then(
@@ -102,6 +113,19 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
 
   async function publish(events: OutboxEvent[], signal?: AbortSignal): Promise<PublishOutcome> {
     if (events.length === 0) return { acknowledged: 0 };
+    // Taken synchronously, so that the lanes of this call follow those of the call made before it.
+    const before = laneTails;
+    let planned!: (tails: Map<string, Promise<boolean>>) => void;
+    laneTails = new Promise((resolve) => (planned = resolve));
+    const tails = await before;
+    try {
+      return await publishAfter(events, tails, planned, signal);
+    } finally {
+      planned(tails); // a call that planned nothing hands the lanes on as they were (a no-op if it did)
+    }
+  }
+
+  async function publishAfter(events: OutboxEvent[], tails: Map<string, Promise<boolean>>, planned: (tails: Map<string, Promise<boolean>>) => void, signal?: AbortSignal): Promise<PublishOutcome> {
     if (!breaker.available()) return { acknowledged: 0, error: breakerOpenError() };
     let table: TopicTable;
     try {
@@ -155,25 +179,51 @@ export function createPublisher(options: PublisherOptions): SnsPublisher {
       ready.push(...messages);
     }
 
-    await runTasks(planTasks(ready, concurrency), concurrency, async (task) => {
-      for (const batch of task.batches) {
-        if (breakerOpened || signal?.aborted || batch[0]!.index > giveUpAt) return;
-        const result = await sendBatch(batch, {
-          call: breaker.call,
-          metrics,
-          logger,
-          retry,
-          ...(signal ? { signal } : {}),
-          stop: (pending) => breakerOpened || pending.every((m) => m.index > giveUpAt),
-          reject: (m, reason) => quarantineRejected(m, reason),
-        }, acknowledge);
-        if (!result.ok) {
-          breakerOpened ||= result.breakerOpen;
-          giveUp(Math.min(...result.pending.map((m) => m.index)), result.error);
+    const tasks = planTasks(ready, concurrency);
+    /** Per FIFO task: the same lane's task of the call before, and how this one ends (true: every message acknowledged). */
+    const lanes = new Map<PublishTask, { before: Promise<boolean> | undefined; done: (whole: boolean) => void }>();
+    const nextTails = new Map(tails);
+    for (const task of tasks) {
+      if (task.lane === undefined) continue;
+      let done!: (whole: boolean) => void;
+      nextTails.set(task.lane, new Promise<boolean>((resolve) => (done = resolve)));
+      lanes.set(task, { before: tails.get(task.lane), done });
+    }
+    planned(nextTails);
+
+    await runTasks(tasks, concurrency, async (task) => {
+      const lane = lanes.get(task);
+      let whole = false;
+      try {
+        if (lane?.before && !(await lane.before)) {
+          // Sending this lane now could put a group's later message before an earlier one's retry.
+          giveUp(task.first, new OutboxError('PUBLISH_FAILED', `FIFO messages of topic ${task.batches[0]![0]!.topic.key} were held back: a message of the same message-group lane in the page before is not acknowledged yet, and a group's order must be kept; they are retried with it.`, { retryable: true }));
           return;
         }
+        for (const batch of task.batches) {
+          if (breakerOpened || signal?.aborted || batch[0]!.index > giveUpAt) return;
+          const result = await sendBatch(batch, {
+            call: breaker.call,
+            metrics,
+            logger,
+            retry,
+            ...(signal ? { signal } : {}),
+            stop: (pending) => breakerOpened || pending.every((m) => m.index > giveUpAt),
+            reject: (m, reason) => quarantineRejected(m, reason),
+          }, acknowledge);
+          if (!result.ok) {
+            breakerOpened ||= result.breakerOpen;
+            giveUp(Math.min(...result.pending.map((m) => m.index)), result.error);
+            return;
+          }
+        }
+        whole = true;
+      } finally {
+        lane?.done(whole);
       }
-    });
+    }, slots, signal);
+    // A task no worker started (the signal aborted while waiting for a slot) did not finish whole.
+    for (const lane of lanes.values()) lane.done(false);
 
     const acknowledged = acknowledgedPrefix(acked);
     if (acknowledged === events.length) return { acknowledged };

@@ -1,11 +1,14 @@
 import { planBatches, SNS_BATCH_LIMITS, type BatchLimits } from '../../wire/batches.js';
 import type { PreparedMessage } from './prepare.js';
+import type { Slots } from './slots.js';
 
 /** Batches that run one after the other; different tasks run concurrently. */
 export interface PublishTask {
   /** Index of the task's first event: tasks start in event order. */
   first: number;
   batches: PreparedMessage[][];
+  /** FIFO topics: the lane (topic and message-group hash) the task sends in order; the next page's task of that lane waits for it. */
+  lane?: string;
 }
 
 /** FNV-1a: a cheap, stable string hash for spreading message groups over lanes. */
@@ -37,17 +40,27 @@ export function planTasks(messages: readonly PreparedMessage[], lanes: number, l
   const tasks: PublishTask[] = [];
   for (const [queue, list] of byQueue) {
     const batches = planBatches(list, limits);
-    if (queue.startsWith('fifo:')) tasks.push({ first: list[0]!.index, batches });
+    if (queue.startsWith('fifo:')) tasks.push({ first: list[0]!.index, batches, lane: queue });
     else for (const batch of batches) tasks.push({ first: batch[0]!.index, batches: [batch] });
   }
   return tasks.sort((a, b) => a.first - b.first);
 }
 
-/** Runs tasks on at most `concurrency` workers, starting them in order. */
-export async function runTasks(tasks: readonly PublishTask[], concurrency: number, run: (task: PublishTask) => Promise<void>): Promise<void> {
+/**
+ * Runs tasks on at most `concurrency` workers, starting them in order. With `slots`, each worker
+ * first takes a slot shared with other publish() calls and keeps it until no task is left to start
+ * (src/relay/publisher/slots.ts); a worker still waiting when the signal aborts starts nothing.
+ */
+export async function runTasks(tasks: readonly PublishTask[], concurrency: number, run: (task: PublishTask) => Promise<void>, slots?: Slots, signal?: AbortSignal): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < tasks.length) await run(tasks[next++]!);
+    const release = slots ? await slots.acquire(signal) : () => undefined;
+    if (!release) return;
+    try {
+      while (next < tasks.length) await run(tasks[next++]!);
+    } finally {
+      release();
+    }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
 }

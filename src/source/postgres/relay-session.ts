@@ -30,6 +30,7 @@ interface ReadResult {
   page: OutboxPage;
   /** The cursor with the page read (its window opened, pages that publish nothing passed). */
   cursor: SnapshotCursor;
+  /** The seq of the last outbox row the page covered (rows that publish nothing included). */
   lastThrough: string | null;
   shapeUpdates: ShapeUpdate[];
 }
@@ -50,13 +51,12 @@ interface Prefetch {
  * is advanced whole; readPage() takes it only when the cursor is there (every event acknowledged),
  * and reads again otherwise. Reading ahead writes no cursor, so fencing and the published order are
  * as without it. A page with a schema change is not read ahead of: the next page must be decoded
- * against the shape its advance persists.
+ * against the shape its advance persists. readAfter() hands the relay the next page before the
+ * current one is advanced (page overlap); advance() then takes the pages in the order they were read.
  */
 export class PostgresLeaderSession implements LeaderSession {
-  private lastPage: OutboxPage | undefined;
-  /** The seq of the last outbox row the last page covered (rows that publish nothing included). */
-  private lastThrough: string | null = null;
-  private pendingShapes: ShapeUpdate[] = [];
+  /** Pages read and not advanced yet, oldest first: readPage()'s, then readAfter()'s. */
+  private unadvanced: ReadResult[] = [];
   private prefetch: Prefetch | undefined;
 
   constructor(
@@ -86,7 +86,7 @@ export class PostgresLeaderSession implements LeaderSession {
    * page whose rows all publish nothing moves the in-memory cursor past them and reads on.
    */
   async readPage(limit: number): Promise<OutboxPage> {
-    this.pendingShapes = []; // schema changes of a page that was not advanced are noticed again
+    this.unadvanced = []; // schema changes of a page that was not advanced are noticed again
     const ahead = this.prefetch;
     this.prefetch = undefined;
     const taken = ahead ? await ahead.result : undefined;
@@ -95,14 +95,32 @@ export class PostgresLeaderSession implements LeaderSession {
     const usable = taken && taken.page.events.length > 0 && ahead!.limit === limit && sameCursor(ahead!.from, this.cursor);
     const result = usable ? taken : await this.readFrom(this.cursor, limit);
     this.cursor = result.cursor;
-    this.lastPage = result.page;
-    this.lastThrough = result.lastThrough;
-    this.pendingShapes = result.shapeUpdates;
+    this.unadvanced = [result];
     if (this.readAhead && result.page.events.length > 0 && result.shapeUpdates.length === 0) {
-      const from = this.cursorAfter(result.page, result.page.events.length);
+      const from = cursorAfter(result, result.page.events.length);
       // A failed read ahead is read again by the next readPage(), which reports its error.
       this.prefetch = { from, limit, result: this.readFrom(from, limit).catch(() => undefined) };
     }
+    return result.page;
+  }
+
+  /**
+   * The page after `page` (the last one read), from where the cursor is once `page` is advanced
+   * whole: taken from the read ahead when it started there, read now otherwise. Not after a page with
+   * a schema change, and not an empty page (nothing to overlap: the relay reads on after advancing).
+   */
+  async readAfter(page: OutboxPage, limit: number): Promise<OutboxPage | undefined> {
+    const read = this.unadvanced.at(-1);
+    if (!read || read.page !== page) throw new Error('readAfter() must follow the readPage() or readAfter() that returned the page');
+    if (read.shapeUpdates.length > 0 || page.events.length === 0) return undefined;
+    const from = cursorAfter(read, page.events.length);
+    const ahead = this.prefetch;
+    this.prefetch = undefined;
+    const taken = ahead ? await ahead.result : undefined;
+    const usable = taken && taken.page.events.length > 0 && ahead!.limit === limit && sameCursor(ahead!.from, from);
+    const result = usable ? taken : await this.readFrom(from, limit);
+    if (result.page.events.length === 0) return undefined;
+    this.unadvanced.push(result);
     return result.page;
   }
 
@@ -143,29 +161,17 @@ export class PostgresLeaderSession implements LeaderSession {
     }
   }
 
-  /** Where the cursor is once the first `count` events of the last page read are published. */
-  private cursorAfter(page: OutboxPage, count: number): SnapshotCursor {
-    if (count === page.events.length && page.last) return closedWindow(this.cursor);
-    if (count === page.events.length && this.lastThrough !== null) return { ...this.cursor, windowSeq: this.lastThrough };
-    if (count > 0) {
-      // The next event may share the seq of the last one published (a schema change before its row,
-      // the two halves of a key change): then stop just below it, and that seq is read again.
-      const lastSeq = page.events[count - 1]!.seq;
-      const next = page.events[count]!.seq;
-      return { ...this.cursor, windowSeq: next === lastSeq ? (BigInt(lastSeq) - 1n).toString() : lastSeq };
-    }
-    return this.cursor;
-  }
-
   async advance(page: OutboxPage, count: number): Promise<boolean> {
-    if (page !== this.lastPage) throw new Error('advance() must follow the readPage() that returned the page');
+    const read = this.unadvanced[0];
+    if (!read || read.page !== page) throw new Error('advance() must take the pages in the order readPage() and readAfter() returned them');
     if (count < 0 || count > page.events.length) throw new Error(`advance(): count ${count} is outside the page of ${page.events.length}`);
-    this.cursor = this.cursorAfter(page, count);
+    this.cursor = cursorAfter(read, count);
+    // The pages read after a page advanced in part start from a cursor it did not reach.
+    this.unadvanced = count === page.events.length ? this.unadvanced.slice(1) : [];
     const ok = await this.checkpoint();
     if (ok) {
-      for (const update of this.pendingShapes.filter((u) => u.index < count)) await this.decoder.persist(update);
+      for (const update of read.shapeUpdates.filter((u) => u.index < count)) await this.decoder.persist(update);
     }
-    this.pendingShapes = [];
     return ok;
   }
 
@@ -188,6 +194,21 @@ export class PostgresLeaderSession implements LeaderSession {
   async release(): Promise<void> {
     await this.pool.query(runtimeSql('postgres', 'relay_release', { schema: this.quotedSchema }), [this.epoch, this.leaderId]);
   }
+}
+
+/** Where the cursor is once the first `count` events of a page read are published. */
+function cursorAfter(read: ReadResult, count: number): SnapshotCursor {
+  const { page, cursor, lastThrough } = read;
+  if (count === page.events.length && page.last) return closedWindow(cursor);
+  if (count === page.events.length && lastThrough !== null) return { ...cursor, windowSeq: lastThrough };
+  if (count > 0) {
+    // The next event may share the seq of the last one published (a schema change before its row,
+    // the two halves of a key change): then stop just below it, and that seq is read again.
+    const lastSeq = page.events[count - 1]!.seq;
+    const next = page.events[count]!.seq;
+    return { ...cursor, windowSeq: next === lastSeq ? (BigInt(lastSeq) - 1n).toString() : lastSeq };
+  }
+  return cursor;
 }
 
 /** The cursor once its window is published whole. */
