@@ -13,7 +13,7 @@ import { sleep } from '../sleep.js';
 import { hasSchemaAdmin, type ApplyOutcome, type TargetChange, type TargetWriter } from '../targets/types.js';
 import { createApplyBreaker, type ApplyBreaker } from './breaker.js';
 import { deadLetterMessage, type DeadLetter, type DeadLetterCode } from './dead-letter.js';
-import { decodeMessage, type ClaimCheckFetcher, type FullEnvelope } from './decode.js';
+import { decodeMessage, type ClaimCheckFetcher, type Decoded, type FullEnvelope } from './decode.js';
 import { createConsumerMetrics, type ConsumerMetrics } from './metrics.js';
 import { deleteMessages, sendMessages, type EntryFailure } from '../aws/sqs-batch.js';
 
@@ -112,6 +112,9 @@ type Received = { ok: true; messages: Message[]; extender: { stop(): void } } | 
 
 /** SQS refuses to keep a message invisible longer than 12 hours after its first receive. */
 const MAX_VISIBILITY_MS = 12 * 3600 * 1000;
+
+/** Which outcome of a message's several changes is the message's: the highest. */
+const OUTCOME_RANK: Record<ApplyOutcome['status'], number> = { halt: 4, wait: 3, rejected: 2, applied: 1, stale: 0 };
 
 /** How often an extra receive loop looks whether the queue has a backlog for it. */
 const IDLE_LOOP_CHECK_MS = 100;
@@ -317,35 +320,51 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       const done: Message[] = [];
       const work: { message: Message; change: TargetChange; envelope: FullEnvelope }[] = [];
       let skipped = 0;
+      /** Whether every message became at most one change (outcomes are then the messages' own, in order). */
+      let oneChangeEach = true;
 
-      const decoded = await Promise.all(
-        messages.map((message) =>
-          decodeMessage(message.Body, this.options.fetchClaimCheck, this.abort.signal).catch((err: unknown) => {
-            // S3 unreachable: leave the message alone, it comes back.
-            this.logger.warn({ messageId: message.MessageId, err: describeError(err) }, 'could not read a claim-check object; the message will be retried');
-            return undefined;
-          }),
-        ),
-      );
-      messages.forEach((message, i) => {
+      // Decoded in place; only claim-check envelopes wait for S3 (an outage leaves the message alone: it comes back).
+      const decoded: (Decoded | undefined)[] = new Array(messages.length);
+      let fetches: Promise<void>[] | undefined;
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!;
+        const result = decodeMessage(message.Body, this.options.fetchClaimCheck, this.abort.signal);
+        if (!(result instanceof Promise)) decoded[i] = result;
+        else {
+          (fetches ??= []).push(
+            result.then(
+              (full) => void (decoded[i] = full),
+              (err: unknown) => this.logger.warn({ messageId: message.MessageId, err: describeError(err) }, 'could not read a claim-check object; the message will be retried'),
+            ),
+          );
+        }
+      }
+      if (fetches) await Promise.all(fetches);
+      for (let i = 0; i < messages.length; i++) {
+        const message = messages[i]!;
         const result = decoded[i];
-        if (result === undefined) return;
+        if (result === undefined) continue;
         if (!result.ok) {
           deadLetters.push({ message, code: result.code, reason: result.reason });
-          return;
+          continue;
         }
         const { envelope } = result;
         try {
-          const change = this.options.transform(envelope.data, { messageId: message.MessageId ?? '', eventId: envelope.id, time: envelope.time, source: envelope.source, ...(message.MessageAttributes ? { attributes: message.MessageAttributes } : {}) });
-          const list = change === null ? [] : Array.isArray(change) ? change : [change];
-          if (list.length === 0) {
+          const meta: ChangeMessageMeta = { messageId: message.MessageId ?? '', eventId: envelope.id, time: envelope.time, source: envelope.source };
+          if (message.MessageAttributes) meta.attributes = message.MessageAttributes;
+          const change = this.options.transform(envelope.data, meta);
+          if (change === null || (Array.isArray(change) && change.length === 0)) {
             skipped += 1;
             done.push(message);
-          } else for (const c of list) work.push({ message, change: c, envelope });
+          } else if (!Array.isArray(change)) work.push({ message, change, envelope });
+          else {
+            for (const c of change) work.push({ message, change: c, envelope });
+            oneChangeEach = false;
+          }
         } catch (err) {
           deadLetters.push({ message, code: 'TRANSFORM_FAILED', reason: describeError(err) });
         }
-      });
+      }
 
       let applied = 0;
       let stale = 0;
@@ -358,15 +377,18 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
           const now = Date.now();
           // A message that became several changes: halted or waiting if one is (it stays in the queue),
           // else rejected if one was, applied if one was, else stale.
-          const byMessage = new Map<Message, { item: (typeof work)[number]; outcome: ApplyOutcome }>();
-          const RANK: Record<ApplyOutcome['status'], number> = { halt: 4, wait: 3, rejected: 2, applied: 1, stale: 0 };
-          const rank = (o: ApplyOutcome) => RANK[o.status];
-          outcomes.forEach((outcome, i) => {
-            const item = work[i]!;
-            const seen = byMessage.get(item.message);
-            if (!seen || rank(outcome) > rank(seen.outcome)) byMessage.set(item.message, { item, outcome });
-          });
-          for (const { item, outcome } of byMessage.values()) {
+          let byMessage: Iterable<{ item: (typeof work)[number]; outcome: ApplyOutcome }>;
+          if (oneChangeEach) byMessage = work.map((item, i) => ({ item, outcome: outcomes[i]! }));
+          else {
+            const merged = new Map<Message, { item: (typeof work)[number]; outcome: ApplyOutcome }>();
+            outcomes.forEach((outcome, i) => {
+              const item = work[i]!;
+              const seen = merged.get(item.message);
+              if (!seen || OUTCOME_RANK[outcome.status] > OUTCOME_RANK[seen.outcome.status]) merged.set(item.message, { item, outcome });
+            });
+            byMessage = merged.values();
+          }
+          for (const { item, outcome } of byMessage) {
             if (item.change.op === 'schema') this.countSchemaChange(item.change.sourceTable, outcome.status);
             if (outcome.status === 'rejected') {
               deadLetters.push({ message: item.message, code: 'TARGET_REJECTED', reason: outcome.reason });

@@ -14,19 +14,28 @@ export type Decoded = { ok: true; envelope: FullEnvelope } | { ok: false; code: 
 
 export type ClaimCheckFetcher = (location: string, signal?: AbortSignal) => Promise<string | undefined>;
 
-export async function decodeMessage(body: string | undefined, fetchClaimCheck: ClaimCheckFetcher | undefined, signal?: AbortSignal): Promise<Decoded> {
+/**
+ * Synchronous for an envelope that carries its data (every message but a claim-check one), so a batch
+ * is decoded without a promise per message; a claim-check envelope gives a promise, which rejects
+ * when S3 cannot be asked.
+ */
+export function decodeMessage(body: string | undefined, fetchClaimCheck: ClaimCheckFetcher | undefined, signal?: AbortSignal): Decoded | Promise<Decoded> {
   const parsed = parseEnvelope(body ?? '');
   if (!parsed.ok || parsed.envelope.data) return parsed;
-  const location = parsed.envelope.claimcheck ?? '';
+  return fetchFullEnvelope(parsed.envelope, fetchClaimCheck, signal);
+}
+
+async function fetchFullEnvelope(envelope: ChangeEnvelope, fetchClaimCheck: ClaimCheckFetcher | undefined, signal?: AbortSignal): Promise<Decoded> {
+  const location = envelope.claimcheck ?? '';
   if (!fetchClaimCheck) {
-    throw new OutboxError('TARGET_UNAVAILABLE', `Message ${parsed.envelope.id} is a claim-check envelope (${location}) but this consumer has no S3 client.`, { retryable: true });
+    throw new OutboxError('TARGET_UNAVAILABLE', `Message ${envelope.id} is a claim-check envelope (${location}) but this consumer has no S3 client.`, { retryable: true });
   }
   const full = await fetchClaimCheck(location, signal);
   if (full === undefined) return { ok: false, code: 'CLAIMCHECK_MISSING', reason: `claim-check object ${location} does not exist (expired, or deleted before delivery)` };
   const fetched = parseEnvelope(full);
   if (!fetched.ok) return { ok: false, code: 'CLAIMCHECK_MISSING', reason: `claim-check object ${location} is not a change event: ${fetched.reason}` };
-  if (!fetched.envelope.data || fetched.envelope.id !== parsed.envelope.id) {
-    return { ok: false, code: 'CLAIMCHECK_MISSING', reason: `claim-check object ${location} does not hold the data of event ${parsed.envelope.id}` };
+  if (!fetched.envelope.data || fetched.envelope.id !== envelope.id) {
+    return { ok: false, code: 'CLAIMCHECK_MISSING', reason: `claim-check object ${location} does not hold the data of event ${envelope.id}` };
   }
   return fetched;
 }

@@ -80,6 +80,17 @@ describe('decodeMessage', () => {
   it('throws (message retried later) when S3 cannot be read', async () => {
     await expect(decodeMessage(JSON.stringify(claim), async () => Promise.reject(new Error('S3 down')))).rejects.toThrow('S3 down');
   });
+
+  it('decodes an event that carries its data without a promise; only a claim-check one waits (and rejects, never throws, without S3)', async () => {
+    expect(decodeMessage(JSON.stringify(envelope), undefined)).not.toBeInstanceOf(Promise);
+    expect(decodeMessage('nope', undefined)).toMatchObject({ ok: false, code: 'UNPARSEABLE' });
+    const fetched = decodeMessage(JSON.stringify(claim), async () => JSON.stringify(envelope));
+    expect(fetched).toBeInstanceOf(Promise);
+    expect(await fetched).toEqual({ ok: true, envelope });
+    const noS3 = decodeMessage(JSON.stringify(claim), undefined);
+    expect(noS3).toBeInstanceOf(Promise);
+    await expect(noS3).rejects.toThrow(/no S3 client/);
+  });
 });
 
 describe('SQS batches', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { targetSchema, type TargetConfig } from '../../src/config/index.js';
 import type { ChangeData } from '../../src/wire/envelope.js';
 import { ConfigError, OutboxError } from '../../src/errors.js';
-import { buildTransformer, decryptValue, encryptValue, hashValue, maskValue, convertValue } from '../../src/targets/transform/index.js';
+import { buildTransformer, compileTablePlan, decryptValue, encryptValue, hashValue, isIdentityPlan, isPlainImage, maskValue, convertValue } from '../../src/targets/transform/index.js';
 
 const KEY = randomBytes(32);
 const meta = { messageId: 'm-1', eventId: 'src:42', time: '2024-03-05T10:11:12.000Z' };
@@ -156,5 +156,51 @@ describe('transformer', () => {
     expect(() => tr({ ...change('insert'), table: 'orders' }, meta)).toThrow(/public.orders: the table is not listed/);
     expect(() => tr({ ...change('insert'), seq: '12a' }, meta)).toThrow(/valid seq/);
     expect(() => tr({ ...change('insert'), after: null }, meta)).toThrow(/no after image/);
+  });
+
+  describe('a mapping that leaves images as they are (copied, not mapped column by column)', () => {
+    const planOf = (mapping: Record<string, unknown>) => compileTablePlan({ targetName: 't1', sourceTable: 'public.customers', mapping: target(mapping).mapping['public.customers']!, target: target(mapping), secrets }).plan;
+
+    it('is only the empty mapping (or one that names nothing about columns)', () => {
+      expect(isIdentityPlan(planOf({}))).toBe(true);
+      expect(isIdentityPlan(planOf({ table: 'crm.clients', onTruncate: 'ignore', unknownColumns: 'pass' }))).toBe(true);
+      for (const mapping of [{ rename: { name: 'n' } }, { exclude: ['card'] }, { include: ['name'] }, { convert: { id: 'number' } }, { mask: { card: 'full' } }, { hash: ['email'] }, { encrypt: ['card'] }, { unknownColumns: 'drop' }, { unknownColumns: 'quarantine' }]) {
+        expect(isIdentityPlan(planOf(mapping)), JSON.stringify(mapping)).toBe(false);
+      }
+    });
+
+    it('is taken only for images the column-by-column path would copy unchanged', () => {
+      expect(isPlainImage({ id: 1, name: null, doc: { a: [1, 2] } })).toBe(true);
+      expect(isPlainImage({ id: 1, name: undefined })).toBe(false);
+      expect(isPlainImage(JSON.parse('{"id": 1, "__proto__": {"x": 1}}') as Record<string, unknown>)).toBe(false);
+    });
+
+    it('gives what the column-by-column path gives, as a copy, and refuses the same changes', () => {
+      const fast = buildTransformer('t1', target({}), secrets);
+      // Excluding a column no image has: the column-by-column path, with the same result.
+      const slow = buildTransformer('t1', target({ exclude: ['not_a_column'] }), secrets);
+      const images: Record<string, unknown>[] = [
+        { id: '7', name: 'Ann', score: '12.50', at: '2024-03-05T10:11:12Z', doc: { tags: ['a', 'b'], n: 1 }, flag: true, none: null },
+        { id: 8, 'odd "name"': 'x', 'ünï': 'ç', '': 'empty name' },
+        { id: '9', name: undefined },
+        JSON.parse('{"id": "10", "__proto__": {"polluted": true}, "name": "p"}') as Record<string, unknown>,
+      ];
+      for (const after of images) {
+        for (const op of ['insert', 'update', 'snapshot', 'delete'] as const) {
+          const data = { ...change(op, after), key: { id: after.id } };
+          const got = fast(data, meta);
+          expect(got).toEqual(slow(data, meta));
+          expect(Object.getPrototypeOf(got.row ?? {})).toBe(Object.getPrototypeOf(slow(data, meta).row ?? {}));
+          expect(got.key).not.toBe(data.key);
+          if (op !== 'delete') expect(got.row).not.toBe(data.after);
+        }
+      }
+      for (const bad of [{ ...change('insert'), seq: '4x' }, { ...change('insert'), after: null }, { ...change('update'), key: {} }, { ...change('insert'), key: null }, { ...change('insert'), table: 'orders' }]) {
+        const fastError = caught(() => fast(bad, meta)) as OutboxError;
+        const slowError = caught(() => slow(bad, meta)) as OutboxError;
+        expect(fastError).toBeInstanceOf(OutboxError);
+        expect(fastError.message).toBe(slowError.message);
+      }
+    });
   });
 });

@@ -137,16 +137,19 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
    * record(s) shared, as lockTable does; advances the version of every change newer than both the
    * stored version and the last truncate (locking the version rows in the given order); and runs
    * `writes`, statements over the CTE `applied(h, k, r, d)` — key hash, key image, row image, deleted
-   * — of the changes that advanced. Returns the hex key hashes that advanced. One statement is one
-   * transaction: a row the target refuses fails all of it.
+   * — of the changes that advanced. Returns, per change in the given order, whether it advanced. One
+   * statement is one transaction: a row the target refuses fails all of it.
    */
-  async advanceAndWrite(client: pg.ClientBase, table: string, entries: GuardedChange[], writes: string[]): Promise<Set<string>> {
+  async advanceAndWrite(client: pg.ClientBase, table: string, entries: GuardedChange[], writes: string[]): Promise<boolean[]> {
     const { name, text } = this.advanceAndWriteStatement(writes);
     // The changes as one JSON array (one parameter the driver sends as it is, instead of five arrays
-    // it would escape element by element); the hashes that advanced come back as hex text.
+    // it would escape element by element); the changes that advanced come back as their ordinal in
+    // it (one int per row, read as an array: no hex text to parse back, no object per row).
     const changes = JSON.stringify(entries.map((e) => ({ h: e.keyHash.toString('hex'), k: e.key, q: e.seq, d: e.deleted, r: e.row })));
-    const result = await client.query<{ h: string }>({ name, text, values: [table, changes, this.scope.owner] });
-    return new Set(result.rows.map((r) => r.h));
+    const result = await client.query<[number]>({ name, text, values: [table, changes, this.scope.owner], rowMode: 'array' });
+    const advanced: boolean[] = new Array<boolean>(entries.length).fill(false);
+    for (const [i] of result.rows) advanced[i - 1] = true;
+    return advanced;
   }
 
   /** The statement of advanceAndWrite for these writes, built and named once (a batch of a table has the same writes as the last). */
@@ -178,9 +181,9 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
                 WHERE ${NEWER}
               RETURNING v.key_hash AS h),
             applied AS (
-              SELECT c.h, c.k, c.r, c.d FROM changes c JOIN advanced a ON a.h = c.h)${writes.map((w, i) => `,
+              SELECT c.h, c.k, c.r, c.d, c.i FROM changes c JOIN advanced a ON a.h = c.h)${writes.map((w, i) => `,
             write_${i} AS (${w})`).join('')}
-            SELECT encode(h, 'hex') AS h FROM advanced`;
+            SELECT i::int AS i FROM applied`;
   }
 
   /**

@@ -20,6 +20,10 @@ import { PostgresVersionStore } from './version-store.js';
  */
 export type PostgresWriterOptions = SqlWriterOptions;
 
+/** The outcomes of the set-based path, one object each for all its changes (outcomes are read, never changed). */
+const APPLIED: ApplyOutcome = Object.freeze({ status: 'applied' });
+const STALE: ApplyOutcome = Object.freeze({ status: 'stale' });
+
 export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
   readonly kind = 'postgres' as const;
   readonly appliesTogether = true;
@@ -127,7 +131,7 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
     for (const t of plan) await this.store.prepareTable(client, t.table);
     const run = async () => {
       for (const t of plan) {
-        for (const e of t.stale) outcomes[e.index] = { status: 'stale' };
+        for (const e of t.stale) outcomes[e.index] = STALE;
         const sql = resolveTable(t.entries[0]!.change.table).sql;
         const keys = Object.keys(t.entries[0]!.change.key!);
         const advanced = await this.store.advanceAndWrite(
@@ -140,9 +144,9 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
         // statement they would read its snapshot, taken before it waited for another consumer's
         // version of the same key: a row that consumer inserted and committed meanwhile is not in
         // that snapshot, so it would stay, although the delete is newer (test/int/target-db.int.test.ts).
-        const deletes = t.entries.filter((e) => e.change.op === 'delete' && advanced.has(e.keyHash.toString('hex'))).map((e) => e.change.key);
+        const deletes = t.entries.filter((e, i) => e.change.op === 'delete' && advanced[i]).map((e) => e.change.key);
         if (deletes.length > 0) await client.query(deleteKeysSql(sql, keys), [JSON.stringify(deletes)]);
-        for (const e of t.entries) outcomes[e.index] = { status: advanced.has(e.keyHash.toString('hex')) ? 'applied' : 'stale' };
+        t.entries.forEach((e, i) => (outcomes[e.index] = advanced[i] ? APPLIED : STALE));
       }
       return outcomes;
     };

@@ -99,22 +99,23 @@ export type Shaped = { row: RowImage } | { wait: string };
  */
 export function shapeRow(state: TableSchemaState, policy: TargetConfig['schemaChanges'], seq: bigint, row: RowImage, columns: ReadonlySet<string>): Shaped {
   if (state.halted && seq >= state.halted.seq) return { wait: `the table's schema change at seq ${state.halted.seq} is halted (${state.halted.reason})` };
-  const later = state.recorded.filter((r) => r.seq > seq && r.status !== 'ignored');
   let out = row;
-  const droppedLater = new Set<string>();
-  for (const change of later) {
+  // Made only when a later schema change drops or renames a column (rarely: a row is shaped per change).
+  let droppedLater: Set<string> | undefined;
+  for (const change of state.recorded) {
+    if (change.seq <= seq || change.status === 'ignored') continue;
     for (const item of change.items) {
       if (item.kind === 'rename_column' && item.from in out && !(item.column in out)) {
         const { [item.from]: value, ...rest } = out;
         out = { ...rest, [item.column]: value };
-        droppedLater.add(item.from);
+        (droppedLater ??= new Set()).add(item.from);
       }
-      if (item.kind === 'drop_column' || item.kind === 'rename_column') droppedLater.add(item.kind === 'drop_column' ? item.column : item.from);
+      if (item.kind === 'drop_column' || item.kind === 'rename_column') (droppedLater ??= new Set()).add(item.kind === 'drop_column' ? item.column : item.from);
     }
   }
   for (const column of Object.keys(out)) {
     if (columns.has(column)) continue;
-    if (droppedLater.has(column) || policy === 'ignore') {
+    if (droppedLater?.has(column) || policy === 'ignore') {
       const { [column]: _, ...rest } = out;
       out = rest;
       continue;

@@ -42,22 +42,24 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
   }
   if (problems.length > 0) throw new ConfigError(problems, `targets.${targetName}`);
   const columnCtx: ColumnContext = { targetName, salt: secrets.hashSalt ?? '', key: secrets.encryptionKey, keyId: target.encryption?.keyId ?? '' };
-  // Per table, the key-column problem of each key column set seen (a change's key columns are the same
-  // for every change of a table, so this is worked out once, not per message).
-  const keyIssues = new Map<TablePlan, Map<string, string | null>>();
-  const keyIssueOf = (sourceTable: string, plan: TablePlan, keyColumns: string[]): string | null => {
-    let byColumns = keyIssues.get(plan);
-    if (!byColumns) keyIssues.set(plan, (byColumns = new Map()));
-    const id = keyColumns.join('\0');
-    let issue = byColumns.get(id);
-    if (issue === undefined) {
+  // Per table and key column set: the key-column problem and the key columns as a set (a change's key
+  // columns are the same for every change of a table, so this is worked out once, not per message).
+  const keyInfos = new Map<TablePlan, Map<string, KeyInfo>>();
+  const keyInfoOf = (sourceTable: string, plan: TablePlan, keyNames: string[]): KeyInfo => {
+    let byColumns = keyInfos.get(plan);
+    if (!byColumns) keyInfos.set(plan, (byColumns = new Map()));
+    const id = keyNames.length === 1 ? keyNames[0]! : keyNames.join('\0');
+    let info = byColumns.get(id);
+    if (info === undefined) {
       const protections = protectionsOf(plan);
-      issue = keyColumns.flatMap((k) => keyProblems(`targets.${targetName}.mapping.${sourceTable}`, k, plan.excluded, protections))[0] ?? null;
+      const issue = keyNames.flatMap((k) => keyProblems(`targets.${targetName}.mapping.${sourceTable}`, k, plan.excluded, protections))[0] ?? null;
       if (byColumns.size > 100) byColumns.clear();
-      byColumns.set(id, issue);
+      byColumns.set(id, (info = { issue, columns: new Set(keyNames) }));
     }
-    return issue;
+    return info;
   };
+  const identities = new Map<TablePlan, boolean>();
+  for (const plan of plans.values()) identities.set(plan, isIdentityPlan(plan));
 
   return (data, meta) => {
     const sourceTable = `${data.schema}.${data.table}`;
@@ -67,24 +69,52 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     if (!plan) throw fail(`the table is not listed in targets.${targetName}.tables; fix the subscription filter or add the table`);
     if (!/^\d+$/.test(data.seq)) throw fail('the change has no valid seq (a decimal string is required)');
     const op = data.op;
-    const base = { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq };
     if (op === 'schema') {
       // Mapped like the row images, never through value transforms; the writer applies it by targets.<name>.schemaChanges.
       if (!data.schemaChange) throw fail('the schema-change event has no data.schemaChange');
-      return { ...base, key: null, row: null, schemaChange: mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName }) };
+      const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName });
+      return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null, schemaChange };
     }
-    if (data.op === 'truncate') return { ...base, key: null, row: null };
+    if (op === 'truncate') return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null };
 
     const keyNames = data.key ? Object.keys(data.key) : [];
-    if (keyNames.length === 0) throw fail(`the ${data.op} change has no key`);
-    const keyIssue = keyIssueOf(sourceTable, plan, keyNames);
-    if (keyIssue) throw fail(keyIssue, { column: keyIssue.match(/"([^"]+)"/)?.[1] });
-    const keyColumns = new Set(keyNames);
-    const key = mapImage(plan, data.key!, keyColumns, columnCtx, fail);
-    if (data.op === 'delete') return { ...base, key, row: null };
-    if (!data.after) throw fail(`the ${data.op} change has no after image`);
-    return { ...base, key, row: mapImage(plan, data.after, keyColumns, columnCtx, fail) };
+    if (keyNames.length === 0) throw fail(`the ${op} change has no key`);
+    const keyInfo = keyInfoOf(sourceTable, plan, keyNames);
+    if (keyInfo.issue) throw fail(keyInfo.issue, { column: keyInfo.issue.match(/"([^"]+)"/)?.[1] });
+    const identity = identities.get(plan) === true;
+    const map = (image: RowImage) => (identity && isPlainImage(image) ? { ...image } : mapImage(plan, image, keyInfo.columns, columnCtx, fail));
+    const key = map(data.key!);
+    if (op === 'delete') return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key, row: null };
+    if (!data.after) throw fail(`the ${op} change has no after image`);
+    return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key, row: map(data.after) };
   };
+}
+
+interface KeyInfo {
+  /** Why these key columns cannot be mapped, or null. */
+  issue: string | null;
+  columns: ReadonlySet<string>;
+}
+
+/**
+ * Whether a table's mapping leaves every image as it is: no column excluded, renamed, converted or
+ * protected, and unknown columns passed. mapImage then returns a copy of the image (a value that is
+ * undefined becomes null; see isPlainImage), so such images are copied instead of mapped column by
+ * column. Key-column problems are checked before either (keyInfoOf).
+ */
+export function isIdentityPlan(plan: TablePlan): boolean {
+  return plan.excluded.size === 0 && plan.rules.size === 0 && !plan.hasInclude && plan.unknownColumns === 'pass';
+}
+
+/**
+ * Whether an image is one that mapImage, under an identity plan, would give back as an equal copy:
+ * no value is undefined (mapped to null) and no column is named __proto__ (assigning it would set the
+ * copy's prototype instead of a column). Images parsed from JSON have no undefined values.
+ */
+export function isPlainImage(image: RowImage): boolean {
+  if (Object.hasOwn(image, '__proto__')) return false;
+  for (const column in image) if (image[column] === undefined) return false;
+  return true;
 }
 
 interface ColumnContext {
