@@ -46,6 +46,7 @@ import { applySubscription, planSubscription } from '../src/subscriptions/index.
 import { queueDepth } from '../src/aws/resources.js';
 import { silentLogger } from '../src/logger.js';
 import { createTargetWriter } from '../src/targets/index.js';
+import { DEFAULT_PAGE_BYTES } from '../src/config/schema.js';
 import { runtimeSql } from '../src/sql/files.js';
 import { quoteIdent } from '../src/sql/identifiers.js';
 import { createTestDatabase } from '../test/helpers/db.js';
@@ -411,7 +412,7 @@ async function traceStep(rate: number, pool: pg.Pool, measure: (rate: number, on
     const st = (await pool.query<{ done: string; win: string | null; seq: string | null }>('SELECT done_snapshot::text AS done, window_snapshot::text AS win, window_seq::text AS seq FROM outbox.relay_state')).rows[0]!;
     const win = st.win ?? (await pool.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s')).rows[0]!.s;
     const started = performance.now();
-    const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS)\n${runtimeSql('postgres', 'relay_read_window', { schema: quoteIdent('outbox') })}`, [st.done, win, st.seq ?? '-1', 1000]);
+    const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS)\n${runtimeSql('postgres', 'relay_read_window', { schema: quoteIdent('outbox') })}`, [st.done, win, st.seq ?? '-1', 1000, DEFAULT_PAGE_BYTES]);
     return { ms: performance.now() - started, lines: plan.rows.map((r) => r['QUERY PLAN']) };
   })();
   const loadBefore = machineLoad();

@@ -447,7 +447,7 @@ describe('outbox migrate upgrades an existing install', () => {
       // The relay's read of one snapshot window from before the migration to now: every event, in seq order.
       const { runtimeSql } = await import('../../src/sql/files.js');
       const now = (await db.pool.query(`SELECT pg_current_snapshot()::text AS s`)).rows[0].s as string;
-      const window = await db.pool.query(runtimeSql('postgres', 'relay_read_window', { schema: '"outbox"' }), [done, now, -1, 1000]);
+      const window = await db.pool.query(runtimeSql('postgres', 'relay_read_window', { schema: '"outbox"' }), [done, now, -1, 1000, 4 * 1024 * 1024]);
       const all = await db.pool.query(`SELECT e.seq::text AS s FROM outbox.events e ORDER BY e.seq`);
       expect(window.rows.map((r) => String(r.seq))).toEqual(all.rows.map((r) => r.s));
       expect(all.rows.length).toBeGreaterThanOrEqual(18);
