@@ -64,22 +64,15 @@ const INLINE_DIGEST_READ = `SELECT e.seq, e.xid::text AS xid, e.table_schema, e.
  ORDER BY e.seq
  LIMIT $4`;
 
+/** INLINE_DIGEST_READ with another expression in place of its inline digest. */
+const withDigest = (expression: string) =>
+  INLINE_DIGEST_READ.slice(0, INLINE_DIGEST_READ.indexOf('(SELECT pg_catalog.md5(')) + expression + INLINE_DIGEST_READ.slice(INLINE_DIGEST_READ.indexOf(') AS tracked_state') + 1);
+
 /** The read of migration 10 before pages were bounded by bytes (relay.readBatchBytes): the digest as relay_tracked_state(). */
-const UNBOUNDED_READ = `SELECT e.seq, e.xid::text AS xid, e.table_schema, e.table_name, e.op, e.key, e.before, e.after,
-       e.changed, e.attributes, e.changed_at, e.relid::int8::text AS relid, e.old_row::text AS old_row,
-       e.new_row::text AS new_row,
-       CASE WHEN coalesce(e.new_row, e.old_row) IS NOT NULL THEN ARRAY(SELECT json_object_keys(coalesce(e.new_row, e.old_row))) END AS names,
-       (SELECT "outbox".relay_tracked_state()) AS tracked_state
-  FROM "outbox".events e
- WHERE (e.xid = ANY (ARRAY(SELECT pg_snapshot_xip($1::pg_snapshot)))
-        OR (e.xid >= pg_snapshot_xmax($1::pg_snapshot) AND e.xid < pg_snapshot_xmax($2::pg_snapshot)))
-   AND pg_visible_in_snapshot(e.xid, $2::pg_snapshot)
-   AND e.seq > $3::bigint
- ORDER BY e.seq
- LIMIT $4`;
+const UNBOUNDED_READ = withDigest('(SELECT "outbox".relay_tracked_state())');
 
 /** The same read with no digest at all: the baseline. */
-const NO_DIGEST_READ = INLINE_DIGEST_READ.slice(0, INLINE_DIGEST_READ.indexOf('(SELECT pg_catalog.md5(')) + 'NULL::text' + INLINE_DIGEST_READ.slice(INLINE_DIGEST_READ.indexOf(') AS tracked_state') + 1);
+const NO_DIGEST_READ = withDigest('NULL::text');
 
 interface Variant {
   name: string;
