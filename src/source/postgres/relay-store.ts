@@ -7,7 +7,6 @@ import { createPool, type Pool } from './pool.js';
 import { quarantineEvent } from './quarantine.js';
 import { listenForEvents } from './relay-listen.js';
 import { CaptureDecoder, DECODE_SESSION_OPTIONS } from './relay-decode.js';
-import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import { PostgresLeaderSession } from './relay-session.js';
 import { requireInstalled } from './require-installed.js';
 import { oldestOpenTransactionAge } from './status.js';
@@ -65,7 +64,7 @@ export class PostgresOutboxStore implements OutboxStore {
       this.options.logger,
       this.options.sourceName ?? 'source',
       true,
-      this.options.pageBytes ?? DEFAULT_PAGE_BYTES,
+      this.options.pageBytes, // undefined: the session's default
     );
   }
 

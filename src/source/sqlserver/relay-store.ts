@@ -1,4 +1,3 @@
-import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import mssql from 'mssql';
 import type { OutboxEvent } from '../../wire/envelope.js';
 import type { Logger } from '../../logger.js';
@@ -52,7 +51,7 @@ export class SqlServerOutboxStore implements OutboxStore {
       .input('leader', mssql.NVarChar(200), leaderId)
       .query<{ epoch: string; cursor_rv: string }>(runtimeSql('sqlserver', 'relay_claim', { schema: this.quoted }));
     const row = res.recordset[0]!;
-    return new SqlServerLeaderSession(this.pool, this.quoted, row.epoch, leaderId, row.cursor_rv, this.options.pageBytes ?? DEFAULT_PAGE_BYTES);
+    return new SqlServerLeaderSession(this.pool, this.quoted, row.epoch, leaderId, row.cursor_rv, this.options.pageBytes);
   }
 
   async quarantine(event: OutboxEvent, envelope: string, reason: string): Promise<void> {
