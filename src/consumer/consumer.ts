@@ -119,6 +119,9 @@ const OUTCOME_RANK: Record<ApplyOutcome['status'], number> = { halt: 4, wait: 3,
 /** How often an extra receive loop looks whether the queue has a backlog for it. */
 const IDLE_LOOP_CHECK_MS = 100;
 
+/** A batch in hand longer than this is slow: while one is, an idle loop receives what waits in the queue meanwhile. */
+const SLOW_BATCH_MS = 100;
+
 export class Consumer extends EventEmitter<ConsumerEvents> {
   readonly target: string;
   private readonly options: ConsumerOptions;
@@ -137,6 +140,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   private lastReceiveOk = false;
   /** Whether the last receive came back full: the queue has a backlog, so the extra loops receive too. */
   private backlogged = false;
+  /** When each loop that has a batch in hand (decode, apply) started it, by loop index. */
+  private readonly batchSince = new Map<number, number>();
+  /** Receives under way (prefetched ones included). */
+  private receiving = 0;
   /** Set while the target is halted at a schema change. */
   private halt: HaltedEvent | undefined;
   private resumeCheck: Promise<void> | undefined;
@@ -222,19 +229,27 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   }
 
   /**
-   * One receive-apply loop. Loop 0 always receives; the others only while the queue has a backlog
-   * (the last receive came back full), so a quiet queue is drained in full batches by one loop and a
-   * busy one by all of them. While backlogged a loop also receives its next batch while it applies
-   * the current one, and acknowledges a batch (DLQ, deletes) while it applies the next: a batch's
-   * messages are deleted only after its own apply returned, and one acknowledgement is in flight
-   * per loop.
+   * One receive-apply loop. Loop 0 always receives; the others while the queue has a backlog (the
+   * last receive came back full), so a quiet queue is drained by one loop and a busy one by all of
+   * them — and while a batch is slow (SLOW_BATCH_MS in hand) and no receive is under way, so what
+   * waits in the queue meanwhile does not wait for that batch: one idle loop then receives in its
+   * place, and a slow target still has at most one receive under way for each batch it holds.
+   * While backlogged a loop also receives its next batch while it applies the current one, and
+   * acknowledges a batch (DLQ, deletes) while it applies the next: a batch's messages are deleted
+   * only after its own apply returned, and one acknowledgement is in flight per loop.
    */
   private async loop(index: number): Promise<void> {
     let retryMs = this.options.receiveRetryMs ?? 1_000;
     let acknowledging: Promise<void> = Promise.resolve();
     let prefetched: Promise<Received> | undefined;
     const handle = async (batch: Received & { ok: true }) => {
-      const acknowledge = await this.processBatch(batch.messages, batch.extender);
+      this.batchSince.set(index, Date.now());
+      let acknowledge: () => Promise<void>;
+      try {
+        acknowledge = await this.processBatch(batch.messages, batch.extender);
+      } finally {
+        this.batchSince.delete(index);
+      }
       await acknowledging;
       acknowledging = acknowledge();
     };
@@ -250,7 +265,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
             await this.waitForHalfOpen();
             continue;
           }
-          if (index > 0 && !this.backlogged) {
+          if (index > 0 && !this.backlogged && !this.slowBatchWithoutReceive()) {
             await sleep(IDLE_LOOP_CHECK_MS, this.wake.signal);
             continue;
           }
@@ -282,12 +297,25 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
     }
   }
 
+  /** Whether a loop has held its batch for SLOW_BATCH_MS while no receive is under way: what arrives in the queue would wait for that batch. */
+  private slowBatchWithoutReceive(): boolean {
+    if (this.receiving > 0) return false;
+    const slowSince = Date.now() - SLOW_BATCH_MS;
+    for (const since of this.batchSince.values()) if (since <= slowSince) return true;
+    return false;
+  }
+
   /** A receive whose failure is a value (a prefetched one may fail before it is awaited), with the batch's visibility kept up from the start. */
   private tryReceive(): Promise<Received> {
-    return this.receive().then(
-      (messages) => ({ ok: true as const, messages, extender: messages.length > 0 ? this.extendVisibility(messages, Date.now()) : { stop() {} } }),
-      (error: unknown) => ({ ok: false as const, error: error as Error }),
-    );
+    this.receiving += 1;
+    return this.receive()
+      .then(
+        (messages) => ({ ok: true as const, messages, extender: messages.length > 0 ? this.extendVisibility(messages, Date.now()) : { stop() {} } }),
+        (error: unknown) => ({ ok: false as const, error: error as Error }),
+      )
+      .finally(() => {
+        this.receiving -= 1;
+      });
   }
 
   private async receive(): Promise<Message[]> {
