@@ -48,6 +48,9 @@ export function crossCheck(doc: Doc, env: NodeJS.ProcessEnv): Problem[] {
     if ((raw.kind === 'http' || raw.kind === 'dynamodb') && raw.droppedColumns !== undefined) {
       problems.push({ path: ['targets', name, 'droppedColumns'], message: `applies to PostgreSQL and MySQL targets only (a${raw.kind === 'http' ? 'n http target receives the schema change and decides itself' : ' dynamodb item has no columns to drop'}): remove it`, bare: true });
     }
+    if ((raw.kind === 'http' || raw.kind === 'dynamodb') && raw.lockWaitTimeoutSec !== undefined) {
+      problems.push({ path: ['targets', name, 'lockWaitTimeoutSec'], message: `applies to PostgreSQL and MySQL targets only (a${raw.kind === 'http' ? 'n http' : ' dynamodb'} target takes no row locks): remove it`, bare: true });
+    }
     if (raw.kind === 'http' && raw.http === undefined) problems.push({ path: ['targets', name, 'http'], message: 'is required for an http target: give at least { timeoutMs: 5000 }', bare: true });
     const tables = Array.isArray(raw.tables) ? raw.tables.map(String) : undefined;
     const mapping = objectAt(raw.mapping);

@@ -234,6 +234,13 @@ export const targetSchema = z
     /** Schema at the target that holds the version store (database targets). */
     stateSchema: identifier.default('outbox_target'),
     tombstoneRetentionHours: z.number().int().min(1).default(7 * 24),
+    /**
+     * Database targets: how long a row statement of the writer waits for a lock another session holds
+     * before the server ends it (PostgreSQL lock_timeout, MySQL/MariaDB innodb_lock_wait_timeout, set
+     * for the writer's sessions); the writer then runs the row transaction again (docs/targets.md,
+     * "Several consumers of one target"). Unset: the server's own setting.
+     */
+    lockWaitTimeoutSec: z.number().int().min(1).max(3600).optional(),
     http: z
       .object({
         secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).optional(),

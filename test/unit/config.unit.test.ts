@@ -208,4 +208,15 @@ describe('config', () => {
     expect(configError(() => withQueue({ applyConcurrency: 0 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: .*got 0/);
     expect(configError(() => withQueue({ applyConcurrency: 1.5 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: /);
   });
+
+  it('lockWaitTimeoutSec is unset by default, a whole number of seconds from 1 to 3600, and for database targets only', () => {
+    const withTimeout = (kind: string, lockWaitTimeoutSec?: unknown) =>
+      parseConfig({ source: { url: 'postgres://x/db' }, targets: { t: { kind, urlEnv: 'T_URL', tables: ['public.items'], ...(kind === 'http' ? { http: {} } : {}), ...(lockWaitTimeoutSec !== undefined ? { lockWaitTimeoutSec } : {}) } } }, { T_URL: `${kind}://x/db` });
+    expect(withTimeout('postgres').targets.t!.lockWaitTimeoutSec).toBeUndefined();
+    expect(withTimeout('postgres', 5).targets.t!.lockWaitTimeoutSec).toBe(5);
+    expect(withTimeout('mysql', 3600).targets.t!.lockWaitTimeoutSec).toBe(3600);
+    expect(configError(() => withTimeout('mysql', 0)).problems[0]).toMatch(/^targets\.t\.lockWaitTimeoutSec: .*got 0/);
+    expect(configError(() => withTimeout('postgres', 0.5)).problems[0]).toMatch(/^targets\.t\.lockWaitTimeoutSec: /);
+    expect(configError(() => withTimeout('http', 5)).problems).toEqual([expect.stringMatching(/^targets\.t\.lockWaitTimeoutSec: applies to PostgreSQL and MySQL targets only .*remove it/)]);
+  });
 });

@@ -57,14 +57,19 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
   }
 
   /**
-   * A pooled connection set up once: UTC session time zone, READ COMMITTED, and backslash escapes on
-   * (a server whose sql_mode has NO_BACKSLASH_ESCAPES would read mysql2's escaped values differently).
+   * A pooled connection set up once: UTC session time zone, READ COMMITTED, backslash escapes on
+   * (a server whose sql_mode has NO_BACKSLASH_ESCAPES would read mysql2's escaped values differently),
+   * and the target's lockWaitTimeoutSec as the session's innodb_lock_wait_timeout.
    */
   protected async connect(): Promise<PoolConnection> {
     const conn = await this.pool.getConnection();
     const core = (conn as unknown as { connection: object }).connection;
     if (!this.prepared.has(core)) {
-      await conn.query(`SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')`);
+      const lockWaitTimeoutSec = this.options.target.lockWaitTimeoutSec;
+      await conn.query(
+        `SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED; SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')${lockWaitTimeoutSec !== undefined ? '; SET SESSION innodb_lock_wait_timeout = ?' : ''}`,
+        lockWaitTimeoutSec !== undefined ? [lockWaitTimeoutSec] : [],
+      );
       this.prepared.add(core);
     }
     return conn;

@@ -33,7 +33,9 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
 
   constructor(options: PostgresWriterOptions) {
     super(options, 'postgres');
-    this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 2 });
+    const lockWaitTimeoutSec = options.target.lockWaitTimeoutSec;
+    // lock_timeout is a startup parameter of each connection: the writer's sessions only.
+    this.pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 2, ...(lockWaitTimeoutSec !== undefined ? { lock_timeout: lockWaitTimeoutSec * 1000 } : {}) });
     this.pool.on('error', (err) => this.log.warn({ err: describeError(err) }, 'idle target connection failed'));
     this.store = new PostgresVersionStore(options.target.stateSchema, storeScope(options.name, options.target));
   }
