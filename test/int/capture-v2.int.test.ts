@@ -539,7 +539,7 @@ describe('outbox migrate upgrades an existing install', () => {
       await db.pool.query(`INSERT INTO public.arch VALUES (1, '2025-01-10', 'a'), (2, '2025-02-10', 'b')`);
 
       const result = await source.migrate();
-      expect(result.applied.map((m) => m.version)).toEqual([12]);
+      expect(result.applied.map((m) => m.version)).toEqual([12, 13]);
       expect(result.eventTriggers).toBe('installed');
       const end = await db.pool.query(`SELECT evtname, evtenabled, evttags FROM pg_event_trigger WHERE evtevent = 'ddl_command_end'`);
       expect(end.rows).toEqual([{ evtname: names.end, evtenabled: 'D', evttags: ['ALTER TABLE', 'CREATE TABLE'] }]);
@@ -561,6 +561,55 @@ describe('outbox migrate upgrades an existing install', () => {
       ]);
       expect(await source.migrate()).toMatchObject({ applied: [], eventTriggers: 'present' });
     } finally {
+      await source.close();
+      await db.drop();
+    }
+  });
+
+  it('notes at the upgrade to migration 13 (000013) the partitions dropped or detached before it, and forgets them once their rows are published and reclaimed; attached ones are kept', async () => {
+    const db = await createTestDatabase();
+    const { PostgresSource } = await import('../../src/source/postgres/adapter.js');
+    const { PostgresOutboxStore } = await import('../../src/source/postgres/relay-store.js');
+    const { drainSession } = await import('../helpers/source.js');
+    const source = new PostgresSource({ url: db.url, schema: 'outbox', logger: silentLogger });
+    let store: Awaited<ReturnType<typeof PostgresOutboxStore.open>> | undefined;
+    try {
+      await installMigrations(db.pool, listMigrations('postgres').filter((f) => f.version < 13));
+      await db.pool.query(`
+        CREATE TABLE public.daily (id int NOT NULL, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+        CREATE TABLE public.daily_1 PARTITION OF public.daily FOR VALUES FROM ('2025-01-01') TO ('2025-01-02');
+        CREATE TABLE public.daily_2 PARTITION OF public.daily FOR VALUES FROM ('2025-01-02') TO ('2025-01-03');
+        CREATE TABLE public.daily_3 PARTITION OF public.daily FOR VALUES FROM ('2025-01-03') TO ('2025-01-04');`);
+      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
+      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'daily' } });
+      await db.pool.query(`INSERT INTO public.daily VALUES (1, '2025-01-01', 'a'), (2, '2025-01-02', 'b'), (3, '2025-01-03', 'c')`);
+      await db.pool.query('DROP TABLE public.daily_1');
+      await db.pool.query('ALTER TABLE public.daily DETACH PARTITION public.daily_2');
+
+      expect((await source.migrate()).applied.map((m) => m.version)).toEqual([13]);
+      const remembered = async () => (await db.pool.query(`SELECT table_name AS t, gone_seq IS NOT NULL AS gone FROM outbox.tracked_partitions ORDER BY 1`)).rows;
+      expect(await remembered()).toEqual([
+        { t: 'daily_1', gone: true },
+        { t: 'daily_2', gone: true },
+        { t: 'daily_3', gone: false },
+      ]);
+
+      store = await PostgresOutboxStore.open({ url: db.url, schema: 'outbox', logger: silentLogger });
+      const session = await store.claimLeadership('upgrade-13');
+      expect((await drainSession(session)).map((e) => [e.op, e.tableName, e.after])).toEqual([
+        ['insert', 'daily', { id: 1, at: '2025-01-01', v: 'a' }],
+        ['insert', 'daily', { id: 2, at: '2025-01-02', v: 'b' }],
+        ['insert', 'daily', { id: 3, at: '2025-01-03', v: 'c' }],
+      ]);
+      // Every partition of the outbox rotated once (no retention): the rows are reclaimed.
+      for (let done = 0, tries = 0; done < 3 && tries < 10; tries++) {
+        const result = await session.reclaim(0);
+        if (result.done) done += 1;
+        else expect(result.reason).toBe('busy');
+      }
+      expect(await remembered()).toEqual([{ t: 'daily_3', gone: false }]);
+    } finally {
+      await store?.close();
       await source.close();
       await db.drop();
     }

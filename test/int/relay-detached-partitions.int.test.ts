@@ -15,7 +15,9 @@ import { createMigratedSource, drainSession } from '../helpers/source.js';
  * partition's oid to the tracked table, tracked_partitions does
  * (sql/postgres/000012_tracked_partitions.sql). They are published under the tracked table's name,
  * decoded with its shape. With the DDL event triggers and without them (source.eventTriggers: skip):
- * capture needs no special right. One leader session reads every page of a database.
+ * capture needs no special right. One leader session reads every page of a database. A partition's
+ * row is forgotten after a rotation once none of its rows is left in the outbox
+ * (sql/postgres/000013_forget_partitions.sql).
  */
 describe.each(['install', 'skip'] as const)('partitions detached or dropped after their rows were written (event triggers: %s)', (eventTriggers) => {
   let env: Awaited<ReturnType<typeof createMigratedSource>>;
@@ -143,6 +145,57 @@ describe.each(['install', 'skip'] as const)('partitions detached or dropped afte
       }
     },
   );
+
+  it('tracked_partitions forgets a partition dropped or detached once none of its rows is left in the outbox (published, then reclaimed by rotation); one with unread rows is kept, and one attached again is kept', async () => {
+    await sql('CREATE TABLE public.f (id int NOT NULL, region text NOT NULL, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region)');
+    for (const r of ['dropped', 'detached', 'back', 'kept']) await sql(`CREATE TABLE public.f_${r} PARTITION OF f FOR VALUES IN ('${r}')`);
+    await env.source.track({ table: { schema: 'public', table: 'f' } });
+    /** The partitions of f that tracked_partitions remembers, and whether each is noted as gone. */
+    const remembered = async () =>
+      (await env.db.pool.query(`SELECT table_name AS t, gone_seq IS NOT NULL AS gone FROM outbox.tracked_partitions WHERE table_name LIKE 'f\\_%' ORDER BY 1`)).rows as { t: string; gone: boolean }[];
+    /** Rotations with no retention, as the relay runs them once relay.retentionMinutes has passed: until one is refused for unpublished rows, at most `times`. */
+    const rotate = async (times: number) => {
+      const reasons: string[] = [];
+      for (let tries = 0; reasons.filter((r) => r === 'done').length < times && tries < times + 5; tries++) {
+        const result = await session.reclaim(0);
+        reasons.push(result.done ? 'done' : result.reason);
+        if (!result.done && result.reason !== 'busy') break;
+      }
+      return reasons.filter((r) => r !== 'busy');
+    };
+    expect(shown(await drain())).toEqual([]);
+    await sql(`INSERT INTO f VALUES (1, 'dropped', 1), (2, 'detached', 2), (3, 'back', 3), (4, 'kept', 4)`);
+    await sql('DROP TABLE f_dropped');
+    await sql('ALTER TABLE f DETACH PARTITION f_detached');
+    await sql('ALTER TABLE f DETACH PARTITION f_back');
+
+    // Their rows are unread: rotations reclaim the other partitions of the outbox and stop at theirs.
+    const beforeRead = await rotate(3);
+    expect(beforeRead.at(-1)).toBe('unpublished');
+    expect(await remembered()).toEqual([
+      { t: 'f_back', gone: true },
+      { t: 'f_detached', gone: true },
+      { t: 'f_dropped', gone: true },
+      { t: 'f_kept', gone: false },
+    ]);
+    await sql(`ALTER TABLE f ATTACH PARTITION f_back FOR VALUES IN ('back')`);
+    expect(shown(await drain())).toEqual([
+      ['insert', 'public.f', { id: 1, region: 'dropped', v: 1 }],
+      ['insert', 'public.f', { id: 2, region: 'detached', v: 2 }],
+      ['insert', 'public.f', { id: 3, region: 'back', v: 3 }],
+      ['insert', 'public.f', { id: 4, region: 'kept', v: 4 }],
+    ]);
+    // Published, still retained (outbox replay reads them): not forgotten before rotation reclaims them.
+    expect((await remembered()).map((r) => r.t)).toEqual(['f_back', 'f_detached', 'f_dropped', 'f_kept']);
+
+    // Rotation reclaims every partition of the outbox that held them (three rotations at most).
+    expect(await rotate(3)).toEqual(['done', 'done', 'done']);
+    expect(await remembered()).toEqual([
+      { t: 'f_back', gone: false },
+      { t: 'f_kept', gone: false },
+    ]);
+    expect(await quarantined('f')).toEqual([]);
+  });
 });
 
 describe('a ddl_command_end trigger from before 000012 (ALTER TABLE only)', () => {

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { DEFAULT_PAGE_BYTES } from '../../config/schema.js';
 import { buildEnvelope } from '../../wire/envelope.js';
+import { describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { LeaderSession, OutboxPage, ReclaimResult } from '../outbox-store.js';
 import { runtimeSql } from '../../sql/files.js';
@@ -188,7 +189,24 @@ export class PostgresLeaderSession implements LeaderSession {
   async reclaim(retentionMs: number): Promise<ReclaimResult> {
     // Not while a page is read ahead: rotation truncates partitions under a lock the read would hold.
     await this.prefetch?.result;
-    return reclaimPartition(this.pool, this.quotedSchema, this.epoch, retentionMs);
+    const result = await reclaimPartition(this.pool, this.quotedSchema, this.epoch, retentionMs);
+    if (result.done) await this.forgetPartitions();
+    return result;
+  }
+
+  /**
+   * After a rotation (outbox rows were reclaimed): tracked_partitions forgets the partitions that
+   * left their tracked table and have no row left in the outbox (sql/postgres/000013_forget_partitions.sql).
+   * Its own statement, after the rotation committed; a failure only leaves the rows for the next rotation.
+   */
+  private async forgetPartitions(): Promise<void> {
+    try {
+      const res = await this.pool.query<{ forgotten: string }>(`SELECT ${this.quotedSchema}.forget_partitions() AS forgotten`);
+      const forgotten = Number(res.rows[0]?.forgotten ?? 0);
+      if (forgotten > 0) this.logger.info({ forgotten }, 'forgot partitions detached or dropped whose rows have all left the outbox');
+    } catch (err) {
+      this.logger.warn({ err: describeError(err) }, 'could not prune tracked_partitions; trying again after the next rotation');
+    }
   }
 
   async release(): Promise<void> {
