@@ -231,9 +231,10 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
   /**
    * One receive-apply loop. Loop 0 always receives; the others while the queue has a backlog (the
    * last receive came back full), so a quiet queue is drained by one loop and a busy one by all of
-   * them — and while a batch is slow (SLOW_BATCH_MS in hand) and no receive is under way, so what
-   * waits in the queue meanwhile does not wait for that batch: one idle loop then receives in its
-   * place, and a slow target still has at most one receive under way for each batch it holds.
+   * them — and while a loop has held a batch for SLOW_BATCH_MS (a slow target call) and no receive
+   * is under way, so what arrives in the queue meanwhile does not wait for that batch: an idle loop
+   * then receives in the busy one's place, and only one at a time (never while another receive is
+   * under way), so this adds no long polls beside the one a single loop would have.
    * While backlogged a loop also receives its next batch while it applies the current one, and
    * acknowledges a batch (DLQ, deletes) while it applies the next: a batch's messages are deleted
    * only after its own apply returned, and one acknowledgement is in flight per loop.
