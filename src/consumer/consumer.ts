@@ -233,8 +233,8 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
    * last receive came back full), so a quiet queue is drained by one loop and a busy one by all of
    * them — and while a loop has held a batch for SLOW_BATCH_MS (a slow target call) and no receive
    * is under way, so what arrives in the queue meanwhile does not wait for that batch: an idle loop
-   * then receives in the busy one's place, and only one at a time (never while another receive is
-   * under way), so this adds no long polls beside the one a single loop would have.
+   * then receives in the busy one's place, one at a time: it starts no receive while another is
+   * under way (the busy loop starts its own once its batch is done).
    * While backlogged a loop also receives its next batch while it applies the current one, and
    * acknowledges a batch (DLQ, deletes) while it applies the next: a batch's messages are deleted
    * only after its own apply returned, and one acknowledgement is in flight per loop.
