@@ -539,7 +539,7 @@ describe('outbox migrate upgrades an existing install', () => {
       await db.pool.query(`INSERT INTO public.arch VALUES (1, '2025-01-10', 'a'), (2, '2025-02-10', 'b')`);
 
       const result = await source.migrate();
-      expect(result.applied.map((m) => m.version)).toEqual([12]);
+      expect(result.applied.map((m) => m.version)).toEqual(listMigrations('postgres').filter((f) => f.version >= 12).map((f) => f.version));
       expect(result.eventTriggers).toBe('installed');
       const end = await db.pool.query(`SELECT evtname, evtenabled, evttags FROM pg_event_trigger WHERE evtevent = 'ddl_command_end'`);
       expect(end.rows).toEqual([{ evtname: names.end, evtenabled: 'D', evttags: ['ALTER TABLE', 'CREATE TABLE'] }]);
