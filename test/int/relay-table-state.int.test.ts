@@ -3,6 +3,7 @@ import { silentLogger } from '../../src/logger.js';
 import type { OutboxEvent } from '../../src/wire/envelope.js';
 import type { PostgresLeaderSession } from '../../src/source/postgres/relay-session.js';
 import { PostgresOutboxStore } from '../../src/source/postgres/relay-store.js';
+import { logCapture } from '../helpers/pipeline.js';
 import { createMigratedSource, drainSession } from '../helpers/source.js';
 
 /**
@@ -101,6 +102,38 @@ describe('table state kept between pages', () => {
     const held = await env.db.pool.query<{ seq: string; reason: string }>(`SELECT seq::text, reason FROM outbox.quarantine WHERE table_name = 'u' ORDER BY seq`);
     expect(held.rows).toHaveLength(2);
     for (const r of held.rows) expect(r.reason).toContain('is no longer tracked');
+  });
+});
+
+describe('a column added with a default', () => {
+  it('is saved with a warning naming the table, the column and what brings the value of the rows that existed before to the targets', async () => {
+    const logs = logCapture();
+    const watched = await PostgresOutboxStore.open({ url: env.db.url, schema: 'outbox', logger: logs.logger });
+    try {
+      await sql('CREATE TABLE public.d (id int PRIMARY KEY, v text)');
+      await env.source.track({ table: { schema: 'public', table: 'd' } });
+      await sql(`INSERT INTO d SELECT g, 'v' FROM generate_series(1, 3) g`);
+      await drain();
+      await session.release();
+      const leader = await watched.claimLeadership('defaults-test');
+      await sql(`ALTER TABLE d ADD COLUMN status text NOT NULL DEFAULT 'new', ADD COLUMN plain int`);
+      await sql(`UPDATE d SET v = 'w' WHERE id = 1`);
+      const events = await drainSession(leader);
+      expect(events.map((e) => e.op)).toEqual(['schema', 'update']);
+      const warnings = logs.lines.map((l) => JSON.parse(l) as { msg: string; columns?: string[] }).filter((l) => l.msg.includes('was added to public.d with a default'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.columns).toEqual(['status']);
+      expect(warnings[0]!.msg).toContain('outbox verify <target> --repair');
+      // A later schema change that adds nothing with a default says nothing.
+      await sql(`ALTER TABLE d ADD COLUMN more int`);
+      await sql(`UPDATE d SET more = 1 WHERE id = 2`);
+      await drainSession(leader);
+      expect(logs.lines.filter((l) => l.includes('with a default'))).toHaveLength(1);
+      await leader.release();
+    } finally {
+      await watched.close();
+      session = await store.claimLeadership('table-state-test');
+    }
   });
 });
 
