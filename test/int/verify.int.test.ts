@@ -106,6 +106,22 @@ describe('verify', () => {
   });
 });
 
+describe('verify of a target that lists a table not tracked yet', () => {
+  it('exits 1 naming the table and what to run, not a backfill reason; --table verifies the others', async () => {
+    await ctx.db.pool.query(`CREATE TABLE IF NOT EXISTS public.later (id int PRIMARY KEY)`);
+    const file = join(mkdtempSync(join(tmpdir(), 'outbox-verify-')), 'outbox.config.yaml');
+    writeFileSync(file, JSON.stringify({ source: { url: ctx.db.url }, targets: { copy: { kind: 'postgres', urlEnv: 'COPY_URL', ...TARGET, tables: ['public.accounts', 'public.later'] } } }));
+    const env = { inheritEnv: true, env: { COPY_URL: target.url, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 };
+    const all = await runCli(['--config', file, 'verify', 'copy'], env);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toContain('Table public.later is not tracked. Run: outbox track public.later');
+    expect(all.stderr).toContain('name one with --table');
+    expect(all.stderr).not.toMatch(/a backfill relies/);
+    const one = await runCli(['--config', file, 'verify', 'copy', '--table', 'public.accounts'], env);
+    expect(one.code).toBe(0);
+  });
+});
+
 function runOutbox(args: string[]): Promise<CliRun> {
   return runCli(['--config', configFile, ...args], { inheritEnv: true, env: { COPY_URL: target.url, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
 }
