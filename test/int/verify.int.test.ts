@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/logger.js';
 import { runVerify } from '../../src/verify/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createReplayer, type Replayer } from '../helpers/outbox-replay.js';
+import { logCapture } from '../helpers/pipeline.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { createMigratedSource, readDecodedOutbox } from '../helpers/source.js';
 
@@ -119,6 +120,19 @@ describe('verify of a target that lists a table not tracked yet', () => {
     expect(all.stderr).not.toMatch(/a backfill relies/);
     const one = await runCli(['--config', file, 'verify', 'copy', '--table', 'public.accounts'], env);
     expect(one.code).toBe(0);
+  });
+});
+
+describe('verify --repair of a target whose share was narrowed', () => {
+  it('says which extra rows no repair event can reach (outside the share by their own values), and what to do', async () => {
+    // The copy holds every tenant; narrowed to tenant 1, the rows of tenants 0 and 2 are extra.
+    const logs = logCapture();
+    const narrowed = { ...replayer.target, where: { tenant_id: ['1'] } };
+    const report = await runVerify({ source: ctx.source, targetName: 'copy', target: narrowed, secrets: { url: target.url }, repair: true, logger: logs.logger });
+    const extra = report.tables[0]!.extra.count;
+    expect(extra).toBeGreaterThan(3000);
+    const warning = logs.lines.map((l) => JSON.parse(l) as { msg: string; keys?: number }).find((l) => l.msg.includes('are outside its share by their own values too'));
+    expect(warning).toMatchObject({ keys: extra, msg: expect.stringContaining('Delete them at the target by hand') });
   });
 });
 
