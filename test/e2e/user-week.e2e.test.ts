@@ -38,6 +38,9 @@ let configFile: string;
 const running = new Map<string, RunningTarget>();
 const deadLettered: string[] = [];
 const logs = logCapture();
+/** The tenant1 target's share of accounts, as SQL (its `where` changes on Saturday). */
+let tenantShare = 'tenant_id = 1';
+let doc: Record<string, unknown>;
 /** The source tables tracked now, which verify compares. */
 const tracked = new Set(['public.accounts', 'public.order']);
 
@@ -68,7 +71,7 @@ beforeAll(async () => {
   await source.source.track({ table: { schema: 'public', table: 'accounts' }, attributes: ['tenant_id'] });
   await source.source.track({ table: { schema: 'public', table: LINES } });
   const suffix = randomBytes(4).toString('hex');
-  const doc = {
+  doc = {
     source: { url: source.db.url, schema: 'outbox', name: 'week' },
     redis: { urls: [REDIS_URL], keyPrefix: `week-${suffix}`, commandTimeoutMs: 200 },
     relay: { lockTtlMs: 2_000, pollIntervalMs: 100, readBatchSize: 200, publishConcurrency: 4 },
@@ -80,10 +83,7 @@ beforeAll(async () => {
     },
     log: { level: 'silent' },
   };
-  const env = { COPY_URL: copyDb.url, MARIA_URL: maria.url };
-  config = pipelineConfig(doc, env);
-  configFile = join(mkdtempSync(join(tmpdir(), 'outbox-week-')), 'outbox.config.yaml');
-  writeFileSync(configFile, JSON.stringify(doc));
+  useConfig(doc);
   for (const name of Object.keys(config.targets)) await start(name);
   relay = await startPipelineRelay(config, 'week-relay', logs.logger);
 }, 90_000);
@@ -94,6 +94,14 @@ afterAll(async () => {
   await maria?.conn.query(`DROP DATABASE IF EXISTS \`${maria.name}_state\``).catch(() => undefined);
   await Promise.all([source?.close(), copyDb?.drop(), maria?.drop(), emulator?.stop()]);
 });
+
+/** The config the CLI and the in-process parts use from now on. */
+function useConfig(next: Record<string, unknown>): void {
+  doc = next;
+  config = pipelineConfig(doc, { COPY_URL: copyDb.url, MARIA_URL: maria.url });
+  configFile = join(mkdtempSync(join(tmpdir(), 'outbox-week-')), 'outbox.config.yaml');
+  writeFileSync(configFile, JSON.stringify(doc));
+}
 
 async function start(name: string): Promise<void> {
   const target = await startTarget(config, name, { logger: logs.logger });
@@ -122,23 +130,24 @@ function sortRows(rows: Row[]): Row[] {
 }
 
 /** The targets whose rows differ from their share of the source (empty when all are equal). */
-async function unequal(skip: string[] = []): Promise<string[]> {
+async function unequal(): Promise<string[]> {
   const bad: string[] = [];
   if (JSON.stringify(await pgRows(copyDb.pool, 'public.accounts')) !== JSON.stringify(await pgRows(source.db.pool, 'public.accounts'))) bad.push('copy accounts');
-  if (!skip.includes('copy order') && JSON.stringify(await pgRows(copyDb.pool, qLines)) !== JSON.stringify(await pgRows(source.db.pool, qLines))) bad.push('copy order');
+  // public.order is compared while it is tracked (untracked on Friday, later writes are not captured)
+  if (tracked.has('public.order') && JSON.stringify(await pgRows(copyDb.pool, qLines)) !== JSON.stringify(await pgRows(source.db.pool, qLines))) bad.push('copy order');
   if (JSON.stringify(await pgRows(copyDb.pool, 'public.notes')) !== JSON.stringify(await pgRows(source.db.pool, 'public.notes'))) bad.push('copy notes');
-  if (JSON.stringify(await mariaRows()) !== JSON.stringify(await pgRows(source.db.pool, 'public.accounts', 'tenant_id = 1'))) bad.push('tenant1 accounts');
+  if (JSON.stringify(await mariaRows()) !== JSON.stringify(await pgRows(source.db.pool, 'public.accounts', tenantShare))) bad.push('tenant1 accounts');
   return bad;
 }
 
 /** Waits until every target equals its share, then verify must agree; prints the differences otherwise. */
-async function expectConverged(what: string, options: { skip?: string[] } = {}): Promise<void> {
-  await waitFor(async () => (await unequal(options.skip)).length === 0, { timeoutMs: 45_000, intervalMs: 250, what: `${what}: every target to equal its share` }).catch(async (err: unknown) => {
+async function expectConverged(what: string): Promise<void> {
+  await waitFor(async () => (await unequal()).length === 0, { timeoutMs: 45_000, intervalMs: 250, what: `${what}: every target to equal its share` }).catch(async (err: unknown) => {
     console.error(logs.lines.slice(-20).join('\n'));
     expect(await pgRows(copyDb.pool, 'public.accounts')).toEqual(await pgRows(source.db.pool, 'public.accounts'));
-    if (!options.skip?.includes('copy order')) expect(await pgRows(copyDb.pool, qLines)).toEqual(await pgRows(source.db.pool, qLines));
+    if (tracked.has('public.order')) expect(await pgRows(copyDb.pool, qLines)).toEqual(await pgRows(source.db.pool, qLines));
     expect(await pgRows(copyDb.pool, 'public.notes')).toEqual(await pgRows(source.db.pool, 'public.notes'));
-    expect(await mariaRows()).toEqual(await pgRows(source.db.pool, 'public.accounts', 'tenant_id = 1'));
+    expect(await mariaRows()).toEqual(await pgRows(source.db.pool, 'public.accounts', tenantShare));
     throw err;
   });
   for (const [name, target] of Object.entries(config.targets)) {
@@ -285,8 +294,47 @@ describe('a user\'s week', () => {
     await source.db.pool.query(`UPDATE ${qLines} SET ${q(SELECT)} = 'not captured' WHERE ${q(LINE_ID)} = 7`);
     const quarantined = await source.db.pool.query(`SELECT count(*)::int AS n FROM outbox.quarantine`);
     expect(quarantined.rows[0].n).toBe(0);
-    await expectConverged('Friday, untracked', { skip: ['copy order'] });
+    await expectConverged('Friday, untracked');
     const afterUntrack = await pgRows(copyDb.pool, qLines);
     expect(afterUntrack.filter((r) => r[SELECT] === 'last words')).toHaveLength(5);
+  });
+
+  it('Saturday: the filtered target\'s share is widened, then narrowed, with messages in flight', async () => {
+    const withWhere = (tenants: string[]) => {
+      const targets = doc.targets as Record<string, Record<string, unknown>>;
+      return { ...doc, targets: { ...targets, tenant1: { ...targets.tenant1, where: { tenant_id: tenants } } } };
+    };
+    await stop('tenant1');
+    await churn(5, 60, 1, 90);
+    // Widened to tenants 1 and 2: subscribe again (docs/operations.md), then the consumer restarts.
+    useConfig(withWhere(['1', '2']));
+    tenantShare = 'tenant_id IN (1, 2)';
+    const widen = await outbox(['subscribe', 'tenant1']);
+    expect(widen.code, widen.stdout + widen.stderr).toBe(0);
+    await churn(6, 40, 1, 90);
+    await start('tenant1');
+    // Rows of tenant 2 that did not change since are not at the target yet: verify names them, and
+    // --repair brings them (docs/operations.md, "Changing a target's filter").
+    const widened = await outbox(['verify', 'tenant1', '--repair']);
+    expect(widened.code, widened.stdout + widened.stderr).toBe(1);
+    expect(widened.stdout).toMatch(/missing at the target: \d+/);
+    await expectConverged('Saturday, widened');
+
+    // Narrowed to tenant 2: the tenant-1 rows left the share but stay at the target until repaired.
+    await stop('tenant1');
+    useConfig(withWhere(['2']));
+    tenantShare = 'tenant_id = 2';
+    const narrow = await outbox(['subscribe', 'tenant1']);
+    expect(narrow.code, narrow.stdout + narrow.stderr).toBe(0);
+    await churn(7, 40, 1, 90);
+    await start('tenant1');
+    const narrowed = await outbox(['verify', 'tenant1', '--repair']);
+    expect(narrowed.code, narrowed.stdout + narrowed.stderr).toBe(1);
+    expect(narrowed.stdout).toMatch(/extra at the target \(no source row in its share\): \d+/);
+    // No event can reach the target for rows outside its share by their own values: verify says
+    // so, and they are deleted at the target by hand (docs/operations.md, "Changing a target's filter").
+    expect(narrowed.stderr).toMatch(/\d+ extra row\(s\) at target "tenant1" are outside its share by their own values too/);
+    await maria.conn.query(`DELETE FROM accounts WHERE tenant_id <> 2`);
+    await expectConverged('Saturday, narrowed');
   });
 });
