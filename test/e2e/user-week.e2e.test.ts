@@ -1,9 +1,17 @@
 /**
  * An ordinary week of a user, end to end: the things people do in combination rather than one at a
  * time. PostgreSQL source → relay (Redis lock) → SNS/SQS emulator → a PostgreSQL copy of every table
- * and a MariaDB target filtered to tenant 1. Each step ends with every target equal to its share of
- * the source (a direct comparison, then verify), and the week ends with `outbox verify`,
- * `outbox doctor` and `outbox status` (the CLI) telling the truth with their documented exit codes.
+ * and a MariaDB target filtered to tenant 1. Each day ends with every target equal to its share of
+ * the source (a direct comparison, then verify); `outbox verify`, `outbox doctor` and `outbox status`
+ * (the CLI) must tell the truth with their documented exit codes along the way.
+ *
+ * Monday a first load. Tuesday, with the consumers stopped and a load running: ADD COLUMN with a
+ * default, RENAME COLUMN (names with quotes, unicode and comment markers), then the consumers start
+ * (rows that existed before hold the default at the source only: verify --repair brings it).
+ * Wednesday a TRUNCATE then writes, a key change then a delete. Thursday the CLI's verdicts, drift
+ * and repair. Friday a table tracked while the relay runs (plus its backfill), and another untracked
+ * while the relay is down with changes it has not read. Saturday the filtered target's `where`
+ * widened, then narrowed. Sunday both relays restarted while Redis is down, consumers first.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -21,6 +29,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { REDIS_URL } from '../helpers/env.js';
 import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
 import { createMysqlDatabase, logCapture, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
+import { startPrivateRedis } from '../helpers/relay.js';
 import { createMigratedSource } from '../helpers/source.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -206,6 +215,7 @@ describe('a user\'s week', () => {
     await source.db.pool.query(`ALTER TABLE accounts ADD COLUMN status text NOT NULL DEFAULT 'new'`);
     await source.db.pool.query(`ALTER TABLE accounts RENAME COLUMN note TO remark`);
     await source.db.pool.query(`ALTER TABLE ${qLines} ADD COLUMN ${q('Größe "x"')} int DEFAULT 7`);
+    await source.db.pool.query(`ALTER TABLE ${qLines} RENAME COLUMN ${q(QTY)} TO ${q('Menge "ü" -- */')}`);
     await load;
     await source.db.pool.query(`UPDATE accounts SET status = 'active', remark = 'r' WHERE id % 5 = 0`);
     await source.db.pool.query(`UPDATE ${qLines} SET ${q(SELECT)} = ${q(SELECT)} || '!' WHERE ${q(LINE_ID)} % 4 = 0`);
@@ -336,5 +346,32 @@ describe('a user\'s week', () => {
     expect(narrowed.stderr).toMatch(/\d+ extra row\(s\) at target "tenant1" are outside its share by their own values too/);
     await maria.conn.query(`DELETE FROM accounts WHERE tenant_id <> 2`);
     await expectConverged('Saturday, narrowed');
+  });
+
+  it('Sunday: Redis is down when both relays restart, the consumers start first; then Redis comes back', async () => {
+    const redis = await startPrivateRedis();
+    await redis.stop();
+    await relay!.close();
+    relay = undefined;
+    await Promise.all([stop('copy'), stop('tenant1')]);
+    useConfig({ ...doc, redis: { ...(doc.redis as Record<string, unknown>), urls: [redis.url] } });
+    // The wrong order: consumers first, then two relays that cannot reach Redis.
+    await Promise.all([start('copy'), start('tenant1')]);
+    const relays = await Promise.all([startPipelineRelay(config, 'week-a', logs.logger), startPipelineRelay(config, 'week-b', logs.logger)]);
+    try {
+      await churn(8, 60, 1, 90);
+      await source.db.pool.query(`UPDATE notes SET body = body || ' (sunday)' WHERE id % 2 = 1`);
+      // No leader without Redis: the changes wait in the outbox, and status says so.
+      const waiting = await source.source.status();
+      expect(waiting.backlog).toBeGreaterThan(0);
+      await redis.start();
+      await expectConverged('Sunday');
+      const status = await outbox(['status', '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ backlog: 0 });
+    } finally {
+      await Promise.all(relays.map((r) => r.close()));
+      await redis.stop();
+    }
   });
 });
