@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'COLUMN_NOT_FOUND'
   | 'TABLE_HAS_NO_KEY'
   | 'TABLE_NOT_TRACKED'
+  /** A tracked table still has captured changes the relay has not published (`outbox untrack`). */
+  | 'TABLE_HAS_BACKLOG'
   | 'MIGRATION_CHANGED'
   | 'SCHEMA_NEWER_THAN_CODE'
   | 'SCHEMA_NOT_INSTALLED'

@@ -2,7 +2,7 @@ import { OutboxError } from '../errors.js';
 import type { OutboxStore } from './outbox-store.js';
 import type { TableName } from '../sql/identifiers.js';
 import type { BackfillRequest, BackfillResult, OutboxStoreOptions, ReplaySource, SourceTableReader } from './capabilities.js';
-import type { DoctorFinding, MigrateOptions, MigrateResult, MigrationState, SourceAdapter, SourceDialect, SourceStatus, TrackedTable, TrackSpec } from './types.js';
+import type { DoctorFinding, MigrateOptions, MigrateResult, MigrationState, SourceAdapter, SourceDialect, SourceStatus, TrackedTable, TrackSpec, UntrackOptions } from './types.js';
 
 /** How each dialect names itself in messages. */
 const DIALECT_NAMES: Record<SourceDialect, string> = { postgres: 'PostgreSQL', sqlserver: 'SQL Server' };
@@ -18,7 +18,7 @@ export abstract class SourceAdapterBase implements SourceAdapter {
   abstract migrate(options?: MigrateOptions): Promise<MigrateResult>;
   abstract migrationState(): Promise<MigrationState>;
   abstract track(spec: TrackSpec): Promise<TrackedTable>;
-  abstract untrack(table: TableName): Promise<boolean>;
+  abstract untrack(table: TableName, options?: UntrackOptions): Promise<boolean>;
   abstract listTracked(): Promise<TrackedTable[]>;
   abstract status(): Promise<SourceStatus>;
   abstract doctor(): Promise<DoctorFinding[]>;

@@ -16,7 +16,11 @@ export interface SourceAdapter {
   migrate(options?: MigrateOptions): Promise<MigrateResult>;
   migrationState(): Promise<MigrationState>;
   track(spec: TrackSpec): Promise<TrackedTable>;
-  untrack(table: TableName): Promise<boolean>;
+  /**
+   * Stops capturing a table. PostgreSQL then waits for the relay to publish what was captured of it
+   * before it forgets the table (TABLE_HAS_BACKLOG when the wait ends first; run it again).
+   */
+  untrack(table: TableName, options?: UntrackOptions): Promise<boolean>;
   listTracked(): Promise<TrackedTable[]>;
   status(): Promise<SourceStatus>;
   doctor(): Promise<DoctorFinding[]>;
@@ -79,6 +83,15 @@ export interface TrackSpec {
 }
 
 export type TableMode = 'incremental' | 'backfilling';
+
+export interface UntrackOptions {
+  /** Finish at once, even when captured changes of the table are not published yet (they are quarantined). */
+  force?: boolean;
+  /** How long to wait for the relay to publish them (PostgreSQL; default 30 s). */
+  waitMs?: number;
+  /** How often to look while waiting (default 200 ms). */
+  pollMs?: number;
+}
 
 export interface TrackedTable {
   table: TableName;

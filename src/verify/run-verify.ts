@@ -158,7 +158,7 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
   const sourceName = options.sourceName ?? 'outbox-relay';
   /** Whether the table's shares hold a source row: the attributes its snapshot would carry pass a policy. */
   const rowFiltered = shares.every((s) => s.rowFiltered);
-  const inShare = (img: SourceImage): boolean => {
+  const inShare = (img: Pick<SourceImage, 'key' | 'after' | 'attributes'>): boolean => {
     if (!rowFiltered) return true;
     const attributes = buildMessageAttributes(sourceName, { seq: '0', xid: '0', tableSchema: table.schema, tableName: table.table, op: 'snapshot', key: img.key, before: null, after: img.after, changed: null, attributes: img.attributes, changedAt: new Date(0) }, { numberColumns }).attributes;
     return shares.some((s) => s.holds(attributes));
@@ -238,6 +238,15 @@ async function verifyTable(options: VerifyOptions, kind: VerifiableKind, table: 
       );
       const unroutable = keys.filter((k) => k.evict && k.attributes === null && rowFiltered).length;
       if (unroutable > 0) log.warn({ keys: unroutable }, 'extra rows whose attribute columns the target table lacks: their repair events carry no attribute values, which this filtered target\'s policy may not take. Keep the share columns in the target table, or delete those rows by hand');
+      // A row outside the share by its own (target) values too — the target's `where` was narrowed
+      // since it was written: neither side of its repair event passes this target's filter policy.
+      const outside = keys.filter((k) => k.evict && k.attributes !== null && rowFiltered && !inShare({ key: k.key, after: {}, attributes: k.attributes })).length;
+      if (outside > 0) {
+        log.warn(
+          { keys: outside },
+          `${outside} extra row(s) at target "${options.targetName}" are outside its share by their own values too (its where or filterPolicy was narrowed since they were written): no event reaches this target for them through its filter policy, so --repair cannot remove them. Delete them at the target by hand (verify lists them under "extra"); docs/operations.md, "Changing a target's filter"`,
+        );
+      }
       report.repair = await source.repair(keys, log);
       log.info({ ...report.repair }, 'repair events written to the outbox');
     }

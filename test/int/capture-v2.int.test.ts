@@ -539,7 +539,7 @@ describe('outbox migrate upgrades an existing install', () => {
       await db.pool.query(`INSERT INTO public.arch VALUES (1, '2025-01-10', 'a'), (2, '2025-02-10', 'b')`);
 
       const result = await source.migrate();
-      expect(result.applied.map((m) => m.version)).toEqual([12, 13]);
+      expect(result.applied.map((m) => m.version)).toEqual(listMigrations('postgres').filter((f) => f.version >= 12).map((f) => f.version));
       expect(result.eventTriggers).toBe('installed');
       const end = await db.pool.query(`SELECT evtname, evtenabled, evttags FROM pg_event_trigger WHERE evtevent = 'ddl_command_end'`);
       expect(end.rows).toEqual([{ evtname: names.end, evtenabled: 'D', evttags: ['ALTER TABLE', 'CREATE TABLE'] }]);
@@ -586,7 +586,7 @@ describe('outbox migrate upgrades an existing install', () => {
       await db.pool.query('DROP TABLE public.daily_1');
       await db.pool.query('ALTER TABLE public.daily DETACH PARTITION public.daily_2');
 
-      expect((await source.migrate()).applied.map((m) => m.version)).toEqual([13]);
+      expect((await source.migrate()).applied.map((m) => m.version)).toEqual(listMigrations('postgres').filter((f) => f.version >= 13).map((f) => f.version));
       const remembered = async () => (await db.pool.query(`SELECT table_name AS t, gone_seq IS NOT NULL AS gone FROM outbox.tracked_partitions ORDER BY 1`)).rows;
       expect(await remembered()).toEqual([
         { t: 'daily_1', gone: true },

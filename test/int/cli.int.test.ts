@@ -145,7 +145,12 @@ describe('outbox CLI against PostgreSQL', () => {
     expect(again.code).toBe(0);
     expect(again.stdout).toBe('Tracking public.orders: key (id), 4 captured column(s), excluded secret, attributes tenant_id.\n');
 
-    const untrack = await outbox(['untrack', 'public.orders'], env);
+    // No relay runs here: the captured insert is not published, so untrack stops the capture and
+    // says to run it again (exit 1); --force finishes (the insert goes to the quarantine).
+    const waiting = await outbox(['untrack', 'public.orders', '--wait', '0'], env);
+    expect(waiting.code).toBe(1);
+    expect(waiting.stderr).toMatch(/the relay has not published its last \d+ captured changes? yet.*run `outbox untrack public\.orders` again to finish/s);
+    const untrack = await outbox(['untrack', 'public.orders', '--force'], env);
     expect(untrack.code).toBe(0);
     expect(untrack.stdout).toContain('Stopped tracking public.orders.');
     const triggers = await db.pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'public.orders'::regclass AND NOT tgisinternal`);

@@ -3,6 +3,7 @@ import { silentLogger } from '../../src/logger.js';
 import type { OutboxEvent } from '../../src/wire/envelope.js';
 import type { PostgresLeaderSession } from '../../src/source/postgres/relay-session.js';
 import { PostgresOutboxStore } from '../../src/source/postgres/relay-store.js';
+import { logCapture } from '../helpers/pipeline.js';
 import { createMigratedSource, drainSession } from '../helpers/source.js';
 
 /**
@@ -88,7 +89,7 @@ describe('table state kept between pages', () => {
     expect(resumed.map((e) => [e.op, e.key, e.after])).toEqual([['insert', { key_id: 3 }, { key_id: 3, v: 'c' }]]);
   });
 
-  it('decodes a table tracked between pages, and holds what is left of a table untracked between two pages of one window', async () => {
+  it('decodes a table tracked between pages, and holds what is left of a table untracked with --force between two pages of one window', async () => {
     await sql('CREATE TABLE public.u (id int PRIMARY KEY, n numeric NOT NULL)');
     await env.source.track({ table: { schema: 'public', table: 'u' } });
     await sql('INSERT INTO u SELECT g, g * 1.5 FROM generate_series(1, 3) g');
@@ -96,11 +97,97 @@ describe('table state kept between pages', () => {
     expect(first.events.map((e) => [e.tableName, e.after])).toEqual([['u', { id: 1, n: '1.5' }]]);
     expect(await session.advance(first, 1)).toBe(true);
 
-    await env.source.untrack({ schema: 'public', table: 'u' });
+    await env.source.untrack({ schema: 'public', table: 'u' }, { force: true });
     expect(await drain()).toEqual([]);
     const held = await env.db.pool.query<{ seq: string; reason: string }>(`SELECT seq::text, reason FROM outbox.quarantine WHERE table_name = 'u' ORDER BY seq`);
     expect(held.rows).toHaveLength(2);
     for (const r of held.rows) expect(r.reason).toContain('is no longer tracked');
+  });
+});
+
+describe('a column added with a default', () => {
+  it('is saved with a warning naming the table, the column and what brings the value of the rows that existed before to the targets', async () => {
+    const logs = logCapture();
+    const watched = await PostgresOutboxStore.open({ url: env.db.url, schema: 'outbox', logger: logs.logger });
+    try {
+      await sql('CREATE TABLE public.d (id int PRIMARY KEY, v text)');
+      await env.source.track({ table: { schema: 'public', table: 'd' } });
+      await sql(`INSERT INTO d SELECT g, 'v' FROM generate_series(1, 3) g`);
+      await drain();
+      await session.release();
+      const leader = await watched.claimLeadership('defaults-test');
+      await sql(`ALTER TABLE d ADD COLUMN status text NOT NULL DEFAULT 'new', ADD COLUMN plain int`);
+      await sql(`UPDATE d SET v = 'w' WHERE id = 1`);
+      const events = await drainSession(leader);
+      expect(events.map((e) => e.op)).toEqual(['schema', 'update']);
+      const warnings = logs.lines.map((l) => JSON.parse(l) as { msg: string; columns?: string[] }).filter((l) => l.msg.includes('was added to public.d with a default'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]!.columns).toEqual(['status']);
+      expect(warnings[0]!.msg).toContain('outbox verify <target> --repair');
+      // A later schema change that adds nothing with a default says nothing.
+      await sql(`ALTER TABLE d ADD COLUMN more int`);
+      await sql(`UPDATE d SET more = 1 WHERE id = 2`);
+      await drainSession(leader);
+      expect(logs.lines.filter((l) => l.includes('with a default'))).toHaveLength(1);
+      await leader.release();
+    } finally {
+      await watched.close();
+      session = await store.claimLeadership('table-state-test');
+    }
+  });
+});
+
+describe('untracking a table whose changes are not all published', () => {
+  it('stops its capture at once, keeps its row until the relay has published what was captured, then removes it', async () => {
+    await sql('CREATE TABLE public.w (id int PRIMARY KEY, v text)');
+    await env.source.track({ table: { schema: 'public', table: 'w' } });
+    await sql(`INSERT INTO w SELECT g, 'v' || g FROM generate_series(1, 3) g`);
+    const first = await session.readPage(1);
+    expect(await session.advance(first, 1)).toBe(true);
+
+    // No relay publishes meanwhile: untrack stops the capture and says to come back.
+    const err = await env.source.untrack({ schema: 'public', table: 'w' }, { waitMs: 300 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TABLE_HAS_BACKLOG', message: expect.stringContaining('run `outbox untrack public.w` again') });
+    expect((err as Error).message).toContain('its last 2 captured changes');
+    await sql(`UPDATE w SET v = 'not captured'`);
+    expect((await env.db.pool.query(`SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = 'public.w'::regclass AND tgname LIKE 'outbox_capture_%'`)).rows[0].n).toBe(0);
+    expect(await env.source.doctor()).toEqual([expect.objectContaining({ severity: 'warning', check: 'table', message: expect.stringContaining('Table public.w is being untracked') })]);
+
+    // The relay publishes the two changes captured before it, decoded as usual, none quarantined.
+    const rest = await drain();
+    expect(rest.map((e) => [e.op, e.after])).toEqual([['insert', { id: 2, v: 'v2' }], ['insert', { id: 3, v: 'v3' }]]);
+    expect((await env.db.pool.query(`SELECT count(*)::int AS n FROM outbox.quarantine WHERE table_name = 'w'`)).rows[0].n).toBe(0);
+
+    // Run again, it finishes at once; a later write of the table is not captured.
+    expect(await env.source.untrack({ schema: 'public', table: 'w' }, { waitMs: 300 })).toBe(true);
+    expect((await env.source.listTracked()).map((t) => t.table.table)).not.toContain('w');
+    expect(await env.source.doctor()).toEqual([]);
+    await sql(`INSERT INTO w VALUES (4, 'after')`);
+    expect(await drain()).toEqual([]);
+  });
+
+  it('waits for the relay when one runs, so every change captured before it reaches the stream', async () => {
+    await sql('CREATE TABLE public.x (id int PRIMARY KEY, v text)');
+    await env.source.track({ table: { schema: 'public', table: 'x' } });
+    await sql(`INSERT INTO x SELECT g, 'v' || g FROM generate_series(1, 5) g`);
+    const published: OutboxEvent[] = [];
+    const untracked = env.source.untrack({ schema: 'public', table: 'x' }, { pollMs: 50 });
+    // A relay at work while untrack waits.
+    for (let i = 0; i < 100 && published.length < 5; i++) published.push(...(await drain()));
+    expect(await untracked).toBe(true);
+    expect(published.map((e) => (e.key as { id: number }).id)).toEqual([1, 2, 3, 4, 5]);
+    expect((await env.db.pool.query(`SELECT count(*)::int AS n FROM outbox.quarantine WHERE table_name = 'x'`)).rows[0].n).toBe(0);
+  });
+
+  it('a re-track while it waits keeps the table tracked', async () => {
+    await sql('CREATE TABLE public.y (id int PRIMARY KEY)');
+    await env.source.track({ table: { schema: 'public', table: 'y' } });
+    await sql(`INSERT INTO y VALUES (1)`);
+    await expect(env.source.untrack({ schema: 'public', table: 'y' }, { waitMs: 100 })).rejects.toMatchObject({ code: 'TABLE_HAS_BACKLOG' });
+    await env.source.track({ table: { schema: 'public', table: 'y' } });
+    await sql(`INSERT INTO y VALUES (2)`);
+    expect(await env.source.doctor()).toEqual([]);
+    expect((await drain()).map((e) => e.key)).toEqual([{ id: 1 }, { id: 2 }]);
   });
 });
 

@@ -127,7 +127,7 @@ describe.each(DIALECTS.map((d) => [d.label, d] as const))('%s source', (_label, 
         await db.exec(`INSERT INTO ${t('retrack')} (id, v, pin, tenant, note) VALUES (1, 2, '1234', 3, 'hi')`);
         const [ins] = await since(start);
         expect(ins!.after).toEqual({ id: 1, v: 2, tenant: 3, note: 'hi' });
-        await db.source.untrack(table);
+        await db.source.untrack(table, { force: true });
       });
     });
 
@@ -187,7 +187,7 @@ describe.each(DIALECTS.map((d) => [d.label, d] as const))('%s source', (_label, 
         } finally {
           await defaults.close();
         }
-        await db.source.untrack({ schema: d.dataSchema, table: 'wide' });
+        await db.source.untrack({ schema: d.dataSchema, table: 'wide' }, { force: true });
       });
 
       it('reads an ADD COLUMN as a schema-change event ordered before the first row that has the column', async () => {

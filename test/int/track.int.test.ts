@@ -168,7 +168,7 @@ describe('outbox track / untrack', () => {
     const [e] = await eventsOf('Orders');
     expect(e).toMatchObject({ table_schema: 'Sales', table_name: 'Orders', key: { OrderId: 1 }, after: { OrderId: 1, Total: '9.5' }, attributes: { Total: '9.5' } });
     expect((await ctx.source.doctor()).filter((f) => f.message.includes('Orders'))).toEqual([]);
-    expect(await ctx.source.untrack({ schema: 'Sales', table: 'Orders' })).toBe(true);
+    expect(await ctx.source.untrack({ schema: 'Sales', table: 'Orders' }, { force: true })).toBe(true);
     expect(await triggersOf('"Sales"."Orders"')).toEqual([]);
   });
 

@@ -7,6 +7,7 @@ import { silentLogger } from '../../src/logger.js';
 import { runVerify } from '../../src/verify/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { createReplayer, type Replayer } from '../helpers/outbox-replay.js';
+import { logCapture } from '../helpers/pipeline.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { createMigratedSource, readDecodedOutbox } from '../helpers/source.js';
 
@@ -103,6 +104,35 @@ describe('verify', () => {
     expect(JSON.stringify(snap)).toBe(JSON.stringify(live));
     await replayer.replay();
     expect((await verify()).drift).toBe(false);
+  });
+});
+
+describe('verify of a target that lists a table not tracked yet', () => {
+  it('exits 1 naming the table and what to run, not a backfill reason; --table verifies the others', async () => {
+    await ctx.db.pool.query(`CREATE TABLE IF NOT EXISTS public.later (id int PRIMARY KEY)`);
+    const file = join(mkdtempSync(join(tmpdir(), 'outbox-verify-')), 'outbox.config.yaml');
+    writeFileSync(file, JSON.stringify({ source: { url: ctx.db.url }, targets: { copy: { kind: 'postgres', urlEnv: 'COPY_URL', ...TARGET, tables: ['public.accounts', 'public.later'] } } }));
+    const env = { inheritEnv: true, env: { COPY_URL: target.url, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 };
+    const all = await runCli(['--config', file, 'verify', 'copy'], env);
+    expect(all.code).toBe(1);
+    expect(all.stderr).toContain('Table public.later is not tracked. Run: outbox track public.later');
+    expect(all.stderr).toContain('name one with --table');
+    expect(all.stderr).not.toMatch(/a backfill relies/);
+    const one = await runCli(['--config', file, 'verify', 'copy', '--table', 'public.accounts'], env);
+    expect(one.code).toBe(0);
+  });
+});
+
+describe('verify --repair of a target whose share was narrowed', () => {
+  it('says which extra rows no repair event can reach (outside the share by their own values), and what to do', async () => {
+    // The copy holds every tenant; narrowed to tenant 1, the rows of tenants 0 and 2 are extra.
+    const logs = logCapture();
+    const narrowed = { ...replayer.target, where: { tenant_id: ['1'] } };
+    const report = await runVerify({ source: ctx.source, targetName: 'copy', target: narrowed, secrets: { url: target.url }, repair: true, logger: logs.logger });
+    const extra = report.tables[0]!.extra.count;
+    expect(extra).toBeGreaterThan(3000);
+    const warning = logs.lines.map((l) => JSON.parse(l) as { msg: string; keys?: number }).find((l) => l.msg.includes('are outside its share by their own values too'));
+    expect(warning).toMatchObject({ keys: extra, msg: expect.stringContaining('Delete them at the target by hand') });
   });
 });
 

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { parseTableName, formatTableName } from '../../sql/identifiers.js';
 import { print, printJson, splitList } from '../output.js';
 import { withContext, type GetContext } from '../context.js';
+import { wholeNumber } from '../options.js';
 
 export function registerTrack(program: Command, getContext: GetContext): void {
   program
@@ -34,14 +35,16 @@ export function registerTrack(program: Command, getContext: GetContext): void {
 
   program
     .command('untrack')
-    .description('stop capturing a table (removes its triggers; events already captured stay)')
+    .description('stop capturing a table: removes its triggers, then waits for the relay to publish what was captured of it')
     .argument('<table>', 'schema.table')
+    .option('--wait <seconds>', 'how long to wait for the relay (default 30; then run it again to finish)', wholeNumber('--wait', 0, 3600))
+    .option('--force', 'finish at once, even while the relay has not published every captured change of the table (those are quarantined)')
     .option('--json', 'print the result as JSON')
-    .action((tableArg: string, opts: { json?: boolean }) =>
+    .action((tableArg: string, opts: { force?: boolean; wait?: number; json?: boolean }) =>
       withContext(getContext, async (ctx) => {
         const table = parseTableName(tableArg);
         const source = await ctx.source();
-        const removed = await source.untrack(table);
+        const removed = await source.untrack(table, { force: Boolean(opts.force), ...(opts.wait !== undefined ? { waitMs: opts.wait * 1000 } : {}) });
         if (opts.json) printJson({ table: formatTableName(table), wasTracked: removed });
         else print(removed ? `Stopped tracking ${formatTableName(table)}.` : `${formatTableName(table)} was not tracked; any leftover triggers were removed.`);
       }),

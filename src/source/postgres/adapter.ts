@@ -2,7 +2,7 @@ import type { Logger } from '../../logger.js';
 import { quoteIdent, type TableName } from '../../sql/identifiers.js';
 import { SourceAdapterBase } from '../adapter-base.js';
 import type { BackfillRequest, OutboxStoreOptions } from '../capabilities.js';
-import type { MigrateOptions, TrackSpec } from '../types.js';
+import type { MigrateOptions, TrackSpec, UntrackOptions } from '../types.js';
 import { backfillTable } from './backfill.js';
 import { diagnose, doctorNotes } from './doctor.js';
 import type { EventTriggerSetting } from './event-triggers.js';
@@ -55,9 +55,9 @@ export class PostgresSource extends SourceAdapterBase {
     return trackTable(this.pool, this.schema, spec);
   }
 
-  async untrack(table: TableName) {
+  async untrack(table: TableName, options: UntrackOptions = {}) {
     await requireInstalled(this.pool, this.schema);
-    return untrackTable(this.pool, this.schema, table);
+    return untrackTable(this.pool, this.schema, table, options);
   }
 
   async listTracked() {

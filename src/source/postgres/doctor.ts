@@ -30,6 +30,7 @@ interface DoctorRow {
   schema_problem: string | null;
   dropped_seq: string | null;
   function_exists: boolean;
+  untracking: boolean;
 }
 
 /**
@@ -59,6 +60,15 @@ export async function diagnose(pool: pg.Pool, schema: string, eventTriggerSettin
     }
     if (!row.table_exists) {
       findings.push({ severity: 'error', check: 'table', message: `Tracked table ${name} no longer exists. Run: outbox untrack ${name}` });
+      continue;
+    }
+    if (row.untracking && row.enabled_triggers.length === 0) {
+      // `outbox untrack` stopped its capture and waits for the relay to publish what it captured.
+      findings.push({
+        severity: 'warning',
+        check: 'table',
+        message: `Table ${name} is being untracked: its capture is stopped and the relay still has changes of it to publish. Once \`outbox status\` shows no backlog for it, run: outbox untrack ${name} (or outbox track ${name} to capture it again).`,
+      });
       continue;
     }
     const expected = TRIGGERS[row.function_name];

@@ -201,6 +201,7 @@ export class CaptureDecoder {
     }
     const shape = JSON.stringify(update.to.shape);
     const names = update.to.shape.map((c) => c.name);
+    await this.warnAddedDefaults(update);
     try {
       await this.pool.query(
         `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5, published_schema = NULL, published_table = NULL
@@ -213,6 +214,23 @@ export class CaptureDecoder {
       await this.pool.query(`UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, schema_problem = $4 WHERE relid = $1::oid`, [update.relid, shape, names, problem]);
       this.logger.error({ table: `${update.to.tableSchema}.${update.to.tableName}` }, problem);
     }
+  }
+
+  /**
+   * `ADD COLUMN … DEFAULT …` gives the rows that existed before a value at the source without any
+   * captured change: targets add the column empty, and only a change of each row (or a repair)
+   * brings the value. Said once, when the schema change is saved, with what to run
+   * (docs/schema-changes.md, "Columns added with a default").
+   */
+  private async warnAddedDefaults(update: ShapeUpdate): Promise<void> {
+    const res = await this.pool.query<{ name: string }>(runtimeSql('postgres', 'added_columns_with_default', { schema: this.quotedSchema }), [update.relid, update.to.shape.map((c) => c.attnum)]);
+    if (res.rows.length === 0) return;
+    const table = `${update.to.tableSchema}.${update.to.tableName}`;
+    const columns = res.rows.map((r) => JSON.stringify(r.name)).join(', ');
+    this.logger.warn(
+      { table, columns: res.rows.map((r) => r.name) },
+      `column ${columns} was added to ${table} with a default: the rows that existed before hold it at the source without a captured change, so targets have no value there until each row changes. Bring them over with outbox verify <target> --repair for each target of the table (or outbox backfill ${table} --restart)`,
+    );
   }
 
   /**

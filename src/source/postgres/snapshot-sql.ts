@@ -34,7 +34,7 @@ export async function loadSnapshotTable(db: pg.Pool | pg.ClientBase, outboxSchem
   if (!tracked) {
     throw new OutboxError(
       'TABLE_NOT_TRACKED',
-      `Table ${name} is not tracked. Run: outbox track ${name} — a backfill relies on the capture triggers to carry the changes made while it runs.`,
+      `Table ${name} is not tracked. Run: outbox track ${name} — backfill and verify read tracked tables only (the capture triggers carry the changes made while they run, and a repair goes through them); to verify the target's other tables now, name one with --table.`,
       { context: { table: name } },
     );
   }

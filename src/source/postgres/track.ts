@@ -8,6 +8,7 @@ import { describeTable, type TableInfo } from './catalog.js';
 import { captureFunctionName, notifyChannel, wakeSetting } from './capture-sql.js';
 import { capturedShape, readShapes } from './table-shape.js';
 import { withTransaction } from '../../sql/pg-transaction.js';
+import { sleep } from '../../sleep.js';
 
 export { MAX_ATTRIBUTE_COLUMNS } from '../capture-columns.js';
 
@@ -138,21 +139,70 @@ export function captureTriggerArgs(outboxSchema: string, excludedAttnums: number
   return args.map(quoteLiteral).join(', ');
 }
 
-/** Removes a table's capture triggers and function. Events already captured stay in the outbox. */
-export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: TableName): Promise<boolean> {
+/** How long `outbox untrack` waits for the relay to publish a table's last captured changes. */
+export const UNTRACK_WAIT_MS = 30_000;
+
+/**
+ * Removes a table's capture triggers and function. The relay decodes an event with its table's
+ * tracked_tables row, so the row stays, marked `untracking` (sql/postgres/000014_untracking.sql),
+ * until the relay has published every change captured before the triggers went; untrack waits for
+ * that (`waitMs`), then deletes it. When the relay does not get there in time the capture stays
+ * stopped and the error says to run untrack again. `force` deletes the row at once: the table's
+ * unpublished changes then go to the quarantine as "no longer tracked".
+ */
+export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: TableName, options: { force?: boolean; waitMs?: number; pollMs?: number } = {}): Promise<boolean> {
   const q = quoteIdent(outboxSchema, 'Outbox schema');
   const quoted = quotedTable(table); // validates the names before anything reaches the database
-  return withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
-    const row = await client.query<{ function_name: string }>(
-      `DELETE FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2 RETURNING function_name`,
+  const name = formatTableName(table);
+  const lock = (client: pg.ClientBase) => client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`outbox-relay:track:${outboxSchema}`]);
+  const remove = async (client: pg.ClientBase, fn: string | undefined) => {
+    const res = await client.query(`DELETE FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2`, [table.schema, table.table]);
+    const func = fn ?? captureFunctionName(table.schema, table.table);
+    if (!isGenericFunction(func)) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(func)}()`);
+    return (res.rowCount ?? 0) > 0;
+  };
+  const backlog = async (client: pg.Pool | pg.ClientBase, relid: string) =>
+    (await client.query<{ backlog: number }>(runtimeSql('postgres', 'table_backlog', { schema: q }), [relid, table.schema, table.table])).rows[0]?.backlog ?? 0;
+
+  const first = await withTransaction(pool, async (client) => {
+    await lock(client);
+    const row = await client.query<{ function_name: string; relid: string | null }>(
+      `SELECT function_name, relid::int8::text AS relid FROM ${q}.tracked_tables WHERE table_schema = $1 AND table_name = $2 FOR UPDATE`,
       [table.schema, table.table],
     );
     const exists = await client.query('SELECT to_regclass($1) IS NOT NULL AS present', [quoted]);
+    // Dropping the triggers waits for every writer of the table: once it commits, the table's
+    // captured changes are all in the outbox and no more come.
     if (exists.rows[0].present) await client.query(runtimeSql('postgres', 'capture_triggers_drop', { table: quoted }));
-    const fn = row.rows[0]?.function_name ?? captureFunctionName(table.schema, table.table);
-    if (!isGenericFunction(fn)) await client.query(`DROP FUNCTION IF EXISTS ${q}.${quoteCatalogIdent(fn)}()`);
-    return row.rowCount === 1;
+    const tracked = row.rows[0];
+    if (!tracked || !tracked.relid || options.force) return { removed: await remove(client, tracked?.function_name) };
+    await client.query(`UPDATE ${q}.tracked_tables SET untracking = true WHERE table_schema = $1 AND table_name = $2`, [table.schema, table.table]);
+    return { relid: tracked.relid, fn: tracked.function_name };
+  });
+  if (first.removed !== undefined) return first.removed;
+
+  const deadline = Date.now() + (options.waitMs ?? UNTRACK_WAIT_MS);
+  let left = await backlog(pool, first.relid);
+  while (left > 0 && Date.now() < deadline) {
+    await sleep(options.pollMs ?? 200);
+    left = await backlog(pool, first.relid);
+  }
+  if (left > 0) {
+    throw new OutboxError(
+      'TABLE_HAS_BACKLOG',
+      `Capture of ${name} is stopped, but the relay has not published its last ${left} captured change${left === 1 ? '' : 's'} yet, so the table stays in tracked_tables (marked untracking) for the relay to decode them. Make sure a relay runs (\`outbox status\` shows the table's backlog), then run \`outbox untrack ${name}\` again to finish; \`--force\` finishes now and sends those changes to the quarantine instead of the targets.`,
+      { context: { table: name, backlog: left }, retryable: true },
+    );
+  }
+  return withTransaction(pool, async (client) => {
+    await lock(client);
+    // A re-track in the meantime (its triggers are back) wins: the table is tracked again.
+    const retracked = await client.query(`SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgname LIKE 'outbox\\_capture\\_%'`, [first.relid]);
+    if ((retracked.rowCount ?? 0) > 0) {
+      await client.query(`UPDATE ${q}.tracked_tables SET untracking = false WHERE relid = $1::oid`, [first.relid]);
+      return true;
+    }
+    return remove(client, first.fn);
   });
 }
 
