@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from '../sql/files.js';
+import { isDateTime } from './date-time.js';
 import type { WireOperation } from './operations.js';
 
 /**
@@ -221,7 +221,8 @@ let validator: ((value: unknown) => boolean) & { errors?: unknown } | undefined;
 export function validateEnvelope(value: unknown): string[] {
   if (!validator) {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
-    addFormats.default(ajv, ['date-time']);
+    // ajv-formats' full date-time check, with the relay's own UTC instants decided first (src/wire/date-time.ts).
+    ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
     validator = ajv.compile(JSON.parse(readFileSync(join(PACKAGE_ROOT, SCHEMA_FILE), 'utf8')));
   }
   if (validator(value)) return [];
