@@ -24,9 +24,15 @@ export interface ReceiveShape {
  *
  * `handle` (serial only) replaces the delete: what a received batch goes through instead (e.g. a
  * consumer's processing and its acknowledgement), resolving to how many of the batch it deleted —
- * so a loop with it and one without differ only in that work (bench/consumer-cpu.ts).
+ * so a loop with it and one without differ only in that work (bench/consumer-cpu.ts). `counted`
+ * gets the messages deleted, which can pass `total` by the batches other loops had received by then.
  */
-export async function drainReceiveDelete(sqs: SqsSender, shape: ReceiveShape, total: number, options: { pipelined?: boolean; handle?: (messages: Message[]) => Promise<number> } = {}): Promise<number> {
+export async function drainReceiveDelete(
+  sqs: SqsSender,
+  shape: ReceiveShape,
+  total: number,
+  options: { pipelined?: boolean; handle?: (messages: Message[]) => Promise<number>; counted?: { deleted: number } } = {},
+): Promise<number> {
   if (options.handle && options.pipelined) throw new Error('drainReceiveDelete: handle runs in the serial loop only');
   let deleted = 0;
   let finished: number | undefined;
@@ -44,12 +50,15 @@ export async function drainReceiveDelete(sqs: SqsSender, shape: ReceiveShape, to
     return reply.Messages ?? [];
   };
   const remove = async (messages: Message[]) => {
-    if (options.handle) deleted += await options.handle(messages);
-    else {
+    if (options.handle) {
+      const handled = await options.handle(messages); // (not `deleted += await …`: that adds to the count read before the wait)
+      deleted += handled;
+    } else {
       const result = await deleteMessages(sqs, shape.queueUrl, messages);
       if (result.failed.length > 0) throw new Error(`the bare loop could not delete ${result.failed.length} messages (${result.failed[0]!.code})`);
       deleted += result.succeeded.length;
     }
+    if (options.counted) options.counted.deleted = deleted;
     if (deleted >= total) finished ??= performance.now();
   };
   const started = performance.now();
