@@ -21,8 +21,19 @@ export interface ReceiveShape {
  * Serial: each loop receives, deletes, receives again. Pipelined: the shape of a consumer's loop on a
  * backlog with nothing to apply — the next receive is under way while a batch is deleted, and one
  * delete is in flight per loop — so it is what the consumer's own round trips could reach at best.
+ *
+ * `handle` (serial only) replaces the delete: what a received batch goes through instead (e.g. a
+ * consumer's processing and its acknowledgement), resolving to how many of the batch it deleted —
+ * so a loop with it and one without differ only in that work (bench/consumer-cpu.ts). `counted`
+ * gets the messages deleted, which can pass `total` by the batches other loops had received by then.
  */
-export async function drainReceiveDelete(sqs: SqsSender, shape: ReceiveShape, total: number, options: { pipelined?: boolean } = {}): Promise<number> {
+export async function drainReceiveDelete(
+  sqs: SqsSender,
+  shape: ReceiveShape,
+  total: number,
+  options: { pipelined?: boolean; handle?: (messages: Message[]) => Promise<number>; counted?: { deleted: number } } = {},
+): Promise<number> {
+  if (options.handle && options.pipelined) throw new Error('drainReceiveDelete: handle runs in the serial loop only');
   let deleted = 0;
   let finished: number | undefined;
   const receive = async () => {
@@ -39,9 +50,15 @@ export async function drainReceiveDelete(sqs: SqsSender, shape: ReceiveShape, to
     return reply.Messages ?? [];
   };
   const remove = async (messages: Message[]) => {
-    const result = await deleteMessages(sqs, shape.queueUrl, messages);
-    if (result.failed.length > 0) throw new Error(`the bare loop could not delete ${result.failed.length} messages (${result.failed[0]!.code})`);
-    deleted += result.succeeded.length;
+    if (options.handle) {
+      const handled = await options.handle(messages); // (not `deleted += await …`: that adds to the count read before the wait)
+      deleted += handled;
+    } else {
+      const result = await deleteMessages(sqs, shape.queueUrl, messages);
+      if (result.failed.length > 0) throw new Error(`the bare loop could not delete ${result.failed.length} messages (${result.failed[0]!.code})`);
+      deleted += result.succeeded.length;
+    }
+    if (options.counted) options.counted.deleted = deleted;
     if (deleted >= total) finished ??= performance.now();
   };
   const started = performance.now();

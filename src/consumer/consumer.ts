@@ -400,14 +400,30 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
       let applyFailed = false;
       const waiting: { message: Message; reason: string }[] = [];
       if (work.length > 0) {
-        const outcomes = await this.apply(work.map((w) => w.change));
+        const changes: TargetChange[] = new Array(work.length);
+        for (let i = 0; i < work.length; i++) changes[i] = work[i]!.change;
+        const outcomes = await this.apply(changes);
         applyFailed = outcomes === undefined;
         if (outcomes) {
           const now = Date.now();
-          // A message that became several changes: halted or waiting if one is (it stays in the queue),
-          // else rejected if one was, applied if one was, else stale.
-          let byMessage: Iterable<{ item: (typeof work)[number]; outcome: ApplyOutcome }>;
-          if (oneChangeEach) byMessage = work.map((item, i) => ({ item, outcome: outcomes[i]! }));
+          const settle = (item: (typeof work)[number], outcome: ApplyOutcome) => {
+            if (item.change.op === 'schema') this.countSchemaChange(item.change.sourceTable, outcome.status);
+            if (outcome.status === 'rejected') deadLetters.push({ message: item.message, code: 'TARGET_REJECTED', reason: outcome.reason });
+            else if (outcome.status === 'wait') waiting.push({ message: item.message, reason: outcome.reason });
+            else if (outcome.status === 'halt') this.enterHalt({ reason: outcome.reason, messageId: item.message.MessageId ?? '' });
+            else {
+              if (outcome.status === 'applied') {
+                applied += 1;
+                const lag = (now - Date.parse(item.envelope.time)) / 1000;
+                if (Number.isFinite(lag)) this.metrics.lagSeconds.observe(this.labels, Math.max(0, lag));
+              } else stale += 1;
+              done.push(item.message);
+            }
+          };
+          // Each message's outcome: its change's, in order; a message that became several changes is
+          // halted or waiting if one is (it stays in the queue), else rejected if one was, applied if
+          // one was, else stale.
+          if (oneChangeEach) for (let i = 0; i < work.length; i++) settle(work[i]!, outcomes[i]!);
           else {
             const merged = new Map<Message, { item: (typeof work)[number]; outcome: ApplyOutcome }>();
             outcomes.forEach((outcome, i) => {
@@ -415,28 +431,7 @@ export class Consumer extends EventEmitter<ConsumerEvents> {
               const seen = merged.get(item.message);
               if (!seen || OUTCOME_RANK[outcome.status] > OUTCOME_RANK[seen.outcome.status]) merged.set(item.message, { item, outcome });
             });
-            byMessage = merged.values();
-          }
-          for (const { item, outcome } of byMessage) {
-            if (item.change.op === 'schema') this.countSchemaChange(item.change.sourceTable, outcome.status);
-            if (outcome.status === 'rejected') {
-              deadLetters.push({ message: item.message, code: 'TARGET_REJECTED', reason: outcome.reason });
-              continue;
-            }
-            if (outcome.status === 'wait') {
-              waiting.push({ message: item.message, reason: outcome.reason });
-              continue;
-            }
-            if (outcome.status === 'halt') {
-              this.enterHalt({ reason: outcome.reason, messageId: item.message.MessageId ?? '' });
-              continue;
-            }
-            if (outcome.status === 'applied') {
-              applied += 1;
-              const lag = (now - Date.parse(item.envelope.time)) / 1000;
-              if (Number.isFinite(lag)) this.metrics.lagSeconds.observe(this.labels, Math.max(0, lag));
-            } else stale += 1;
-            done.push(item.message);
+            for (const { item, outcome } of merged.values()) settle(item, outcome);
           }
           this.metrics.applied.inc(this.labels, applied);
           this.metrics.stale.inc(this.labels, stale);

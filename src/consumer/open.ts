@@ -4,7 +4,7 @@ import type { Config } from '../config/index.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { TargetWriter } from '../targets/types.js';
-import { decideShare, targetShare } from '../share/target-share.js';
+import { decideShare, targetShare, type MessageContext } from '../share/target-share.js';
 import { Consumer, type ChangeTransform } from './consumer.js';
 import { s3ClaimCheckFetcher } from './decode.js';
 import { createConsumerMetrics } from './metrics.js';
@@ -62,7 +62,9 @@ export function shareAware(config: Config, name: string, transform: ChangeTransf
   const target = targetOf(config, name);
   const share = targetShare(name, target, config.publish.numberAttributes);
   return (data, meta) => {
-    const decision = decideShare(share, target.operations, data, { source: meta.source ?? '', ...(meta.attributes ? { attributes: meta.attributes } : {}) });
+    // The consumer's meta names its source: it is the message context as it is (no object per message).
+    const context: MessageContext = meta.source !== undefined ? (meta as MessageContext) : { source: '', ...(meta.attributes ? { attributes: meta.attributes } : {}) };
+    const decision = decideShare(share, target.operations, data, context);
     if (decision === 'skip') return null;
     return transform(decision === 'delete' ? { ...data, op: 'delete', before: data.after ?? null, after: null } : data, meta);
   };

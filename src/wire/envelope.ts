@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import addFormats from 'ajv-formats';
 import { PACKAGE_ROOT } from '../sql/files.js';
+import { isDateTime } from './date-time.js';
 import type { WireOperation } from './operations.js';
 
 /**
@@ -145,7 +145,10 @@ export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const obj = value as Record<string, unknown>;
-  return `{${Object.keys(obj).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  const keys = Object.keys(obj);
+  // A one-column key (the common case) needs no sort and no list.
+  if (keys.length === 1) return `{${JSON.stringify(keys[0])}:${canonicalJson(obj[keys[0]!])}}`;
+  return `{${keys.sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
 /**
@@ -221,7 +224,8 @@ let validator: ((value: unknown) => boolean) & { errors?: unknown } | undefined;
 export function validateEnvelope(value: unknown): string[] {
   if (!validator) {
     const ajv = new Ajv2020({ allErrors: true, strict: false });
-    addFormats.default(ajv, ['date-time']);
+    // ajv-formats' full date-time check, with the relay's own UTC instants decided first (src/wire/date-time.ts).
+    ajv.addFormat('date-time', { type: 'string', validate: isDateTime });
     validator = ajv.compile(JSON.parse(readFileSync(join(PACKAGE_ROOT, SCHEMA_FILE), 'utf8')));
   }
   if (validator(value)) return [];

@@ -128,15 +128,20 @@ export interface TablePlan {
  */
 export function planByTable(entries: BatchEntry[]): TablePlan[] | undefined {
   const plan: TablePlan[] = [];
+  /** The key columns of the table's first entry: every other key of the table must name the same. */
+  let keyColumns: string[] = [];
   for (const entry of entries) {
     let t = plan.at(-1);
-    if (!t || t.table !== entry.table) plan.push((t = { table: entry.table, entries: [], stale: [], columns: undefined }));
+    if (!t || t.table !== entry.table) {
+      plan.push((t = { table: entry.table, entries: [], stale: [], columns: undefined }));
+      keyColumns = Object.keys(entry.change.key!);
+    }
     const previous = t.entries.at(-1);
     if (previous && previous.keyHash.equals(entry.keyHash)) {
       t.stale.push(entry);
       continue;
     }
-    if (previous && !sameColumns(Object.keys(previous.change.key!), Object.keys(entry.change.key!))) return undefined;
+    if (previous && !sameColumns(keyColumns, Object.keys(entry.change.key!))) return undefined;
     if (entry.change.op !== 'delete') {
       const columns = Object.keys(entry.change.row!);
       if (t.columns === undefined) t.columns = columns;
@@ -147,7 +152,10 @@ export function planByTable(entries: BatchEntry[]): TablePlan[] | undefined {
   return plan;
 }
 
-/** The same column names, in any order (rows are typed by name). */
+/** The same column names, in any order (rows are typed by name); images of one table usually list them in one order. */
 function sameColumns(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((c) => b.includes(c));
+  if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i === a.length || a.every((c) => b.includes(c));
 }

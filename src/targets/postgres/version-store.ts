@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { quoteIdent } from '../../sql/identifiers.js';
+import type { BatchEntry } from '../base/batch.js';
 import type { StoreScope, VersionStore } from '../base/version-store.js';
 import { toSchemaState, type TableSchemaState } from '../schema/decide.js';
 import type { SchemaChangeRecord, SchemaChangeStatus, TargetSchemaItem } from '../types.js';
@@ -54,15 +55,6 @@ export function storeDdl(schema: string): string[] {
 
 /** isNewer (src/targets/base/version-store.ts) in SQL: v is the stored row, EXCLUDED the change. */
 const NEWER = `v.seq < EXCLUDED.seq OR (v.seq = EXCLUDED.seq AND v.deleted AND NOT EXCLUDED.deleted)`;
-
-/** A change as advanceAndWrite takes it: the key's hash and image, the row (null for a delete), the seq. */
-export interface GuardedChange {
-  keyHash: Buffer;
-  key: unknown;
-  row: unknown;
-  seq: string;
-  deleted: boolean;
-}
 
 export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
   private readonly s: string;
@@ -140,12 +132,19 @@ export class PostgresVersionStore implements VersionStore<pg.ClientBase> {
    * — of the changes that advanced. Returns, per change in the given order, whether it advanced. One
    * statement is one transaction: a row the target refuses fails all of it.
    */
-  async advanceAndWrite(client: pg.ClientBase, table: string, entries: GuardedChange[], writes: string[]): Promise<boolean[]> {
+  async advanceAndWrite(client: pg.ClientBase, table: string, entries: BatchEntry[], writes: string[]): Promise<boolean[]> {
     const { name, text } = this.advanceAndWriteStatement(writes);
     // The changes as one JSON array (one parameter the driver sends as it is, instead of five arrays
-    // it would escape element by element); the changes that advanced come back as their ordinal in
-    // it (one int per row, read as an array: no hex text to parse back, no object per row).
-    const changes = JSON.stringify(entries.map((e) => ({ h: e.keyHash.toString('hex'), k: e.key, q: e.seq, d: e.deleted, r: e.row })));
+    // it would escape element by element), its text built in one pass: no object per change. The
+    // changes that advanced come back as their ordinal in it (one int per row, read as an array: no
+    // hex text to parse back, no object per row).
+    let changes = '[';
+    for (let i = 0; i < entries.length; i++) {
+      const { change, keyHash } = entries[i]!;
+      const deleted = change.op === 'delete';
+      changes += `${i === 0 ? '' : ','}{"h":"${keyHash.toString('hex')}","k":${JSON.stringify(change.key)},"q":${JSON.stringify(change.seq)},"d":${deleted},"r":${deleted ? 'null' : JSON.stringify(change.row)}}`;
+    }
+    changes += ']';
     const result = await client.query<[number]>({ name, text, values: [table, changes, this.scope.owner], rowMode: 'array' });
     const advanced: boolean[] = new Array<boolean>(entries.length).fill(false);
     for (const [i] of result.rows) advanced[i - 1] = true;

@@ -136,12 +136,7 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
         for (const e of t.stale) outcomes[e.index] = STALE;
         const sql = resolveTable(t.entries[0]!.change.table).sql;
         const keys = Object.keys(t.entries[0]!.change.key!);
-        const advanced = await this.store.advanceAndWrite(
-          client,
-          t.table,
-          t.entries.map((e) => ({ keyHash: e.keyHash, key: e.change.key, row: e.change.op === 'delete' ? null : e.change.row, seq: e.change.seq, deleted: e.change.op === 'delete' })),
-          t.columns ? [upsertAppliedSql(sql, t.columns, keys)] : [],
-        );
+        const advanced = await this.store.advanceAndWrite(client, t.table, t.entries, t.columns ? [upsertAppliedSql(sql, t.columns, keys)] : []);
         // The deletes run as a statement of their own, after the version guard. In the guard's
         // statement they would read its snapshot, taken before it waited for another consumer's
         // version of the same key: a row that consumer inserted and committed meanwhile is not in

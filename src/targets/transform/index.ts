@@ -64,30 +64,39 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
   return (data, meta) => {
     const sourceTable = `${data.schema}.${data.table}`;
     const plan = plans.get(sourceTable);
-    const fail = (message: string, context: Record<string, unknown> = {}, cause?: unknown) =>
-      new OutboxError('TRANSFORM_FAILED', `Target "${targetName}", table ${sourceTable}: ${message}`, { cause, context: { target: targetName, table: sourceTable, ...context } });
-    if (!plan) throw fail(`the table is not listed in targets.${targetName}.tables; fix the subscription filter or add the table`);
-    if (!/^\d+$/.test(data.seq)) throw fail('the change has no valid seq (a decimal string is required)');
+    // No closure per change: a failure's error is built where it is thrown (transformFailed).
+    if (!plan) throw transformFailed(targetName, sourceTable, `the table is not listed in targets.${targetName}.tables; fix the subscription filter or add the table`);
+    if (!/^\d+$/.test(data.seq)) throw transformFailed(targetName, sourceTable, 'the change has no valid seq (a decimal string is required)');
     const op = data.op;
     if (op === 'schema') {
       // Mapped like the row images, never through value transforms; the writer applies it by targets.<name>.schemaChanges.
-      if (!data.schemaChange) throw fail('the schema-change event has no data.schemaChange');
+      if (!data.schemaChange) throw transformFailed(targetName, sourceTable, 'the schema-change event has no data.schemaChange');
       const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName });
       return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null, schemaChange };
     }
     if (op === 'truncate') return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null };
 
     const keyNames = data.key ? Object.keys(data.key) : [];
-    if (keyNames.length === 0) throw fail(`the ${op} change has no key`);
+    if (keyNames.length === 0) throw transformFailed(targetName, sourceTable, `the ${op} change has no key`);
     const keyInfo = keyInfoOf(sourceTable, plan, keyNames);
-    if (keyInfo.issue) throw fail(keyInfo.issue, { column: keyInfo.issue.match(/"([^"]+)"/)?.[1] });
+    if (keyInfo.issue) throw transformFailed(targetName, sourceTable, keyInfo.issue, { column: keyInfo.issue.match(/"([^"]+)"/)?.[1] });
     const identity = identities.get(plan) === true;
-    const map = (image: RowImage) => (identity && isPlainImage(image) ? { ...image } : mapImage(plan, image, keyInfo.columns, columnCtx, fail));
-    const key = map(data.key!);
+    const key = mapOrCopy(identity, plan, data.key!, keyInfo.columns, columnCtx, sourceTable);
     if (op === 'delete') return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key, row: null };
-    if (!data.after) throw fail(`the ${op} change has no after image`);
-    return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key, row: map(data.after) };
+    if (!data.after) throw transformFailed(targetName, sourceTable, `the ${op} change has no after image`);
+    return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key, row: mapOrCopy(identity, plan, data.after, keyInfo.columns, columnCtx, sourceTable) };
   };
+}
+
+/** TRANSFORM_FAILED for a change of the table, naming target, table and column (never a value). */
+function transformFailed(targetName: string, sourceTable: string, message: string, context: Record<string, unknown> = {}, cause?: unknown): OutboxError {
+  return new OutboxError('TRANSFORM_FAILED', `Target "${targetName}", table ${sourceTable}: ${message}`, { cause, context: { target: targetName, table: sourceTable, ...context } });
+}
+
+/** An identity plan's image as a copy (isPlainImage), any other through mapImage. */
+function mapOrCopy(identity: boolean, plan: TablePlan, image: RowImage, keyColumns: ReadonlySet<string>, ctx: ColumnContext, sourceTable: string): RowImage {
+  if (identity && isPlainImage(image)) return { ...image };
+  return mapImage(plan, image, keyColumns, ctx, (message, context, cause) => transformFailed(ctx.targetName, sourceTable, message, context, cause));
 }
 
 interface KeyInfo {
