@@ -72,7 +72,11 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     if (op === 'schema') {
       // Mapped like the row images, never through value transforms; the writer applies it by targets.<name>.schemaChanges.
       if (!data.schemaChange) throw fail('the schema-change event has no data.schemaChange');
-      const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName });
+      // An added column's value for the rows that existed before goes through the same mapping as
+      // that column of a row image (mapImage), so the filled rows equal what a change would write.
+      const keyColumns = new Set(data.schemaChange.key);
+      const mapValue = (column: string, value: unknown) => Object.values(mapImage(plan, { [column]: value }, keyColumns, columnCtx, fail))[0];
+      const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName, mapValue });
       return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null, schemaChange };
     }
     if (op === 'truncate') return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null };
