@@ -13,6 +13,7 @@ import { haltMessage } from '../../src/targets/schema/row-shaper.js';
 import { compileTablePlan } from '../../src/targets/transform/plan.js';
 import type { TargetChange, TargetSchemaChange } from '../../src/targets/types.js';
 import { withUserTransforms } from '../../src/targets/user-transform.js';
+import { webhookBody } from '../../src/targets/http/body.js';
 
 const pg = (type: string) => targetColumnType({ dialect: 'postgres', type }, 'postgres').sql;
 const my = (type: string) => targetColumnType({ dialect: 'postgres', type }, 'mysql').sql;
@@ -356,5 +357,18 @@ describe('a column added with a value for the rows that existed before (existing
     expect(shapeRow({ recorded: [{ ...state.recorded[0]!, status: 'ignored' }] }, 'ignore', 10n, { id: 1 }, new Set(['id']))).toEqual({ row: { id: 1 } });
     // A column the target does not have is not written, and makes nothing wait.
     expect(shapeRow({ recorded: [state.recorded[0]!] }, 'apply', 10n, { id: 1 }, new Set(['id']))).toEqual({ row: { id: 1 } });
+  });
+});
+
+describe('an http target receives the value for the rows that existed before', () => {
+  it('as `existing` on the add_column item, in the target\'s names, when the source carried one', () => {
+    const change: TargetChange = {
+      messageId: 'm', eventId: 'src:12:schema', time: 't', sourceTable: 'public.items', table: 'public.items', op: 'schema', seq: '12', key: null, row: null,
+      schemaChange: { dialect: 'postgres', items: [{ kind: 'add_column', column: 'state', type: { dialect: 'postgres', type: 'text' }, nullable: true, existing: 'new' }, { kind: 'add_column', column: 'plain', type: { dialect: 'postgres', type: 'integer' }, nullable: true }] },
+    };
+    expect(JSON.parse(webhookBody(change)).schemaChange.changes).toEqual([
+      { kind: 'add_column', column: 'state', type: 'text', nullable: true, existing: 'new' },
+      { kind: 'add_column', column: 'plain', type: 'integer', nullable: true },
+    ]);
   });
 });

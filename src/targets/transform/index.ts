@@ -70,7 +70,7 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     if (!/^\d+$/.test(data.seq)) throw fail('the change has no valid seq (a decimal string is required)');
     const op = data.op;
     if (op === 'schema') {
-      // Mapped like the row images, never through value transforms; the writer applies it by targets.<name>.schemaChanges.
+      // Mapped like the row images' names; only an added column's existing value goes through the value transforms (below). The writer applies it by targets.<name>.schemaChanges.
       if (!data.schemaChange) throw fail('the schema-change event has no data.schemaChange');
       // An added column's value for the rows that existed before goes through the same mapping as
       // that column of a row image (mapImage), so the filled rows equal what a change would write.
