@@ -215,11 +215,19 @@ export class CaptureDecoder {
         continue;
       }
       const info = asColumnInfo(column);
-      const decoded = await this.pool.query<{ value: Record<string, unknown> }>(
-        runtimeSql('postgres', 'decode_added_column', { value: jsonObject('n', [info]), columns: decodeExpressions({ keyColumns: [], captured: [info], attributes: [] }).columns! }),
-        [found.image],
-      );
-      const value = decoded.rows[0]?.value[column.name];
+      let value: unknown;
+      try {
+        const decoded = await this.pool.query<{ value: Record<string, unknown> }>(
+          runtimeSql('postgres', 'decode_added_column', { value: jsonObject('n', [info]), columns: decodeExpressions({ keyColumns: [], captured: [info], attributes: [] }).columns! }),
+          [found.image],
+        );
+        value = decoded.rows[0]?.value[column.name];
+      } catch (err) {
+        // A value its type cannot read back from json: not carried (warned) rather than stall the stream.
+        this.logger.debug({ table: `${update.to.tableSchema}.${update.to.tableName}`, column: column.name, err: (err as Error).message }, 'the value of an added column for the rows that existed before cannot be decoded');
+        uncarried.push(column.name);
+        continue;
+      }
       if (value !== undefined && value !== null) item.existing = value;
     }
     if (uncarried.length > 0) update.uncarried = uncarried;
