@@ -47,7 +47,12 @@ export interface TargetSchemaChange {
 }
 
 export type TargetSchemaItem =
-  | { kind: 'add_column'; column: string; type: ColumnType; nullable: boolean }
+  /**
+   * existing: the value the rows that existed before the change hold at the source, mapped as the
+   * mapping writes that column of a row image (a fill of the target's existing rows); unfilled: why
+   * the source's value could not be mapped (the rows stay NULL until they change, or a repair).
+   */
+  | { kind: 'add_column'; column: string; type: ColumnType; nullable: boolean; existing?: unknown; unfilled?: string }
   | { kind: 'drop_column'; column: string }
   | { kind: 'rename_column'; from: string; column: string }
   | { kind: 'alter_type'; column: string; from: ColumnType; to: ColumnType }

@@ -101,6 +101,7 @@ export function withUserTransforms(targetName: string, transform: Transformer, f
     if (data.op === 'schema' && target.kind === 'dynamodb') return null;
     const change = transform(data, meta);
     const fn = functions.get(change.sourceTable);
+    if (fn && change.op === 'schema') return withoutExisting(change, target.mapping[change.sourceTable]?.transform ?? '');
     if (!fn || change.op === 'truncate' || change.op === 'schema' || change.key === null) return change;
     const fail = (message: string, cause?: unknown) =>
       new OutboxError('TRANSFORM_FAILED', `Target "${targetName}", table ${change.sourceTable}: the transform ${target.mapping[change.sourceTable]?.transform ?? ''} ${message}`, { cause, context: { target: targetName, table: change.sourceTable } });
@@ -146,4 +147,18 @@ export function withUserTransforms(targetName: string, transform: Transformer, f
 /** The transform a consumer of this target runs: the mapping, then the user functions (loaded once here). */
 export async function buildTargetTransform(targetName: string, target: TargetConfig, transform: Transformer, configOrigin?: string): Promise<(data: ChangeData, meta: ChangeMeta) => ChangeOutput> {
   return withUserTransforms(targetName, transform, await loadUserTransforms(targetName, target, configOrigin), target);
+}
+
+/**
+ * User code maps whole changes, not one column: the value an added column has in the rows that
+ * existed before cannot be put through it, so the target adds the column empty and says so.
+ */
+function withoutExisting(change: TargetChange, module: string): TargetChange {
+  if (!change.schemaChange?.items.some((i) => i.kind === 'add_column' && i.existing !== undefined)) return change;
+  const items = change.schemaChange.items.map((item) => {
+    if (item.kind !== 'add_column' || item.existing === undefined) return item;
+    const { existing: _, ...rest } = item;
+    return { ...rest, unfilled: `the table is mapped through user code (${module}), which maps whole changes, not one column's value` };
+  });
+  return { ...change, schemaChange: { ...change.schemaChange, items } };
 }

@@ -59,6 +59,12 @@ export interface SchemaChangeItem {
   to?: string;
   /** add_column: the column's type. */
   type?: string;
+  /**
+   * add_column: the value the rows that existed before the change hold at the source although none
+   * of them was written (`ADD COLUMN … DEFAULT …` with a non-volatile default), encoded as the
+   * column's value in a row image. Absent when no added value is known (docs/schema-changes.md).
+   */
+  existing?: unknown;
 }
 
 /**

@@ -114,3 +114,21 @@ describe('catalog changes between two pages, with the event triggers skipped', (
     ]);
   });
 });
+
+describe('a column added with a default, with the event triggers skipped', () => {
+  it('the schema change noticed at the first row of the new shape carries the value the rows that existed before got', async () => {
+    await sql('CREATE TABLE public.dflt (id int PRIMARY KEY, v text)');
+    await env.source.track({ table: { schema: 'public', table: 'dflt' } });
+    await sql(`INSERT INTO dflt VALUES (1, 'a'), (2, 'b')`);
+    await drain();
+    await sql(`ALTER TABLE dflt ADD COLUMN status text NOT NULL DEFAULT 'new', ADD COLUMN amount numeric(10,2) DEFAULT 1.5`);
+    await sql(`UPDATE dflt SET v = 'c' WHERE id = 1`);
+    const events = await drain();
+    expect(events.map((e) => e.op)).toEqual(['schema', 'update']);
+    expect(events[0]!.schemaChange!.changes).toEqual([
+      { kind: 'add_column', column: 'status', type: 'text', existing: 'new' },
+      { kind: 'add_column', column: 'amount', type: 'numeric(10,2)', existing: '1.50' },
+    ]);
+    expect(events[1]!.after).toMatchObject({ status: 'new', amount: '1.50' });
+  });
+});

@@ -106,24 +106,38 @@ describe('table state kept between pages', () => {
 });
 
 describe('a column added with a default', () => {
-  it('is saved with a warning naming the table, the column and what brings the value of the rows that existed before to the targets', async () => {
+  it('carries the value the rows that existed before got, in the event encoding; a volatile default is warned about with what to run', async () => {
     const logs = logCapture();
     const watched = await PostgresOutboxStore.open({ url: env.db.url, schema: 'outbox', logger: logs.logger });
     try {
-      await sql('CREATE TABLE public.d (id int PRIMARY KEY, v text)');
-      await env.source.track({ table: { schema: 'public', table: 'd' } });
-      await sql(`INSERT INTO d SELECT g, 'v' FROM generate_series(1, 3) g`);
+      await sql('CREATE TABLE public.d (id int PRIMARY KEY, v text, secret text)');
+      await env.source.track({ table: { schema: 'public', table: 'd' }, exclude: ['secret'] });
+      await sql(`INSERT INTO d SELECT g, 'v', 's' FROM generate_series(1, 3) g`);
       await drain();
       await session.release();
       const leader = await watched.claimLeadership('defaults-test');
-      await sql(`ALTER TABLE d ADD COLUMN status text NOT NULL DEFAULT 'new', ADD COLUMN plain int`);
+      await sql(
+        `ALTER TABLE d ADD COLUMN status text NOT NULL DEFAULT 'new', ADD COLUMN plain int, ADD COLUMN amount numeric(10,2) DEFAULT 1.5, ADD COLUMN big int8 DEFAULT 9007199254740993,
+                      ADD COLUMN at timestamptz DEFAULT '2024-01-01 10:00+02', ADD COLUMN doc jsonb DEFAULT '{"a": [1, 2]}', ADD COLUMN "we""ird" text DEFAULT 'it''s'`,
+      );
       await sql(`UPDATE d SET v = 'w' WHERE id = 1`);
       const events = await drainSession(leader);
       expect(events.map((e) => e.op)).toEqual(['schema', 'update']);
+      const added = events[0]!.schemaChange!.changes.filter((c) => c.kind === 'add_column');
+      expect(Object.fromEntries(added.map((c) => [c.column, c.existing]))).toEqual({ status: 'new', plain: undefined, amount: '1.50', big: '9007199254740993', at: '2024-01-01T08:00:00+00:00', doc: { a: [1, 2] }, 'we"ird': "it's" });
+      // Encoded as the same column's value in a row image.
+      const after = events[1]!.after!;
+      for (const c of added) if (c.existing !== undefined) expect(after[c.column!]).toEqual(c.existing);
+      expect(logs.lines.filter((l) => l.includes('with a default'))).toHaveLength(0);
+      // A volatile default gives each row its own value: nothing to carry, a warning with what to run.
+      await sql(`ALTER TABLE d ADD COLUMN stamped timestamptz DEFAULT clock_timestamp()`);
+      await sql(`UPDATE d SET v = 'x' WHERE id = 2`);
+      const later = await drainSession(leader);
+      expect(later[0]!.schemaChange!.changes).toEqual([{ kind: 'add_column', column: 'stamped', type: 'timestamp with time zone' }]);
       const warnings = logs.lines.map((l) => JSON.parse(l) as { msg: string; columns?: string[] }).filter((l) => l.msg.includes('was added to public.d with a default'));
       expect(warnings).toHaveLength(1);
-      expect(warnings[0]!.columns).toEqual(['status']);
-      expect(warnings[0]!.msg).toContain('outbox verify <target> --repair');
+      expect(warnings[0]!.columns).toEqual(['stamped']);
+      expect(warnings[0]!.msg).toContain('outbox verify <target> --table public.d --repair');
       // A later schema change that adds nothing with a default says nothing.
       await sql(`ALTER TABLE d ADD COLUMN more int`);
       await sql(`UPDATE d SET more = 1 WHERE id = 2`);

@@ -11,7 +11,9 @@ import { mysqlStatements } from '../../src/targets/mysql/ddl.js';
 import { pgStatements } from '../../src/targets/postgres/ddl.js';
 import { haltMessage } from '../../src/targets/schema/row-shaper.js';
 import { compileTablePlan } from '../../src/targets/transform/plan.js';
-import type { TargetSchemaChange } from '../../src/targets/types.js';
+import type { TargetChange, TargetSchemaChange } from '../../src/targets/types.js';
+import { withUserTransforms } from '../../src/targets/user-transform.js';
+import { webhookBody } from '../../src/targets/http/body.js';
 
 const pg = (type: string) => targetColumnType({ dialect: 'postgres', type }, 'postgres').sql;
 const my = (type: string) => targetColumnType({ dialect: 'postgres', type }, 'mysql').sql;
@@ -285,5 +287,88 @@ describe('subscriptions and schema changes', () => {
     );
     expect(change).toMatchObject({ op: 'schema', seq: '12', key: null, row: null, table: 'public.items', schemaChange: { items: [{ kind: 'add_column', column: 'card', type: { output: 'text' } }] } });
     expect(() => transform({ schema: 'public', table: 'items', op: 'schema', seq: '13', key: null }, { messageId: 'm', eventId: 'e', time: 't' })).toThrow(/has no data.schemaChange/);
+  });
+});
+
+describe('a column added with a value for the rows that existed before (existing)', () => {
+  const meta = { messageId: 'm', eventId: 'src:12:schema', time: '2024-01-01T00:00:00Z' };
+  const added = (column: string, existing: unknown): ChangeData => ({
+    schema: 'public',
+    table: 'items',
+    op: 'schema',
+    seq: '12',
+    key: null,
+    schemaChange: { dialect: 'postgres', before: null, after: null, key: ['id'], changes: [{ kind: 'add_column', column, type: 'text', existing }] },
+  });
+  const row = (column: string, value: unknown): ChangeData => ({ schema: 'public', table: 'items', op: 'update', seq: '13', key: { id: 1 }, after: { id: 1, [column]: value }, changed: [column] });
+  const items = (mapping: Record<string, unknown>, column: string, existing: unknown) => {
+    const change = buildTransformer('wh', target({}, mapping), { hashSalt: 's' })(added(column, existing), meta);
+    return change.schemaChange!.items;
+  };
+
+  it('maps the value as the mapping writes that column of a row image: copied, renamed, masked, hashed, converted', () => {
+    for (const mapping of [{}, { rename: { status: 'state' } }, { mask: { status: { keepLast: 1 } } }, { hash: ['status'] }, { convert: { status: 'uppercase' } }]) {
+      const transform = buildTransformer('wh', target({}, mapping), { hashSalt: 's' });
+      const [item] = transform(added('status', 'new'), meta).schemaChange!.items;
+      const written = transform(row('status', 'new'), meta).row!;
+      const [column] = Object.keys(written).filter((c) => c !== 'id');
+      expect(item).toMatchObject({ kind: 'add_column', column, existing: written[column!] });
+    }
+    expect(items({ rename: { status: 'state' } }, 'status', 'new')[0]).toMatchObject({ column: 'state', existing: 'new' });
+    expect(items({ mask: { status: 'full' } }, 'status', 'new')[0]!).not.toMatchObject({ existing: 'new' });
+  });
+
+  it('leaves the value out, with the reason, where the mapping cannot write it; a column not written has no item', () => {
+    const [converted] = items({ convert: { status: 'number' } }, 'status', 'new');
+    expect(converted).not.toHaveProperty('existing');
+    expect(converted).toMatchObject({ unfilled: expect.stringContaining('targets.wh.mapping.public.items cannot write the value of "status"') });
+    expect(items({ exclude: ['status'] }, 'status', 'new')).toEqual([]);
+    expect(items({}, 'status', undefined)[0]).not.toHaveProperty('existing');
+  });
+
+  it('a target with a user transform adds the column empty and says why', () => {
+    const transform = buildTransformer('wh', target({}, {}), { hashSalt: 's' });
+    const withUser = withUserTransforms('wh', transform, new Map([['public.items', () => null]]), { kind: 'postgres', mapping: { 'public.items': { transform: './t.mjs' } } as never });
+    const change = withUser(added('status', 'new'), meta) as TargetChange;
+    expect(change.schemaChange!.items[0]).not.toHaveProperty('existing');
+    expect(change.schemaChange!.items[0]).toMatchObject({ unfilled: expect.stringContaining('user code (./t.mjs)') });
+  });
+
+  it('decides an add and a fill; the fill is no DDL', () => {
+    const change: TargetSchemaChange = { dialect: 'postgres', items: [{ kind: 'add_column', column: 'status', type: { dialect: 'postgres', type: 'text' }, nullable: true, existing: 'new' }] };
+    const decision = decideSchemaChange(target(), 'postgres', change);
+    expect(decision).toEqual({ action: 'apply', steps: [{ kind: 'add', column: 'status', type: expect.objectContaining({ sql: 'text' }) }, { kind: 'fill', column: 'status', value: 'new' }] });
+    if (decision.action !== 'apply') throw new Error('not applied');
+    expect(pgStatements('"public"."items"', decision.steps, new Map([['id', { nullable: false }]]))).toEqual(['ALTER TABLE "public"."items" ADD COLUMN "status" text']);
+    expect(describeSchemaChange(change)).toBe('add column "status" (text; existing rows get the value the source gave them)');
+    expect(decideSchemaChange(target({ schemaChanges: 'ignore' }), 'postgres', change)).toEqual({ action: 'ignore' });
+  });
+
+  it('gives a row written before the change that arrives after it the value, never a row written after', () => {
+    const state: TableSchemaState = {
+      recorded: [
+        { seq: 20n, status: 'applied', items: [{ kind: 'add_column', column: 'status', type: { dialect: 'postgres', type: 'text' }, nullable: true, existing: 'new' }] },
+        { seq: 40n, status: 'applied', items: [{ kind: 'rename_column', from: 'status', column: 'state' }] },
+      ],
+    };
+    expect(shapeRow(state, 'apply', 10n, { id: 1 }, new Set(['id', 'state']))).toEqual({ row: { id: 1, state: 'new' } });
+    expect(shapeRow(state, 'apply', 30n, { id: 1, status: null }, new Set(['id', 'state']))).toEqual({ row: { id: 1, state: null } });
+    expect(shapeRow(state, 'apply', 50n, { id: 1, state: 'x' }, new Set(['id', 'state']))).toEqual({ row: { id: 1, state: 'x' } });
+    expect(shapeRow({ recorded: [{ ...state.recorded[0]!, status: 'ignored' }] }, 'ignore', 10n, { id: 1 }, new Set(['id']))).toEqual({ row: { id: 1 } });
+    // A column the target does not have is not written, and makes nothing wait.
+    expect(shapeRow({ recorded: [state.recorded[0]!] }, 'apply', 10n, { id: 1 }, new Set(['id']))).toEqual({ row: { id: 1 } });
+  });
+});
+
+describe('an http target receives the value for the rows that existed before', () => {
+  it('as `existing` on the add_column item, in the target\'s names, when the source carried one', () => {
+    const change: TargetChange = {
+      messageId: 'm', eventId: 'src:12:schema', time: 't', sourceTable: 'public.items', table: 'public.items', op: 'schema', seq: '12', key: null, row: null,
+      schemaChange: { dialect: 'postgres', items: [{ kind: 'add_column', column: 'state', type: { dialect: 'postgres', type: 'text' }, nullable: true, existing: 'new' }, { kind: 'add_column', column: 'plain', type: { dialect: 'postgres', type: 'integer' }, nullable: true }] },
+    };
+    expect(JSON.parse(webhookBody(change)).schemaChange.changes).toEqual([
+      { kind: 'add_column', column: 'state', type: 'text', nullable: true, existing: 'new' },
+      { kind: 'add_column', column: 'plain', type: 'integer', nullable: true },
+    ]);
   });
 });

@@ -4,7 +4,7 @@ import { captureSettingsOptions } from '../../wire/capture-settings.js';
 import type { Logger } from '../../logger.js';
 import { runtimeSql } from '../../sql/files.js';
 import { withTransaction } from '../../sql/pg-transaction.js';
-import { decodeExpressions } from './capture-sql.js';
+import { decodeExpressions, jsonObject } from './capture-sql.js';
 import type { ColumnInfo } from './catalog.js';
 import { recordedSchemaEvent, toEvent, type EventRow } from './relay-events.js';
 import { asColumnInfo, capturedShape, publicColumn, readShapes, type ShapeColumn, type TableShape } from './table-shape.js';
@@ -44,6 +44,11 @@ export interface ShapeUpdate {
   to: { tableSchema: string; tableName: string; shape: ShapeColumn[] };
   /** A drop_table: once it is acknowledged the table leaves tracked_tables (if it is still gone). */
   dropped?: boolean;
+  /**
+   * Columns it adds whose rows that existed before got a value the event cannot carry (a volatile
+   * default, or a table rewritten since): warned about once the change is saved.
+   */
+  uncarried?: string[];
 }
 
 /** An event held back because its table lost a key or attribute column; kept whole in the quarantine. */
@@ -180,7 +185,53 @@ export class CaptureDecoder {
       }
       out.push({ row, state, columns: imageColumns(state, names, this.announce), tableSchema, tableName });
     }
+    for (const update of shapeUpdates) if (!update.dropped) await this.carryExisting(out[update.index] as OutboxEvent, update);
     return { events: await this.decodeImages(out), shapeUpdates, held };
+  }
+
+  /**
+   * `ADD COLUMN … DEFAULT …` gives the rows that existed before a value without writing them, so no
+   * change of theirs is captured. When PostgreSQL keeps that value in the catalog (a non-volatile
+   * default, evaluated once at the ALTER: pg_attribute.attmissingval), the add_column item carries
+   * it as `existing`, in the event encoding of the column, and each target fills its existing rows
+   * with it (docs/schema-changes.md, "Columns added with a default"). A value the catalog no longer
+   * has (a volatile default rewrote the table with one per row; a rewrite since) is named in
+   * `uncarried`, for the warning. A partitioned table keeps missing values on its partitions only:
+   * its columns are uncarried too.
+   */
+  private async carryExisting(event: OutboxEvent, update: ShapeUpdate): Promise<void> {
+    const added = (event.schemaChange?.changes ?? []).filter((c) => c.kind === 'add_column');
+    if (added.length === 0) return;
+    const byName = new Map(update.to.shape.map((c) => [c.name, c]));
+    const attnums = added.map((c) => byName.get(c.column ?? '')?.attnum).filter((n): n is number => n !== undefined);
+    const res = await this.pool.query<{ attnum: number; name: string; has_default: boolean; image: string | null }>(runtimeSql('postgres', 'added_column_values'), [update.relid, attnums]);
+    const uncarried: string[] = [];
+    for (const item of added) {
+      const column = byName.get(item.column ?? '');
+      const found = column && res.rows.find((r) => r.attnum === column.attnum && r.name === column.name);
+      if (!column || !found) continue;
+      if (found.image === null) {
+        if (found.has_default) uncarried.push(column.name);
+        continue;
+      }
+      const info = asColumnInfo(column);
+      let value: unknown;
+      try {
+        const decoded = await this.pool.query<{ value: Record<string, unknown> }>(
+          runtimeSql('postgres', 'decode_added_column', { value: jsonObject('n', [info]), columns: decodeExpressions({ keyColumns: [], captured: [info], attributes: [] }).columns! }),
+          [found.image],
+        );
+        value = decoded.rows[0]?.value[column.name];
+      } catch (err) {
+        // A value its type cannot read back from json: not carried (warned) rather than stall the stream.
+        this.logger.debug({ table: `${update.to.tableSchema}.${update.to.tableName}`, column: column.name, err: (err as Error).message }, 'the value of an added column for the rows that existed before cannot be decoded');
+        uncarried.push(column.name);
+        continue;
+      }
+      if (value !== undefined && value !== null) item.existing = value;
+    }
+    if (uncarried.length > 0) update.uncarried = uncarried;
+    else delete update.uncarried;
   }
 
   /** Records a table's problem for `outbox doctor`. */
@@ -201,7 +252,7 @@ export class CaptureDecoder {
     }
     const shape = JSON.stringify(update.to.shape);
     const names = update.to.shape.map((c) => c.name);
-    await this.warnAddedDefaults(update);
+    this.warnUncarried(update);
     try {
       await this.pool.query(
         `UPDATE ${this.quotedSchema}.tracked_tables SET shape = $2::jsonb, captured_columns = $3, table_schema = $4, table_name = $5, published_schema = NULL, published_table = NULL
@@ -217,19 +268,18 @@ export class CaptureDecoder {
   }
 
   /**
-   * `ADD COLUMN … DEFAULT …` gives the rows that existed before a value at the source without any
-   * captured change: targets add the column empty, and only a change of each row (or a repair)
-   * brings the value. Said once, when the schema change is saved, with what to run
+   * Columns added with a value the rows that existed before hold at the source but the schema change
+   * could not carry (carryExisting): targets add them empty, and only a change of each row (or a
+   * repair) brings the value. Said once, when the schema change is saved, with what to run
    * (docs/schema-changes.md, "Columns added with a default").
    */
-  private async warnAddedDefaults(update: ShapeUpdate): Promise<void> {
-    const res = await this.pool.query<{ name: string }>(runtimeSql('postgres', 'added_columns_with_default', { schema: this.quotedSchema }), [update.relid, update.to.shape.map((c) => c.attnum)]);
-    if (res.rows.length === 0) return;
+  private warnUncarried(update: ShapeUpdate): void {
+    if (!update.uncarried?.length) return;
     const table = `${update.to.tableSchema}.${update.to.tableName}`;
-    const columns = res.rows.map((r) => JSON.stringify(r.name)).join(', ');
+    const columns = update.uncarried.map((c) => JSON.stringify(c)).join(', ');
     this.logger.warn(
-      { table, columns: res.rows.map((r) => r.name) },
-      `column ${columns} was added to ${table} with a default: the rows that existed before hold it at the source without a captured change, so targets have no value there until each row changes. Bring them over with outbox verify <target> --repair for each target of the table (or outbox backfill ${table} --restart)`,
+      { table, columns: update.uncarried },
+      `column ${columns} was added to ${table} with a default whose value for the rows that existed before the schema change cannot carry (a volatile default such as clock_timestamp() or random() gives each row its own; a table rewritten since, or a partitioned one, keeps none in the catalog) and no change of those rows is captured, so targets have no value there until each row changes. Once the consumers have applied the schema change, run outbox verify <target> --table ${table} --repair for each target of the table (or outbox backfill ${table} --restart)`,
     );
   }
 

@@ -69,6 +69,9 @@ export function planDdl<C extends DdlColumn>(tableSql: string, steps: DdlStep[],
         }
         break;
       }
+      case 'fill':
+        // Not DDL: each writer fills the rows after the statements (src/targets/base/sql-writer.ts).
+        break;
       case 'alter': {
         const column = columns.get(step.column);
         if (!column) throw new Error(`the target table has no column "${step.column}" to change to ${step.type.sql}`);

@@ -3,7 +3,7 @@ import { OutboxError, describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { decideSchemaChange, describeSchemaChange, type DdlStep } from '../schema/decide.js';
 import { haltMessage, RowShaper } from '../schema/row-shaper.js';
-import type { ApplyOutcome, SchemaChangeAdmin, SchemaChangeRecord, SchemaChangeStatus, TargetChange, TargetWriter } from '../types.js';
+import type { ApplyOutcome, SchemaChangeAdmin, SchemaChangeRecord, SchemaChangeStatus, TargetChange, TargetSchemaItem, TargetWriter } from '../types.js';
 import { applyChangeByChange, checkSeq, orderEntries, type BatchEntry } from './batch.js';
 import { checkTables, type InitOptions, type TableShape } from './check.js';
 import { storeMissing, unavailable, type RowError } from './errors.js';
@@ -71,6 +71,14 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
   protected abstract inSchemaChange<T>(conn: C, work: () => Promise<T>): Promise<T>;
   /** Runs the DDL of the steps on the table; returns why the target must stop, if it must. */
   protected abstract runDdl(conn: C, entry: BatchEntry, steps: DdlStep[]): Promise<{ problem?: string; statements: number }>;
+  /**
+   * Gives the rows the target had before the change the value of each fill step (an added column's
+   * value at the source for the rows that existed then), then records the change with `record`; a
+   * fill the target refuses is left out (warned, and recorded without its value). The rows filled
+   * are those still NULL in the column whose key has no version at or after the change's seq, so a
+   * row a change written after the schema change put there is never overwritten (see the dialects).
+   */
+  protected abstract fillAndRecord(conn: C, entry: BatchEntry, fills: FillStep[], items: TargetSchemaItem[], record: (items: TargetSchemaItem[]) => Promise<void>): Promise<void>;
   /** The row changes of a batch, in one transaction (see applyEach for the careful path). */
   protected abstract applyRows(conn: C, rows: BatchEntry[], count: number): Promise<ApplyOutcome[]>;
   protected abstract savepoint(conn: C, verb: 'SAVEPOINT' | 'ROLLBACK TO SAVEPOINT' | 'RELEASE SAVEPOINT'): Promise<void>;
@@ -213,8 +221,12 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
         if (decision.action === 'halt') return halt(decision.reason);
         const ran = await this.runDdl(conn, entry, decision.steps);
         if (ran.problem !== undefined) return halt(ran.problem);
-        await this.store.recordSchemaChange(conn, entry.table, change.seq, 'applied', schemaChange.items, null);
-        this.log.info({ ...log, statements: ran.statements, change: describeSchemaChange(schemaChange) }, 'schema change applied at the target');
+        const fills = decision.steps.filter((s): s is FillStep => s.kind === 'fill');
+        for (const item of schemaChange.items) {
+          if (item.kind === 'add_column' && item.unfilled !== undefined) this.log.warn({ ...log, column: item.column, reason: item.unfilled }, unfilledMessage(this.options.name, change.sourceTable, item.column, item.unfilled));
+        }
+        await this.fillAndRecord(conn, entry, fills, schemaChange.items, (items) => this.store.recordSchemaChange(conn, entry.table, change.seq, 'applied', items, null));
+        this.log.info({ ...log, statements: ran.statements, filled: fills.map((f) => f.column), change: describeSchemaChange(schemaChange) }, 'schema change applied at the target');
         return { status: 'applied' };
       });
       if (outcome.status === 'halt') this.log.error({ ...log, reason: outcome.reason }, 'target halted at a schema change');
@@ -222,6 +234,17 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
     } finally {
       this.forget(entry.table);
     }
+  }
+
+  /** A fill the target refused: warned, and the change recorded without the value (so later rows are not given it either). */
+  protected fillRefused(entry: BatchEntry, fill: FillStep, items: TargetSchemaItem[], err: unknown): TargetSchemaItem[] {
+    const reason = `the target refused the value (${describeError(err).replace(/\s+/g, ' ').slice(0, 200)})`;
+    this.log.warn({ table: entry.change.sourceTable, targetTable: entry.table, seq: entry.change.seq, column: fill.column, reason }, unfilledMessage(this.options.name, entry.change.sourceTable, fill.column, reason));
+    return items.map((i) => {
+      if (i.kind !== 'add_column' || i.column !== fill.column) return i;
+      const { existing: _, ...rest } = i;
+      return { ...rest, unfilled: reason };
+    });
   }
 
   /** The careful path: each change in its own savepoint, so a refused row is rejected alone. */
@@ -295,4 +318,11 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
       this.log.warn({ err: describeError(err) }, 'tombstone purge failed; will try again later');
     }
   }
+}
+
+export type FillStep = Extract<DdlStep, { kind: 'fill' }>;
+
+/** Why the rows that existed before keep the column empty, and what brings their values (names only, never values). */
+function unfilledMessage(target: string, sourceTable: string, column: string, reason: string): string {
+  return `column "${column}" was added to the target's table of ${sourceTable} empty: the source's rows that existed before hold a value without a captured change, and ${reason}. Run outbox verify ${target} --table ${sourceTable} --repair once the schema change is applied`;
 }

@@ -25,12 +25,13 @@ export function webhookBody(change: TargetChange): string {
 /**
  * A schema change as the endpoint receives it (op "schema", docs/targets.md): columns in the target's
  * names, types as the source spells them with `as` when the mapping writes other values (text for a
- * hashed column); what a database target could not follow (a renamed table) as the source item.
+ * hashed column); `existing` the value the rows that existed before hold, mapped like the column of a
+ * row image; what a database target could not follow (a renamed table) as the source item.
  */
 function webhookItem(item: TargetSchemaItem): Record<string, unknown> {
   switch (item.kind) {
     case 'add_column':
-      return { kind: item.kind, column: item.column, type: item.type.type, ...(item.type.output ? { as: item.type.output } : {}), nullable: item.nullable };
+      return { kind: item.kind, column: item.column, type: item.type.type, ...(item.type.output ? { as: item.type.output } : {}), nullable: item.nullable, ...(item.existing !== undefined ? { existing: item.existing } : {}) };
     case 'alter_type':
       return { kind: item.kind, column: item.column, from: item.from.type, to: item.to.type };
     case 'refuse':

@@ -88,3 +88,14 @@ export function clearStatement(table: string, keep: RowImage[], types: ReadonlyM
   const where = keysIn(keep, types, true);
   return { sql: `DELETE FROM ${table} WHERE ${where.sql}`, params: where.params };
 }
+
+/**
+ * The fill of an added column (a fill step of src/targets/schema/decide.ts): the rows still NULL in
+ * the column get `value` (already in mysql2's value encoding), except those of the keys in `newer`
+ * (rows a change at or after the schema change wrote).
+ */
+export function fillStatement(table: string, column: string, value: unknown, newer: RowImage[], types: ReadonlyMap<string, string>): Statement {
+  const c = quoteColumnMysql(column);
+  const except = newer.length > 0 ? keysIn(newer, types, true) : undefined;
+  return { sql: `UPDATE ${table} SET ${c} = ? WHERE ${c} IS NULL${except ? ` AND ${except.sql}` : ''}`, params: [value, ...(except?.params ?? [])] };
+}

@@ -5,14 +5,14 @@ import { describeError } from '../../errors.js';
 import { fitsSetBased, planByTable, storeScope, type BatchEntry, type TablePlan } from '../base/batch.js';
 import type { TableShape } from '../base/check.js';
 import { scrubValues, type RowError } from '../base/errors.js';
-import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
+import { SqlTargetWriter, type FillStep, type SqlWriterOptions } from '../base/sql-writer.js';
 import type { DdlStep } from '../schema/decide.js';
-import type { ApplyOutcome, TargetChange } from '../types.js';
+import type { ApplyOutcome, TargetChange, TargetSchemaItem } from '../types.js';
 import { describeMysqlColumns, mysqlStatements } from './ddl.js';
 import { classifyMysqlError, isDdlRefusal, isMysqlLockConflict, isPermanentMysqlError } from './errors.js';
-import { clearStatement, databaseOf, deleteKeysStatement, deleteStatement, resolveTable, upsertManyStatement, upsertStatement, type ResolvedTable } from './sql.js';
+import { clearStatement, databaseOf, deleteKeysStatement, deleteStatement, fillStatement, resolveTable, upsertManyStatement, upsertStatement, type ResolvedTable } from './sql.js';
 import { RoundTrip } from './round-trip.js';
-import { toMysqlRow } from './values.js';
+import { toMysqlRow, toMysqlValue } from './values.js';
 import { MysqlVersionStore } from './version-store.js';
 
 /**
@@ -150,6 +150,40 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
       }
     }
     return { statements: planned.statements.length };
+  }
+
+  /**
+   * After the DDL, which committed on its own: the fills and the record in one transaction that holds
+   * the table's truncation record exclusively. Every row transaction locks that record (shared) before
+   * it writes, so a row another consumer writes with the column (a change after the schema change)
+   * either committed before — its key's version is at or after the change's seq, and the fill leaves
+   * it out — or waits until the fill and the record commit, and is then written with its own value. A
+   * crash before that commit leaves the column empty and the change unrecorded: the retry finds the
+   * column (the add is skipped) and fills again, rows written meanwhile left out the same way.
+   */
+  protected async fillAndRecord(conn: PoolConnection, entry: BatchEntry, fills: FillStep[], items: TargetSchemaItem[], record: (items: TargetSchemaItem[]) => Promise<void>): Promise<void> {
+    if (fills.length === 0) return record(items);
+    const table = this.resolve(entry.change.table);
+    this.columnTypes.delete(table.qualified);
+    const types = await this.types(conn, table);
+    await this.inTransaction(conn, async () => {
+      await this.store.lockTable(conn, entry.table, true);
+      const newer = (await this.store.keysNewerThan(conn, entry.table, entry.seq - 1n)) as RowImage[];
+      let recorded = items;
+      for (const fill of fills) {
+        const statement = fillStatement(table.sql, fill.column, toMysqlValue(fill.value, types.get(fill.column)), newer, types);
+        await conn.query('SAVEPOINT fill_sp');
+        try {
+          await conn.query(statement.sql, statement.params);
+          await conn.query('RELEASE SAVEPOINT fill_sp');
+        } catch (err) {
+          if (!isPermanentMysqlError(err)) throw err;
+          await conn.query('ROLLBACK TO SAVEPOINT fill_sp');
+          recorded = this.fillRefused(entry, fill, recorded, err);
+        }
+      }
+      await record(recorded);
+    });
   }
 
   /**

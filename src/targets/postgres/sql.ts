@@ -94,3 +94,15 @@ export function clearSql(table: string, keep: unknown[]): string {
   const keys = Object.keys(keep[0] as RowImage);
   return `DELETE FROM ${table} AS t WHERE NOT EXISTS (SELECT 1 FROM ${rowsOf(table, true)} AS k WHERE ${keyMatch('k', 't', keys)})`;
 }
+
+/**
+ * The fill of an added column (a fill step of src/targets/schema/decide.ts): $1 is a one-column row
+ * as JSON, cast by the column's type like an upserted row; the rows still NULL in the column get its
+ * value, except those of the keys in $2 (a jsonb array of key images, given when `keys` names their
+ * columns): rows a change at or after the schema change wrote.
+ */
+export function fillSql(table: string, column: string, keys: string[]): string {
+  const c = quoteColumn(column);
+  const newer = keys.length ? ` AND NOT EXISTS (SELECT 1 FROM jsonb_populate_recordset(NULL::${table}, $2::jsonb) AS k WHERE ${keyMatch('k', 't', keys)})` : '';
+  return `UPDATE ${table} AS t SET ${c} = v.${c} FROM jsonb_populate_record(NULL::${table}, $1::jsonb) AS v WHERE t.${c} IS NULL${newer}`;
+}

@@ -3,12 +3,12 @@ import { describeError } from '../../errors.js';
 import { fitsSetBased, planByTable, storeScope, type BatchEntry, type TablePlan } from '../base/batch.js';
 import type { TableShape } from '../base/check.js';
 import { scrubValues, type RowError } from '../base/errors.js';
-import { SqlTargetWriter, type SqlWriterOptions } from '../base/sql-writer.js';
+import { SqlTargetWriter, type FillStep, type SqlWriterOptions } from '../base/sql-writer.js';
 import type { DdlStep } from '../schema/decide.js';
-import type { ApplyOutcome, TargetChange } from '../types.js';
+import type { ApplyOutcome, TargetChange, TargetSchemaItem } from '../types.js';
 import { describePgColumns, pgStatements } from './ddl.js';
 import { classifyPgError, isPermanentPgError, isPgLockConflict } from './errors.js';
-import { clearSql, deleteKeysSql, deleteSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
+import { clearSql, deleteKeysSql, deleteSql, fillSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
 import { inTransaction } from './transaction.js';
 import { PostgresVersionStore } from './version-store.js';
 
@@ -101,6 +101,37 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
       return { problem: `the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`, statements: 0 };
     }
     return { statements: statements.length };
+  }
+
+  /**
+   * In the schema change's transaction, after its DDL. What makes the fill give the value only to rows
+   * that existed before the change: the ADD COLUMN holds the table's ACCESS EXCLUSIVE lock until the
+   * transaction commits, and until then no other session sees the column, so a row that carries it
+   * (written after the schema change at the source) waits for it (shapeRow) and is written after the
+   * commit, with its own value. Rows the target has that a change at or after the schema change wrote
+   * (possible only when the target had the column already) are left out by their versions. A crash
+   * rolls DDL, fill and record back together; the retry does all three again.
+   */
+  protected async fillAndRecord(client: pg.PoolClient, entry: BatchEntry, fills: FillStep[], items: TargetSchemaItem[], record: (items: TargetSchemaItem[]) => Promise<void>): Promise<void> {
+    let recorded = items;
+    if (fills.length > 0) {
+      const table = resolveTable(entry.change.table).sql;
+      const newer = (await this.store.keysNewerThan(client, entry.table, (entry.seq - 1n).toString())) as Record<string, unknown>[];
+      const keys = newer.length > 0 ? Object.keys(newer[0]!) : [];
+      for (const fill of fills) {
+        const params = [JSON.stringify({ [fill.column]: fill.value }), ...(keys.length > 0 ? [JSON.stringify(newer)] : [])];
+        await client.query('SAVEPOINT fill');
+        try {
+          await client.query(fillSql(table, fill.column, keys), params);
+          await client.query('RELEASE SAVEPOINT fill');
+        } catch (err) {
+          if (!isPermanentPgError(err)) throw err;
+          await client.query('ROLLBACK TO SAVEPOINT fill');
+          recorded = this.fillRefused(entry, fill, recorded, err);
+        }
+      }
+    }
+    await record(recorded);
   }
 
   /**

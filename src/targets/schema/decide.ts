@@ -19,7 +19,13 @@ export type DdlStep =
   /** droppedColumns keep: the column stays with its values and accepts NULL for rows written without it. */
   | { kind: 'keep'; column: string }
   | { kind: 'rename'; from: string; to: string }
-  | { kind: 'alter'; column: string; type: TargetType };
+  | { kind: 'alter'; column: string; type: TargetType }
+  /**
+   * After an add: the target's rows that existed before the change get the value the source's rows
+   * hold without a captured change (`ADD COLUMN … DEFAULT …`; docs/schema-changes.md). Not DDL: each
+   * writer runs it as an UPDATE of the rows still NULL with the value as a bound parameter.
+   */
+  | { kind: 'fill'; column: string; value: unknown };
 
 export type SchemaDecision = { action: 'apply'; steps: DdlStep[] } | { action: 'ignore' } | { action: 'halt'; reason: string };
 
@@ -33,6 +39,7 @@ export function decideSchemaChange(target: Pick<TargetConfig, 'schemaChanges' | 
         return { action: 'halt', reason: item.reason };
       case 'add_column':
         steps.push({ kind: 'add', column: item.column, type: targetColumnType(item.type, dialect) });
+        if (item.existing !== undefined) steps.push({ kind: 'fill', column: item.column, value: item.existing });
         break;
       case 'drop_column':
         steps.push(target.droppedColumns === 'drop' ? { kind: 'drop', column: item.column } : { kind: 'keep', column: item.column });
@@ -64,7 +71,7 @@ export function describeSchemaChange(change: TargetSchemaChange): string {
 function describeItem(item: TargetSchemaItem): string {
   switch (item.kind) {
     case 'add_column':
-      return `add column "${item.column}" (${item.type.output ? `${item.type.output}, as the mapping writes it` : item.type.type})`;
+      return `add column "${item.column}" (${item.type.output ? `${item.type.output}, as the mapping writes it` : item.type.type}${item.existing !== undefined ? '; existing rows get the value the source gave them' : ''})`;
     case 'drop_column':
       return `drop column "${item.column}"`;
     case 'rename_column':
@@ -102,12 +109,21 @@ export function shapeRow(state: TableSchemaState, policy: TargetConfig['schemaCh
   let out = row;
   // Made only when a later schema change drops or renames a column (rarely: a row is shaped per change).
   let droppedLater: Set<string> | undefined;
+  // Columns given the value of rows that existed before their add_column (not in the row as written).
+  let filled: Set<string> | undefined;
   for (const change of state.recorded) {
     if (change.seq <= seq || change.status === 'ignored') continue;
     for (const item of change.items) {
+      // A row written before a column was added with a value for the rows that existed then (an
+      // insert or update that arrives after its schema change): at the source it holds that value.
+      if (item.kind === 'add_column' && item.existing !== undefined && !(item.column in out)) {
+        out = { ...out, [item.column]: item.existing };
+        (filled ??= new Set()).add(item.column);
+      }
       if (item.kind === 'rename_column' && item.from in out && !(item.column in out)) {
         const { [item.from]: value, ...rest } = out;
         out = { ...rest, [item.column]: value };
+        if (filled?.delete(item.from)) filled.add(item.column);
         (droppedLater ??= new Set()).add(item.from);
       }
       if (item.kind === 'drop_column' || item.kind === 'rename_column') (droppedLater ??= new Set()).add(item.kind === 'drop_column' ? item.column : item.from);
@@ -115,7 +131,8 @@ export function shapeRow(state: TableSchemaState, policy: TargetConfig['schemaCh
   }
   for (const column of Object.keys(out)) {
     if (columns.has(column)) continue;
-    if (droppedLater?.has(column) || policy === 'ignore') {
+    // A filled column the target does not have (dropped, or a resumed change done otherwise) is left out: the row never had it.
+    if (droppedLater?.has(column) || policy === 'ignore' || filled?.has(column)) {
       const { [column]: _, ...rest } = out;
       out = rest;
       continue;

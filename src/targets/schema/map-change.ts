@@ -15,6 +15,11 @@ export interface MapContext {
   /** `targets.<name>.mapping.<table>`, for messages. */
   at: string;
   target: string;
+  /**
+   * The value a source column's value becomes in a row image (the transformer's own column mapping);
+   * throws when the mapping cannot write it. Without it, an added column's `existing` value is not carried.
+   */
+  mapValue?: (column: string, value: unknown) => unknown;
 }
 
 interface Written {
@@ -46,7 +51,7 @@ function mapItem(plan: TablePlan, item: SchemaChangeItem, keys: ReadonlySet<stri
       const written = writtenAs(plan, column, keys);
       if (!written) return [];
       const type = item.type ?? after.get(column)?.type ?? 'text';
-      return [{ kind: 'add_column', column: written.target, type: { dialect, type, ...(written.output ? { output: written.output } : {}) }, nullable: true }];
+      return [{ kind: 'add_column', column: written.target, type: { dialect, type, ...(written.output ? { output: written.output } : {}) }, nullable: true, ...existingOf(item, column, ctx) }];
     }
     case 'drop_column': {
       const written = writtenAs(plan, item.column ?? '', keys);
@@ -76,6 +81,22 @@ function mapItem(plan: TablePlan, item: SchemaChangeItem, keys: ReadonlySet<stri
       if (before.target === now.target) return [];
       return [{ kind: 'rename_column', from: before.target, column: now.target }];
     }
+  }
+}
+
+/**
+ * The value the target's existing rows get for an added column: the source's `existing` value
+ * mapped like that column of a row image (renamed, masked, hashed, encrypted, converted), or why it
+ * cannot be (the column is left empty there, as for a volatile default).
+ */
+function existingOf(item: SchemaChangeItem, column: string, ctx: MapContext): { existing: unknown } | { unfilled: string } | Record<string, never> {
+  if (item.existing === undefined || item.existing === null) return {};
+  if (!ctx.mapValue) return { unfilled: 'the target does not map single column values' };
+  try {
+    const existing = ctx.mapValue(column, item.existing);
+    return existing === null || existing === undefined ? {} : { existing };
+  } catch (err) {
+    return { unfilled: `${ctx.at} cannot write the value of "${column}" (${err instanceof Error ? err.message : String(err)})` };
   }
 }
 

@@ -69,9 +69,14 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
     if (!/^\d+$/.test(data.seq)) throw transformFailed(targetName, sourceTable, 'the change has no valid seq (a decimal string is required)');
     const op = data.op;
     if (op === 'schema') {
-      // Mapped like the row images, never through value transforms; the writer applies it by targets.<name>.schemaChanges.
+      // Mapped like the row images' names; only an added column's existing value goes through the value transforms (below). The writer applies it by targets.<name>.schemaChanges.
       if (!data.schemaChange) throw transformFailed(targetName, sourceTable, 'the schema-change event has no data.schemaChange');
-      const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName });
+      // An added column's value for the rows that existed before goes through the same mapping as
+      // that column of a row image (mapImage), so the filled rows equal what a change would write.
+      const keyColumns = new Set(data.schemaChange.key);
+      const fail: Fail = (message, context, cause) => transformFailed(targetName, sourceTable, message, context, cause);
+      const mapValue = (column: string, value: unknown) => Object.values(mapImage(plan, { [column]: value }, keyColumns, columnCtx, fail))[0];
+      const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName, mapValue });
       return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null, schemaChange };
     }
     if (op === 'truncate') return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null };
