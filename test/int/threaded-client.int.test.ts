@@ -123,10 +123,13 @@ describe('ThreadedClient', () => {
     const err = await polling;
     expect(err).toBeInstanceOf(ThreadedClientError);
     expect(err.message).toMatch(/SQSClient's worker thread exited .*next call starts a new worker/);
-    await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'after the crash' }));
+    // Another queue: the emulator may still hold the dead worker's long poll on the first one and
+    // hand it the message (then invisible for its visibility timeout) before it sees the socket close.
+    const { QueueUrl: after } = await sqs.send(new CreateQueueCommand({ QueueName: queueName() }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: after, MessageBody: 'after the crash' }));
     expect(sqs.workersStarted).toBe(2);
     expect(sqs.threadId).not.toBe(first);
-    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+    const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl: after, WaitTimeSeconds: 1 }));
     expect(got.Messages?.map((m) => m.Body)).toEqual(['after the crash']);
 
     // an uncaught error in the worker (here: a message it cannot read) fails its calls with that error as the cause
