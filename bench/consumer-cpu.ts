@@ -30,7 +30,6 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { Message } from '@aws-sdk/client-sqs';
-import mysql from 'mysql2/promise';
 import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
 import { queueDepth } from '../src/aws/resources.js';
 import { parseConfig } from '../src/config/index.js';
@@ -40,8 +39,7 @@ import { silentLogger } from '../src/logger.js';
 import { applySubscription, planSubscription } from '../src/subscriptions/subscribe.js';
 import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
 import { outboxEvent, publishEvents } from '../test/helpers/consumer-fixtures.js';
-import { createTestDatabase } from '../test/helpers/db.js';
-import { MYSQL_URL } from '../test/helpers/env.js';
+import { openBenchTarget } from './lib/bench-target.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad, runBench } from './lib/machine.js';
 import { threadSchedule } from './lib/process-cpu.js';
@@ -59,28 +57,6 @@ if (KIND !== 'postgres' && KIND !== 'mysql') throw new Error(`BENCH_TARGET is "$
 const KIND_NAME = KIND === 'postgres' ? 'PostgreSQL' : 'MariaDB';
 const PROFILE = process.env.BENCH_CPU_PROFILE;
 
-/** The target database with a customers table: its URL, the target's settings, a row count and a clean-up. */
-async function openTarget(): Promise<{ url: string; target: Record<string, unknown>; count(): Promise<number>; drop(): Promise<void> }> {
-  if (KIND === 'postgres') {
-    const db = await createTestDatabase('outbox_bench');
-    await db.pool.query('CREATE TABLE customers (id int PRIMARY KEY, name text, email text, tenant text, score numeric, updated_at timestamptz)');
-    const count = async () => Number((await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM customers')).rows[0]!.n);
-    return { url: db.url, target: {}, count, drop: () => db.drop() };
-  }
-  const database = `outbox_bench_${randomBytes(4).toString('hex')}`;
-  const admin = await mysql.createConnection({ uri: MYSQL_URL });
-  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-  await admin.query(`CREATE TABLE \`${database}\`.customers (id int PRIMARY KEY, name text, email text, tenant text, score decimal(12,2), updated_at datetime(6))`);
-  const url = new URL(MYSQL_URL);
-  url.pathname = `/${database}`;
-  const count = async () => Number(((await admin.query(`SELECT count(*) AS n FROM \`${database}\`.customers`))[0] as { n: number }[])[0]!.n);
-  const drop = async () => {
-    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin.query(`DROP DATABASE IF EXISTS \`st_${database}\``);
-    await admin.end();
-  };
-  return { url: url.toString(), target: { stateSchema: `st_${database}`, mapping: { 'public.customers': { table: 'customers' } } }, count, drop };
-}
 
 type Segment = 'bare' | 'consumer';
 const SEGMENT_NAMES: Record<Segment, string> = { bare: 'bare receive+delete', consumer: 'receive+processBatch+acknowledge' };
@@ -89,7 +65,7 @@ runBench(async () => {
   const emulator = await startEmulatorProcess();
   const awsEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: emulator.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
   Object.assign(process.env, awsEnv);
-  const bench = await openTarget();
+  const bench = await openBenchTarget(KIND);
   const queue = { waitTimeSec: 1, visibilityTimeoutSec: 60, batchSize: BATCH, concurrency: LOOPS };
   const config = parseConfig(
     {

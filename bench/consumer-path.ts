@@ -20,7 +20,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Message } from '@aws-sdk/client-sqs';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { parseConfig } from '../src/config/index.js';
 import { Consumer } from '../src/consumer/consumer.js';
@@ -32,8 +31,7 @@ import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
 import { buildEnvelope } from '../src/wire/envelope.js';
 import { buildMessageAttributes } from '../src/wire/attributes.js';
 import { outboxEvent, SOURCE_NAME } from '../test/helpers/consumer-fixtures.js';
-import { createTestDatabase } from '../test/helpers/db.js';
-import { MYSQL_URL } from '../test/helpers/env.js';
+import { openBenchTarget } from './lib/bench-target.js';
 import { machineLoad, runBench } from './lib/machine.js';
 import { spread } from './lib/receive-delete-baseline.js';
 import type { SQSClient } from '@aws-sdk/client-sqs';
@@ -45,25 +43,6 @@ const BATCH = 10;
 const KIND = process.env.BENCH_TARGET ?? 'postgres';
 if (KIND !== 'postgres' && KIND !== 'mysql') throw new Error(`BENCH_TARGET is "${KIND}": use postgres or mysql`);
 
-async function openTarget(): Promise<{ url: string; target: Record<string, unknown>; drop(): Promise<void> }> {
-  if (KIND === 'postgres') {
-    const db = await createTestDatabase('outbox_bench');
-    await db.pool.query('CREATE TABLE customers (id int PRIMARY KEY, name text, email text, tenant text, score numeric, updated_at timestamptz)');
-    return { url: db.url, target: {}, drop: () => db.drop() };
-  }
-  const database = `outbox_bench_${randomBytes(4).toString('hex')}`;
-  const admin = await mysql.createConnection({ uri: MYSQL_URL });
-  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-  await admin.query(`CREATE TABLE \`${database}\`.customers (id int PRIMARY KEY, name text, email text, tenant text, score decimal(12,2), updated_at datetime(6))`);
-  const url = new URL(MYSQL_URL);
-  url.pathname = `/${database}`;
-  const drop = async () => {
-    await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
-    await admin.query(`DROP DATABASE IF EXISTS \`st_${database}\``);
-    await admin.end();
-  };
-  return { url: url.toString(), target: { stateSchema: `st_${database}`, mapping: { 'public.customers': { table: 'customers' } } }, drop };
-}
 
 /**
  * Statements and queries (round trips) sent to the target by this process, counted at the pg and
@@ -108,7 +87,7 @@ async function measure(step: (messages: Message[]) => unknown): Promise<number> 
 let lastWall = 0;
 
 runBench(async () => {
-  const bench = await openTarget();
+  const bench = await openBenchTarget(KIND);
   const config = parseConfig(
     {
       source: { url: 'postgres://unused@127.0.0.1/unused' },

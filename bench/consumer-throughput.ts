@@ -33,8 +33,6 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { createSnsClient, createSqsClient, createThreadedSqsClient, type SqsSender } from '../src/aws/clients.js';
 import { parseConfig } from '../src/config/index.js';
@@ -45,10 +43,8 @@ import { silentLogger } from '../src/logger.js';
 import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
 import type { TargetWriter } from '../src/targets/types.js';
 import { outboxEvent, publishEvents } from '../test/helpers/consumer-fixtures.js';
-import { createTestDatabase } from '../test/helpers/db.js';
-import { startDynamoLocal } from '../test/helpers/dynamodb.js';
-import { MYSQL_URL } from '../test/helpers/env.js';
 import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
+import { openBenchTarget } from './lib/bench-target.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad } from './lib/machine.js';
 import { cpuSecondsOf, threadCpuSeconds, threadIds, threadSchedule } from './lib/process-cpu.js';
@@ -69,57 +65,11 @@ const APPLY_CONCURRENCY = process.env.BENCH_APPLY_CONCURRENCY?.split(',').map((v
 if (KIND !== 'postgres' && KIND !== 'mysql' && KIND !== 'dynamodb') throw new Error(`BENCH_TARGET is "${KIND}": use postgres, mysql or dynamodb`);
 const KIND_NAME = { postgres: 'PostgreSQL', mysql: 'MariaDB', dynamodb: 'DynamoDB Local' }[KIND];
 const load = () => machineLoad().replace('load average ', '');
-/** The target database with a customers table, its URL, a row count and a clean-up. */
-interface BenchTarget {
-  url: string;
-  target: Record<string, unknown>;
-  count(): Promise<number>;
-  /** MariaDB: the server's redo-log writes so far (global status Innodb_log_writes; other sessions of the server count too). */
-  logWrites?(): Promise<number>;
-  drop(): Promise<void>;
-}
-
-async function openTarget(): Promise<BenchTarget> {
-  if (KIND === 'postgres') {
-    const db = await createTestDatabase('outbox_bench');
-    await db.pool.query('CREATE TABLE customers (id int PRIMARY KEY, name text, email text, tenant text, score numeric, updated_at timestamptz)');
-    const count = async () => Number((await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM customers')).rows[0]!.n);
-    return { url: db.url, target: {}, count, drop: () => db.drop() };
-  }
-  if (KIND === 'mysql') {
-    const database = `outbox_bench_${randomBytes(4).toString('hex')}`;
-    const admin = await mysql.createConnection({ uri: MYSQL_URL });
-    await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
-    await admin.query(`CREATE TABLE \`${database}\`.customers (id int PRIMARY KEY, name text, email text, tenant text, score decimal(12,2), updated_at datetime(6))`);
-    const url = new URL(MYSQL_URL);
-    url.pathname = `/${database}`;
-    const count = async () => Number(((await admin.query(`SELECT count(*) AS n FROM \`${database}\`.customers`))[0] as { n: number }[])[0]!.n);
-    const drop = async () => {
-      await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
-      await admin.query(`DROP DATABASE IF EXISTS \`st_${database}\``);
-      await admin.end();
-    };
-    const logWrites = async () => Number(((await admin.query(`SHOW GLOBAL STATUS LIKE 'Innodb_log_writes'`))[0] as { Value: string }[])[0]?.Value ?? 0);
-    return { url: url.toString(), target: { stateSchema: `st_${database}`, mapping: { 'public.customers': { table: 'customers' } } }, count, logWrites, drop };
-  }
-  const ddb = await startDynamoLocal();
-  const count = async () => {
-    let n = 0;
-    let start: Record<string, never> | undefined;
-    do {
-      const page = await ddb.client.send(new ScanCommand({ TableName: 'customers', Select: 'COUNT', FilterExpression: 'attribute_exists(#n)', ExpressionAttributeNames: { '#n': 'name' }, ExclusiveStartKey: start }));
-      n += page.Count ?? 0;
-      start = page.LastEvaluatedKey as Record<string, never> | undefined;
-    } while (start);
-    return n;
-  };
-  return { url: ddb.endpoint, target: { mapping: { 'public.customers': { table: 'customers' } }, dynamodb: { attributeTypes: { 'public.customers': { id: 'number', score: 'number' } } } }, count, drop: () => ddb.stop() };
-}
 
 const emulator = await startEmulatorProcess();
 const awsEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: emulator.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
 Object.assign(process.env, awsEnv);
-const bench = await openTarget();
+const bench = await openBenchTarget(KIND);
 const queue = { waitTimeSec: 1, visibilityTimeoutSec: 60, batchSize: BATCH, concurrency: LOOPS };
 const config = parseConfig(
   {
