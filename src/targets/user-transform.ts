@@ -6,6 +6,7 @@ import type { ChangeData, RowImage } from '../wire/envelope.js';
 import { ConfigError, OutboxError, describeError } from '../errors.js';
 import type { ChangeMeta, Transformer } from './transform/index.js';
 import type { TargetChange } from './types.js';
+import { unfill } from './schema/decide.js';
 
 /**
  * User-code transforms (docs/transforms.md): a table mapping may name a module
@@ -155,10 +156,6 @@ export async function buildTargetTransform(targetName: string, target: TargetCon
  */
 function withoutExisting(change: TargetChange, module: string): TargetChange {
   if (!change.schemaChange?.items.some((i) => i.kind === 'add_column' && i.existing !== undefined)) return change;
-  const items = change.schemaChange.items.map((item) => {
-    if (item.kind !== 'add_column' || item.existing === undefined) return item;
-    const { existing: _, ...rest } = item;
-    return { ...rest, unfilled: `the table is mapped through user code (${module}), which maps whole changes, not one column's value` };
-  });
+  const items = unfill(change.schemaChange.items, `the table is mapped through user code (${module}), which maps whole changes, not one column's value`);
   return { ...change, schemaChange: { ...change.schemaChange, items } };
 }

@@ -1,7 +1,7 @@
 import type { TargetConfig } from '../../config/index.js';
 import { OutboxError, describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
-import { decideSchemaChange, describeSchemaChange, type DdlStep } from '../schema/decide.js';
+import { decideSchemaChange, describeSchemaChange, unfill, type DdlStep } from '../schema/decide.js';
 import { haltMessage, RowShaper } from '../schema/row-shaper.js';
 import type { ApplyOutcome, SchemaChangeAdmin, SchemaChangeRecord, SchemaChangeStatus, TargetChange, TargetSchemaItem, TargetWriter } from '../types.js';
 import { applyChangeByChange, checkSeq, orderEntries, type BatchEntry } from './batch.js';
@@ -236,15 +236,28 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
     }
   }
 
-  /** A fill the target refused: warned, and the change recorded without the value (so later rows are not given it either). */
-  protected fillRefused(entry: BatchEntry, fill: FillStep, items: TargetSchemaItem[], err: unknown): TargetSchemaItem[] {
-    const reason = `the target refused the value (${describeError(err).replace(/\s+/g, ' ').slice(0, 200)})`;
-    this.log.warn({ table: entry.change.sourceTable, targetTable: entry.table, seq: entry.change.seq, column: fill.column, reason }, unfilledMessage(this.options.name, entry.change.sourceTable, fill.column, reason));
-    return items.map((i) => {
-      if (i.kind !== 'add_column' || i.column !== fill.column) return i;
-      const { existing: _, ...rest } = i;
-      return { ...rest, unfilled: reason };
-    });
+  /**
+   * Runs each fill step in a savepoint of the transaction under way (the dialect's `fill`); a fill
+   * the target refuses (`permanent`) is rolled back and warned about, and the items come back with its
+   * value taken out (unfilled), so the change is recorded without it and later rows are not given it.
+   */
+  protected async runFills(conn: C, entry: BatchEntry, fills: FillStep[], items: TargetSchemaItem[], fill: (step: FillStep) => Promise<unknown>, permanent: (err: unknown) => boolean): Promise<TargetSchemaItem[]> {
+    let recorded = items;
+    for (const step of fills) {
+      await this.savepoint(conn, 'SAVEPOINT');
+      try {
+        await fill(step);
+        await this.savepoint(conn, 'RELEASE SAVEPOINT');
+      } catch (err) {
+        if (!permanent(err)) throw err;
+        await this.savepoint(conn, 'ROLLBACK TO SAVEPOINT');
+        await this.savepoint(conn, 'RELEASE SAVEPOINT');
+        const reason = `the target refused the value (${describeError(err).replace(/\s+/g, ' ').slice(0, 200)})`;
+        this.log.warn({ table: entry.change.sourceTable, targetTable: entry.table, seq: entry.change.seq, column: step.column, reason }, unfilledMessage(this.options.name, entry.change.sourceTable, step.column, reason));
+        recorded = unfill(recorded, reason, step.column);
+      }
+    }
+    return recorded;
   }
 
   /** The careful path: each change in its own savepoint, so a refused row is rejected alone. */

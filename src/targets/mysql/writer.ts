@@ -169,20 +169,11 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
     await this.inTransaction(conn, async () => {
       await this.store.lockTable(conn, entry.table, true);
       const newer = (await this.store.keysNewerThan(conn, entry.table, entry.seq - 1n)) as RowImage[];
-      let recorded = items;
-      for (const fill of fills) {
-        const statement = fillStatement(table.sql, fill.column, toMysqlValue(fill.value, types.get(fill.column)), newer, types);
-        await conn.query('SAVEPOINT fill_sp');
-        try {
-          await conn.query(statement.sql, statement.params);
-          await conn.query('RELEASE SAVEPOINT fill_sp');
-        } catch (err) {
-          if (!isPermanentMysqlError(err)) throw err;
-          await conn.query('ROLLBACK TO SAVEPOINT fill_sp');
-          recorded = this.fillRefused(entry, fill, recorded, err);
-        }
-      }
-      await record(recorded);
+      const fill = (step: FillStep) => {
+        const statement = fillStatement(table.sql, step.column, toMysqlValue(step.value, types.get(step.column)), newer, types);
+        return conn.query(statement.sql, statement.params);
+      };
+      await record(await this.runFills(conn, entry, fills, items, fill, isPermanentMysqlError));
     });
   }
 

@@ -113,25 +113,12 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
    * rolls DDL, fill and record back together; the retry does all three again.
    */
   protected async fillAndRecord(client: pg.PoolClient, entry: BatchEntry, fills: FillStep[], items: TargetSchemaItem[], record: (items: TargetSchemaItem[]) => Promise<void>): Promise<void> {
-    let recorded = items;
-    if (fills.length > 0) {
-      const table = resolveTable(entry.change.table).sql;
-      const newer = (await this.store.keysNewerThan(client, entry.table, (entry.seq - 1n).toString())) as Record<string, unknown>[];
-      const keys = newer.length > 0 ? Object.keys(newer[0]!) : [];
-      for (const fill of fills) {
-        const params = [JSON.stringify({ [fill.column]: fill.value }), ...(keys.length > 0 ? [JSON.stringify(newer)] : [])];
-        await client.query('SAVEPOINT fill');
-        try {
-          await client.query(fillSql(table, fill.column, keys), params);
-          await client.query('RELEASE SAVEPOINT fill');
-        } catch (err) {
-          if (!isPermanentPgError(err)) throw err;
-          await client.query('ROLLBACK TO SAVEPOINT fill');
-          recorded = this.fillRefused(entry, fill, recorded, err);
-        }
-      }
-    }
-    await record(recorded);
+    if (fills.length === 0) return record(items);
+    const table = resolveTable(entry.change.table).sql;
+    const newer = (await this.store.keysNewerThan(client, entry.table, (entry.seq - 1n).toString())) as Record<string, unknown>[];
+    const keys = newer.length > 0 ? Object.keys(newer[0]!) : [];
+    const fill = (step: FillStep) => client.query(fillSql(table, step.column, keys), [JSON.stringify({ [step.column]: step.value }), ...(keys.length > 0 ? [JSON.stringify(newer)] : [])]);
+    await record(await this.runFills(client, entry, fills, items, fill, isPermanentPgError));
   }
 
   /**

@@ -62,6 +62,19 @@ export function decideSchemaChange(target: Pick<TargetConfig, 'schemaChanges' | 
   return { action: 'apply', steps };
 }
 
+/**
+ * The items with the added columns' `existing` values taken out and the reason recorded as `unfilled`:
+ * the target adds those columns empty (a value the target refused, or a mapping that cannot map one
+ * column's value). `column` limits it to one added column; without it every added column with a value.
+ */
+export function unfill(items: TargetSchemaItem[], reason: string, column?: string): TargetSchemaItem[] {
+  return items.map((item) => {
+    if (item.kind !== 'add_column' || item.existing === undefined || (column !== undefined && item.column !== column)) return item;
+    const { existing: _, ...rest } = item;
+    return { ...rest, unfilled: reason };
+  });
+}
+
 /** One line per change for logs and halt messages; names only, never values. */
 export function describeSchemaChange(change: TargetSchemaChange): string {
   if (change.items.length === 0) return 'no change for this target (the mapping does not write the columns concerned)';

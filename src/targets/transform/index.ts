@@ -74,7 +74,7 @@ export function buildTransformer(targetName: string, target: TargetConfig, secre
       // An added column's value for the rows that existed before goes through the same mapping as
       // that column of a row image (mapImage), so the filled rows equal what a change would write.
       const keyColumns = new Set(data.schemaChange.key);
-      const fail: Fail = (message, context, cause) => transformFailed(targetName, sourceTable, message, context, cause);
+      const fail = failFor(targetName, sourceTable);
       const mapValue = (column: string, value: unknown) => Object.values(mapImage(plan, { [column]: value }, keyColumns, columnCtx, fail))[0];
       const schemaChange = mapSchemaChange(plan, data.schemaChange, { at: `targets.${targetName}.mapping.${sourceTable}`, target: targetName, mapValue });
       return { messageId: meta.messageId, eventId: meta.eventId, time: meta.time, sourceTable, table: plan.targetTable, op, seq: data.seq, key: null, row: null, schemaChange };
@@ -101,7 +101,12 @@ function transformFailed(targetName: string, sourceTable: string, message: strin
 /** An identity plan's image as a copy (isPlainImage), any other through mapImage. */
 function mapOrCopy(identity: boolean, plan: TablePlan, image: RowImage, keyColumns: ReadonlySet<string>, ctx: ColumnContext, sourceTable: string): RowImage {
   if (identity && isPlainImage(image)) return { ...image };
-  return mapImage(plan, image, keyColumns, ctx, (message, context, cause) => transformFailed(ctx.targetName, sourceTable, message, context, cause));
+  return mapImage(plan, image, keyColumns, ctx, failFor(ctx.targetName, sourceTable));
+}
+
+/** mapImage's failure for a change of the table: transformFailed. */
+function failFor(targetName: string, sourceTable: string): Fail {
+  return (message, context, cause) => transformFailed(targetName, sourceTable, message, context, cause);
 }
 
 interface KeyInfo {
