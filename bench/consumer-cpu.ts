@@ -26,20 +26,18 @@
  * short segments taking turns cancel most of the drift of a run (on 2 busy cores a segment's CPU
  * still moves ±30 %: caches, frequency, what runs beside it); the target server's CPU is not in it.
  */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import type { Message } from '@aws-sdk/client-sqs';
 import { createSnsClient, createSqsClient } from '../src/aws/clients.js';
 import { queueDepth } from '../src/aws/resources.js';
-import { parseConfig } from '../src/config/index.js';
 import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
 import { openConsumer } from '../src/consumer/index.js';
 import { silentLogger } from '../src/logger.js';
 import { applySubscription, planSubscription } from '../src/subscriptions/subscribe.js';
 import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
 import { outboxEvent, publishEvents } from '../test/helpers/consumer-fixtures.js';
-import { openBenchTarget } from './lib/bench-target.js';
+import { benchConsumerConfig, openBenchTarget } from './lib/bench-target.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad, runBench } from './lib/machine.js';
 import { threadSchedule } from './lib/process-cpu.js';
@@ -63,18 +61,9 @@ const SEGMENT_NAMES: Record<Segment, string> = { bare: 'bare receive+delete', co
 
 runBench(async () => {
   const emulator = await startEmulatorProcess();
-  const awsEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: emulator.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
-  Object.assign(process.env, awsEnv);
   const bench = await openBenchTarget(KIND);
-  const queue = { waitTimeSec: 1, visibilityTimeoutSec: 60, batchSize: BATCH, concurrency: LOOPS };
-  const config = parseConfig(
-    {
-      source: { url: 'postgres://unused@127.0.0.1/unused' },
-      publish: { topics: { default: { name: `bench-${randomBytes(4).toString('hex')}` } } },
-      targets: { bench: { kind: KIND, urlEnv: 'BENCH_TARGET_URL', tables: ['public.customers'], queue, ...bench.target } },
-    },
-    { ...awsEnv, BENCH_TARGET_URL: bench.url },
-  );
+  const config = benchConsumerConfig(KIND, bench, emulator.endpoint, { batchSize: BATCH, concurrency: LOOPS });
+  const queue = config.targets.bench!.queue;
   const target = config.targets.bench!;
   const sns = createSnsClient(config);
   const sqs = createSqsClient(config);

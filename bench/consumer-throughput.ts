@@ -30,12 +30,10 @@
  *
  * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
-import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import pg from 'pg';
 import { createSnsClient, createSqsClient, createThreadedSqsClient, type SqsSender } from '../src/aws/clients.js';
-import { parseConfig } from '../src/config/index.js';
 import { openConsumer } from '../src/consumer/index.js';
 import { queueDepth } from '../src/aws/resources.js';
 import { applySubscription, planSubscription } from '../src/subscriptions/subscribe.js';
@@ -44,7 +42,7 @@ import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
 import type { TargetWriter } from '../src/targets/types.js';
 import { outboxEvent, publishEvents } from '../test/helpers/consumer-fixtures.js';
 import { quietAwsSdkNodeWarning } from '../src/config/node-version.js';
-import { openBenchTarget } from './lib/bench-target.js';
+import { benchConsumerConfig, openBenchTarget } from './lib/bench-target.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad } from './lib/machine.js';
 import { cpuSecondsOf, threadCpuSeconds, threadIds, threadSchedule } from './lib/process-cpu.js';
@@ -67,18 +65,9 @@ const KIND_NAME = { postgres: 'PostgreSQL', mysql: 'MariaDB', dynamodb: 'DynamoD
 const load = () => machineLoad().replace('load average ', '');
 
 const emulator = await startEmulatorProcess();
-const awsEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: emulator.endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
-Object.assign(process.env, awsEnv);
 const bench = await openBenchTarget(KIND);
-const queue = { waitTimeSec: 1, visibilityTimeoutSec: 60, batchSize: BATCH, concurrency: LOOPS };
-const config = parseConfig(
-  {
-    source: { url: 'postgres://unused@127.0.0.1/unused' },
-    publish: { topics: { default: { name: `bench-${randomBytes(4).toString('hex')}` } } },
-    targets: { bench: { kind: KIND, urlEnv: 'BENCH_TARGET_URL', tables: ['public.customers'], queue, ...bench.target } },
-  },
-  { ...awsEnv, BENCH_TARGET_URL: bench.url },
-);
+const config = benchConsumerConfig(KIND, bench, emulator.endpoint, { batchSize: BATCH, concurrency: LOOPS });
+const queue = config.targets.bench!.queue;
 const sns = createSnsClient(config);
 const sqs = createSqsClient(config);
 /** SQS calls by command, counted in the client (the same client for the bare loops and the consumer). */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import mysql from 'mysql2/promise';
+import { parseConfig, type Config } from '../../src/config/index.js';
 import { createTestDatabase } from '../../test/helpers/db.js';
 import { startDynamoLocal } from '../../test/helpers/dynamodb.js';
 import { MYSQL_URL } from '../../test/helpers/env.js';
@@ -58,4 +59,21 @@ export async function openBenchTarget(kind: BenchTargetKind): Promise<BenchTarge
     return n;
   };
   return { url: ddb.endpoint, target: { mapping: { 'public.customers': { table: 'customers' } }, dynamodb: { attributeTypes: { 'public.customers': { id: 'number', score: 'number' } } } }, count, drop: () => ddb.stop() };
+}
+
+/**
+ * The config of one consumer target `bench` on `public.customers` against the emulator at `endpoint`
+ * (its test credentials also go into process.env, where the SDK clients the benches make read them).
+ */
+export function benchConsumerConfig(kind: BenchTargetKind, bench: BenchTarget, endpoint: string, queue: { batchSize: number; concurrency: number }): Config {
+  const awsEnv = { AWS_REGION: 'us-east-1', AWS_ENDPOINT_URL: endpoint, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' };
+  Object.assign(process.env, awsEnv);
+  return parseConfig(
+    {
+      source: { url: 'postgres://unused@127.0.0.1/unused' },
+      publish: { topics: { default: { name: `bench-${randomBytes(4).toString('hex')}` } } },
+      targets: { bench: { kind, urlEnv: 'BENCH_TARGET_URL', tables: ['public.customers'], queue: { waitTimeSec: 1, visibilityTimeoutSec: 60, ...queue }, ...bench.target } },
+    },
+    { ...awsEnv, BENCH_TARGET_URL: bench.url },
+  );
 }
