@@ -6,7 +6,7 @@ import { describeError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import type { SourceAdapter } from '../source/index.js';
-import { runVerify } from '../verify/index.js';
+import { configVerifyOptions, runVerify } from '../verify/index.js';
 import type { ActionView, Collector } from './collect.js';
 
 /**
@@ -67,13 +67,7 @@ async function verify(deps: ActionDeps, name: string): Promise<string> {
   const { config } = deps;
   const report = await runVerify({
     source: await deps.source(),
-    targetName: name,
-    target: targetOf(config, name),
-    secrets: config.targetSecrets(name),
-    sourceName: config.source.name,
-    numberAttributes: config.publish.numberAttributes,
-    otherTargets: config.targets,
-    awsRegion: config.aws.region,
+    ...configVerifyOptions(config, name),
     logger: deps.logger,
     metrics: createMetrics(),
   });

@@ -1,5 +1,6 @@
 import { tableMappingSchema, writtenTable, type Config, type TargetConfig, type TargetSecrets } from '../config/index.js';
 import { canonicalJson, type ChangeData, type RowImage } from '../wire/envelope.js';
+import { targetOf } from '../aws/resources.js';
 import { OutboxError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -95,6 +96,23 @@ export interface VerifyReport {
 }
 
 export const DEFAULT_CHUNK_SIZE = 1000;
+
+/**
+ * What runVerify takes from the config for one target: the target (TARGET_NOT_FOUND when the config
+ * has none of that name), its secrets, the source's name and attribute typing, the other targets
+ * (whose shares of a table it compares as one) and the AWS region (a DynamoDB target).
+ */
+export function configVerifyOptions(config: Config, targetName: string): Pick<VerifyOptions, 'targetName' | 'target' | 'secrets' | 'sourceName' | 'numberAttributes' | 'otherTargets' | 'awsRegion'> {
+  return {
+    targetName,
+    target: targetOf(config, targetName),
+    secrets: config.targetSecrets(targetName),
+    sourceName: config.source.name,
+    numberAttributes: config.publish.numberAttributes,
+    otherTargets: config.targets,
+    awsRegion: config.aws.region,
+  };
+}
 
 export async function runVerify(options: VerifyOptions): Promise<VerifyReport> {
   const started = Date.now();

@@ -17,7 +17,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Config } from '../../src/config/index.js';
 import { silentLogger } from '../../src/logger.js';
 import type { RelayProcess } from '../../src/relay/start.js';
-import { runVerify } from '../../src/verify/index.js';
+import { configVerifyOptions, runVerify } from '../../src/verify/index.js';
 import { ROOT, runCli, type CliRun } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { REDIS_URL } from '../helpers/env.js';
@@ -295,12 +295,7 @@ describe('filtered targets', () => {
 function verifyTarget(name: string, repair = false) {
   return runVerify({
     source: source.source,
-    targetName: name,
-    target: config.targets[name]!,
-    secrets: config.targetSecrets(name),
-    sourceName: config.source.name,
-    numberAttributes: config.publish.numberAttributes,
-    otherTargets: config.targets,
+    ...configVerifyOptions(config, name),
     repair,
     logger: silentLogger,
   });

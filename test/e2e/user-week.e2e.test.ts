@@ -23,7 +23,7 @@ import { runBackfill } from '../../src/backfill/index.js';
 import { silentLogger } from '../../src/logger.js';
 import type { RelayProcess } from '../../src/relay/start.js';
 import { quoteCatalogIdent } from '../../src/sql/identifiers.js';
-import { runVerify } from '../../src/verify/index.js';
+import { configVerifyOptions, runVerify } from '../../src/verify/index.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { REDIS_URL } from '../helpers/env.js';
@@ -171,12 +171,7 @@ async function expectConverged(what: string): Promise<void> {
 function verifyTarget(name: string, table: string) {
   return runVerify({
     source: source.source,
-    targetName: name,
-    target: config.targets[name]!,
-    secrets: config.targetSecrets(name),
-    sourceName: config.source.name,
-    numberAttributes: config.publish.numberAttributes,
-    otherTargets: config.targets,
+    ...configVerifyOptions(config, name),
     table: { schema: 'public', table: table.slice('public.'.length) },
     repair: false,
     logger: silentLogger,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createProgress, formatDuration, type ProgressReporter } from '../../backfill/progress.js';
 import { parseTableName } from '../../sql/identifiers.js';
-import { runVerify, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/index.js';
+import { runVerify, configVerifyOptions, DEFAULT_CHUNK_SIZE, type TableReport } from '../../verify/index.js';
 import { wholeNumber } from '../options.js';
 import { note, print, printJson, progressStream } from '../output.js';
 
@@ -43,14 +43,9 @@ export function registerVerify(program: Command, getContext: GetContext): void {
         const bars = new Map<string, ProgressReporter>();
         const report = await runVerify({
           source,
-          targetName,
+          ...configVerifyOptions(ctx.config, targetName),
           target,
-          secrets: ctx.config.targetSecrets(targetName),
-          sourceName: ctx.config.source.name,
-          numberAttributes: ctx.config.publish.numberAttributes,
-          otherTargets: ctx.config.targets,
           table,
-          awsRegion: ctx.config.aws.region,
           chunkSize: opts.chunkSize,
           sampleSize: opts.sample,
           repair: opts.repair,
