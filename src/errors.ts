@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'TABLE_NOT_TRACKED'
   /** A tracked table still has captured changes the relay has not published (`outbox untrack`). */
   | 'TABLE_HAS_BACKLOG'
+  /** `outbox track` ran again while `outbox untrack` waited for the relay: the table stays tracked. */
+  | 'TABLE_RETRACKED'
   | 'MIGRATION_CHANGED'
   | 'SCHEMA_NEWER_THAN_CODE'
   | 'SCHEMA_NOT_INSTALLED'

@@ -5,6 +5,7 @@ import type { PostgresLeaderSession } from '../../src/source/postgres/relay-sess
 import { PostgresOutboxStore } from '../../src/source/postgres/relay-store.js';
 import { logCapture } from '../helpers/pipeline.js';
 import { createMigratedSource, drainSession } from '../helpers/source.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The relay keeps the tracked tables' state between pages (relay-decode.ts) while the digest read
@@ -200,6 +201,24 @@ describe('untracking a table whose changes are not all published', () => {
     await expect(env.source.untrack({ schema: 'public', table: 'y' }, { waitMs: 100 })).rejects.toMatchObject({ code: 'TABLE_HAS_BACKLOG' });
     await env.source.track({ table: { schema: 'public', table: 'y' } });
     await sql(`INSERT INTO y VALUES (2)`);
+    expect(await env.source.doctor()).toEqual([]);
+    expect((await env.db.pool.query(`SELECT untracking FROM outbox.tracked_tables WHERE table_name = 'y'`)).rows).toEqual([{ untracking: false }]);
+    expect((await drain()).map((e) => e.key)).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
+  it('a re-track during the wait ends it at once with TABLE_RETRACKED, not with "capture is stopped"', async () => {
+    await sql('CREATE TABLE public.yy (id int PRIMARY KEY)');
+    const yy = { schema: 'public', table: 'yy' };
+    await env.source.track({ table: yy });
+    await sql(`INSERT INTO yy VALUES (1)`);
+    const untracking = env.source.untrack(yy, { waitMs: 60_000, pollMs: 20 }).catch((e: unknown) => e);
+    // No relay runs; untrack has marked the row and waits.
+    await waitFor(async () => (await env.db.pool.query(`SELECT untracking FROM outbox.tracked_tables WHERE table_name = 'yy'`)).rows[0]?.untracking === true);
+    await env.source.track({ table: yy });
+    const err = await untracking;
+    expect(err).toMatchObject({ code: 'TABLE_RETRACKED', message: expect.stringContaining('public.yy was tracked again') });
+    expect((err as Error).message).not.toContain('stopped');
+    await sql(`INSERT INTO yy VALUES (2)`);
     expect(await env.source.doctor()).toEqual([]);
     expect((await drain()).map((e) => e.key)).toEqual([{ id: 1 }, { id: 2 }]);
   });

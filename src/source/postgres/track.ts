@@ -101,7 +101,7 @@ export async function trackTable(pool: pg.Pool, outboxSchema: string, spec: Trac
               function_name = EXCLUDED.function_name, relid = EXCLUDED.relid, excluded_attnums = EXCLUDED.excluded_attnums,
               shape = EXCLUDED.shape, schema_problem = NULL, published_schema = EXCLUDED.published_schema, published_table = EXCLUDED.published_table,
               ddl_recorded = CASE WHEN ${q}.tracked_tables.relid IS NOT DISTINCT FROM EXCLUDED.relid THEN ${q}.tracked_tables.ddl_recorded END,
-              dropped_seq = NULL
+              dropped_seq = NULL, untracking = false
        RETURNING *`,
       [
         spec.table.schema,
@@ -181,29 +181,40 @@ export async function untrackTable(pool: pg.Pool, outboxSchema: string, table: T
   });
   if (first.removed !== undefined) return first.removed;
 
+  // A re-track while untrack waits (its triggers are back) wins: the table stays tracked.
+  const retracked = async (client: pg.Pool | pg.ClientBase) =>
+    ((await client.query(`SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgname LIKE 'outbox\\_capture\\_%'`, [first.relid])).rowCount ?? 0) > 0;
   const deadline = Date.now() + (options.waitMs ?? UNTRACK_WAIT_MS);
   let left = await backlog(pool, first.relid);
-  while (left > 0 && Date.now() < deadline) {
+  let again = false;
+  while (left > 0 && Date.now() < deadline && !(again = await retracked(pool))) {
     await sleep(options.pollMs ?? 200);
     left = await backlog(pool, first.relid);
   }
-  if (left > 0) {
+  const done = await withTransaction(pool, async (client) => {
+    await lock(client);
+    if (again || (await retracked(client))) {
+      await client.query(`UPDATE ${q}.tracked_tables SET untracking = false WHERE relid = $1::oid`, [first.relid]);
+      return 'retracked' as const;
+    }
+    if (left > 0) return 'backlog' as const;
+    return remove(client, first.fn);
+  });
+  if (done === 'retracked') {
+    throw new OutboxError(
+      'TABLE_RETRACKED',
+      `${name} was tracked again (\`outbox track\`) while untrack waited for the relay, so it stays tracked and its capture runs. Run \`outbox untrack ${name}\` again if it should stop.`,
+      { context: { table: name } },
+    );
+  }
+  if (done === 'backlog') {
     throw new OutboxError(
       'TABLE_HAS_BACKLOG',
       `Capture of ${name} is stopped, but the relay has not published its last ${left} captured change${left === 1 ? '' : 's'} yet, so the table stays in tracked_tables (marked untracking) for the relay to decode them. Make sure a relay runs (\`outbox status\` shows the table's backlog), then run \`outbox untrack ${name}\` again to finish; \`--force\` finishes now and sends those changes to the quarantine instead of the targets.`,
       { context: { table: name, backlog: left }, retryable: true },
     );
   }
-  return withTransaction(pool, async (client) => {
-    await lock(client);
-    // A re-track in the meantime (its triggers are back) wins: the table is tracked again.
-    const retracked = await client.query(`SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::oid AND tgname LIKE 'outbox\\_capture\\_%'`, [first.relid]);
-    if ((retracked.rowCount ?? 0) > 0) {
-      await client.query(`UPDATE ${q}.tracked_tables SET untracking = false WHERE relid = $1::oid`, [first.relid]);
-      return true;
-    }
-    return remove(client, first.fn);
-  });
+  return done;
 }
 
 export async function listTrackedTables(db: pg.Pool | pg.ClientBase, outboxSchema: string): Promise<TrackedTable[]> {
