@@ -7,68 +7,49 @@
  * which may arrive after the schema change, get it too. A volatile default (clock_timestamp())
  * cannot be carried: the relay warns with what to run.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayProcess } from '../../src/relay/start.js';
 import { maskValue } from '../../src/targets/transform/index.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { REDIS_URL } from '../helpers/env.js';
-import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { createMysqlDatabase, logCapture, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { openE2eWorld, type E2eWorld } from '../helpers/e2e-world.js';
+import { logCapture, pipelineConfig, startPipelineRelay, startTarget, type RunningTarget } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
-type Source = Awaited<ReturnType<typeof createMigratedSource>>;
-type Maria = Awaited<ReturnType<typeof createMysqlDatabase>>;
-
-let source: Source;
-let pgTarget: TestDatabase;
-let maria: Maria;
-let emulator: Emulator;
+let world: E2eWorld;
+let source: E2eWorld['source'];
+let pgTarget: E2eWorld['pgTarget'];
+let maria: E2eWorld['maria'];
 let relay: RelayProcess;
 const targets: RunningTarget[] = [];
-let mariaState: string;
 const logs = logCapture();
 
 beforeAll(async () => {
-  useEmulatorCredentials();
-  [source, pgTarget, maria, emulator] = await Promise.all([createMigratedSource(), createTestDatabase('outbox_e2e_fill'), createMysqlDatabase(), startEmulator()]);
-  mariaState = `${maria.name}_state`;
-  await source.db.pool.query(`CREATE TABLE public.items (id int PRIMARY KEY, v text)`);
-  await pgTarget.pool.query(`CREATE TABLE public.items (id int PRIMARY KEY, v text); CREATE TABLE public.items_mapped (id int PRIMARY KEY, v text, state text)`);
-  // A renamed column must be at the target when it starts (target init): the schema change then only fills it.
-  await maria.conn.query(`CREATE TABLE items (id INT PRIMARY KEY, v LONGTEXT) CHARACTER SET utf8mb4`);
+  world = await openE2eWorld('e2e-fill', {
+    source: `CREATE TABLE public.items (id int PRIMARY KEY, v text)`,
+    pgTarget: `CREATE TABLE public.items (id int PRIMARY KEY, v text); CREATE TABLE public.items_mapped (id int PRIMARY KEY, v text, state text)`,
+    // A renamed column must be at the target when it starts (target init): the schema change then only fills it.
+    maria: `CREATE TABLE items (id INT PRIMARY KEY, v LONGTEXT) CHARACTER SET utf8mb4`,
+  });
+  ({ source, pgTarget, maria } = world);
   await source.source.track({ table: { schema: 'public', table: 'items' } });
 
   const queue = { waitTimeSec: 1, visibilityTimeoutSec: 10, maxReceiveCount: 30, batchSize: 10 };
   const config = pipelineConfig(
-    {
-      source: { url: source.db.url, schema: 'outbox', name: 'e2e-fill' },
-      redis: { urls: [REDIS_URL], keyPrefix: `e2e-fill-${randomBytes(5).toString('hex')}`, commandTimeoutMs: 200 },
-      relay: { lockTtlMs: 2_000, pollIntervalMs: 100, readBatchSize: 200, publishConcurrency: 4 },
-      publish: { topics: { default: { name: `e2e-fill-${randomBytes(4).toString('hex')}` } } },
-      aws: { region: 'us-east-1', endpoint: emulator.endpoint },
-      targets: {
-        pgcopy: { kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.items'], stateSchema: 'fill_state', schemaChanges: 'apply', queue },
-        pgmapped: {
-          kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.items'], stateSchema: 'fill_state_mapped', schemaChanges: 'apply', queue,
-          mapping: { 'public.items': { table: 'public.items_mapped', rename: { status: 'state' }, mask: { code: { keepLast: 2 } } } },
-        },
-        mariacopy: { kind: 'mysql', urlEnv: 'MARIA_URL', tables: ['public.items'], stateSchema: mariaState, schemaChanges: 'apply', queue, mapping: { 'public.items': { table: 'items' } } },
+    world.configDoc({
+      pgcopy: { kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.items'], stateSchema: 'fill_state', schemaChanges: 'apply', queue },
+      pgmapped: {
+        kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.items'], stateSchema: 'fill_state_mapped', schemaChanges: 'apply', queue,
+        mapping: { 'public.items': { table: 'public.items_mapped', rename: { status: 'state' }, mask: { code: { keepLast: 2 } } } },
       },
-      log: { level: 'silent' },
-    },
-    { PG_URL: pgTarget.url, MARIA_URL: maria.url },
+      mariacopy: { kind: 'mysql', urlEnv: 'MARIA_URL', tables: ['public.items'], stateSchema: world.mariaState, schemaChanges: 'apply', queue, mapping: { 'public.items': { table: 'items' } } },
+    }),
+    world.env,
   );
   for (const name of ['pgcopy', 'pgmapped', 'mariacopy']) targets.push(await startTarget(config, name, { logger: logs.logger }));
   relay = await startPipelineRelay(config, 'e2e-fill-relay', logs.logger);
 }, 120_000);
 
 afterAll(async () => {
-  await relay?.close();
-  await Promise.all(targets.map((t) => t.stop()));
-  await maria?.conn.query(`DROP DATABASE IF EXISTS \`${mariaState}\``).catch(() => undefined);
-  await Promise.all([source?.close(), pgTarget?.drop(), maria?.drop(), emulator?.stop()]);
+  await world?.close({ relay, targets });
 });
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

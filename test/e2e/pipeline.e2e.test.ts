@@ -4,25 +4,18 @@
  * A randomized workload with updates, deletes, re-inserts, key changes and a truncate, written from a
  * session in a non-UTC time zone, must leave each target equal to its share of the source.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill } from '../../src/backfill/index.js';
 import { silentLogger } from '../../src/logger.js';
 import type { RelayProcess } from '../../src/relay/start.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { REDIS_URL } from '../helpers/env.js';
-import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { createMysqlDatabase, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { openE2eWorld, type E2eWorld } from '../helpers/e2e-world.js';
+import { pipelineConfig, startPipelineRelay, startTarget, type RunningTarget } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
-type Source = Awaited<ReturnType<typeof createMigratedSource>>;
-type Maria = Awaited<ReturnType<typeof createMysqlDatabase>>;
-
-let source: Source;
-let pgTarget: TestDatabase;
-let maria: Maria;
-let emulator: Emulator;
+let world: E2eWorld;
+let source: E2eWorld['source'];
+let pgTarget: E2eWorld['pgTarget'];
+let maria: E2eWorld['maria'];
 let relay: RelayProcess;
 const targets: RunningTarget[] = [];
 
@@ -46,25 +39,17 @@ const MARIA_DDL = `
     seen_at DATETIME(6), local_at DATETIME(6)) CHARACTER SET utf8mb4`;
 
 beforeAll(async () => {
-  useEmulatorCredentials();
-  [source, pgTarget, maria, emulator] = await Promise.all([createMigratedSource(), createTestDatabase('outbox_e2e_target'), createMysqlDatabase(), startEmulator()]);
-  await source.db.pool.query(SOURCE_DDL);
-  await pgTarget.pool.query(PG_TARGET_DDL);
-  await maria.conn.query(MARIA_DDL);
+  world = await openE2eWorld('e2e-shop', { source: SOURCE_DDL, pgTarget: PG_TARGET_DDL, maria: MARIA_DDL });
+  ({ source, pgTarget, maria } = world);
   await source.source.track({ table: { schema: 'public', table: 'customers' }, exclude: ['card'], attributes: ['tenant_id'] });
   await source.source.track({ table: { schema: 'public', table: 'orders' } });
 
   const config = pipelineConfig(
-    {
-      source: { url: source.db.url, schema: 'outbox', name: 'e2e-shop' },
-      redis: { urls: [REDIS_URL], keyPrefix: `e2e-${randomBytes(5).toString('hex')}`, commandTimeoutMs: 200 },
-      relay: { lockTtlMs: 2_000, pollIntervalMs: 100, readBatchSize: 500, publishConcurrency: 4 },
-      publish: { topics: { default: { name: `e2e-${randomBytes(4).toString('hex')}` } } },
-      aws: { region: 'us-east-1', endpoint: emulator.endpoint },
-      targets: {
+    world.configDoc(
+      {
         copy: {
           kind: 'postgres',
-          urlEnv: 'COPY_URL',
+          urlEnv: 'PG_URL',
           tables: ['public.customers', 'public.orders', 'public.legacy'],
           stateSchema: 'sync_state',
           queue: { waitTimeSec: 1, visibilityTimeoutSec: 10, maxReceiveCount: 5, batchSize: 10 },
@@ -75,24 +60,21 @@ beforeAll(async () => {
           urlEnv: 'MARIA_URL',
           tables: ['public.customers'],
           where: { tenant_id: ['1'] },
-          stateSchema: `${maria.name}_state`,
+          stateSchema: world.mariaState,
           mapping: { 'public.customers': { table: 'customers' } },
           queue: { waitTimeSec: 1, visibilityTimeoutSec: 10, maxReceiveCount: 5, batchSize: 10 },
         },
       },
-      log: { level: 'silent' },
-    },
-    { COPY_URL: pgTarget.url, MARIA_URL: maria.url },
+      { readBatchSize: 500 },
+    ),
+    world.env,
   );
   targets.push(await startTarget(config, 'copy'), await startTarget(config, 'tenant1'));
   relay = await startPipelineRelay(config);
 }, 90_000);
 
 afterAll(async () => {
-  await relay?.close();
-  await Promise.all(targets.map((t) => t.stop()));
-  await maria?.conn.query(`DROP DATABASE IF EXISTS \`${maria.name}_state\``).catch(() => undefined);
-  await Promise.all([source?.close(), pgTarget?.drop(), maria?.drop(), emulator?.stop()]);
+  await world?.close({ relay, targets });
 });
 
 /** A deterministic pseudo-random sequence, so a failure can be replayed. */

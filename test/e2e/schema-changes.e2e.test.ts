@@ -6,69 +6,46 @@
  * (droppedColumns: drop) and a MariaDB target (droppedColumns: keep), both schemaChanges: apply.
  * No application write may fail, and each target must end equal to the source, column by column.
  */
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayProcess } from '../../src/relay/start.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { REDIS_URL } from '../helpers/env.js';
-import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { createMysqlDatabase, logCapture, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
-import { createMigratedSource } from '../helpers/source.js';
+import { openE2eWorld, type E2eWorld } from '../helpers/e2e-world.js';
+import { logCapture, pipelineConfig, startPipelineRelay, startTarget, type RunningTarget } from '../helpers/pipeline.js';
 import { waitFor } from '../helpers/wait.js';
 
-type Source = Awaited<ReturnType<typeof createMigratedSource>>;
-type Maria = Awaited<ReturnType<typeof createMysqlDatabase>>;
-
-let source: Source;
-let pgTarget: TestDatabase;
-let maria: Maria;
-let emulator: Emulator;
+let world: E2eWorld;
+let source: E2eWorld['source'];
+let pgTarget: E2eWorld['pgTarget'];
+let maria: E2eWorld['maria'];
 let relay: RelayProcess;
 const targets: RunningTarget[] = [];
 const PG_STATE = 'sync_state';
-let mariaState: string;
 /** The relay's and the consumers' warnings and errors, printed when a target does not converge. */
 const logs = logCapture();
 
-// The targets start with the source's first shape; everything after that is the product's doing.
-const SOURCE_DDL = `CREATE TABLE public.items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a0', b int DEFAULT 1, w varchar(20) DEFAULT 'w', d text DEFAULT 'doomed')`;
-const PG_TARGET_DDL = `CREATE TABLE public.items (id int PRIMARY KEY, n int NOT NULL, a text, b int, w varchar(20), d text)`;
-const MARIA_DDL = `CREATE TABLE items (id INT PRIMARY KEY, n INT NOT NULL, a LONGTEXT, b INT, w VARCHAR(20), d LONGTEXT) CHARACTER SET utf8mb4`;
-
 beforeAll(async () => {
-  useEmulatorCredentials();
-  [source, pgTarget, maria, emulator] = await Promise.all([createMigratedSource(), createTestDatabase('outbox_e2e_schema'), createMysqlDatabase(), startEmulator()]);
-  mariaState = `${maria.name}_state`;
-  await source.db.pool.query(SOURCE_DDL);
-  await pgTarget.pool.query(PG_TARGET_DDL);
-  await maria.conn.query(MARIA_DDL);
+  // The targets start with the source's first shape; everything after that is the product's doing.
+  world = await openE2eWorld('e2e-schema', {
+    source: `CREATE TABLE public.items (id int PRIMARY KEY, n int NOT NULL DEFAULT 0, a text DEFAULT 'a0', b int DEFAULT 1, w varchar(20) DEFAULT 'w', d text DEFAULT 'doomed')`,
+    pgTarget: `CREATE TABLE public.items (id int PRIMARY KEY, n int NOT NULL, a text, b int, w varchar(20), d text)`,
+    maria: `CREATE TABLE items (id INT PRIMARY KEY, n INT NOT NULL, a LONGTEXT, b INT, w VARCHAR(20), d LONGTEXT) CHARACTER SET utf8mb4`,
+  });
+  ({ source, pgTarget, maria } = world);
   await source.source.track({ table: { schema: 'public', table: 'items' } });
 
   const queue = { waitTimeSec: 1, visibilityTimeoutSec: 10, maxReceiveCount: 30, batchSize: 10 };
   const config = pipelineConfig(
-    {
-      source: { url: source.db.url, schema: 'outbox', name: 'e2e-schema' },
-      redis: { urls: [REDIS_URL], keyPrefix: `e2e-schema-${randomBytes(5).toString('hex')}`, commandTimeoutMs: 200 },
-      relay: { lockTtlMs: 2_000, pollIntervalMs: 100, readBatchSize: 200, publishConcurrency: 4 },
-      publish: { topics: { default: { name: `e2e-schema-${randomBytes(4).toString('hex')}` } } },
-      aws: { region: 'us-east-1', endpoint: emulator.endpoint },
-      targets: {
-        pgcopy: { kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.items'], stateSchema: PG_STATE, schemaChanges: 'apply', droppedColumns: 'drop', queue },
-        mariacopy: { kind: 'mysql', urlEnv: 'MARIA_URL', tables: ['public.items'], stateSchema: mariaState, schemaChanges: 'apply', queue, mapping: { 'public.items': { table: 'items' } } },
-      },
-      log: { level: 'silent' },
-    },
-    { PG_URL: pgTarget.url, MARIA_URL: maria.url },
+    world.configDoc({
+      pgcopy: { kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.items'], stateSchema: PG_STATE, schemaChanges: 'apply', droppedColumns: 'drop', queue },
+      mariacopy: { kind: 'mysql', urlEnv: 'MARIA_URL', tables: ['public.items'], stateSchema: world.mariaState, schemaChanges: 'apply', queue, mapping: { 'public.items': { table: 'items' } } },
+    }),
+    world.env,
   );
   targets.push(await startTarget(config, 'pgcopy', { logger: logs.logger }), await startTarget(config, 'mariacopy', { logger: logs.logger }));
   relay = await startPipelineRelay(config, 'e2e-schema-relay', logs.logger);
 }, 120_000);
 
 afterAll(async () => {
-  await relay?.close();
-  await Promise.all(targets.map((t) => t.stop()));
-  await maria?.conn.query(`DROP DATABASE IF EXISTS \`${mariaState}\``).catch(() => undefined);
-  await Promise.all([source?.close(), pgTarget?.drop(), maria?.drop(), emulator?.stop()]);
+  await world?.close({ relay, targets });
 });
 
 /** The final shape, every value as text, so PostgreSQL and MariaDB rows compare as they are. */
@@ -211,7 +188,7 @@ describe('schema changes end to end', () => {
     const pgStatuses = (await pgTarget.pool.query(`SELECT status, count(*)::int AS n FROM ${PG_STATE}.schema_changes GROUP BY status`)).rows as { status: string; n: number }[];
     expect(pgStatuses.map((r) => r.status)).toEqual(['applied']);
     expect([4, 5]).toContain(pgStatuses[0]!.n);
-    const [myStatuses] = (await maria.conn.query(`SELECT status, CAST(COUNT(*) AS CHAR) AS n FROM \`${mariaState}\`.schema_changes GROUP BY status`)) as unknown as [{ status: string; n: string }[]];
+    const [myStatuses] = (await maria.conn.query(`SELECT status, CAST(COUNT(*) AS CHAR) AS n FROM \`${world.mariaState}\`.schema_changes GROUP BY status`)) as unknown as [{ status: string; n: string }[]];
     expect(myStatuses.map((r) => r.status)).toEqual(['applied']);
     expect(myStatuses[0]!.n).toBe(String(pgStatuses[0]!.n));
     for (const t of targets) expect(t.consumer.halted, t.name).toBeUndefined();

@@ -13,7 +13,6 @@
  * while the relay is down with changes it has not read. Saturday the filtered target's `where`
  * widened, then narrowed. Sunday both relays restarted while Redis is down, consumers first.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,22 +24,17 @@ import type { RelayProcess } from '../../src/relay/start.js';
 import { quoteCatalogIdent } from '../../src/sql/identifiers.js';
 import { configVerifyOptions, runVerify } from '../../src/verify/index.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { REDIS_URL } from '../helpers/env.js';
-import { startEmulator, type Emulator } from '../helpers/fauxqs.js';
-import { createMysqlDatabase, logCapture, pipelineConfig, startPipelineRelay, startTarget, useEmulatorCredentials, type RunningTarget } from '../helpers/pipeline.js';
+import { openE2eWorld, type E2eWorld } from '../helpers/e2e-world.js';
+import { logCapture, pipelineConfig, startPipelineRelay, startTarget, type RunningTarget } from '../helpers/pipeline.js';
 import { startPrivateRedis } from '../helpers/relay.js';
-import { createMigratedSource } from '../helpers/source.js';
 import { waitFor } from '../helpers/wait.js';
 
-type Source = Awaited<ReturnType<typeof createMigratedSource>>;
-type Maria = Awaited<ReturnType<typeof createMysqlDatabase>>;
 type Row = Record<string, string | null>;
 
-let source: Source;
-let copyDb: TestDatabase;
-let maria: Maria;
-let emulator: Emulator;
+let world: E2eWorld;
+let source: E2eWorld['source'];
+let copyDb: E2eWorld['pgTarget'];
+let maria: E2eWorld['maria'];
 let relay: RelayProcess | undefined;
 let config: Config;
 let configFile: string;
@@ -72,42 +66,28 @@ const MARIA_DDL = `CREATE TABLE accounts (id INT PRIMARY KEY, name VARCHAR(200) 
 const QUEUE = { waitTimeSec: 1, visibilityTimeoutSec: 10, maxReceiveCount: 10, batchSize: 10 };
 
 beforeAll(async () => {
-  useEmulatorCredentials();
-  [source, copyDb, maria, emulator] = await Promise.all([createMigratedSource(), createTestDatabase('outbox_week'), createMysqlDatabase(), startEmulator()]);
-  await source.db.pool.query(SOURCE_DDL);
-  await copyDb.pool.query(COPY_DDL);
-  await maria.conn.query(MARIA_DDL);
+  world = await openE2eWorld('week', { source: SOURCE_DDL, pgTarget: COPY_DDL, maria: MARIA_DDL });
+  ({ source, pgTarget: copyDb, maria } = world);
   await source.source.track({ table: { schema: 'public', table: 'accounts' }, attributes: ['tenant_id'] });
   await source.source.track({ table: { schema: 'public', table: LINES } });
-  const suffix = randomBytes(4).toString('hex');
-  doc = {
-    source: { url: source.db.url, schema: 'outbox', name: 'week' },
-    redis: { urls: [REDIS_URL], keyPrefix: `week-${suffix}`, commandTimeoutMs: 200 },
-    relay: { lockTtlMs: 2_000, pollIntervalMs: 100, readBatchSize: 200, publishConcurrency: 4 },
-    publish: { topics: { default: { name: `week-${suffix}` } } },
-    aws: { region: 'us-east-1', endpoint: emulator.endpoint },
-    targets: {
-      copy: { kind: 'postgres', urlEnv: 'COPY_URL', tables: ['public.accounts', `public.${LINES}`, 'public.notes'], stateSchema: 'week_state', queue: QUEUE },
-      tenant1: { kind: 'mysql', urlEnv: 'MARIA_URL', tables: ['public.accounts'], where: { tenant_id: ['1'] }, stateSchema: `${maria.name}_state`, queue: QUEUE, mapping: { 'public.accounts': { table: 'accounts' } } },
-    },
-    log: { level: 'silent' },
-  };
-  useConfig(doc);
+  useConfig(
+    world.configDoc({
+      copy: { kind: 'postgres', urlEnv: 'PG_URL', tables: ['public.accounts', `public.${LINES}`, 'public.notes'], stateSchema: 'week_state', queue: QUEUE },
+      tenant1: { kind: 'mysql', urlEnv: 'MARIA_URL', tables: ['public.accounts'], where: { tenant_id: ['1'] }, stateSchema: world.mariaState, queue: QUEUE, mapping: { 'public.accounts': { table: 'accounts' } } },
+    }),
+  );
   for (const name of Object.keys(config.targets)) await start(name);
   relay = await startPipelineRelay(config, 'week-relay', logs.logger);
 }, 90_000);
 
 afterAll(async () => {
-  await relay?.close();
-  await Promise.all([...running.values()].map((t) => t.stop()));
-  await maria?.conn.query(`DROP DATABASE IF EXISTS \`${maria.name}_state\``).catch(() => undefined);
-  await Promise.all([source?.close(), copyDb?.drop(), maria?.drop(), emulator?.stop()]);
+  await world?.close({ relay, targets: running.values() });
 });
 
 /** The config the CLI and the in-process parts use from now on. */
 function useConfig(next: Record<string, unknown>): void {
   doc = next;
-  config = pipelineConfig(doc, { COPY_URL: copyDb.url, MARIA_URL: maria.url });
+  config = pipelineConfig(doc, world.env);
   configFile = join(mkdtempSync(join(tmpdir(), 'outbox-week-')), 'outbox.config.yaml');
   writeFileSync(configFile, JSON.stringify(doc));
 }
@@ -179,7 +159,7 @@ function verifyTarget(name: string, table: string) {
 }
 
 function outbox(args: string[]): Promise<CliRun> {
-  return runCli(['--config', configFile, ...args], { inheritEnv: true, env: { COPY_URL: copyDb.url, MARIA_URL: maria.url, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
+  return runCli(['--config', configFile, ...args], { inheritEnv: true, env: { ...world.env, OUTBOX_LOG_LEVEL: 'warn' }, timeoutMs: 60_000 });
 }
 
 /** Writes n changes to accounts: inserts, updates, tenant moves and deletes over ids [from, from + span). */
