@@ -95,3 +95,42 @@ describe.each([
     expect((await read()).find((r) => r.id === 5)).toMatchObject({ v: 'late again', status: 'x' });
   });
 });
+
+describe('a column a PostgreSQL target adds with a value for the rows it has', () => {
+  it('gives them the value as the ADD COLUMN\'s default, without writing a row, and keeps no default', async () => {
+    await db.pool.query(`CREATE TABLE wide (id int PRIMARY KEY, v text); INSERT INTO wide SELECT g, 'v' || g FROM generate_series(1, 50) g`);
+    const config = parseConfig({ source: { url: 'postgres://unused@127.0.0.1/unused' }, targets: { t: { kind: 'postgres', urlEnv: 'T_URL', tables: ['public.wide'], stateSchema: 'fill_fast_state', schemaChanges: 'apply', mapping: { 'public.wide': { table: 'wide' } } } } }, { T_URL: db.url });
+    const target = config.targets.t!;
+    const writer = createTargetWriter('t', target, config.targetSecrets('t'), silentLogger);
+    try {
+      expect(await writer.init()).toEqual([]);
+      const transform = buildTransformer('t', target, config.targetSecrets('t'));
+      const before = (await db.pool.query(`SELECT id, xmin::text AS xmin FROM wide ORDER BY id`)).rows;
+      const file = (await db.pool.query(`SELECT pg_relation_filenode('wide')::text AS f`)).rows[0].f;
+      const changes: SchemaChangeItem[] = [
+        { kind: 'add_column', column: 'note', type: 'text', existing: `it's a "quote" \\ and more` },
+        { kind: 'add_column', column: 'tags', type: 'text[]', existing: ['a', 'b c'] },
+        { kind: 'add_column', column: 'meta', type: 'jsonb', existing: { x: 1, y: [true, null] } },
+        { kind: 'add_column', column: 'at', type: 'timestamp with time zone', existing: '2024-01-02T03:04:05.678901Z' },
+        { kind: 'add_column', column: 'amount', type: 'numeric(10,2)', existing: '12.50' },
+      ];
+      const data: ChangeData = { schema: 'public', table: 'wide', op: 'schema', seq: '100', key: null, schemaChange: { dialect: 'postgres', before: null, after: null, key: ['id'], changes } };
+      expect((await writer.apply([transform(data, meta('100'))]))[0]!.status).toBe('applied');
+
+      const rows = (await db.pool.query(`SELECT id, xmin::text AS xmin, note, tags, meta, extract(epoch FROM at)::text AS at, amount::text AS amount FROM wide ORDER BY id`)).rows;
+      expect(rows).toHaveLength(50);
+      for (const r of rows) expect(r).toMatchObject({ note: `it's a "quote" \\ and more`, tags: ['a', 'b c'], meta: { x: 1, y: [true, null] }, at: '1704164645.678901', amount: '12.50' });
+      // No row written and no rewrite: the same row versions in the same file.
+      expect(rows.map((r) => ({ id: r.id, xmin: r.xmin }))).toEqual(before);
+      expect((await db.pool.query(`SELECT pg_relation_filenode('wide')::text AS f`)).rows[0].f).toBe(file);
+      // The target's columns end plain: no default, nullable.
+      const defaults = (await db.pool.query(`SELECT column_name FROM information_schema.columns WHERE table_name = 'wide' AND column_default IS NOT NULL`)).rows;
+      expect(defaults).toEqual([]);
+      // A row written later without the columns' values keeps them empty (the default is gone).
+      await db.pool.query(`INSERT INTO wide (id, v) VALUES (999, 'by hand')`);
+      expect((await db.pool.query(`SELECT note, tags FROM wide WHERE id = 999`)).rows).toEqual([{ note: null, tags: null }]);
+    } finally {
+      await writer.close();
+    }
+  });
+});

@@ -69,8 +69,11 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
   protected abstract inTransaction<T>(conn: C, work: () => Promise<T>): Promise<T>;
   /** Where a schema change is claimed, decided and recorded (a transaction, or a lock where DDL commits by itself). */
   protected abstract inSchemaChange<T>(conn: C, work: () => Promise<T>): Promise<T>;
-  /** Runs the DDL of the steps on the table; returns why the target must stop, if it must. */
-  protected abstract runDdl(conn: C, entry: BatchEntry, steps: DdlStep[]): Promise<{ problem?: string; statements: number }>;
+  /**
+   * Runs the DDL of the steps on the table; returns why the target must stop, if it must, and the
+   * fill steps' columns the DDL gave their value already (`filled`: no UPDATE follows for those).
+   */
+  protected abstract runDdl(conn: C, entry: BatchEntry, steps: DdlStep[]): Promise<DdlOutcome>;
   /**
    * Gives the rows the target had before the change the value of each fill step (an added column's
    * value at the source for the rows that existed then), then records the change with `record`; a
@@ -221,12 +224,13 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
         if (decision.action === 'halt') return halt(decision.reason);
         const ran = await this.runDdl(conn, entry, decision.steps);
         if (ran.problem !== undefined) return halt(ran.problem);
-        const fills = decision.steps.filter((s): s is FillStep => s.kind === 'fill');
+        const filled = new Set(ran.filled);
+        const fills = decision.steps.filter((s): s is FillStep => s.kind === 'fill' && !filled.has(s.column));
         for (const item of schemaChange.items) {
           if (item.kind === 'add_column' && item.unfilled !== undefined) this.log.warn({ ...log, column: item.column, reason: item.unfilled }, unfilledMessage(this.options.name, change.sourceTable, item.column, item.unfilled));
         }
         await this.fillAndRecord(conn, entry, fills, schemaChange.items, (items) => this.store.recordSchemaChange(conn, entry.table, change.seq, 'applied', items, null));
-        this.log.info({ ...log, statements: ran.statements, filled: fills.map((f) => f.column), change: describeSchemaChange(schemaChange) }, 'schema change applied at the target');
+        this.log.info({ ...log, statements: ran.statements, filled: [...filled, ...fills.map((f) => f.column)], change: describeSchemaChange(schemaChange) }, 'schema change applied at the target');
         return { status: 'applied' };
       });
       if (outcome.status === 'halt') this.log.error({ ...log, reason: outcome.reason }, 'target halted at a schema change');
@@ -334,6 +338,13 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
 }
 
 export type FillStep = Extract<DdlStep, { kind: 'fill' }>;
+
+/** What runDdl did: why the target must stop (problem), the statements run, the added columns it gave their value. */
+export interface DdlOutcome {
+  problem?: string;
+  statements: number;
+  filled?: string[];
+}
 
 /** Why the rows that existed before keep the column empty, and what brings their values (names only, never values). */
 function unfilledMessage(target: string, sourceTable: string, column: string, reason: string): string {

@@ -5,7 +5,7 @@ import { describeError } from '../../errors.js';
 import { fitsSetBased, planByTable, storeScope, type BatchEntry, type TablePlan } from '../base/batch.js';
 import type { TableShape } from '../base/check.js';
 import { scrubValues, type RowError } from '../base/errors.js';
-import { SqlTargetWriter, type FillStep, type SqlWriterOptions } from '../base/sql-writer.js';
+import { SqlTargetWriter, type DdlOutcome, type FillStep, type SqlWriterOptions } from '../base/sql-writer.js';
 import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange, TargetSchemaItem } from '../types.js';
 import { describeMysqlColumns, mysqlStatements } from './ddl.js';
@@ -130,7 +130,7 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
     return this.store.withSchemaLock(conn, work);
   }
 
-  protected async runDdl(conn: PoolConnection, entry: BatchEntry, steps: DdlStep[]): Promise<{ problem?: string; statements: number }> {
+  protected async runDdl(conn: PoolConnection, entry: BatchEntry, steps: DdlStep[]): Promise<DdlOutcome> {
     const table = this.resolve(entry.change.table);
     const columns = await describeMysqlColumns(conn, table.database, table.table);
     if (!columns) return { problem: `the target table ${entry.table} does not exist; create it by hand`, statements: 0 };

@@ -3,10 +3,10 @@ import { describeError } from '../../errors.js';
 import { fitsSetBased, planByTable, storeScope, type BatchEntry, type TablePlan } from '../base/batch.js';
 import type { TableShape } from '../base/check.js';
 import { scrubValues, type RowError } from '../base/errors.js';
-import { SqlTargetWriter, type FillStep, type SqlWriterOptions } from '../base/sql-writer.js';
+import { SqlTargetWriter, type DdlOutcome, type FillStep, type SqlWriterOptions } from '../base/sql-writer.js';
 import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange, TargetSchemaItem } from '../types.js';
-import { describePgColumns, pgStatements } from './ddl.js';
+import { addedValueLiteral, describePgColumns, pgStatements } from './ddl.js';
 import { classifyPgError, isPermanentPgError, isPgLockConflict } from './errors.js';
 import { clearSql, deleteKeysSql, deleteSql, fillSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
 import { inTransaction } from './transaction.js';
@@ -81,13 +81,14 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
     return inTransaction(client, work);
   }
 
-  protected async runDdl(client: pg.PoolClient, entry: BatchEntry, steps: DdlStep[]): Promise<{ problem?: string; statements: number }> {
+  protected async runDdl(client: pg.PoolClient, entry: BatchEntry, steps: DdlStep[]): Promise<DdlOutcome> {
     const table = resolveTable(entry.change.table);
     const columns = await describePgColumns(client, table.sql);
     if (!columns) return { problem: `the target table ${entry.table} does not exist; create it by hand`, statements: 0 };
+    const defaults = await this.addedDefaults(client, entry, steps, columns);
     let statements: string[];
     try {
-      statements = pgStatements(table.sql, steps, columns);
+      statements = pgStatements(table.sql, steps, columns, defaults);
     } catch (err) {
       return { problem: (err as Error).message, statements: 0 };
     }
@@ -100,11 +101,45 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
       await client.query('ROLLBACK TO SAVEPOINT schema_change');
       return { problem: `the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`, statements: 0 };
     }
-    return { statements: statements.length };
+    return { statements: statements.length, filled: [...defaults.keys()] };
   }
 
   /**
-   * In the schema change's transaction, after its DDL. What makes the fill give the value only to rows
+   * The fills the ADD COLUMN itself can do: a column this change adds (the target has no such column
+   * and no other step of the change names it) with a value for the existing rows gets that value as
+   * its DEFAULT while it is added, which PostgreSQL keeps for the rows there already without
+   * rewriting the table — an UPDATE would write every row under the ALTER's ACCESS EXCLUSIVE lock.
+   * Only when no row of the table was written by a change at or after this one (no row can hold the
+   * column yet, so every row there gets the value, as the UPDATE would give it). A value the server
+   * cannot read as the type is left to the UPDATE, which refuses it the way it refuses any fill.
+   */
+  private async addedDefaults(client: pg.PoolClient, entry: BatchEntry, steps: DdlStep[], columns: ReadonlyMap<string, unknown>): Promise<Map<string, string>> {
+    const defaults = new Map<string, string>();
+    const fills = steps.filter((s): s is FillStep => s.kind === 'fill' && s.value !== null && !columns.has(s.column));
+    if (fills.length === 0) return defaults;
+    if ((await this.store.keysNewerThan(client, entry.table, (entry.seq - 1n).toString())).length > 0) return defaults;
+    const named = (step: DdlStep, column: string) =>
+      step.kind === 'rename' ? step.from === column || step.to === column : step.kind !== 'fill' && step.column === column;
+    for (const fill of fills) {
+      const adds = steps.filter((s) => named(s, fill.column));
+      const add = adds[0];
+      if (adds.length !== 1 || add?.kind !== 'add') continue;
+      await client.query('SAVEPOINT added_value');
+      try {
+        defaults.set(fill.column, await addedValueLiteral(client, add.type.sql, fill.value));
+        await client.query('RELEASE SAVEPOINT added_value');
+      } catch (err) {
+        if (!isPermanentPgError(err)) throw err;
+        await client.query('ROLLBACK TO SAVEPOINT added_value');
+        await client.query('RELEASE SAVEPOINT added_value');
+      }
+    }
+    return defaults;
+  }
+
+  /**
+   * In the schema change's transaction, after its DDL, for the fills the ADD COLUMN could not do
+   * (addedDefaults: the column was there already, or rows of later changes are). What makes the fill give the value only to rows
    * that existed before the change: the ADD COLUMN holds the table's ACCESS EXCLUSIVE lock until the
    * transaction commits, and until then no other session sees the column, so a row that carries it
    * (written after the schema change at the source) waits for it (shapeRow) and is written after the
