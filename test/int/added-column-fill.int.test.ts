@@ -134,3 +134,45 @@ describe('a column a PostgreSQL target adds with a value for the rows it has', (
     }
   });
 });
+
+describe('a column a MariaDB target adds with a value for the rows it has', () => {
+  it('gives them the value as the ADD COLUMN\'s default, updating no row, and keeps no default', async () => {
+    await maria.conn.query(`CREATE TABLE wide (id INT PRIMARY KEY, v LONGTEXT) CHARACTER SET utf8mb4`);
+    await maria.conn.query(`INSERT INTO wide SELECT seq, CONCAT('v', seq) FROM seq_1_to_50`);
+    // Every UPDATE of a row counts itself: the instant ADD COLUMN writes none.
+    await maria.conn.query(`CREATE TABLE wide_updates (n INT NOT NULL)`);
+    await maria.conn.query(`INSERT INTO wide_updates VALUES (0)`);
+    await maria.conn.query(`CREATE TRIGGER wide_counted AFTER UPDATE ON wide FOR EACH ROW UPDATE wide_updates SET n = n + 1`);
+    const fastState = `outbox_fast_${randomBytes(4).toString('hex')}`;
+    const config = parseConfig({ source: { url: 'postgres://unused@127.0.0.1/unused' }, targets: { t: { kind: 'mysql', urlEnv: 'T_URL', tables: ['public.wide'], stateSchema: fastState, schemaChanges: 'apply', mapping: { 'public.wide': { table: 'wide' } } } } }, { T_URL: maria.url });
+    const target = config.targets.t!;
+    const writer = createTargetWriter('t', target, config.targetSecrets('t'), silentLogger);
+    try {
+      expect(await writer.init()).toEqual([]);
+      const transform = buildTransformer('t', target, config.targetSecrets('t'));
+      const changes: SchemaChangeItem[] = [
+        { kind: 'add_column', column: 'note', type: 'text', existing: `it's a "quote" \\ and more` },
+        { kind: 'add_column', column: 'meta', type: 'jsonb', existing: { x: 1, y: [true, null] } },
+        { kind: 'add_column', column: 'at', type: 'timestamp with time zone', existing: '2024-01-02T03:04:05.678901+02:00' },
+        { kind: 'add_column', column: 'amount', type: 'numeric(10,2)', existing: '12.50' },
+        // MariaDB refuses this value as an INT DEFAULT; the UPDATE fill refuses it too: the column stays empty.
+        { kind: 'add_column', column: 'k', type: 'integer', existing: 'not a number' },
+      ];
+      const data: ChangeData = { schema: 'public', table: 'wide', op: 'schema', seq: '100', key: null, schemaChange: { dialect: 'postgres', before: null, after: null, key: ['id'], changes } };
+      expect((await writer.apply([transform(data, meta('100'))]))[0]!.status).toBe('applied');
+      const [rows] = (await maria.conn.query(`SELECT id, note, meta, CAST(at AS CHAR) AS at, CAST(amount AS CHAR) AS amount, k FROM wide ORDER BY id`)) as [Record<string, unknown>[], unknown];
+      expect(rows).toHaveLength(50);
+      for (const r of rows) expect({ ...r, meta: typeof r.meta === 'string' ? JSON.parse(r.meta) : r.meta }).toMatchObject({ note: `it's a "quote" \\ and more`, meta: { x: 1, y: [true, null] }, at: '2024-01-02 01:04:05.678901', amount: '12.50', k: null });
+      const [[counted]] = (await maria.conn.query(`SELECT n FROM wide_updates`)) as [{ n: number }[], unknown];
+      expect(counted!.n).toBe(0);
+      const [defaults] = (await maria.conn.query(`SELECT COLUMN_NAME AS c, COLUMN_DEFAULT AS d FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'wide' AND COLUMN_DEFAULT IS NOT NULL AND COLUMN_DEFAULT <> 'NULL'`)) as [unknown[], unknown];
+      expect(defaults).toEqual([]);
+      await maria.conn.query(`INSERT INTO wide (id, v) VALUES (999, 'by hand')`);
+      const [[later]] = (await maria.conn.query(`SELECT note, amount FROM wide WHERE id = 999`)) as [Record<string, unknown>[], unknown];
+      expect(later).toEqual({ note: null, amount: null });
+    } finally {
+      await writer.close();
+      await maria.conn.query(`DROP DATABASE IF EXISTS \`${fastState}\``);
+    }
+  });
+});

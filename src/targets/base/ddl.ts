@@ -15,8 +15,11 @@ export interface DdlColumn {
 
 export interface DdlDialect<C extends DdlColumn> {
   quote(column: string): string;
-  /** The clause after ALTER TABLE that adds a nullable column, and the column it makes. */
-  add(column: string, type: TargetType): { clause: string; column: C };
+  /**
+   * The clause after ALTER TABLE that adds a nullable column, and the column it makes; `then`, a
+   * clause run as its own statement right after it (dropping the DEFAULT an added value came with).
+   */
+  add(column: string, type: TargetType): { clause: string; column: C; then?: string };
   /** A NOT NULL column the source dropped but the target keeps: the clause that makes it nullable, or a warning when it cannot. */
   keep(column: string, current: C): { clause: string; column: C } | { warning: string };
   /** The clause that changes a column's type. */
@@ -38,7 +41,10 @@ export function planDdl<C extends DdlColumn>(tableSql: string, steps: DdlStep[],
     switch (step.kind) {
       case 'add': {
         const added = dialect.add(step.column, step.type);
-        if (!columns.has(step.column)) statements.push(`ALTER TABLE ${tableSql} ${added.clause}`);
+        if (!columns.has(step.column)) {
+          statements.push(`ALTER TABLE ${tableSql} ${added.clause}`);
+          if (added.then !== undefined) statements.push(`ALTER TABLE ${tableSql} ${added.then}`);
+        }
         columns.set(step.column, added.column);
         break;
       }

@@ -2,6 +2,7 @@ import type { TargetConfig } from '../../config/index.js';
 import { OutboxError, describeError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { decideSchemaChange, describeSchemaChange, unfill, type DdlStep } from '../schema/decide.js';
+import type { TargetType } from '../schema/column-types.js';
 import { haltMessage, RowShaper } from '../schema/row-shaper.js';
 import type { ApplyOutcome, SchemaChangeAdmin, SchemaChangeRecord, SchemaChangeStatus, TargetChange, TargetSchemaItem, TargetWriter } from '../types.js';
 import { applyChangeByChange, checkSeq, orderEntries, type BatchEntry } from './batch.js';
@@ -238,6 +239,28 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
     } finally {
       this.forget(entry.table);
     }
+  }
+
+  /**
+   * The fill steps the ADD COLUMN itself can do, with the added column's type: a column this change
+   * adds (the target has no such column, `columns`, and no other step of the change names it) with a
+   * value for the existing rows. The dialect adds it with the value as its DEFAULT, which the database
+   * keeps for the rows there already without writing them (an UPDATE would write every row, under the
+   * ALTER's lock at PostgreSQL, under the table's truncation record at MariaDB), then drops the DEFAULT.
+   * None when a row of the table was written by a change at or after this one (`newer`): no row can
+   * hold a column the target does not have, so without such rows every row there gets the value, as
+   * the UPDATE would give it.
+   */
+  protected async fillsByDefault(steps: DdlStep[], columns: ReadonlyMap<string, unknown>, newer: () => Promise<unknown[]>): Promise<{ column: string; type: TargetType; value: unknown }[]> {
+    const named = (step: DdlStep, column: string) => (step.kind === 'rename' ? step.from === column || step.to === column : step.kind !== 'fill' && step.column === column);
+    const found: { column: string; type: TargetType; value: unknown }[] = [];
+    for (const fill of steps) {
+      if (fill.kind !== 'fill' || fill.value === null || columns.has(fill.column)) continue;
+      const adds = steps.filter((s) => named(s, fill.column));
+      if (adds.length === 1 && adds[0]!.kind === 'add') found.push({ column: fill.column, type: adds[0]!.type, value: fill.value });
+    }
+    if (found.length === 0 || (await newer()).length > 0) return [];
+    return found;
   }
 
   /**

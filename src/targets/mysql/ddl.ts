@@ -26,10 +26,19 @@ export async function describeMysqlColumns(conn: PoolConnection, database: strin
 
 export type MysqlStatements = DdlPlan;
 
-export function mysqlStatements(tableSql: string, steps: DdlStep[], current: Map<string, MysqlColumn>): MysqlStatements {
+/**
+ * `defaults` gives added columns the value the table's existing rows get (an escaped literal): the
+ * column is added with it as its DEFAULT, which MariaDB keeps for the rows there already (an instant
+ * ADD COLUMN writes none of them), and the DEFAULT is dropped by the next statement.
+ */
+export function mysqlStatements(tableSql: string, steps: DdlStep[], current: Map<string, MysqlColumn>, defaults: ReadonlyMap<string, string> = new Map()): MysqlStatements {
   return planDdl(tableSql, steps, current, {
     quote: quoteColumnMysql,
-    add: (column, type) => ({ clause: `ADD COLUMN ${quoteColumnMysql(column)} ${type.sql} NULL`, column: { nullable: true, columnType: type.sql } }),
+    add: (column, type) => {
+      const literal = defaults.get(column);
+      const added = { clause: `ADD COLUMN ${quoteColumnMysql(column)} ${type.sql} NULL`, column: { nullable: true, columnType: type.sql } };
+      return literal === undefined ? added : { ...added, clause: `${added.clause} DEFAULT ${literal}`, then: `ALTER COLUMN ${quoteColumnMysql(column)} DROP DEFAULT` };
+    },
     keep: (column, existing) =>
       PLAIN_COLUMN_TYPE.test(existing.columnType)
         ? { clause: `MODIFY ${quoteColumnMysql(column)} ${existing.columnType} NULL`, column: { ...existing, nullable: true } }

@@ -130,13 +130,26 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
     return this.store.withSchemaLock(conn, work);
   }
 
-  protected async runDdl(conn: PoolConnection, entry: BatchEntry, steps: DdlStep[]): Promise<DdlOutcome> {
+  /**
+   * The statements commit one by one; each step is skipped when the table shows it done, so a retry
+   * runs what is left. An added column with a value for the existing rows is added with it as its
+   * DEFAULT (fillsByDefault); when the target refuses that (a value the type cannot hold, or a MySQL
+   * that takes no literal DEFAULT for a TEXT or JSON column), the steps run again without, and the
+   * fill's UPDATE does it or refuses it the way it refuses any fill.
+   */
+  protected async runDdl(conn: PoolConnection, entry: BatchEntry, steps: DdlStep[], withDefaults = true): Promise<DdlOutcome> {
     const table = this.resolve(entry.change.table);
     const columns = await describeMysqlColumns(conn, table.database, table.table);
     if (!columns) return { problem: `the target table ${entry.table} does not exist; create it by hand`, statements: 0 };
+    const defaults = new Map<string, string>();
+    if (withDefaults) {
+      for (const fill of await this.fillsByDefault(steps, columns, () => this.store.keysNewerThan(conn, entry.table, entry.seq - 1n))) {
+        defaults.set(fill.column, conn.escape(toMysqlValue(fill.value, /^[a-z]+/i.exec(fill.type.sql)?.[0])));
+      }
+    }
     let planned;
     try {
-      planned = mysqlStatements(table.sql, steps, columns);
+      planned = mysqlStatements(table.sql, steps, columns, defaults);
     } catch (err) {
       return { problem: (err as Error).message, statements: 0 };
     }
@@ -146,10 +159,11 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
         await conn.query(sql);
       } catch (err) {
         if (!isPermanentMysqlError(err) && !isDdlRefusal(err)) throw err;
+        if (defaults.size > 0) return this.runDdl(conn, entry, steps, false);
         return { problem: `the target refused the DDL (${scrubValues(describeError(err))}); apply the change by hand`, statements: 0 };
       }
     }
-    return { statements: planned.statements.length };
+    return { statements: planned.statements.length, filled: [...defaults.keys()] };
   }
 
   /**

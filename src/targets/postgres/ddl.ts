@@ -18,23 +18,20 @@ export async function describePgColumns(client: pg.ClientBase, tableSql: string)
  * The statements for the steps against the table's current columns; throws (with a message naming the
  * column) when a step cannot be done. `defaults` gives added columns the value the table's existing
  * rows get (a SQL literal, from addedValueLiteral): the column is added with it as its DEFAULT, which
- * PostgreSQL keeps for the rows there already without writing them, and the DEFAULT is dropped again
- * at the end, so the column ends as a plain nullable one, as without a value.
+ * PostgreSQL keeps for the rows there already without writing them, and the DEFAULT is dropped right
+ * after, so the column ends as a plain nullable one, as without a value.
  */
 export function pgStatements(tableSql: string, steps: DdlStep[], current: Map<string, PgColumn>, defaults: ReadonlyMap<string, string> = new Map()): string[] {
-  const dropDefaults: string[] = [];
-  const { statements } = planDdl(tableSql, steps, current, {
+  return planDdl(tableSql, steps, current, {
     quote: quoteColumn,
     add: (column, type) => {
       const literal = defaults.get(column);
-      if (literal === undefined) return { clause: `ADD COLUMN ${quoteColumn(column)} ${type.sql}`, column: { nullable: true } };
-      dropDefaults.push(`ALTER TABLE ${tableSql} ALTER COLUMN ${quoteColumn(column)} DROP DEFAULT`);
-      return { clause: `ADD COLUMN ${quoteColumn(column)} ${type.sql} DEFAULT ${literal}::${type.sql}`, column: { nullable: true } };
+      const added = { clause: `ADD COLUMN ${quoteColumn(column)} ${type.sql}`, column: { nullable: true } };
+      return literal === undefined ? added : { ...added, clause: `${added.clause} DEFAULT ${literal}::${type.sql}`, then: `ALTER COLUMN ${quoteColumn(column)} DROP DEFAULT` };
     },
     keep: (column) => ({ clause: `ALTER COLUMN ${quoteColumn(column)} DROP NOT NULL`, column: { nullable: true } }),
     alter: (column, type, existing) => ({ clause: `ALTER COLUMN ${quoteColumn(column)} TYPE ${type.sql} USING ${quoteColumn(column)}::${type.sql}`, column: existing }),
-  });
-  return [...statements, ...dropDefaults];
+  }).statements;
 }
 
 /**

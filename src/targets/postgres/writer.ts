@@ -105,28 +105,16 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
   }
 
   /**
-   * The fills the ADD COLUMN itself can do: a column this change adds (the target has no such column
-   * and no other step of the change names it) with a value for the existing rows gets that value as
-   * its DEFAULT while it is added, which PostgreSQL keeps for the rows there already without
-   * rewriting the table — an UPDATE would write every row under the ALTER's ACCESS EXCLUSIVE lock.
-   * Only when no row of the table was written by a change at or after this one (no row can hold the
-   * column yet, so every row there gets the value, as the UPDATE would give it). A value the server
-   * cannot read as the type is left to the UPDATE, which refuses it the way it refuses any fill.
+   * The added columns' values as DEFAULT literals (fillsByDefault); a value the server cannot read as
+   * the column's type is left to the UPDATE, which refuses it the way it refuses any fill.
    */
   private async addedDefaults(client: pg.PoolClient, entry: BatchEntry, steps: DdlStep[], columns: ReadonlyMap<string, unknown>): Promise<Map<string, string>> {
     const defaults = new Map<string, string>();
-    const fills = steps.filter((s): s is FillStep => s.kind === 'fill' && s.value !== null && !columns.has(s.column));
-    if (fills.length === 0) return defaults;
-    if ((await this.store.keysNewerThan(client, entry.table, (entry.seq - 1n).toString())).length > 0) return defaults;
-    const named = (step: DdlStep, column: string) =>
-      step.kind === 'rename' ? step.from === column || step.to === column : step.kind !== 'fill' && step.column === column;
+    const fills = await this.fillsByDefault(steps, columns, () => this.store.keysNewerThan(client, entry.table, (entry.seq - 1n).toString()));
     for (const fill of fills) {
-      const adds = steps.filter((s) => named(s, fill.column));
-      const add = adds[0];
-      if (adds.length !== 1 || add?.kind !== 'add') continue;
       await client.query('SAVEPOINT added_value');
       try {
-        defaults.set(fill.column, await addedValueLiteral(client, add.type.sql, fill.value));
+        defaults.set(fill.column, await addedValueLiteral(client, fill.type.sql, fill.value));
         await client.query('RELEASE SAVEPOINT added_value');
       } catch (err) {
         if (!isPermanentPgError(err)) throw err;
