@@ -53,6 +53,23 @@ async function installMigrations(pool: pg.Pool, files: readonly MigrationFile[])
   for (const m of files) await applyMigrationFile(pool, m);
 }
 
+/**
+ * Tracks a table at an install an earlier version left (track() itself wants every migration):
+ * today's trackTable, which writes the columns of tracked_tables up to 000014 (`untracking`, cleared by
+ * its upsert). An install from before 000014 is lent that column for the call and has it taken away
+ * again, so the install stays as its migrations made it.
+ */
+async function trackBefore(pool: pg.Pool, spec: Parameters<typeof import('../../src/source/postgres/track.js').trackTable>[2]): Promise<void> {
+  const { trackTable } = await import('../../src/source/postgres/track.js');
+  const has = await pool.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = 'outbox' AND table_name = 'tracked_tables' AND column_name = 'untracking'`);
+  if (has.rowCount === 0) await pool.query(`ALTER TABLE outbox.tracked_tables ADD COLUMN untracking boolean NOT NULL DEFAULT false`);
+  try {
+    await trackTable(pool, 'outbox', spec);
+  } finally {
+    if (has.rowCount === 0) await pool.query(`ALTER TABLE outbox.tracked_tables DROP COLUMN untracking`);
+  }
+}
+
 describe('excluded columns', () => {
   it('never reach the outbox, before or after a rename, nor when a new column takes the old name', async () => {
     await sql(`CREATE TABLE public.people (id int PRIMARY KEY, name text, secret text)`);
@@ -394,10 +411,9 @@ describe('outbox migrate upgrades an existing install', () => {
         CREATE TABLE public.plain (id int PRIMARY KEY, v float8);
         CREATE TABLE public.split (id int, region text, v float8, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
         CREATE TABLE public.split_eu PARTITION OF public.split FOR VALUES IN ('eu');`);
-      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'acct' }, exclude: ['secret'] });
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'plain' } });
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'split' } });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'acct' }, exclude: ['secret'] });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'plain' } });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'split' } });
       await writer.connect();
       // Before the migration: the session compiles 000007's functions and keeps a wake state.
       await writer.query(`INSERT INTO public.acct VALUES (1, 0.1, '1 day', 'SECRET'); INSERT INTO public.plain VALUES (1, 0.1); INSERT INTO public.split VALUES (1, 'eu', 0.1)`);
@@ -473,9 +489,8 @@ describe('outbox migrate upgrades an existing install', () => {
         CREATE TABLE public.logs_eu PARTITION OF public.logs FOR VALUES IN ('eu');
         CREATE TABLE public.logs_us (msg text, secret text, region text NOT NULL, id int NOT NULL);
         ALTER TABLE public.logs ATTACH PARTITION public.logs_us FOR VALUES IN ('us');`);
-      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'acct' }, exclude: ['secret', 'pin'] });
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'logs' }, exclude: ['secret'] });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'acct' }, exclude: ['secret', 'pin'] });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'logs' }, exclude: ['secret'] });
       await writer.connect();
       await writer.query(`INSERT INTO public.acct VALUES (1, 'SECRET-1', 1, 'SECRET-PIN'); INSERT INTO public.logs (id, region, secret, msg) VALUES (1, 'eu', 'SECRET-eu', 'a')`);
       const body = async (fn: string) => (await db.pool.query(`SELECT pg_get_functiondef($1::regprocedure) AS d`, [`outbox.${fn}()`])).rows[0].d as string;
@@ -534,8 +549,7 @@ describe('outbox migrate upgrades an existing install', () => {
         CREATE TABLE public.arch (id int NOT NULL, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
         CREATE TABLE public.arch_1 PARTITION OF public.arch FOR VALUES FROM ('2025-01-01') TO ('2025-02-01');
         CREATE TABLE public.arch_2 PARTITION OF public.arch FOR VALUES FROM ('2025-02-01') TO ('2025-03-01');`);
-      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'arch' } });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'arch' } });
       await db.pool.query(`INSERT INTO public.arch VALUES (1, '2025-01-10', 'a'), (2, '2025-02-10', 'b')`);
 
       const result = await source.migrate();
@@ -580,8 +594,7 @@ describe('outbox migrate upgrades an existing install', () => {
         CREATE TABLE public.daily_1 PARTITION OF public.daily FOR VALUES FROM ('2025-01-01') TO ('2025-01-02');
         CREATE TABLE public.daily_2 PARTITION OF public.daily FOR VALUES FROM ('2025-01-02') TO ('2025-01-03');
         CREATE TABLE public.daily_3 PARTITION OF public.daily FOR VALUES FROM ('2025-01-03') TO ('2025-01-04');`);
-      const { trackTable } = await import('../../src/source/postgres/track.js'); // track() itself wants every migration
-      await trackTable(db.pool, 'outbox', { table: { schema: 'public', table: 'daily' } });
+      await trackBefore(db.pool, { table: { schema: 'public', table: 'daily' } });
       await db.pool.query(`INSERT INTO public.daily VALUES (1, '2025-01-01', 'a'), (2, '2025-01-02', 'b'), (3, '2025-01-03', 'c')`);
       await db.pool.query('DROP TABLE public.daily_1');
       await db.pool.query('ALTER TABLE public.daily DETACH PARTITION public.daily_2');
