@@ -25,7 +25,7 @@ export function createConsumerMetrics(metrics: Metrics) {
     schemaChanges: metrics.counter('outbox_consumer_schema_changes_total', 'Schema-change events the consumer handled, by source table and action: applied (DDL run, or forwarded to an http endpoint), ignored, stopped (the target halted on it), duplicate.', ['target', 'table', 'action']),
     schemaWaits: metrics.counter('outbox_consumer_schema_waits_total', 'Row changes sent back to the queue because the target does not have their shape yet (their schema change was not applied); they are tried again shortly.', t),
     halted: metrics.gauge('outbox_consumer_halted', 'Whether the target is halted at a schema change (1: not receiving until `outbox target resume` or a restart with another schemaChanges setting; its messages wait in the queue).', t),
-    targetRetries: metrics.counter('outbox_consumer_target_retries_total', 'Calls to the target the writer tried again inside one apply, after throttling or a connection reset (DynamoDB targets); a steady rate means the target is over its capacity.', t),
+    targetRetries: metrics.counter('outbox_consumer_target_retries_total', 'Calls to the target the writer tried again inside one apply: after a lock conflict or a lost connection (database targets), throttling or a connection reset (DynamoDB targets); a steady rate means the target is over its capacity or drops connections.', t),
     dlqMessages: metrics.gauge('outbox_consumer_dlq_messages', "Messages in the target's dead-letter queue (SQS ApproximateNumberOfMessages, sampled every 30 s): changes that are not at the target.", t),
   };
 }

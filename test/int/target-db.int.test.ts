@@ -27,6 +27,8 @@ interface Harness {
   open(): Promise<{ exec(sql: string): Promise<void>; close(): Promise<void> }>;
   /** How many sessions of this database wait for a lock now. */
   waiting(): Promise<number>;
+  /** Closes the connections of the sessions waiting for a lock, as a server or the network would; how many. */
+  killWaiting(): Promise<number>;
 }
 
 async function postgresHarness(): Promise<Harness> {
@@ -44,6 +46,7 @@ async function postgresHarness(): Promise<Harness> {
       return { exec: async (sql) => void (await client.query(sql)), close: async () => client.release() };
     },
     waiting: async () => Number((await db.pool.query<{ n: string }>(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n),
+    killWaiting: async () => (await db.pool.query<{ n: number }>(`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)).rows[0]!.n,
   };
 }
 
@@ -72,6 +75,11 @@ async function mysqlHarness(): Promise<Harness> {
       // A statement of this database (or its state database) still running is one waiting for a lock here.
       const [rows] = await admin.query(`SELECT count(*) AS n FROM information_schema.processlist WHERE command = 'Query' AND id <> CONNECTION_ID() AND info LIKE ?`, [`%${database}%`]);
       return Number((rows as { n: number | string }[])[0]!.n);
+    },
+    killWaiting: async () => {
+      const [rows] = await admin.query(`SELECT id FROM information_schema.processlist WHERE command = 'Query' AND id <> CONNECTION_ID() AND info LIKE ?`, [`%${database}%`]);
+      for (const { id } of rows as { id: number }[]) await admin.query(`KILL CONNECTION ${Number(id)}`);
+      return (rows as unknown[]).length;
     },
     drop: async () => {
       await admin.query(`DROP DATABASE IF EXISTS \`${database}\``);
@@ -509,6 +517,32 @@ describe.each(DIALECTS)('$name target', ({ make }) => {
       await other.exec('ROLLBACK').catch(() => undefined);
       await other.close();
       await h.exec('DROP TABLE IF EXISTS scratch');
+    }
+  });
+
+  it('a connection lost under a batch runs the batch again at once on a new one: the change lands, once', async () => {
+    await reset();
+    const w = writer(config(h));
+    expect(await w.apply(toChanges(config(h), [data('insert', 10, { id: 1, name: 'before' })]))).toEqual([{ status: 'applied' }]);
+    const retriesBefore = w.stats?.retries ?? 0;
+    const other = await h.open();
+    try {
+      // The batch waits for a row the other session holds; meanwhile its connection is closed.
+      await other.exec('BEGIN');
+      await other.exec('SELECT * FROM items WHERE id = 1 FOR UPDATE');
+      const applying = w.apply(toChanges(config(h), [data('update', 20, { id: 1, name: 'after' })])).catch((err: unknown) => err);
+      await waitFor(async () => (await h.waiting()) >= 1, { what: 'the batch waiting on the row held by the other session' });
+      expect(await h.killWaiting()).toBe(1);
+      // The writer's second try waits on a new connection for the same row, then lands.
+      await waitFor(async () => (w.stats?.retries ?? 0) > retriesBefore && (await h.waiting()) >= 1, { what: 'the batch to wait again on a new connection' });
+      await other.exec('COMMIT');
+      expect(await applying).toEqual([{ status: 'applied' }]);
+      expect((w.stats?.retries ?? 0) - retriesBefore).toBe(1);
+      expect((await items()).map((r) => [r.id, r.name])).toEqual([['1', 'after']]);
+      expect(await w.apply(toChanges(config(h), [data('update', 20, { id: 1, name: 'again' })]))).toEqual([{ status: 'stale' }]);
+    } finally {
+      await other.exec('ROLLBACK').catch(() => undefined);
+      await other.close();
     }
   });
 

@@ -95,7 +95,9 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
   protected abstract classify(err: unknown, change: TargetChange): RowError | undefined;
   /** A deadlock or lock wait timeout: the row transaction was rolled back (or is, by the writer) and may run again. */
   protected abstract lockConflict(err: unknown): boolean;
-  /** Row transactions run again after a lockConflict; the consumer counts their growth (outbox_consumer_target_retries_total). */
+  /** The connection the error came on is gone (closed by the server or the network); the error or its cause. */
+  protected abstract connectionLost(err: unknown): boolean;
+  /** Row transactions run again after a lockConflict, and batches after a lost connection; the consumer counts their growth (outbox_consumer_target_retries_total). */
   readonly stats = { retries: 0 };
   /** What the writer caches of a table is stale (its columns changed). */
   protected forget(table: string): void {
@@ -111,27 +113,41 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
     });
   }
 
+  /**
+   * One batch on one pooled connection. When the connection turns out to be gone (connectionLost: a
+   * server that closed it while it sat idle in the pool, a backend terminated, a failover), the
+   * batch runs once more on a new one at once, rather than failing and coming back only after the
+   * queue's visibility timeout: nothing of it committed, or it all did and its COMMIT's reply was
+   * lost, and then the version guard finds every change there already (stale, a duplicate).
+   */
   async apply(changes: TargetChange[]): Promise<ApplyOutcome[]> {
     if (changes.length === 0) return [];
     checkSeq(changes);
-    let conn: C;
-    try {
-      conn = await this.connect();
-    } catch (err) {
-      throw unavailable(this.options.name, 'cannot connect', err);
-    }
-    let broken = false;
-    try {
-      await this.ensureStore(conn);
-      const outcomes = await this.applyBatch(conn, changes);
-      await this.maybePurge(conn);
-      return outcomes;
-    } catch (err) {
-      broken = true;
-      if (err instanceof OutboxError) throw err;
-      throw unavailable(this.options.name, 'the batch did not commit', err);
-    } finally {
-      this.release(conn, broken);
+    for (let attempt = 1; ; attempt++) {
+      let conn: C;
+      try {
+        conn = await this.connect();
+      } catch (err) {
+        throw unavailable(this.options.name, 'cannot connect', err);
+      }
+      let broken = false;
+      try {
+        await this.ensureStore(conn);
+        const outcomes = await this.applyBatch(conn, changes);
+        await this.maybePurge(conn);
+        return outcomes;
+      } catch (err) {
+        broken = true;
+        if (attempt === 1 && this.connectionLost(err)) {
+          this.stats.retries += 1;
+          this.log.info({ err: describeError(err) }, 'the target connection was gone; running the batch again on a new one');
+          continue;
+        }
+        if (err instanceof OutboxError) throw err;
+        throw unavailable(this.options.name, 'the batch did not commit', err);
+      } finally {
+        this.release(conn, broken);
+      }
     }
   }
 

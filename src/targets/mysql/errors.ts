@@ -20,6 +20,21 @@ export function isMysqlLockConflict(err: unknown): boolean {
   return typeof errno === 'number' && LOCK_CONFLICT_ERRNO.has(errno);
 }
 
+/** The server has gone away or closed the connection (2006, 2013), it was killed (1927) or the server is shutting down (1053). */
+const CONNECTION_LOST_ERRNO = new Set([1053, 1927, 2006, 2013]);
+
+/**
+ * The connection is gone, so the transaction on it never committed or its COMMIT's reply was lost:
+ * the errnos above, or mysql2's fatal errors for a closed socket (PROTOCOL_CONNECTION_LOST,
+ * ECONNRESET, EPIPE). The batch may run again on another connection (src/targets/base/sql-writer.ts).
+ */
+export function isMysqlConnectionLost(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { errno?: unknown; code?: unknown };
+  if (typeof e.errno === 'number' && CONNECTION_LOST_ERRNO.has(e.errno)) return true;
+  return e.code === 'PROTOCOL_CONNECTION_LOST' || e.code === 'ECONNRESET' || e.code === 'EPIPE';
+}
+
 /** Errors that belong to one row (data, constraint, unknown column or table); connection loss, deadlocks, lock timeouts and privileges are retryable. */
 export function isPermanentMysqlError(err: unknown): boolean {
   const e = err as { errno?: unknown; sqlState?: unknown; fatal?: unknown };

@@ -9,7 +9,7 @@ import { SqlTargetWriter, type DdlOutcome, type FillStep, type SqlWriterOptions 
 import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange, TargetSchemaItem } from '../types.js';
 import { describeMysqlColumns, mysqlStatements } from './ddl.js';
-import { classifyMysqlError, isDdlRefusal, isMysqlLockConflict, isPermanentMysqlError } from './errors.js';
+import { classifyMysqlError, isDdlRefusal, isMysqlConnectionLost, isMysqlLockConflict, isPermanentMysqlError } from './errors.js';
 import { clearStatement, databaseOf, deleteKeysStatement, deleteStatement, fillStatement, resolveTable, upsertManyStatement, upsertStatement, type ResolvedTable } from './sql.js';
 import { RoundTrip } from './round-trip.js';
 import { toMysqlRow, toMysqlValue } from './values.js';
@@ -312,6 +312,10 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
 
   protected lockConflict(err: unknown): boolean {
     return isMysqlLockConflict(err);
+  }
+
+  protected connectionLost(err: unknown): boolean {
+    return isMysqlConnectionLost(err) || isMysqlConnectionLost((err as { cause?: unknown }).cause);
   }
 
   protected async describeTable(conn: PoolConnection, name: string): Promise<TableShape> {

@@ -26,6 +26,20 @@ export function isPgLockConflict(err: unknown): boolean {
   return code === '40P01' || code === '55P03';
 }
 
+/**
+ * The connection is gone, so the transaction on it never committed or its COMMIT's reply was lost:
+ * connection_exception (08), admin_shutdown and crash_shutdown (57P01, 57P02: a backend terminated,
+ * a server restarting), or the socket closed under node-postgres (no SQLSTATE, the client no longer
+ * queryable). The batch may run again on another connection (src/targets/base/sql-writer.ts).
+ */
+export function isPgConnectionLost(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e.code === 'string' && (e.code.startsWith('08') || e.code === '57P01' || e.code === '57P02')) return true;
+  if (e.code === 'ECONNRESET' || e.code === 'EPIPE') return true;
+  return typeof e.message === 'string' && /^(Connection terminated|Client has encountered a connection error and is not queryable)/.test(e.message);
+}
+
 /** The error of one change's statement: wait (the table changed under it), reject, or undefined (retryable: fail the batch). */
 export function classifyPgError(err: unknown, change: TargetChange, schemaChanges: TargetConfig['schemaChanges']): RowError | undefined {
   if (!isPermanentPgError(err)) return undefined;

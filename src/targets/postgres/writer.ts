@@ -7,7 +7,7 @@ import { SqlTargetWriter, type DdlOutcome, type FillStep, type SqlWriterOptions 
 import type { DdlStep } from '../schema/decide.js';
 import type { ApplyOutcome, TargetChange, TargetSchemaItem } from '../types.js';
 import { addedValueLiteral, describePgColumns, pgStatements } from './ddl.js';
-import { classifyPgError, isPermanentPgError, isPgLockConflict } from './errors.js';
+import { classifyPgError, isPermanentPgError, isPgConnectionLost, isPgLockConflict } from './errors.js';
 import { clearSql, deleteKeysSql, deleteSql, fillSql, resolveTable, upsertAppliedSql, upsertSql } from './sql.js';
 import { inTransaction } from './transaction.js';
 import { PostgresVersionStore } from './version-store.js';
@@ -226,6 +226,10 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
 
   protected lockConflict(err: unknown): boolean {
     return isPgLockConflict(err);
+  }
+
+  protected connectionLost(err: unknown): boolean {
+    return isPgConnectionLost(err) || isPgConnectionLost((err as { cause?: unknown }).cause);
   }
 }
 
