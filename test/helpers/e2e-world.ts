@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { RelayProcess } from '../../src/relay/start.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { REDIS_URL } from './env.js';
-import { startEmulator, type Emulator } from './fauxqs.js';
+import { startRestartableEmulator, type RestartableEmulator } from './fauxqs.js';
 import { createMysqlDatabase, useEmulatorCredentials, type RunningTarget } from './pipeline.js';
 import { createMigratedSource } from './source.js';
 
@@ -17,7 +17,8 @@ export interface E2eWorld {
   source: Source;
   pgTarget: TestDatabase;
   maria: Maria;
-  emulator: Emulator;
+  /** Its HTTP server can be restarted (every connection dropped), its queues and messages kept. */
+  emulator: RestartableEmulator;
   /** A MariaDB database for a target's version store (`stateSchema`), dropped by close(). */
   mariaState: string;
   /** The targets' URLs for pipelineConfig's env: PG_URL (pgTarget) and MARIA_URL (maria). */
@@ -38,7 +39,7 @@ export async function openE2eWorld(name: string, ddl: { source: string; pgTarget
     createMigratedSource(),
     createTestDatabase(`outbox_${name.replace(/\W/g, '_')}`),
     createMysqlDatabase(),
-    startEmulator(),
+    startRestartableEmulator(),
   ]);
   await source.db.pool.query(ddl.source);
   await pgTarget.pool.query(ddl.pgTarget);

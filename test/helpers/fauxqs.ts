@@ -41,7 +41,10 @@ interface FauxqsApp {
  */
 export async function startRestartableEmulator(): Promise<RestartableEmulator> {
   const { buildApp } = await import('fauxqs');
-  const dist = new URL('.', import.meta.resolve('fauxqs'));
+  // import.meta.resolve under Node (the benches); vitest has none, so there the repository's own
+  // node_modules, where npm puts fauxqs (it exports an ESM entry only, which require.resolve cannot see).
+  const entry = typeof import.meta.resolve === 'function' ? import.meta.resolve('fauxqs') : new URL('../../node_modules/fauxqs/dist/app.js', import.meta.url).href;
+  const dist = new URL('.', entry);
   const load = async (file: string, name: string) => ((await import(new URL(file, dist).href)) as Record<string, new () => unknown>)[name]!;
   const [SqsStore, SnsStore, S3Store] = await Promise.all([load('sqs/sqsStore.js', 'SqsStore'), load('sns/snsStore.js', 'SnsStore'), load('s3/s3Store.js', 'S3Store')]);
   const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() } as NonNullable<Parameters<typeof buildApp>[0]>['stores'];
