@@ -28,14 +28,22 @@
  * ran at once, and each round trip's client-side wait (and, for MariaDB, the server's CPU per round
  * trip and redo-log writes per call).
  *
+ * Two more segments per round measure the simplest apply (bench/lib/naive-apply.ts) with the same
+ * loops, serial and pipelined: each batch's rows in one upsert on an autocommit connection, then the
+ * delete — no version guard, no transform, no transaction of its own. Its ratio to the bare loop is
+ * what writing the rows alone leaves of the bare rate on this machine; the consumer's ratio to it is
+ * what the guarantees and the consumer's own work cost over that.
+ *
  * Needs PostgreSQL (TEST_PG_URL, default postgres://postgres@127.0.0.1:5432/postgres).
  */
 import { writeFileSync } from 'node:fs';
+import type { Message } from '@aws-sdk/client-sqs';
 import { Session } from 'node:inspector/promises';
 import pg from 'pg';
 import { createSnsClient, createSqsClient, createThreadedSqsClient, type SqsSender } from '../src/aws/clients.js';
 import { openConsumer } from '../src/consumer/index.js';
 import { queueDepth } from '../src/aws/resources.js';
+import { deleteMessages } from '../src/aws/sqs-batch.js';
 import { applySubscription, planSubscription } from '../src/subscriptions/subscribe.js';
 import { silentLogger } from '../src/logger.js';
 import { buildTransformer, createTargetWriter } from '../src/targets/index.js';
@@ -46,6 +54,7 @@ import { benchConsumerConfig, openBenchTarget } from './lib/bench-target.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad } from './lib/machine.js';
 import { cpuSecondsOf, threadCpuSeconds, threadIds, threadSchedule } from './lib/process-cpu.js';
+import { openNaiveApply } from './lib/naive-apply.js';
 import { drainReceiveDelete, spread } from './lib/receive-delete-baseline.js';
 
 quietAwsSdkNodeWarning();
@@ -216,10 +225,13 @@ async function consume(client: SqsSender, applyConcurrency?: number): Promise<nu
 /** A segment: the two bare loops, the consumer on the main-thread client, on the threaded client, or (BENCH_APPLY_CONCURRENCY) at one queue.applyConcurrency. */
 type Segment = string;
 const CONSUMER_SEGMENTS: Segment[] = APPLY_CONCURRENCY ? APPLY_CONCURRENCY.map((n) => `consumer ×${n}`) : ['consumer', 'threaded'];
-const SEGMENTS: Segment[] = ['serial', 'pipelined', ...CONSUMER_SEGMENTS];
+const NAIVE_SEGMENTS: Segment[] = ['naive', 'naive pipelined'];
+const SEGMENTS: Segment[] = ['serial', 'pipelined', ...NAIVE_SEGMENTS, ...CONSUMER_SEGMENTS];
 const SEGMENT_NAMES: Record<Segment, string> = {
   serial: 'bare serial',
   pipelined: 'bare pipelined',
+  naive: 'naive apply, serial',
+  'naive pipelined': 'naive apply, pipelined',
   consumer: 'consumer, SDK on main thread',
   threaded: 'consumer, SDK on worker thread',
   ...Object.fromEntries((APPLY_CONCURRENCY ?? []).map((n) => [`consumer ×${n}`, `consumer, applyConcurrency ${n}`])),
@@ -247,12 +259,22 @@ const sample = () => {
   const worker = workerThreads.map((tid) => threadSchedule(process.pid, tid)).reduce((a, b) => ({ run: a.run + b.run, wait: a.wait + b.wait }), { run: 0, wait: 0 });
   return { self: cpuSecondsOf([process.pid]), main: threadCpuSeconds(process.pid), emulator: cpuSecondsOf([emulator.child.pid!]), server: cpuSecondsOf([], SERVER_NAMES), mainRun: main.run, mainWait: main.wait, workerRun: worker.run, workerWait: worker.wait };
 };
+/** The naive apply (bench/lib/naive-apply.ts): the batch's rows in one upsert, then the delete; a connection per receive loop. */
+const naive = await openNaiveApply(KIND, bench.url, shape.loops);
+const naiveHandle = async (messages: Message[]) => {
+  await naive.apply(messages);
+  const result = await deleteMessages(sqs, shape.queueUrl, messages);
+  if (result.failed.length > 0) throw new Error(`the naive loop could not delete ${result.failed.length} messages (${result.failed[0]!.code})`);
+  return result.succeeded.length;
+};
 const drain = async (segment: Segment) => {
   if (profiler) await profiler.post('Profiler.start');
   const at = APPLY_CONCURRENCY?.[CONSUMER_SEGMENTS.indexOf(segment)];
   const seconds = await (segment === 'serial' || segment === 'pipelined'
     ? drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'pipelined' })
-    : consume(segment === 'threaded' ? threadedSqs : sqs, at));
+    : NAIVE_SEGMENTS.includes(segment)
+      ? drainReceiveDelete(sqs, shape, MESSAGES, { pipelined: segment === 'naive pipelined', handle: naiveHandle })
+      : consume(segment === 'threaded' ? threadedSqs : sqs, at));
   if (profiler) profiles.push({ segment, profile: (await profiler.post('Profiler.stop')).profile });
   return seconds;
 };
@@ -302,7 +324,7 @@ try {
     }
     rounds.push(round);
     const rates = SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${round.rate[sg]!.toFixed(0)}`).join(', ');
-    const ratios = CONSUMER_SEGMENTS.map((sg) => `${sg} ${(round.rate[sg]! / round.rate.serial!).toFixed(2)}`).join(' / ');
+    const ratios = [...NAIVE_SEGMENTS, ...CONSUMER_SEGMENTS].map((sg) => `${sg} ${(round.rate[sg]! / round.rate.serial!).toFixed(2)}`).join(' / ');
     console.log(`  round ${r + 1}: ${rates} (msg/s, rows/s); ratios to serial ${ratios}  (${segments.join(', ')}; load ${round.loads.join(', ')})`);
   }
   const rows = await bench.count();
@@ -313,6 +335,7 @@ try {
   console.log(`  load ${loadAtStart} at the start, ${load()} at the end`);
   console.log(`  bare receive+delete, serial    (${shape.loops} loops): ${range(rateOf('serial'))} msg/s`);
   console.log(`  bare receive+delete, pipelined (${shape.loops} loops): ${range(rateOf('pipelined'))} msg/s`);
+  for (const sg of NAIVE_SEGMENTS) console.log(`  ${SEGMENT_NAMES[sg]!.padEnd(30)} (${shape.loops} loops): ${range(rateOf(sg))} rows/s (one upsert per batch, autocommit, no guard: bench/lib/naive-apply.ts)`);
   for (const sg of CONSUMER_SEGMENTS) {
     const note = sg === 'consumer' ? ' (aws.sdkThread: false, the default)' : sg === 'threaded' ? ` (aws.sdkThread: true); ${rows} rows in the target` : '';
     console.log(`  ${SEGMENT_NAMES[sg]!.padEnd(38)}: ${range(rateOf(sg))} rows/s${note}`);
@@ -320,6 +343,8 @@ try {
   if (APPLY_CONCURRENCY) console.log(`  ${rows} rows in the target`);
   console.log(`  ratio consumer / bare serial    (per round): ${CONSUMER_SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${range(ratioOf(sg, 'serial'), 2)}`).join(', ')}  (goal ≥ 0.8)`);
   console.log(`  ratio consumer / bare pipelined (per round): ${CONSUMER_SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${range(ratioOf(sg, 'pipelined'), 2)}`).join(', ')}`);
+  console.log(`  ratio naive apply / bare serial (per round): ${NAIVE_SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${range(ratioOf(sg, 'serial'), 2)}`).join(', ')}  (what writing the rows alone leaves of the bare rate)`);
+  console.log(`  ratio consumer / naive apply, pipelined (per round): ${CONSUMER_SEGMENTS.map((sg) => `${SEGMENT_NAMES[sg]} ${range(ratioOf(sg, 'naive pipelined'), 2)}`).join(', ')}  (the cost of the guarantees and the consumer's own work over the simplest apply)`);
   for (const sg of CONSUMER_SEGMENTS.slice(1)) console.log(`  ratio ${SEGMENT_NAMES[sg]} / ${SEGMENT_NAMES[CONSUMER_SEGMENTS[0]!]} (per round): ${range(ratioOf(sg, CONSUMER_SEGMENTS[0]!), 2)}`);
   console.log(`  CPU ms per 1,000 messages (cores busy = CPU / wall time; the segment's work runs until the last delete, a trailing empty receive may add a little;`);
   console.log(`  the bench process = its main thread + its other threads: the SDK's worker, V8's GC and compiler threads, libuv's pool):`);
@@ -356,7 +381,7 @@ try {
     const tripsText = [...c.trips].sort().map(([kind, t]) => `${kind} ${(t.n / Math.max(1, c.calls)).toFixed(2)} per call, ${(t.ms / t.n).toFixed(2)} ms each`).join('; ');
     console.log(`      round trips, client-side wait: ${tripsText}`);
   }
-  const expected = MESSAGES * (CONSUMER_SEGMENTS.length * ROUNDS + 2);
+  const expected = MESSAGES * ((CONSUMER_SEGMENTS.length + NAIVE_SEGMENTS.length) * ROUNDS + 2);
   if (rows !== expected) {
     console.error(`target holds ${rows} rows, expected ${expected}`);
     process.exitCode = 1;
@@ -365,6 +390,7 @@ try {
   if (PROFILE) profiles.forEach((p, i) => writeFileSync(PROFILE.replace(/(\.cpuprofile)?$/, `.${p.segment}.${Math.floor(i / SEGMENTS.length) + 1}.cpuprofile`), JSON.stringify(p.profile)));
 } finally {
   for (const w of writers) await w.close();
+  await naive.close();
   sns.destroy();
   sqs.destroy();
   threadedSqs.destroy();

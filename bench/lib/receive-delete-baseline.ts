@@ -22,9 +22,10 @@ export interface ReceiveShape {
  * backlog with nothing to apply — the next receive is under way while a batch is deleted, and one
  * delete is in flight per loop — so it is what the consumer's own round trips could reach at best.
  *
- * `handle` (serial only) replaces the delete: what a received batch goes through instead (e.g. a
- * consumer's processing and its acknowledgement), resolving to how many of the batch it deleted —
- * so a loop with it and one without differ only in that work (bench/consumer-cpu.ts). `counted`
+ * `handle` replaces the delete: what a received batch goes through instead (e.g. a consumer's
+ * processing and its acknowledgement), resolving to how many of the batch it deleted — so a loop
+ * with it and one without differ only in that work (bench/consumer-cpu.ts, the naive apply of
+ * bench/consumer-throughput.ts); pipelined, the next receive is under way while it runs. `counted`
  * gets the messages deleted, which can pass `total` by the batches other loops had received by then.
  */
 export async function drainReceiveDelete(
@@ -33,7 +34,6 @@ export async function drainReceiveDelete(
   total: number,
   options: { pipelined?: boolean; handle?: (messages: Message[]) => Promise<number>; counted?: { deleted: number } } = {},
 ): Promise<number> {
-  if (options.handle && options.pipelined) throw new Error('drainReceiveDelete: handle runs in the serial loop only');
   let deleted = 0;
   let finished: number | undefined;
   const receive = async () => {
