@@ -6,8 +6,12 @@
  *   pipeline  writers (this process) ─▶ source PostgreSQL ─▶ `outbox relay` ─▶ fauxqs (SNS → SQS) ─▶ `outbox consume` ×N ─▶ target PostgreSQL
  *   bare      a publisher process (PublishBatch, 10 a call, the relay's calls in flight) ─▶ fauxqs ─▶ N receive + delete processes
  *             (bench/lib/bare-path.ts; the pipeline's message body and attributes, the consumers' receive loops)
+ *   naive     writers ─▶ source PostgreSQL (a plpgsql row trigger into a plain outbox table) ─▶ a naive relay process
+ *             (DELETE … RETURNING, PublishBatch, COMMIT) ─▶ fauxqs ─▶ N naive consumer processes (one upsert per batch)
+ *             ─▶ target PostgreSQL (bench/lib/naive-pipeline.ts): the simplest pipeline that loses nothing, whose
+ *             capacity is what this machine allows any pipeline of this shape (`--naive false` skips it)
  *
- * For each path a step search finds the highest rate it sustains: a step of `--seconds` at a fixed
+ * For each path (the naive one after the pipeline's searches, on a table of its own) a step search finds the highest rate it sustains: a step of `--seconds` at a fixed
  * rate is sustained when the rate was achieved, p99 < `--p99-ms` and the backlog stayed flat (never
  * above one second of changes in the step's second half) and drained afterwards. Rates grow ×1.6 from
  * `--start-rate` until a step fails (halving when the first one fails), then `--bisect` steps
@@ -23,7 +27,7 @@
  *
  *   npm run bench:e2e-latency -- [--seconds 10] [--start-rate 200] [--max-rate 4000] [--bisect 2] [--p99-ms 1000]
  *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5] [--sdk-thread true|false]
- *                                [--page-overlap false,true|true,false|true|false]
+ *                                [--page-overlap false,true|true,false|true|false] [--naive true|false]
  *
  * `--page-overlap false,true` (the default) searches the pipeline twice in the run, the relay with
  * relay.pageOverlap false (one page at a time) and then true (`true,false`: the other way round, so
@@ -56,6 +60,7 @@ import { freePort, relayConfigDoc, scrapeMetric, writeConfigFile } from '../test
 import { createMigratedSource } from '../test/helpers/source.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad, ratioLine, runBench } from './lib/machine.js';
+import { NAIVE_SOURCE_SQL, NAIVE_TARGET_SQL } from './lib/naive-pipeline.js';
 import { plainEntry } from './lib/publish-baseline.js';
 
 const { values: args } = parseArgs({
@@ -72,6 +77,7 @@ const { values: args } = parseArgs({
     rate: { type: 'string' },
     'sdk-thread': { type: 'string', default: 'false' },
     'page-overlap': { type: 'string', default: 'false,true' },
+    naive: { type: 'string', default: 'true' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -89,6 +95,8 @@ const TRACE_RATE = args.rate === undefined ? undefined : Number(args.rate);
 const SDK_THREAD = args['sdk-thread'] === 'true';
 /** relay.pageOverlap of each pipeline search, in order (the last one also runs the 50 % step). */
 const OVERLAP_MODES = args['page-overlap'].split(',').map((m) => m.trim() === 'true');
+/** `--naive false` skips the naive pipeline's search (bench/lib/naive-pipeline.ts). */
+const NAIVE = args.naive !== 'false';
 /** The product's defaults the bare path copies: PublishBatch calls in flight, receive loops per consumer. */
 const PUBLISH_CONCURRENCY = 8;
 const RECEIVE_LOOPS = 4;
@@ -185,8 +193,8 @@ const UNPUBLISHED = `SELECT count(*)::bigint AS n FROM outbox.events e, outbox.r
     AND NOT (s.window_snapshot IS NOT NULL AND pg_visible_in_snapshot(e.xid, s.window_snapshot) AND e.seq <= coalesce(s.window_seq, -1))`;
 
 /** Waits until the target holds the source's rows at the source's versions. */
-async function converge(sourcePool: pg.Pool, targetPool: pg.Pool, timeoutMs: number): Promise<boolean> {
-  const fingerprint = 'SELECT count(*)::bigint AS n, coalesce(sum(v), 0)::bigint AS s FROM public.items';
+async function converge(sourcePool: pg.Pool, targetPool: pg.Pool, timeoutMs: number, table: 'items' | 'naive_items' = 'items'): Promise<boolean> {
+  const fingerprint = `SELECT count(*)::bigint AS n, coalesce(sum(v), 0)::bigint AS s FROM public.${table}`;
   const want = (await sourcePool.query<{ n: string; s: string }>(fingerprint)).rows[0]!;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -339,9 +347,9 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
   return false;
 }
 
-/** A forked bare-path role (bench/lib/bare-path.ts) and its next reply. */
-function forkBare(roleArgs: string[], role: string): { child: ChildProcess; ask: <T>(msg: unknown) => Promise<T> } {
-  const child = fork(new URL('./lib/bare-path.ts', import.meta.url).pathname, roleArgs, { execArgv: ['--import', 'tsx'], env: { ...process.env, ...AWS_ENV } });
+/** A forked bare-path role (bench/lib/bare-path.ts, or another file under bench/lib/) and its next reply. */
+function forkBare(roleArgs: string[], role: string, file = 'bare-path.ts'): { child: ChildProcess; ask: <T>(msg: unknown) => Promise<T> } {
+  const child = fork(new URL(`./lib/${file}`, import.meta.url).pathname, roleArgs, { execArgv: ['--import', 'tsx'], env: { ...process.env, ...AWS_ENV } });
   children.push(child);
   roles.set(child, role);
   return {
@@ -464,7 +472,10 @@ async function main(): Promise<void> {
         INSERT INTO public.bench_applied (id, v, committed_at) VALUES (NEW.id, NEW.v, NEW.committed_at);
         RETURN NULL;
       END $$;
-      CREATE TRIGGER bench_log_applied AFTER INSERT OR UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.bench_log_applied();`);
+      CREATE TRIGGER bench_log_applied AFTER INSERT OR UPDATE ON public.items FOR EACH ROW EXECUTE FUNCTION public.bench_log_applied();
+      ${NAIVE_TARGET_SQL};
+      CREATE TRIGGER bench_log_applied AFTER INSERT OR UPDATE ON public.naive_items FOR EACH ROW EXECUTE FUNCTION public.bench_log_applied();`);
+    await source.db.pool.query(NAIVE_SOURCE_SQL);
 
     // The bare path's message: an insert of a bench row as the relay would send it (envelope and attributes).
     const sample = { id: 123456, v: 1, note: 'e2e latency', committed_at: new Date().toISOString() };
@@ -521,22 +532,23 @@ async function main(): Promise<void> {
     const clients = await Promise.all(Array.from({ length: WRITERS }, () => writerPool.connect()));
     const databases = { [new URL(source.db.url).pathname.slice(1)]: 'source', [new URL(target.url).pathname.slice(1)]: 'target' };
     for (const c of clients) await c.query('SET synchronous_commit = off');
-    let nextId = 1;
+    /** The next id to insert, per table the writers write (the pipeline's, the naive pipeline's). */
+    const nextIds = { items: 1, naive_items: 1 };
     let writes = 0;
     let late = 0;
-    const write = async (client: pg.PoolClient, seconds: number, w: number, rate: number) => {
+    const write = async (client: pg.PoolClient, seconds: number, w: number, rate: number, table: keyof typeof nextIds) => {
       const intervalMs = (1000 * WRITERS) / rate;
       const start = performance.now();
       let due = start + (w * intervalMs) / WRITERS;
       await new Promise((r) => setTimeout(r, due - start));
       while (performance.now() - start < seconds * 1000) {
         // Updates pick a row written at least a little while ago, so each version usually lands on its own.
-        if (nextId > 200 && Math.random() < UPDATE_SHARE) {
-          const id = 1 + Math.floor(Math.random() * (nextId - 100));
-          await client.query(`UPDATE public.items SET v = v + 1, committed_at = clock_timestamp() WHERE id = $1`, [id]);
+        if (nextIds[table] > 200 && Math.random() < UPDATE_SHARE) {
+          const id = 1 + Math.floor(Math.random() * (nextIds[table] - 100));
+          await client.query(`UPDATE public.${table} SET v = v + 1, committed_at = clock_timestamp() WHERE id = $1`, [id]);
         } else {
-          const id = nextId++;
-          await client.query(`INSERT INTO public.items (id, v, note, committed_at) VALUES ($1, 1, 'e2e latency', clock_timestamp())`, [id]);
+          const id = nextIds[table]++;
+          await client.query(`INSERT INTO public.${table} (id, v, note, committed_at) VALUES ($1, 1, 'e2e latency', clock_timestamp())`, [id]);
         }
         writes += 1;
         due += intervalMs;
@@ -545,7 +557,7 @@ async function main(): Promise<void> {
         else late += 1;
       }
     };
-    const run = (seconds: number, rate: number) => Promise.all(clients.map((c, w) => write(c, seconds, w, rate)));
+    const run = (seconds: number, rate: number, table: keyof typeof nextIds = 'items') => Promise.all(clients.map((c, w) => write(c, seconds, w, rate, table)));
     const waitingInPipeline = async () => {
       const [outbox, queue] = await Promise.all([samplerPool.query<{ n: string }>(UNPUBLISHED), queueDepth(sqs, queueUrl)]);
       return { outbox: Number(outbox.rows[0]!.n), queued: queue.visible, inFlight: queue.inFlight };
@@ -639,6 +651,58 @@ async function main(): Promise<void> {
       pipelines.push({ overlap, step: await search(overlap ? 'pipeline (overlap)' : 'pipeline (paged) ', (rate) => measurePipeline(rate)) });
     }
 
+    // The naive pipeline (bench/lib/naive-pipeline.ts): its own topic, queue and processes, started for its search only.
+    let naive: Step | undefined;
+    if (NAIVE) {
+      const naiveSns = new SNSClient({ region: AWS_ENV.AWS_REGION, endpoint });
+      const name = `naive-${randomBytes(4).toString('hex')}`;
+      const naiveTopic = await naiveSns.send(new CreateTopicCommand({ Name: name }));
+      const naiveQueue = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+      const naiveArn = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: naiveQueue.QueueUrl!, AttributeNames: ['QueueArn'] }));
+      await naiveSns.send(new SubscribeCommand({ TopicArn: naiveTopic.TopicArn!, Protocol: 'sqs', Endpoint: naiveArn.Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }));
+      naiveSns.destroy();
+      const naiveChildren = [
+        forkBare(['relay', source.db.url, endpoint, naiveTopic.TopicArn!, String(PUBLISH_CONCURRENCY)], 'naive relay', 'naive-pipeline.ts').child,
+        ...Array.from({ length: CONSUMERS }, (_, i) => forkBare(['consume', target.url, endpoint, naiveQueue.QueueUrl!, String(RECEIVE_LOOPS), String(WAIT_SECONDS)], `naive consumer ${i + 1}`, 'naive-pipeline.ts').child),
+      ];
+      const measureNaive = async (rate: number): Promise<Step> => {
+        const measureFrom = (await source.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t;
+        writes = 0;
+        const startedAt = performance.now();
+        const cpuBefore = new Map(running().map((c) => [c, cpuSeconds(c)]));
+        const backendsBefore = await backendCpu(samplerPool, databases);
+        const machineBefore = machineCpuSeconds();
+        const selfBefore = process.cpuUsage();
+        const backlog: Step['backlog'] = [];
+        const sampler = setInterval(() => {
+          const at = elapsedOf(startedAt);
+          void Promise.all([samplerPool.query<{ n: string }>('SELECT count(*)::bigint AS n FROM public.naive_outbox'), queueDepth(sqs, naiveQueue.QueueUrl!)]).then(([o, q]) => backlog.push({ at, n: Number(o.rows[0]!.n) + q.visible + q.inFlight }));
+        }, 2_000);
+        await run(SECONDS, rate, 'naive_items');
+        clearInterval(sampler);
+        const elapsed = elapsedOf(startedAt);
+        const use = childrenUse(cpuBefore);
+        use.set('writers (the bench process)', cpuTotal(process.cpuUsage(selfBefore)));
+        for (const [label, seconds] of backendUse(backendsBefore, await backendCpu(samplerPool, databases))) if (!label.endsWith(SAMPLER_APP) && seconds > 0) use.set(label, seconds);
+        const cpu = cpuSummary(use, machineCpuSeconds() - machineBefore, elapsed, writes);
+        const achieved = writes / elapsed;
+        const drained = await converge(source.db.pool, target.pool, 120_000, 'naive_items');
+        const res = await target.pool.query<{ ms: number }>(
+          `SELECT extract(epoch FROM applied_at - committed_at)::float8 * 1000 AS ms FROM public.bench_applied WHERE committed_at >= $1 AND committed_at < $2`,
+          [measureFrom, new Date(measureFrom.getTime() + elapsed * 1000)],
+        );
+        return { rate, achieved, sorted: res.rows.map((r) => r.ms).sort((a, b) => a - b), backlog, drained, cpu };
+      };
+      try {
+        await run(WARMUP, Math.min(START_RATE, 200), 'naive_items');
+        if (!(await converge(source.db.pool, target.pool, 60_000, 'naive_items'))) throw new Error('the naive pipeline did not catch up with the warm-up writes within 60 s');
+        console.log(`naive pipeline search (bench/lib/naive-pipeline.ts); ${machineLoad()}`);
+        naive = await search('naive   ', measureNaive);
+      } finally {
+        for (const c of naiveChildren) await stopChild(c);
+      }
+    }
+
     if (!bare) throw new Error('the bare path sustained no rate');
     const halfRate = Math.max(10, Math.round(bare.rate / 2 / 10) * 10);
     const loadBefore = machineLoad();
@@ -650,6 +714,11 @@ async function main(): Promise<void> {
     for (const { overlap, step } of pipelines) {
       console.log(`  pipeline, relay.pageOverlap ${String(overlap).padEnd(5)} ${step ? `${step.rate}/s (p50 ${fmt(percentile(step.sorted, 50))}, p99 ${fmt(percentile(step.sorted, 99))}; PublishBatch ${step.calls ?? '-'})` : 'none'}`);
       console.log(`    ratio pipeline / bare: ${ratioLine(step?.rate ?? 0, bare.rate, { atLeast: 0.6 })}`);
+    }
+    if (NAIVE) {
+      console.log(`  naive pipeline ${naive ? `${naive.rate}/s (p50 ${fmt(percentile(naive.sorted, 50))}, p99 ${fmt(percentile(naive.sorted, 99))})` : 'none'} (trigger → DELETE … RETURNING → PublishBatch → SQS → one upsert per batch: bench/lib/naive-pipeline.ts)`);
+      console.log(`    ratio naive / bare: ${ratioLine(naive?.rate ?? 0, bare.rate, {})}`);
+      for (const { overlap, step } of pipelines) console.log(`    ratio pipeline (relay.pageOverlap ${overlap}) / naive: ${naive ? ratioLine(step?.rate ?? 0, naive.rate, {}) : '-'}`);
     }
     const on = pipelines.find((p) => p.overlap)?.step;
     const off = pipelines.find((p) => !p.overlap)?.step;
