@@ -30,6 +30,7 @@ import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { publishAt } from './lib/bare-path.js';
 import { machineLoad, ratioLine, runBench } from './lib/machine.js';
 import { plainEntry } from './lib/publish-baseline.js';
+import { withoutSdkLogging } from '../src/aws/clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
 
     // The bare publish path at the same rate, against the same emulator, after the relay stopped.
     const bareQueue = await subscribeQueue(emulator.endpoint, `${topic}-bare`);
-    const sns = new SNSClient({ region: 'us-east-1', endpoint: emulator.endpoint });
+    const sns = withoutSdkLogging(new SNSClient({ region: 'us-east-1', endpoint: emulator.endpoint }));
     const topicArn = (await sns.send(new CreateTopicCommand({ Name: `${topic}-bare` }))).TopicArn!;
     const sample = { id: 123456, v: 1, note: 'latency' };
     const entry = plainEntry('relay-test', { seq: '123456', xid: '123456', tableSchema: 'public', tableName: 'items', op: 'insert', key: { id: sample.id }, before: null, after: sample, changed: Object.keys(sample), attributes: null, changedAt: new Date() }, 0);

@@ -18,7 +18,7 @@
  * The relay runs as installed, `node bin/outbox.js` on dist/ (rebuilt first when a file under src/
  * is newer), without tsx, whose loader alone costs ≈ 30 MiB RSS.
  *
- * Goals (issue 14): peak RSS ≤ 150 MiB and flat at 1M changes; relay ≥ 0.9× the baseline. Needs
+ * Goals: peak RSS ≤ 150 MiB and flat at 1M changes; relay ≥ 0.9× the baseline. Needs
  * PostgreSQL and Redis as for the tests (TEST_PG_URL, TEST_REDIS_URL).
  */
 import { execFileSync } from 'node:child_process';
@@ -33,6 +33,7 @@ import { createMigratedSource } from '../test/helpers/source.js';
 import { startEmulatorProcess } from './lib/emulator-process.js';
 import { machineLoad, ratioLine, runBench } from './lib/machine.js';
 import { runPublishBaseline } from './lib/publish-baseline.js';
+import { withoutSdkLogging } from '../src/aws/clients.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
     console.log(`pre-filled ${CHANGES} changes in ${((performance.now() - fillStart) / 1000).toFixed(1)} s; ${machineLoad()}`);
 
     const topic = `memory-${randomBytes(4).toString('hex')}`;
-    const sns = new SNSClient({ region: 'us-east-1', endpoint: emulator.endpoint });
+    const sns = withoutSdkLogging(new SNSClient({ region: 'us-east-1', endpoint: emulator.endpoint }));
     const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: topic }));
     const baselineOptions = { pool: env.db.pool, sns, topicArn: TopicArn!, sourceName: SOURCE_NAME, pageSize: BATCH, concurrency: CONCURRENCY };
     await runPublishBaseline(baselineOptions, '0', Math.min(2_000, BASELINE)); // warm-up: SDK, sockets, JIT

@@ -33,6 +33,7 @@ import { collectGarbage, slope, startSoakSubject, type SoakMode, type SoakSample
 import { publishAt } from './lib/bare-path.js';
 import { plainEntry } from './lib/publish-baseline.js';
 import { ratioLine } from './lib/machine.js';
+import { withoutSdkLogging } from '../src/aws/clients.js';
 
 type Subject = SoakMode | 'bare';
 
@@ -58,8 +59,8 @@ const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
 /** The baseline subject: the busy subject's SNS/SQS traffic from bare SDK loops, sampled the same way. */
 async function runBare(endpoint: string): Promise<void> {
   const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
-  const sns = new SNSClient({ region: 'us-east-1', endpoint, credentials });
-  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials });
+  const sns = withoutSdkLogging(new SNSClient({ region: 'us-east-1', endpoint, credentials }));
+  const sqs = withoutSdkLogging(new SQSClient({ region: 'us-east-1', endpoint, credentials }));
   const name = `soak-bare-${randomBytes(4).toString('hex')}`;
   const topicArn = (await sns.send(new CreateTopicCommand({ Name: name }))).TopicArn!;
   const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;

@@ -14,6 +14,7 @@
 import { PublishBatchCommand, SNSClient, type PublishBatchRequestEntry } from '@aws-sdk/client-sns';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { pathToFileURL } from 'node:url';
+import { withoutSdkLogging } from '../../src/aws/clients.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 process.removeAllListeners('warning'); // the SDK's Node 22 notice
@@ -75,14 +76,14 @@ export async function publishAt(sns: SNSClient, topicArn: string, entry: Publish
 async function publishRole(endpoint: string, topicArn: string, entryFile: string, concurrency: number): Promise<void> {
   const { readFileSync } = await import('node:fs');
   const entry = JSON.parse(readFileSync(entryFile, 'utf8')) as PublishBatchRequestEntry;
-  const sns = new SNSClient({ region: 'us-east-1', endpoint, credentials });
+  const sns = withoutSdkLogging(new SNSClient({ region: 'us-east-1', endpoint, credentials }));
   process.on('message', (req: PublishRequest) => {
     void publishAt(sns, topicArn, entry, concurrency, req).then(({ sent, seconds }) => process.send!({ sent, seconds }));
   });
 }
 
 async function consumeRole(endpoint: string, queueUrl: string, loops: number, waitSeconds: number): Promise<void> {
-  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials });
+  const sqs = withoutSdkLogging(new SQSClient({ region: 'us-east-1', endpoint, credentials }));
   let latencies: number[] = [];
   let stopping = false;
   process.on('message', (msg: string) => {

@@ -23,6 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import pg from 'pg';
+import { withoutSdkLogging } from '../../src/aws/clients.js';
 
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 process.removeAllListeners('warning'); // the SDK's Node 22 notice
@@ -39,7 +40,7 @@ export const NAIVE_SOURCE_SQL = `
 export const NAIVE_TARGET_SQL = `CREATE TABLE public.naive_items (id bigint PRIMARY KEY, v int NOT NULL, note text, committed_at timestamptz NOT NULL)`;
 
 async function relayRole(sourceUrl: string, endpoint: string, topicArn: string, concurrency: number): Promise<void> {
-  const sns = new SNSClient({ region: 'us-east-1', endpoint, credentials });
+  const sns = withoutSdkLogging(new SNSClient({ region: 'us-east-1', endpoint, credentials }));
   const client = new pg.Client({ connectionString: sourceUrl, application_name: 'naive relay' });
   await client.connect();
   let stopping = false;
@@ -73,7 +74,7 @@ async function relayRole(sourceUrl: string, endpoint: string, topicArn: string, 
 }
 
 async function consumeRole(targetUrl: string, endpoint: string, queueUrl: string, loops: number, waitSeconds: number): Promise<void> {
-  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials });
+  const sqs = withoutSdkLogging(new SQSClient({ region: 'us-east-1', endpoint, credentials }));
   const pool = new pg.Pool({ connectionString: targetUrl, max: loops, application_name: 'naive consumer' });
   let stopping = false;
   process.on('SIGTERM', () => (stopping = true));

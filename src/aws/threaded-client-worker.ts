@@ -7,7 +7,7 @@
  * uses neither `require` nor top-level await directly.
  * The worker loads the SDK package the main thread resolved (workerData.modulePath, CommonJS), builds
  * one client from plain options (region, endpoint, maxAttempts: credentials come from the SDK's
- * default chain inside the worker), and serves one message protocol on its parent port:
+ * default chain inside the worker), without the SDK's logger middleware, and serves one message protocol on its parent port:
  *
  *   main → worker   { type: 'call', id, command, input, abortable, requestTimeout? }   run `new sdk[command](input)`
  *                   { type: 'abort', id }                                  abort that call only
@@ -25,6 +25,8 @@ const { createRequire } = await import('node:module');
 const sdk = createRequire(workerData.modulePath)(workerData.modulePath);
 const Client = sdk[workerData.clientName];
 const client = new Client(workerData.options);
+// as src/aws/clients.ts does for the clients on the main thread (withoutSdkLogging)
+client.middlewareStack.remove('loggerMiddleware');
 const calls = new Map();
 
 function cloneable(value) {
