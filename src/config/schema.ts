@@ -190,7 +190,7 @@ export type DynamodbConfig = z.infer<typeof dynamodbSchema>;
  * queue.applyConcurrency when the config does not set it: measured with bench/consumer-throughput.ts
  * (bench/README.md, "Concurrent writer calls").
  */
-export const DEFAULT_APPLY_CONCURRENCY = 1;
+export const DEFAULT_APPLY_CONCURRENCY = 2;
 
 export const targetSchema = z
   .object({
@@ -220,15 +220,17 @@ export const targetSchema = z
         /**
          * Database targets: writer calls one consumer process has under way at once, each its own
          * transaction on its own connection; batches that arrive while that many run share the next
-         * call (docs/targets.md, "Concurrent writer calls"). At most queue.concurrency.
+         * call (docs/targets.md, "Concurrent writer calls"). At most queue.concurrency; unset,
+         * DEFAULT_APPLY_CONCURRENCY or queue.concurrency when that is lower.
          */
-        applyConcurrency: z.number().int().min(1).max(32).default(DEFAULT_APPLY_CONCURRENCY),
+        applyConcurrency: z.number().int().min(1).max(32).optional(),
       })
       .strict()
-      .refine((q) => q.applyConcurrency <= q.concurrency, {
+      .refine((q) => q.applyConcurrency === undefined || q.applyConcurrency <= q.concurrency, {
         path: ['applyConcurrency'],
         message: 'must be at most queue.concurrency: a consumer has at most one batch per receive loop to apply; lower queue.applyConcurrency or raise queue.concurrency',
       })
+      .transform((q) => ({ ...q, applyConcurrency: q.applyConcurrency ?? Math.min(DEFAULT_APPLY_CONCURRENCY, q.concurrency) }))
       .default({ maxReceiveCount: 5, visibilityTimeoutSec: 60, waitTimeSec: 10, batchSize: 10, concurrency: 4, applyConcurrency: DEFAULT_APPLY_CONCURRENCY }),
     mapping: z.record(qualifiedTable, tableMappingSchema).default({}),
     /** Schema at the target that holds the version store (database targets). */

@@ -200,7 +200,17 @@ describe('consumer', () => {
           return w.apply(changes);
         },
       });
-    const { consumer, calls: sqsCalls } = await startConsumer('beta', metrics, gated);
+    // one writer call at a time (queue.applyConcurrency 1): the batches that arrive meanwhile share the next call
+    const beta = config.targets.beta!;
+    const kept = beta.queue;
+    beta.queue = { ...kept, applyConcurrency: 1 };
+    let started;
+    try {
+      started = await startConsumer('beta', metrics, gated);
+    } finally {
+      beta.queue = kept;
+    }
+    const { consumer, calls: sqsCalls } = started;
     const batches: number[] = [];
     consumer.on('batch-applied', (e) => batches.push(e.messages));
     // 40 messages (4 full batches for the 4 loops); key 990 twice with different seqs, which may land in different batches of one call

@@ -198,11 +198,13 @@ describe('config', () => {
     expect(configError(() => parseConfig({ source: { url: 'postgres://x/db' }, aws: { sdkThread: 'no' } }, {})).problems[0]).toMatch(/^aws\.sdkThread: .*boolean/i);
   });
 
-  it('queue.applyConcurrency defaults to DEFAULT_APPLY_CONCURRENCY and must be a whole number from 1 to queue.concurrency', () => {
+  it('queue.applyConcurrency defaults to DEFAULT_APPLY_CONCURRENCY (at most queue.concurrency) and must be a whole number from 1 to queue.concurrency', () => {
     const withQueue = (queue?: Record<string, unknown>) =>
       parseConfig({ source: { url: 'postgres://x/db' }, targets: { t: { kind: 'mysql', urlEnv: 'T_URL', tables: ['public.items'], ...(queue ? { queue } : {}) } } }, { T_URL: 'mysql://x/db' });
     expect(withQueue().targets.t!.queue.applyConcurrency).toBe(DEFAULT_APPLY_CONCURRENCY);
     expect(withQueue({ concurrency: 8 }).targets.t!.queue.applyConcurrency).toBe(DEFAULT_APPLY_CONCURRENCY);
+    // one receive loop: the default cannot be more than it has batches
+    expect(withQueue({ concurrency: 1 }).targets.t!.queue.applyConcurrency).toBe(1);
     expect(withQueue({ concurrency: 4, applyConcurrency: 4 }).targets.t!.queue.applyConcurrency).toBe(4);
     expect(configError(() => withQueue({ concurrency: 2, applyConcurrency: 3 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: must be at most queue\.concurrency: .*lower queue\.applyConcurrency or raise queue\.concurrency/);
     expect(configError(() => withQueue({ applyConcurrency: 0 })).problems[0]).toMatch(/^targets\.t\.queue\.applyConcurrency: .*got 0/);
