@@ -25,7 +25,7 @@
  * version the target skips because a newer one of the row got there first is counted, not
  * measured. Bare latency: creation time (stamped in the body) → received, both this machine's clock.
  *
- *   npm run bench:e2e-latency -- [--seconds 10] [--start-rate 200] [--max-rate 4000] [--bisect 2] [--p99-ms 1000]
+ *   npm run bench:e2e-latency -- [--seconds 10] [--start-rate 200] [--max-rate 8000] [--bisect 2] [--p99-ms 1000]
  *                                [--warmup 3] [--writers 4] [--consumers 3] [--update-share 0.5] [--sdk-thread true|false]
  *                                [--page-overlap false,true|true,false|true|false] [--naive true|false]
  *
@@ -67,7 +67,7 @@ const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
     'start-rate': { type: 'string', default: '200' },
-    'max-rate': { type: 'string', default: '4000' },
+    'max-rate': { type: 'string', default: '8000' },
     bisect: { type: 'string', default: '2' },
     'p99-ms': { type: 'string', default: '1000' },
     warmup: { type: 'string', default: '3' },
