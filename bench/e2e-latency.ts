@@ -367,20 +367,31 @@ function forkBare(roleArgs: string[], role: string, file = 'bare-path.ts'): { ch
   };
 }
 
-/** The bare path's capacity: its own topic and queue on the same emulator, its own processes. */
-async function searchBare(endpoint: string, entryFile: string): Promise<Step | undefined> {
+/** A topic and a queue of their own on the emulator, `<prefix>-<random>`, the queue subscribed with raw delivery and no filter. */
+async function rawTopicQueue(endpoint: string, prefix: string): Promise<{ topicArn: string; queueUrl: string }> {
   const sns = new SNSClient({ region: AWS_ENV.AWS_REGION, endpoint });
   const sqs = new SQSClient({ region: AWS_ENV.AWS_REGION, endpoint });
-  const name = `bare-${randomBytes(4).toString('hex')}`;
-  const topic = await sns.send(new CreateTopicCommand({ Name: name }));
-  const queue = await sqs.send(new CreateQueueCommand({ QueueName: name }));
-  const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue.QueueUrl!, AttributeNames: ['QueueArn'] }));
-  await sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn!, Protocol: 'sqs', Endpoint: attrs.Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }));
-  sns.destroy();
-  const publisher = forkBare(['publish', endpoint, topic.TopicArn!, entryFile, String(PUBLISH_CONCURRENCY)], 'bare publisher');
-  const consumers = Array.from({ length: CONSUMERS }, (_, i) => forkBare(['consume', endpoint, queue.QueueUrl!, String(RECEIVE_LOOPS), String(WAIT_SECONDS)], `bare consumer ${i + 1}`));
+  try {
+    const name = `${prefix}-${randomBytes(4).toString('hex')}`;
+    const topic = await sns.send(new CreateTopicCommand({ Name: name }));
+    const queue = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+    const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue.QueueUrl!, AttributeNames: ['QueueArn'] }));
+    await sns.send(new SubscribeCommand({ TopicArn: topic.TopicArn!, Protocol: 'sqs', Endpoint: attrs.Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }));
+    return { topicArn: topic.TopicArn!, queueUrl: queue.QueueUrl! };
+  } finally {
+    sns.destroy();
+    sqs.destroy();
+  }
+}
+
+/** The bare path's capacity: its own topic and queue on the same emulator, its own processes. */
+async function searchBare(endpoint: string, entryFile: string): Promise<Step | undefined> {
+  const sqs = new SQSClient({ region: AWS_ENV.AWS_REGION, endpoint });
+  const { topicArn, queueUrl } = await rawTopicQueue(endpoint, 'bare');
+  const publisher = forkBare(['publish', endpoint, topicArn, entryFile, String(PUBLISH_CONCURRENCY)], 'bare publisher');
+  const consumers = Array.from({ length: CONSUMERS }, (_, i) => forkBare(['consume', endpoint, queueUrl, String(RECEIVE_LOOPS), String(WAIT_SECONDS)], `bare consumer ${i + 1}`));
   const waiting = async () => {
-    const d = await queueDepth(sqs, queue.QueueUrl!);
+    const d = await queueDepth(sqs, queueUrl);
     return d.visible + d.inFlight;
   };
   const measure = async (rate: number): Promise<Step> => {
@@ -654,16 +665,10 @@ async function main(): Promise<void> {
     // The naive pipeline (bench/lib/naive-pipeline.ts): its own topic, queue and processes, started for its search only.
     let naive: Step | undefined;
     if (NAIVE) {
-      const naiveSns = new SNSClient({ region: AWS_ENV.AWS_REGION, endpoint });
-      const name = `naive-${randomBytes(4).toString('hex')}`;
-      const naiveTopic = await naiveSns.send(new CreateTopicCommand({ Name: name }));
-      const naiveQueue = await sqs.send(new CreateQueueCommand({ QueueName: name }));
-      const naiveArn = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: naiveQueue.QueueUrl!, AttributeNames: ['QueueArn'] }));
-      await naiveSns.send(new SubscribeCommand({ TopicArn: naiveTopic.TopicArn!, Protocol: 'sqs', Endpoint: naiveArn.Attributes!.QueueArn!, Attributes: { RawMessageDelivery: 'true' } }));
-      naiveSns.destroy();
+      const naivePath = await rawTopicQueue(endpoint, 'naive');
       const naiveChildren = [
-        forkBare(['relay', source.db.url, endpoint, naiveTopic.TopicArn!, String(PUBLISH_CONCURRENCY)], 'naive relay', 'naive-pipeline.ts').child,
-        ...Array.from({ length: CONSUMERS }, (_, i) => forkBare(['consume', target.url, endpoint, naiveQueue.QueueUrl!, String(RECEIVE_LOOPS), String(WAIT_SECONDS)], `naive consumer ${i + 1}`, 'naive-pipeline.ts').child),
+        forkBare(['relay', source.db.url, endpoint, naivePath.topicArn, String(PUBLISH_CONCURRENCY)], 'naive relay', 'naive-pipeline.ts').child,
+        ...Array.from({ length: CONSUMERS }, (_, i) => forkBare(['consume', target.url, endpoint, naivePath.queueUrl, String(RECEIVE_LOOPS), String(WAIT_SECONDS)], `naive consumer ${i + 1}`, 'naive-pipeline.ts').child),
       ];
       const measureNaive = async (rate: number): Promise<Step> => {
         const measureFrom = (await source.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t;
@@ -676,7 +681,7 @@ async function main(): Promise<void> {
         const backlog: Step['backlog'] = [];
         const sampler = setInterval(() => {
           const at = elapsedOf(startedAt);
-          void Promise.all([samplerPool.query<{ n: string }>('SELECT count(*)::bigint AS n FROM public.naive_outbox'), queueDepth(sqs, naiveQueue.QueueUrl!)]).then(([o, q]) => backlog.push({ at, n: Number(o.rows[0]!.n) + q.visible + q.inFlight }));
+          void Promise.all([samplerPool.query<{ n: string }>('SELECT count(*)::bigint AS n FROM public.naive_outbox'), queueDepth(sqs, naivePath.queueUrl)]).then(([o, q]) => backlog.push({ at, n: Number(o.rows[0]!.n) + q.visible + q.inFlight }));
         }, 2_000);
         await run(SECONDS, rate, 'naive_items');
         clearInterval(sampler);

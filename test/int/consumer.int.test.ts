@@ -4,7 +4,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import { PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client, createSnsClient, createSqsClient, createThreadedSqsClient, type SqsSender } from '../../src/aws/clients.js';
-import { parseConfig, type Config } from '../../src/config/index.js';
+import { parseConfig, type Config, type TargetConfig } from '../../src/config/index.js';
 import { openConsumer, type Consumer, type DeadLetteredEvent } from '../../src/consumer/index.js';
 import { redriveMessages } from '../../src/consumer/redrive.js';
 import { queueDepth } from '../../src/aws/resources.js';
@@ -92,14 +92,29 @@ afterAll(async () => {
  * The client runs the SDK on this thread, as `outbox consume` does by default; sdkThread true puts
  * it on a worker thread (aws.sdkThread: true).
  */
-async function startConsumer(name: string, metrics: Metrics = createMetrics(), wrap: (w: TargetWriter) => TargetWriter = (w) => w, sdkThread = false) {
+/** `settings`: queue and breaker settings laid over the target's for this consumer only. */
+async function startConsumer(
+  name: string,
+  metrics: Metrics = createMetrics(),
+  wrap: (w: TargetWriter) => TargetWriter = (w) => w,
+  sdkThread = false,
+  settings: { queue?: Partial<TargetConfig['queue']>; breaker?: Partial<NonNullable<TargetConfig['breaker']>> } = {},
+) {
   const target = config.targets[name]!;
   const secrets = config.targetSecrets(name);
   const writer = wrap(createTargetWriter(name, target, secrets, silentLogger));
   const client = sdkThread ? createThreadedSqsClient(config) : createSqsClient(config);
   const calls = countCommands(client);
   const s3 = createS3Client(config);
-  const consumer = await openConsumer(config, name, { sqs: client, s3, writer, transform: buildTransformer(name, target, secrets), metrics, logger: silentLogger });
+  const kept = { queue: target.queue, breaker: target.breaker };
+  target.queue = { ...kept.queue, ...settings.queue };
+  if (settings.breaker) target.breaker = { ...kept.breaker!, ...settings.breaker };
+  let consumer;
+  try {
+    consumer = await openConsumer(config, name, { sqs: client, s3, writer, transform: buildTransformer(name, target, secrets), metrics, logger: silentLogger });
+  } finally {
+    Object.assign(target, kept);
+  }
   running.push({ consumer, writer, sqs: client });
   void consumer.start();
   return { consumer, calls, metrics };
@@ -201,16 +216,7 @@ describe('consumer', () => {
         },
       });
     // one writer call at a time (queue.applyConcurrency 1): the batches that arrive meanwhile share the next call
-    const beta = config.targets.beta!;
-    const kept = beta.queue;
-    beta.queue = { ...kept, applyConcurrency: 1 };
-    let started;
-    try {
-      started = await startConsumer('beta', metrics, gated);
-    } finally {
-      beta.queue = kept;
-    }
-    const { consumer, calls: sqsCalls } = started;
+    const { consumer, calls: sqsCalls } = await startConsumer('beta', metrics, gated, false, { queue: { applyConcurrency: 1 } });
     const batches: number[] = [];
     consumer.on('batch-applied', (e) => batches.push(e.messages));
     // 40 messages (4 full batches for the 4 loops); key 990 twice with different seqs, which may land in different batches of one call
@@ -254,16 +260,7 @@ describe('consumer', () => {
         },
       });
     // a breaker timeout far beyond the wait below: the held call ends by its own failure, not by a timeout
-    const beta = config.targets.beta!;
-    const kept = { queue: beta.queue, breaker: beta.breaker };
-    beta.queue = { ...kept.queue, applyConcurrency: 2 };
-    beta.breaker = { ...kept.breaker!, timeoutMs: 120_000 };
-    let started;
-    try {
-      started = await startConsumer('beta', metrics, gated);
-    } finally {
-      Object.assign(beta, kept);
-    }
+    const started = await startConsumer('beta', metrics, gated, false, { queue: { applyConcurrency: 2 }, breaker: { timeoutMs: 120_000 } });
     const reported: number[] = [];
     started.consumer.on('batch-applied', (e) => reported.push(e.messages));
     const events = [...Array.from({ length: 38 }, (_, i) => outboxEvent(customer(3000 + i, 'b'))), outboxEvent({ ...customer(3990, 'b', 'newer'), seq: 9_100_002 }), outboxEvent({ ...customer(3990, 'b', 'older'), seq: 9_100_001 })];
@@ -294,15 +291,7 @@ describe('consumer', () => {
             return w.apply(changes);
           },
         });
-      const gamma = config.targets.gamma!;
-      const kept = gamma.queue;
-      gamma.queue = { ...kept, applyConcurrency: 2 };
-      let started;
-      try {
-        started = await startConsumer('gamma', undefined, paired);
-      } finally {
-        gamma.queue = kept;
-      }
+      const started = await startConsumer('gamma', undefined, paired, false, { queue: { applyConcurrency: 2 } });
       const dead: DeadLetteredEvent[] = [];
       started.consumer.on('message-dead-lettered', (e) => dead.push(e));
       await publishEvents(sns, subscriptions.gamma!.topicArn, Array.from({ length: 40 }, (_, i) => outboxEvent(customer(4000 + i, 'c', i % 10 === 0 ? 'bad' : `n${4000 + i}`))));
