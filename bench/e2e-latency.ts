@@ -264,6 +264,32 @@ function childrenUse(before: Map<ChildProcess, number>): CpuUse {
   return use;
 }
 
+/**
+ * A CPU reading of a step, started now: every running child, the PostgreSQL backends of the given
+ * databases, this process (the writers) and the whole machine. `finish` gives cpuSummary's line for
+ * the step, the bench's own sampling queries (`bench sampler`) printed apart and not counted.
+ */
+async function startStepCpu(samplerPool: pg.Pool, databases: Record<string, string>): Promise<{ finish(elapsed: number, changes: number): Promise<string> }> {
+  const cpuBefore = new Map(running().map((c) => [c, cpuSeconds(c)]));
+  const backendsBefore = await backendCpu(samplerPool, databases);
+  const machineBefore = machineCpuSeconds();
+  const selfBefore = process.cpuUsage();
+  return {
+    async finish(elapsed, changes) {
+      const use = childrenUse(cpuBefore);
+      use.set('writers (the bench process)', cpuTotal(process.cpuUsage(selfBefore)));
+      const backendsAfter = await backendCpu(samplerPool, databases);
+      const machineSeconds = machineCpuSeconds() - machineBefore;
+      const sampling = new Map<string, number>();
+      for (const [label, seconds] of backendUse(backendsBefore, backendsAfter)) {
+        if (label.endsWith(SAMPLER_APP)) sampling.set(label, seconds);
+        else if (seconds > 0) use.set(label, seconds);
+      }
+      return `${cpuSummary(use, machineSeconds, elapsed, changes)}; not counted: the bench's sampling queries ${[...sampling].map(([l, sec]) => `${l} ${(sec / elapsed).toFixed(2)}`).join(', ') || '0'}`;
+    },
+  };
+}
+
 const elapsedOf = (start: number) => (performance.now() - start) / 1000;
 const cpuTotal = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1e6;
 
@@ -588,10 +614,7 @@ async function main(): Promise<void> {
       writes = 0;
       late = 0;
       const startedAt = performance.now();
-      const cpuBefore = new Map(running().map((c) => [c, cpuSeconds(c)]));
-      const backendsBefore = await backendCpu(samplerPool, databases);
-      const machineBefore = machineCpuSeconds();
-      const selfBefore = process.cpuUsage();
+      const stepCpu = await startStepCpu(samplerPool, databases);
       const publishCalls = async () => ({ at: performance.now(), n: await scrapeMetric(relayPort, 'outbox_publish_batch_duration_seconds_count'), seconds: await scrapeMetric(relayPort, 'outbox_publish_batch_duration_seconds_sum') });
       const callsBefore = await publishCalls();
       // Where changes wait, every 2 s: unpublished in the outbox, in the queue.
@@ -611,17 +634,8 @@ async function main(): Promise<void> {
       const calls = `${(callN / wall).toFixed(0)} calls/s, round trip mean ${callN ? ((1000 * callSeconds) / callN).toFixed(1) : '-'} ms, ${(callSeconds / wall).toFixed(2)} calls in flight (mean)`;
       const elapsed = elapsedOf(startedAt);
       await onWritten?.();
-      const use = childrenUse(cpuBefore);
-      use.set('writers (the bench process)', cpuTotal(process.cpuUsage(selfBefore)));
-      const backendsAfter = await backendCpu(samplerPool, databases);
-      const machineSeconds = machineCpuSeconds() - machineBefore;
       // The bench's own sampling (backlog, CPU readings, EXPLAIN) is printed apart, not as the pipeline's cost.
-      const sampling = new Map<string, number>();
-      for (const [label, seconds] of backendUse(backendsBefore, backendsAfter)) {
-        if (label.endsWith(SAMPLER_APP)) sampling.set(label, seconds);
-        else if (seconds > 0) use.set(label, seconds);
-      }
-      const cpu = `${cpuSummary(use, machineSeconds, elapsed, writes)}; not counted: the bench's sampling queries ${[...sampling].map(([l, s]) => `${l} ${(s / elapsed).toFixed(2)}`).join(', ') || '0'}`;
+      const cpu = await stepCpu.finish(elapsed, writes);
       const measuredWrites = writes;
       const measuredLate = late;
       const drained = await converge(source.db.pool, target.pool, 120_000);
@@ -674,10 +688,7 @@ async function main(): Promise<void> {
         const measureFrom = (await source.db.pool.query<{ t: Date }>('SELECT clock_timestamp() AS t')).rows[0]!.t;
         writes = 0;
         const startedAt = performance.now();
-        const cpuBefore = new Map(running().map((c) => [c, cpuSeconds(c)]));
-        const backendsBefore = await backendCpu(samplerPool, databases);
-        const machineBefore = machineCpuSeconds();
-        const selfBefore = process.cpuUsage();
+        const stepCpu = await startStepCpu(samplerPool, databases);
         const backlog: Step['backlog'] = [];
         const sampler = setInterval(() => {
           const at = elapsedOf(startedAt);
@@ -686,10 +697,7 @@ async function main(): Promise<void> {
         await run(SECONDS, rate, 'naive_items');
         clearInterval(sampler);
         const elapsed = elapsedOf(startedAt);
-        const use = childrenUse(cpuBefore);
-        use.set('writers (the bench process)', cpuTotal(process.cpuUsage(selfBefore)));
-        for (const [label, seconds] of backendUse(backendsBefore, await backendCpu(samplerPool, databases))) if (!label.endsWith(SAMPLER_APP) && seconds > 0) use.set(label, seconds);
-        const cpu = cpuSummary(use, machineCpuSeconds() - machineBefore, elapsed, writes);
+        const cpu = await stepCpu.finish(elapsed, writes);
         const achieved = writes / elapsed;
         const drained = await converge(source.db.pool, target.pool, 120_000, 'naive_items');
         const res = await target.pool.query<{ ms: number }>(

@@ -95,7 +95,7 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
   protected abstract classify(err: unknown, change: TargetChange): RowError | undefined;
   /** A deadlock or lock wait timeout: the row transaction was rolled back (or is, by the writer) and may run again. */
   protected abstract lockConflict(err: unknown): boolean;
-  /** The connection the error came on is gone (closed by the server or the network); the error or its cause. */
+  /** The connection the error came on is gone (closed by the server or the network), by the dialect's errors. */
   protected abstract connectionLost(err: unknown): boolean;
   /** Row transactions run again after a lockConflict, and batches after a lost connection; the consumer counts their growth (outbox_consumer_target_retries_total). */
   readonly stats = { retries: 0 };
@@ -138,7 +138,8 @@ export abstract class SqlTargetWriter<C> implements TargetWriter, SchemaChangeAd
         return outcomes;
       } catch (err) {
         broken = true;
-        if (attempt === 1 && this.connectionLost(err)) {
+        // the driver's error, or the cause of an OutboxError a step made of it
+        if (attempt === 1 && (this.connectionLost(err) || this.connectionLost((err as { cause?: unknown }).cause))) {
           this.stats.retries += 1;
           this.log.info({ err: describeError(err) }, 'the target connection was gone; running the batch again on a new one');
           continue;

@@ -1,4 +1,4 @@
-import { DynamoDBClient, GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetItemCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { dynamodbSchema, type TargetConfig } from '../../config/index.js';
 import type { RowImage } from '../../wire/envelope.js';
 import { OutboxError } from '../../errors.js';
@@ -8,7 +8,7 @@ import { reasonOf, withThrottlingRetry } from './errors.js';
 import { itemKey, keyNames, SYSTEM, type KeySchema } from './keys.js';
 import { describeKeySchema } from './tables.js';
 import { canonicalAttribute, toAttributeValue, type AttributeType } from './values.js';
-import { withoutSdkLogging } from '../../aws/clients.js';
+import { createDynamodbClient } from './client.js';
 
 /**
  * Reads a DynamoDB target for verify. DynamoDB cannot read a key range in the source's order (items
@@ -38,7 +38,7 @@ interface Held {
 export async function openDynamodbTargetReader(spec: TargetTableSpec, options: DynamodbReaderOptions, logger: Logger): Promise<TargetReader> {
   const settings = options.target.dynamodb ?? dynamodbSchema.parse({});
   const types = settings.attributeTypes[options.sourceTable] ?? {};
-  const client = withoutSdkLogging(new DynamoDBClient({ ...(options.region ? { region: options.region } : {}), ...(options.endpoint ? { endpoint: options.endpoint } : {}), maxAttempts: 1 }));
+  const client = createDynamodbClient(options);
   const stats = { retries: 0 };
   const call = <T>(fn: () => Promise<T>) => withThrottlingRetry(fn, settings.maxAttempts, stats);
   let schema: KeySchema | null;

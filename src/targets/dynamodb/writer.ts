@@ -17,7 +17,7 @@ import { classify, reasonOf, withThrottlingRetry, type RetryStats } from './erro
 import { isSystemAttribute, itemKey, keyNames, SYSTEM, type KeySchema } from './keys.js';
 import { describeKeySchema, ensureStateTable, initTables, TABLE_NAME } from './tables.js';
 import { toAttributeMap, ValueMappingError, type AttributeType } from './values.js';
-import { withoutSdkLogging } from '../../aws/clients.js';
+import { createDynamodbClient } from './client.js';
 
 /**
  * DynamoDB target. Every item carries the seq of the change it holds (outbox_seq); each write is
@@ -76,8 +76,7 @@ export class DynamodbTargetWriter implements TargetWriter {
 
   constructor(private readonly options: DynamodbWriterOptions) {
     this.settings = options.target.dynamodb ?? dynamodbSchema.parse({});
-    // maxAttempts 1: throttling is retried (and counted) by withThrottlingRetry, not a second time inside the SDK.
-    this.client = withoutSdkLogging(new DynamoDBClient({ ...(options.region ? { region: options.region } : {}), ...(options.endpoint ? { endpoint: options.endpoint } : {}), maxAttempts: 1 }));
+    this.client = createDynamodbClient(options);
     this.log = options.logger.child({ component: 'target', target: options.name, kind: 'dynamodb' });
     this.scope = storeScope(options.name, options.target);
   }

@@ -315,7 +315,7 @@ export class MysqlTargetWriter extends SqlTargetWriter<PoolConnection> {
   }
 
   protected connectionLost(err: unknown): boolean {
-    return isMysqlConnectionLost(err) || isMysqlConnectionLost((err as { cause?: unknown }).cause);
+    return isMysqlConnectionLost(err);
   }
 
   protected async describeTable(conn: PoolConnection, name: string): Promise<TableShape> {

@@ -229,7 +229,7 @@ export class PostgresTargetWriter extends SqlTargetWriter<pg.PoolClient> {
   }
 
   protected connectionLost(err: unknown): boolean {
-    return isPgConnectionLost(err) || isPgConnectionLost((err as { cause?: unknown }).cause);
+    return isPgConnectionLost(err);
   }
 }
 
